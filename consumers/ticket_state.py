@@ -1,0 +1,522 @@
+"""Pure state transitions: ``apply(state, event)`` and what a state means for the inboxes.
+
+The ticket's life: triage / routed → accepted → (in_progress ⇄ awaiting_enterprise)
+→ resolved → closed, with 退单 (rerouting), 重办 (reopen) and per-department
+assignment clocks. ``apply`` never reads the clock: "now" is the event's
+``occurred_at``. A refused event raises ``TransitionRefused`` and changes nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, NoReturn
+
+from schemas.events import Event, TicketRouted
+from schemas.feedback import (
+    ENTERPRISE,
+    OFFICE,
+    CoDepartmentDone,
+    DepartmentAction,
+    InformationRequested,
+    InformationSupplied,
+    JointMeetingConvened,
+    ProgressNoted,
+    RatedBy,
+    SatisfactionRated,
+    TicketAccepted,
+    TicketBounced,
+    TicketDispatched,
+    TicketReopened,
+    TicketResolved,
+)
+from schemas.ticket import (
+    OPEN_STATUSES,
+    Assignment,
+    AssignmentRole,
+    Bounce,
+    HistoryEntry,
+    InboxBucket,
+    RatingRecord,
+    ReleaseReason,
+    TicketRecord,
+    TicketStatus,
+)
+
+WORKING = frozenset({TicketStatus.accepted, TicketStatus.in_progress, TicketStatus.awaiting_enterprise})
+REROUTABLE = frozenset({TicketStatus.triage, TicketStatus.routed, TicketStatus.rerouting})
+DISPATCHABLE = frozenset({TicketStatus.triage, TicketStatus.rerouting})
+
+
+class TransitionRefused(ValueError):
+    """An event the ticket's state does not allow; the message is the reason (English / 中文)."""
+
+
+def _refuse(state: TicketRecord, english: str, chinese: str) -> NoReturn:
+    raise TransitionRefused(f"{state.ticket_id}: {english} / {chinese}")
+
+
+@dataclass(frozen=True)
+class Change:
+    """What one accepted event does: the history line and the record's new field values."""
+
+    summary: str
+    updates: dict[str, Any] = field(default_factory=dict)
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+# ---------------------------------------------------------------- assignments
+
+
+def _latest_index(rows: tuple[Assignment, ...], department: str) -> int:
+    return max(i for i, row in enumerate(rows) if row.department == department)
+
+
+def _update_row(rows: tuple[Assignment, ...], department: str, **changes: Any) -> tuple[Assignment, ...]:
+    i = _latest_index(rows, department)
+    return (*rows[:i], rows[i].model_copy(update=changes), *rows[i + 1 :])
+
+
+def _reassign(
+    rows: tuple[Assignment, ...], wanted: dict[str, AssignmentRole], at: datetime
+) -> tuple[Assignment, ...]:
+    """Keep the rows of departments that stay in the same role; release the others; start new ones."""
+    out = list(rows)
+    kept: set[str] = set()
+    for department in dict.fromkeys(row.department for row in rows):
+        i = _latest_index(rows, department)
+        row = out[i]
+        if row.released_at is not None:
+            continue
+        if wanted.get(department) == row.role:
+            kept.add(department)
+        elif row.done_at is None:
+            out[i] = row.model_copy(update={"released_at": at, "release_reason": ReleaseReason.rerouted})
+    out += [Assignment(department=d, role=r, assigned_at=at) for d, r in wanted.items() if d not in kept]
+    return tuple(out)
+
+
+def _backfilled(state: TicketRecord) -> TicketRecord:
+    """Records written before assignments existed get rows from their routing."""
+    if state.assignments:
+        return state
+    lead_role = AssignmentRole.triage if state.status is TicketStatus.triage else AssignmentRole.lead
+    wanted = {state.lead_department: lead_role, **dict.fromkeys(state.co_departments, AssignmentRole.co)}
+    return state.model_copy(update={"assignments": _reassign((), wanted, state.routed_at)})
+
+
+def _involved(state: TicketRecord, department: str) -> Assignment:
+    row = state.current_assignment(department)
+    if row is None:
+        _refuse(
+            state,
+            f"{department} is neither lead nor co-department",
+            f"{department} 不是本工单的主办或协办部门",
+        )
+    return row
+
+
+def _require_status(
+    state: TicketRecord, allowed: frozenset[TicketStatus], english: str, chinese: str
+) -> None:
+    if state.status in allowed:
+        return
+    hint_en, hint_zh = "", ""
+    if state.status is TicketStatus.routed and allowed <= WORKING:
+        hint_en, hint_zh = "; the lead must accept it first", "，主办部门须先签收"
+    elif allowed == {TicketStatus.awaiting_enterprise}:
+        hint_en, hint_zh = "; no information was requested", "，未要求企业补充材料"
+    _refuse(
+        state,
+        f"cannot {english} while the ticket is {state.status.value}{hint_en}",
+        f"工单{state.status.label}，不能{chinese}{hint_zh}",
+    )
+
+
+def _require_lead(state: TicketRecord, department: str, action: str, office_too: bool = False) -> None:
+    if department == state.lead_department or (office_too and department == OFFICE):
+        return
+    who = "the lead or the office" if office_too else "the lead"
+    _refuse(
+        state, f"only {who} may {action}; {department} may not", f"仅主办部门可{action}，{department} 不可"
+    )
+
+
+def _new_round(state: TicketRecord, at: datetime) -> dict[str, Any]:
+    """Reopen to the same lead: a new, already-accepted lead row, status in_progress."""
+    row = Assignment(
+        department=state.lead_department, role=AssignmentRole.lead, assigned_at=at, accepted_at=at
+    )
+    return {
+        "status": TicketStatus.in_progress,
+        "reopen_count": state.reopen_count + 1,
+        "assignments": (*state.assignments, row),
+        "resolution": None,
+        "resolved_at": None,
+    }
+
+
+# ---------------------------------------------------------------- routing
+
+
+def _routed_summary(event: TicketRouted, again: bool = False) -> str:
+    co = "、".join(event.co_departments) or "无"
+    if event.manual_triage:
+        return f"置信度 {event.confidence:.2f} 低于阈值，转 {event.lead_department} 人工分派"
+    return (
+        f"{'重新' if again else ''}派单：主办 {event.lead_department}，协办 {co}；"
+        f"类别 {event.category}，置信度 {event.confidence:.2f}，优先级 {event.priority.value}"
+    )
+
+
+def _apply_routed(state: TicketRecord | None, event: TicketRouted) -> TicketRecord:
+    if state is not None and state.status not in REROUTABLE:
+        _refuse(state, f"it is {state.status.value}; it cannot be routed again", "工单已在办理，不能重新派单")
+    entry = HistoryEntry(
+        event_id=event.event_id,
+        event_type=event.event_type,
+        at=event.occurred_at,
+        department=event.lead_department,
+        actor="router",
+        summary=_routed_summary(event, again=state is not None and state.status is TicketStatus.rerouting),
+        details={
+            "category": event.category,
+            "confidence": event.confidence,
+            "lead_department": event.lead_department,
+            "co_departments": list(event.co_departments),
+            "rules_fired": [hit.rule_id for hit in event.rules_fired],
+            "policy_version": event.policy_version,
+        },
+    )
+    lead_role = AssignmentRole.triage if event.manual_triage else AssignmentRole.lead
+    wanted = {event.lead_department: lead_role, **dict.fromkeys(event.co_departments, AssignmentRole.co)}
+    previous = _backfilled(state) if state is not None else None
+    return TicketRecord(
+        ticket_id=event.ticket_id,
+        status=TicketStatus.triage if event.manual_triage else TicketStatus.routed,
+        submission=event.submission,
+        category=event.category,
+        confidence=event.confidence,
+        lead_department=event.lead_department,
+        co_departments=event.co_departments,
+        priority=event.priority,
+        manual_triage=event.manual_triage,
+        key_enterprise=event.key_enterprise,
+        key_project=event.key_project,
+        policy_version=event.policy_version,
+        rules_fired=event.rules_fired,
+        routed_at=previous.routed_at if previous is not None else event.occurred_at,
+        updated_at=event.occurred_at,
+        history=(*previous.history, entry) if previous is not None else (entry,),
+        assignments=_reassign(previous.assignments if previous else (), wanted, event.occurred_at),
+        bounced_by=previous.bounced_by if previous else (),
+        bounces=previous.bounces if previous else (),
+        reopen_count=previous.reopen_count if previous else 0,
+        ratings=previous.ratings if previous else (),
+    )
+
+
+def _dispatched(state: TicketRecord, event: TicketDispatched) -> Change:
+    if event.department != OFFICE:
+        _refuse(state, "only the office dispatches by hand", "仅区政府办公室可人工派单")
+    _require_status(state, DISPATCHABLE, "dispatch by hand", "人工派单")
+    wanted = {
+        event.lead_department: AssignmentRole.lead,
+        **dict.fromkeys(event.co_departments, AssignmentRole.co),
+    }
+    co = "、".join(event.co_departments) or "无"
+    return Change(
+        summary=f"人工派单：主办 {event.lead_department}，协办 {co}"
+        + (f" — {event.note}" if event.note else ""),
+        updates={
+            "status": TicketStatus.routed,
+            "lead_department": event.lead_department,
+            "co_departments": event.co_departments,
+            "assignments": _reassign(state.assignments, wanted, event.occurred_at),
+        },
+        details={"lead_department": event.lead_department, "co_departments": list(event.co_departments)},
+    )
+
+
+# ---------------------------------------------------------------- department work
+
+
+def _accepted(state: TicketRecord, event: TicketAccepted) -> Change:
+    _require_status(state, OPEN_STATUSES, "accept", "签收")
+    row = _involved(state, event.department)
+    note = f"：{event.note}" if event.note else ""
+    if row.role is AssignmentRole.lead:
+        if state.status is not TicketStatus.routed:
+            _refuse(state, "the lead has already accepted", "主办部门已签收")
+        rows = _update_row(state.assignments, event.department, accepted_at=event.occurred_at)
+        return Change(f"签收{note}", {"status": TicketStatus.accepted, "assignments": rows})
+    if row.accepted_at is not None or not row.active:
+        _refuse(state, f"{event.department} has already accepted its part", f"{event.department} 已签收协办")
+    rows = _update_row(state.assignments, event.department, accepted_at=event.occurred_at)
+    return Change(f"签收（协办）{note}", {"assignments": rows})
+
+
+def _progress(state: TicketRecord, event: ProgressNoted) -> Change:
+    _require_lead(state, event.department, "note progress")
+    _require_status(state, WORKING, "note progress", "记录进展")
+    status = TicketStatus.in_progress if state.status is TicketStatus.accepted else state.status
+    return Change(f"进展：{event.note}", {"status": status})
+
+
+def _requested(state: TicketRecord, event: InformationRequested) -> Change:
+    _require_lead(state, event.department, "request information", office_too=True)
+    _require_status(state, WORKING, "request information", "要求企业补充材料")
+    by = "（区政府办公室代发）" if event.department != state.lead_department else ""
+    return Change(f"需企业补充材料{by}：{event.question}", {"status": TicketStatus.awaiting_enterprise})
+
+
+def _supplied(state: TicketRecord, event: InformationSupplied) -> Change:
+    if event.department not in (ENTERPRISE, OFFICE, state.lead_department):
+        _refuse(
+            state,
+            "information comes from the enterprise, the office on its behalf, or the lead that received it",
+            "补充材料须由企业、区政府办公室代企业或主办部门登记",
+        )
+    _require_status(
+        state, frozenset({TicketStatus.awaiting_enterprise}), "supply information", "登记补充材料"
+    )
+    how = {ENTERPRISE: "企业已补充材料", OFFICE: "区政府办公室代企业补充材料"}
+    return Change(
+        f"{how.get(event.department, '主办部门收到企业补充材料')}：{event.content}",
+        {"status": TicketStatus.in_progress},
+    )
+
+
+def _bounced(state: TicketRecord, event: TicketBounced) -> Change:
+    _require_status(state, OPEN_STATUSES, "bounce", "退单")
+    row = _involved(state, event.department)
+    if not row.active:
+        _refuse(
+            state, f"{event.department} has already reported its part done", f"{event.department} 已协办完成"
+        )
+    at = event.occurred_at
+    bounce = Bounce(
+        department=event.department,
+        role=row.role,
+        reason=event.reason,
+        note=event.note,
+        suggested_department=event.suggested_department,
+        at=at,
+    )
+    updates: dict[str, Any] = {
+        "assignments": _update_row(
+            state.assignments, event.department, released_at=at, release_reason=ReleaseReason.bounced
+        ),
+        "bounced_by": tuple(dict.fromkeys((*state.bounced_by, event.department))),
+        "bounces": (*state.bounces, bounce),
+    }
+    suggestion = f"；建议转 {event.suggested_department}" if event.suggested_department else ""
+    details = {"reason": event.reason.value, "suggested_department": event.suggested_department}
+    if row.role is AssignmentRole.lead:
+        updates["status"] = TicketStatus.rerouting
+        summary = f"退单：{event.reason.label} — {event.note}{suggestion}"
+    else:
+        updates["co_departments"] = tuple(c for c in state.co_departments if c != event.department)
+        summary = f"协办退单：{event.reason.label} — {event.note}{suggestion}（退出协办）"
+    return Change(summary, updates, details)
+
+
+def _co_done(state: TicketRecord, event: CoDepartmentDone) -> Change:
+    _require_status(state, OPEN_STATUSES, "report co-department done", "报告协办完成")
+    row = _involved(state, event.department)
+    if row.role is not AssignmentRole.co:
+        _refuse(state, "only a co-department reports 协办完成; the lead resolves", "仅协办部门可报告协办完成")
+    if not row.active:
+        _refuse(state, f"{event.department} has already reported done", f"{event.department} 已报告协办完成")
+    rows = _update_row(
+        state.assignments,
+        event.department,
+        done_at=event.occurred_at,
+        accepted_at=row.accepted_at or event.occurred_at,
+    )
+    return Change(f"协办完成：{event.note}", {"assignments": rows})
+
+
+def _pending_co(state: TicketRecord) -> list[str]:
+    return [
+        c for c in state.co_departments if (row := state.current_assignment(c)) is not None and row.active
+    ]
+
+
+def _resolved(state: TicketRecord, event: TicketResolved) -> Change:
+    _require_lead(state, event.department, "resolve")
+    _require_status(state, WORKING, "resolve", "办结")
+    pending = _pending_co(state)
+    if pending and not event.override_reason:
+        _refuse(
+            state,
+            f"co-departments not done yet: {', '.join(pending)}; give override_reason to resolve anyway",
+            f"协办部门 {'、'.join(pending)} 尚未完成；如需先行办结请说明理由",
+        )
+    at = event.occurred_at
+    rows = _update_row(state.assignments, state.lead_department, done_at=at)
+    for department in pending:
+        rows = _update_row(rows, department, released_at=at, release_reason=ReleaseReason.overridden)
+    override = (
+        f"（协办 {'、'.join(pending)} 未完成，先行办结理由：{event.override_reason}）" if pending else ""
+    )
+    return Change(
+        f"办结：{event.resolution}{override}",
+        {
+            "status": TicketStatus.resolved,
+            "assignments": rows,
+            "resolution": event.resolution,
+            "resolved_at": at,
+        },
+        {"overridden": pending, "override_reason": event.override_reason},
+    )
+
+
+def _reopened(state: TicketRecord, event: TicketReopened) -> Change:
+    if event.department != OFFICE:
+        _refuse(state, "only the office reopens a ticket", "仅区政府办公室可发起重办")
+    _require_status(state, frozenset({TicketStatus.resolved, TicketStatus.closed}), "reopen", "重办")
+    return Change(
+        f"重办：{event.reason}（退回主办 {state.lead_department}，第 {state.reopen_count + 1} 次）",
+        _new_round(state, event.occurred_at),
+    )
+
+
+def _rated(state: TicketRecord, event: SatisfactionRated) -> Change:
+    if state.status is TicketStatus.closed:
+        _refuse(state, "this resolution has already been rated", "本轮办结已回访")
+    _require_status(state, frozenset({TicketStatus.resolved}), "rate (not resolved yet)", "回访（尚未办结）")
+    if event.department in state.departments:
+        _refuse(
+            state,
+            f"{event.department} handles this ticket and cannot rate it",
+            "承办部门不能为本工单回访评价",
+        )
+    rating = RatingRecord(
+        rating=event.rating,
+        rated_by=event.rated_by,
+        comment=event.comment,
+        at=event.occurred_at,
+        round=state.reopen_count,
+    )
+    by = "企业评价" if event.rated_by is RatedBy.enterprise else "区政府办公室代企业评价"
+    comment = f" — {event.comment}" if event.comment else ""
+    updates: dict[str, Any] = {"ratings": (*state.ratings, rating)}
+    if event.rating.closes:
+        updates["status"] = TicketStatus.closed
+        summary = f"回访：{event.rating.label}（{by}）{comment}；归档"
+    else:
+        updates |= _new_round(state, event.occurred_at)
+        summary = (
+            f"回访：{event.rating.label}（{by}）{comment}；"
+            f"退回主办 {state.lead_department} 重办（第 {state.reopen_count + 1} 次）"
+        )
+    return Change(summary, updates, {"rating": event.rating.value, "rated_by": event.rated_by.value})
+
+
+def _convened(state: TicketRecord, event: JointMeetingConvened) -> Change:
+    _require_lead(state, event.department, "convene a joint meeting", office_too=True)
+    _require_status(state, OPEN_STATUSES, "convene a joint meeting", "召开联席会议")
+    co, rows, joined = list(state.co_departments), state.assignments, []
+    for department in dict.fromkeys(event.departments):
+        row = state.current_assignment(department)
+        if department == state.lead_department or (row is not None and row.active):
+            continue
+        if department not in co:
+            co.append(department)
+        rows = (
+            *rows,
+            Assignment(department=department, role=AssignmentRole.co, assigned_at=event.occurred_at),
+        )
+        joined.append(department)
+    added = f"协办 {'、'.join(joined)} 参加" if joined else "无新增协办"
+    return Change(
+        f"联席会议：{added} — {event.note}",
+        {"co_departments": tuple(co), "assignments": rows},
+        {"joined": joined, "departments": list(event.departments)},
+    )
+
+
+def _decide(state: TicketRecord, event: DepartmentAction) -> Change:
+    if isinstance(event, TicketAccepted):
+        return _accepted(state, event)
+    if isinstance(event, ProgressNoted):
+        return _progress(state, event)
+    if isinstance(event, InformationRequested):
+        return _requested(state, event)
+    if isinstance(event, InformationSupplied):
+        return _supplied(state, event)
+    if isinstance(event, TicketBounced):
+        return _bounced(state, event)
+    if isinstance(event, CoDepartmentDone):
+        return _co_done(state, event)
+    if isinstance(event, TicketResolved):
+        return _resolved(state, event)
+    if isinstance(event, TicketReopened):
+        return _reopened(state, event)
+    if isinstance(event, SatisfactionRated):
+        return _rated(state, event)
+    if isinstance(event, TicketDispatched):
+        return _dispatched(state, event)
+    if isinstance(event, JointMeetingConvened):
+        return _convened(state, event)
+    _refuse(state, f"{type(event).__name__} does not apply to tickets", "此事件不适用于工单")
+
+
+def _commit(state: TicketRecord, event: DepartmentAction, change: Change) -> TicketRecord:
+    entry = HistoryEntry(
+        event_id=event.event_id,
+        event_type=event.event_type,
+        at=event.occurred_at,
+        department=event.department,
+        actor=event.actor,
+        summary=change.summary,
+        details=change.details,
+    )
+    update = {**change.updates, "updated_at": event.occurred_at, "history": (*state.history, entry)}
+    return state.model_copy(update=update)
+
+
+def apply(state: TicketRecord | None, event: Event) -> TicketRecord:
+    """The ticket after ``event``; an already-applied event leaves it unchanged."""
+    if state is not None and state.has_applied(event.event_id):
+        return state
+    if state is not None and state.ticket_id != event.ticket_id:
+        _refuse(state, f"event is for ticket {event.ticket_id}", "事件不属于本工单")
+    if isinstance(event, TicketRouted):
+        return _apply_routed(state, event)
+    if state is None:
+        raise TransitionRefused(f"unknown ticket {event.ticket_id} / 工单不存在")
+    if not isinstance(event, DepartmentAction):
+        _refuse(state, f"{type(event).__name__} does not apply to tickets", "此事件不适用于工单")
+    current = _backfilled(state)
+    return _commit(current, event, _decide(current, event))
+
+
+# ---------------------------------------------------------------- inboxes
+
+_OPEN_BUCKETS = frozenset({*OPEN_STATUSES, TicketStatus.triage})
+
+
+def _bucket(record: TicketRecord, row: Assignment | None) -> InboxBucket | None:
+    if row is None:  # a record written before assignments existed
+        return InboxBucket.new if record.status in (TicketStatus.triage, TicketStatus.routed) else None
+    if not row.active:
+        return None
+    if row.accepted_at is None:
+        return InboxBucket.new
+    if record.status is TicketStatus.awaiting_enterprise:
+        return InboxBucket.awaiting_enterprise
+    return InboxBucket.in_progress
+
+
+def inbox_buckets(record: TicketRecord | None) -> dict[str, InboxBucket]:
+    """Which inbox bucket the ticket occupies for each department that still owes work on it.
+
+    Nothing once resolved, closed or awaiting re-routing; a co-department leaves
+    its inbox when it reports done or bounces; "new" until that department accepted.
+    """
+    if record is None or record.status not in _OPEN_BUCKETS:
+        return {}
+    buckets = {code: _bucket(record, record.current_assignment(code)) for code in record.departments}
+    return {code: bucket for code, bucket in buckets.items() if bucket is not None}

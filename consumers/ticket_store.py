@@ -1,0 +1,167 @@
+"""Ticket stores: where the consumers keep tickets, their history and their indexes.
+
+``TicketStore`` is the small Protocol the rest of ZTC uses. ``RedisTicketStore``
+is the real one; ``InMemoryTicketStore`` is a full adapter for fast unit tests
+and passes the same contract tests. Both delegate every decision to the pure
+``apply`` and ``inbox_buckets``; they only persist the outcome, atomically and
+idempotently by ``event_id``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Protocol
+
+import redis
+
+from consumers.ticket_state import TransitionRefused, apply, inbox_buckets
+from schemas.events import Event
+from schemas.ticket import InboxBucket, TicketRecord
+
+
+class RecordStatus(StrEnum):
+    applied = "applied"
+    duplicate = "duplicate"
+    refused = "refused"
+
+
+@dataclass(frozen=True)
+class RecordOutcome:
+    status: RecordStatus
+    record: TicketRecord | None
+    reason: str = ""
+
+
+def enterprise_keys(record: TicketRecord) -> list[str]:
+    """Index keys under which an enterprise's file finds this ticket."""
+    keys = []
+    if record.submission.credit_code:
+        keys.append(f"code:{record.submission.credit_code}")
+    if record.submission.enterprise_name:
+        keys.append(f"name:{record.submission.enterprise_name}")
+    return keys
+
+
+class TicketStore(Protocol):
+    def record(self, event: Event) -> RecordOutcome: ...
+    def get(self, ticket_id: str) -> TicketRecord | None: ...
+    def inbox(self, department: str, bucket: InboxBucket) -> list[TicketRecord]: ...
+    def enterprise_tickets(self, name_or_code: str) -> list[TicketRecord]: ...
+    def project_tickets(self, project: str) -> list[TicketRecord]: ...
+
+
+def _transition(old: TicketRecord | None, event: Event) -> RecordOutcome | TicketRecord:
+    if old is not None and old.has_applied(event.event_id):
+        return RecordOutcome(RecordStatus.duplicate, old)
+    try:
+        return apply(old, event)
+    except TransitionRefused as exc:
+        return RecordOutcome(RecordStatus.refused, old, str(exc))
+
+
+@dataclass
+class InMemoryTicketStore:
+    tickets: dict[str, TicketRecord] = field(default_factory=dict)
+
+    def record(self, event: Event) -> RecordOutcome:
+        result = _transition(self.tickets.get(event.ticket_id), event)
+        if isinstance(result, RecordOutcome):
+            return result
+        self.tickets[result.ticket_id] = result
+        return RecordOutcome(RecordStatus.applied, result)
+
+    def get(self, ticket_id: str) -> TicketRecord | None:
+        return self.tickets.get(ticket_id)
+
+    def _sorted(self, records: list[TicketRecord]) -> list[TicketRecord]:
+        return sorted(records, key=lambda r: (r.routed_at, r.ticket_id))
+
+    def inbox(self, department: str, bucket: InboxBucket) -> list[TicketRecord]:
+        return self._sorted([r for r in self.tickets.values() if inbox_buckets(r).get(department) == bucket])
+
+    def enterprise_tickets(self, name_or_code: str) -> list[TicketRecord]:
+        wanted = {f"code:{name_or_code.upper()}", f"name:{name_or_code}"}
+        return self._sorted([r for r in self.tickets.values() if wanted & set(enterprise_keys(r))])
+
+    def project_tickets(self, project: str) -> list[TicketRecord]:
+        return self._sorted([r for r in self.tickets.values() if r.key_project == project])
+
+
+class RedisTicketStore:
+    """Tickets as JSON under ``{prefix}ticket:{id}``; indexes as sorted sets scored by routing time."""
+
+    def __init__(self, client: redis.Redis, prefix: str = "ztc:") -> None:
+        self.client = client
+        self.prefix = prefix
+
+    def _ticket_key(self, ticket_id: str) -> str:
+        return f"{self.prefix}ticket:{ticket_id}"
+
+    def _inbox_key(self, department: str, bucket: InboxBucket) -> str:
+        return f"{self.prefix}dept:{department}:{bucket.value}"
+
+    def _enterprise_key(self, key: str) -> str:
+        return f"{self.prefix}enterprise:{key}"
+
+    def _project_key(self, project: str) -> str:
+        return f"{self.prefix}project:{project}"
+
+    def get(self, ticket_id: str) -> TicketRecord | None:
+        raw = self.client.get(self._ticket_key(ticket_id))
+        return TicketRecord.model_validate_json(raw) if raw else None
+
+    def record(self, event: Event) -> RecordOutcome:
+        key = self._ticket_key(event.ticket_id)
+        while True:
+            with self.client.pipeline() as pipe:
+                try:
+                    pipe.watch(key)  # type: ignore[no-untyped-call]
+                    raw = pipe.get(key)
+                    old = TicketRecord.model_validate_json(raw) if raw else None
+                    result = _transition(old, event)
+                    if isinstance(result, RecordOutcome):
+                        pipe.unwatch()
+                        return result
+                    pipe.multi()
+                    pipe.set(key, result.model_dump_json())
+                    self._reindex(pipe, old, result)
+                    pipe.execute()
+                    return RecordOutcome(RecordStatus.applied, result)
+                except redis.WatchError:
+                    continue
+
+    def _reindex(self, pipe: redis.client.Pipeline, old: TicketRecord | None, new: TicketRecord) -> None:
+        score = new.routed_at.timestamp()
+        before, after = inbox_buckets(old), inbox_buckets(new)
+        for department, bucket in before.items():
+            if after.get(department) != bucket:
+                pipe.zrem(self._inbox_key(department, bucket), new.ticket_id)
+        for department, bucket in after.items():
+            pipe.zadd(self._inbox_key(department, bucket), {new.ticket_id: score})
+        for enterprise in enterprise_keys(new):
+            pipe.zadd(self._enterprise_key(enterprise), {new.ticket_id: score})
+        if new.key_project:
+            pipe.zadd(self._project_key(new.key_project), {new.ticket_id: score})
+        pipe.zadd(f"{self.prefix}tickets", {new.ticket_id: score})
+
+    def _load_many(self, ticket_ids: list[str]) -> list[TicketRecord]:
+        if not ticket_ids:
+            return []
+        raws = self.client.mget([self._ticket_key(t) for t in ticket_ids])
+        return [TicketRecord.model_validate_json(raw) for raw in raws if raw]
+
+    def _members(self, key: str) -> list[str]:
+        return [m.decode() if isinstance(m, bytes) else str(m) for m in self.client.zrange(key, 0, -1)]
+
+    def inbox(self, department: str, bucket: InboxBucket) -> list[TicketRecord]:
+        return self._load_many(self._members(self._inbox_key(department, bucket)))
+
+    def enterprise_tickets(self, name_or_code: str) -> list[TicketRecord]:
+        ids: list[str] = []
+        for key in (f"code:{name_or_code.upper()}", f"name:{name_or_code}"):
+            ids += [t for t in self._members(self._enterprise_key(key)) if t not in ids]
+        return sorted(self._load_many(ids), key=lambda r: (r.routed_at, r.ticket_id))
+
+    def project_tickets(self, project: str) -> list[TicketRecord]:
+        return self._load_many(self._members(self._project_key(project)))

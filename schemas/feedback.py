@@ -1,0 +1,265 @@
+"""Feedback events: the department work loop 接单—派单—反馈 after routing.
+
+Every event names its acting ``department`` (a department code, or
+``enterprise`` for the enterprise itself) and ``actor`` (a person or system),
+and is a frozen, past-tense fact. ``parse_feedback`` decodes any of them from
+the feedback topic through one discriminated union on ``type``.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, ClassVar, Literal, Self
+
+from pydantic import Field, TypeAdapter, ValidationError, model_validator
+
+from schemas.events import MAX_SHORT_CHARS, MAX_TEXT_CHARS, Event, NormalisedText, OptionalText
+
+OFFICE = "office"
+"""The district office's department code: dispatches, convenes, supervises, acts for the enterprise."""
+ENTERPRISE = "enterprise"
+"""The ``department`` of an action taken by the enterprise itself."""
+
+DepartmentCode = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]*$", max_length=64)]
+Actor = Annotated[NormalisedText, Field(min_length=1, max_length=MAX_SHORT_CHARS)]
+Text = Annotated[NormalisedText, Field(min_length=1, max_length=MAX_TEXT_CHARS)]
+
+
+class BounceReason(StrEnum):
+    not_our_remit = "not_our_remit"
+    wrong_street = "wrong_street"
+    needs_other_department = "needs_other_department"
+    duplicate = "duplicate"
+
+    @property
+    def label(self) -> str:
+        return {
+            "not_our_remit": "非本部门职责",
+            "wrong_street": "非本街道",
+            "needs_other_department": "需其他部门办理",
+            "duplicate": "重复工单",
+        }[self.value]
+
+
+class Rating(StrEnum):
+    satisfied = "satisfied"
+    basically_satisfied = "basically_satisfied"
+    unsatisfied = "unsatisfied"
+
+    @property
+    def label(self) -> str:
+        return {"satisfied": "满意", "basically_satisfied": "基本满意", "unsatisfied": "不满意"}[self.value]
+
+    @property
+    def closes(self) -> bool:
+        return self is not Rating.unsatisfied
+
+
+class RatedBy(StrEnum):
+    enterprise = "enterprise"
+    office = "office"
+
+
+class DepartmentAction(Event):
+    """Fields common to every feedback event: who acted."""
+
+    label: ClassVar[str] = "反馈"
+
+    department: DepartmentCode
+    actor: Actor
+
+
+class TicketAccepted(DepartmentAction):
+    """签收: the lead takes the ticket on, or a co-department acknowledges its part."""
+
+    event_type: ClassVar[str] = "TicketAccepted"
+    label: ClassVar[str] = "签收"
+    type: Literal["TicketAccepted"] = "TicketAccepted"
+
+    note: OptionalText = Field(default=None, max_length=MAX_TEXT_CHARS)
+
+
+class ProgressNoted(DepartmentAction):
+    """进展: the lead reports progress."""
+
+    event_type: ClassVar[str] = "ProgressNoted"
+    label: ClassVar[str] = "进展"
+    type: Literal["ProgressNoted"] = "ProgressNoted"
+
+    note: Text
+
+
+class InformationRequested(DepartmentAction):
+    """需企业补充材料: the ticket waits for the enterprise."""
+
+    event_type: ClassVar[str] = "InformationRequested"
+    label: ClassVar[str] = "需企业补充材料"
+    type: Literal["InformationRequested"] = "InformationRequested"
+
+    question: Text
+
+
+class InformationSupplied(DepartmentAction):
+    """企业已补充: by the enterprise, the office on its behalf, or the lead that received it."""
+
+    event_type: ClassVar[str] = "InformationSupplied"
+    label: ClassVar[str] = "企业已补充材料"
+    type: Literal["InformationSupplied"] = "InformationSupplied"
+
+    content: Text
+
+
+class TicketBounced(DepartmentAction):
+    """退单: the lead hands the ticket back for re-routing, or a co-department leaves it."""
+
+    event_type: ClassVar[str] = "TicketBounced"
+    label: ClassVar[str] = "退单"
+    type: Literal["TicketBounced"] = "TicketBounced"
+
+    reason: BounceReason
+    note: Text
+    suggested_department: DepartmentCode | None = None
+
+
+class CoDepartmentDone(DepartmentAction):
+    """协办完成: a co-department finished its part."""
+
+    event_type: ClassVar[str] = "CoDepartmentDone"
+    label: ClassVar[str] = "协办完成"
+    type: Literal["CoDepartmentDone"] = "CoDepartmentDone"
+
+    note: Text
+
+
+class TicketResolved(DepartmentAction):
+    """办结: the lead resolves; ``override_reason`` when a co-department is not done yet."""
+
+    event_type: ClassVar[str] = "TicketResolved"
+    label: ClassVar[str] = "办结"
+    type: Literal["TicketResolved"] = "TicketResolved"
+
+    resolution: Text
+    override_reason: OptionalText = Field(default=None, max_length=MAX_TEXT_CHARS)
+
+
+class TicketReopened(DepartmentAction):
+    """重办: the office reopens a resolved or closed ticket to the same lead."""
+
+    event_type: ClassVar[str] = "TicketReopened"
+    label: ClassVar[str] = "重办"
+    type: Literal["TicketReopened"] = "TicketReopened"
+
+    reason: Text
+
+
+class TicketDispatched(DepartmentAction):
+    """人工派单: the office's manual routing of a ticket in triage or awaiting re-routing."""
+
+    event_type: ClassVar[str] = "TicketDispatched"
+    label: ClassVar[str] = "人工派单"
+    type: Literal["TicketDispatched"] = "TicketDispatched"
+
+    lead_department: DepartmentCode
+    co_departments: tuple[DepartmentCode, ...] = ()
+    note: OptionalText = Field(default=None, max_length=MAX_TEXT_CHARS)
+
+    @model_validator(mode="after")
+    def _distinct(self) -> Self:
+        if self.lead_department in self.co_departments:
+            raise ValueError("lead_department must not also be a co-department")
+        if len(set(self.co_departments)) != len(self.co_departments):
+            raise ValueError("co_departments must not repeat a department")
+        if ENTERPRISE in self.departments:
+            raise ValueError("the enterprise cannot be dispatched to")
+        return self
+
+    @property
+    def departments(self) -> tuple[str, ...]:
+        return (self.lead_department, *self.co_departments)
+
+
+class JointMeetingConvened(DepartmentAction):
+    """联席会议: the office or the lead brings ``departments`` in as co-departments."""
+
+    event_type: ClassVar[str] = "JointMeetingConvened"
+    label: ClassVar[str] = "联席会议"
+    type: Literal["JointMeetingConvened"] = "JointMeetingConvened"
+
+    departments: tuple[DepartmentCode, ...] = Field(min_length=1)
+    note: Text
+
+    @model_validator(mode="after")
+    def _no_enterprise(self) -> Self:
+        if ENTERPRISE in self.departments:
+            raise ValueError("the enterprise cannot be a co-department")
+        return self
+
+
+class SatisfactionRated(DepartmentAction):
+    """回访: the enterprise's rating, or the office's on its behalf; ``department`` is the rater."""
+
+    event_type: ClassVar[str] = "SatisfactionRated"
+    label: ClassVar[str] = "回访"
+    type: Literal["SatisfactionRated"] = "SatisfactionRated"
+
+    rating: Rating
+    comment: OptionalText = Field(default=None, max_length=MAX_TEXT_CHARS)
+    rated_by: RatedBy
+
+    @model_validator(mode="after")
+    def _rater_is_department(self) -> Self:
+        if self.department != self.rated_by.value:
+            raise ValueError(f"department must be {self.rated_by.value!r} when rated_by is {self.rated_by}")
+        return self
+
+
+FEEDBACK_EVENT_TYPES: tuple[type[DepartmentAction], ...] = (
+    TicketAccepted,
+    ProgressNoted,
+    InformationRequested,
+    InformationSupplied,
+    TicketBounced,
+    CoDepartmentDone,
+    TicketResolved,
+    TicketReopened,
+    TicketDispatched,
+    JointMeetingConvened,
+    SatisfactionRated,
+)
+
+FEEDBACK_LABELS: dict[str, str] = {cls.event_type: cls.label for cls in FEEDBACK_EVENT_TYPES}
+
+FeedbackEvent = Annotated[
+    TicketAccepted
+    | ProgressNoted
+    | InformationRequested
+    | InformationSupplied
+    | TicketBounced
+    | CoDepartmentDone
+    | TicketResolved
+    | TicketReopened
+    | TicketDispatched
+    | JointMeetingConvened
+    | SatisfactionRated,
+    Field(discriminator="type"),
+]
+
+_FEEDBACK_ADAPTER: TypeAdapter[FeedbackEvent] = TypeAdapter(FeedbackEvent)
+
+
+def _describe(exc: ValidationError) -> str:
+    parts = []
+    for error in exc.errors():
+        path = ".".join(str(p) for p in error["loc"]) or "(root)"
+        parts.append(f"{path}: {error['msg']}")
+    return "; ".join(parts)
+
+
+def parse_feedback(raw: bytes | str) -> FeedbackEvent:
+    """Decode one feedback event; raise ValueError with a one-line, readable reason."""
+    if not raw:
+        raise ValueError("empty message")
+    try:
+        return _FEEDBACK_ADAPTER.validate_json(raw)
+    except ValidationError as exc:
+        raise ValueError(f"schema: {_describe(exc)}") from None

@@ -1,0 +1,73 @@
+"""Settings: one typed object built once from ``ZTC_*`` variables and passed down.
+
+With nothing configured, ZTC uses the embedded stack (a Tansu broker and a
+Redis server started from the project's own data dir). Setting
+``ZTC_BOOTSTRAP_SERVERS`` and ``ZTC_REDIS_URL`` points the same code at a real
+Kafka cluster and Redis.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from schemas.topics import Topics
+
+ENV_PREFIX = "ZTC_"
+
+
+class SettingsError(ValueError):
+    """A ``ZTC_*`` variable with a value that cannot be used."""
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    bootstrap_servers: str | None = Field(
+        default=None, description="Kafka bootstrap servers, e.g. kafka-1:9092,kafka-2:9092"
+    )
+    redis_url: str | None = Field(default=None, description="e.g. redis://redis:6379/0")
+    topic_prefix: str = Field(default="", description="Prefix for every topic name")
+    redis_prefix: str = Field(default="ztc:", description="Prefix for every Redis key")
+    policy_path: Path | None = Field(default=None, description="Routing policy TOML file")
+    data_dir: Path = Field(default=Path(".ztc"), description="Embedded stack's data, logs, pids")
+    broker_port: int = Field(default=19092, ge=1, le=65535)
+    redis_port: int = Field(default=16379, ge=1, le=65535)
+    partitions: int = Field(default=3, ge=1, le=64)
+    replication_factor: int = Field(default=1, ge=1, le=5, description="For topics ZTC creates")
+    group_prefix: str = Field(default="ztc", description="Prefix for consumer group / app ids")
+    session_timeout_s: int = Field(default=10, ge=6, le=300)
+
+    @property
+    def embedded(self) -> bool:
+        """True when no external broker is configured: use the embedded stack."""
+        return self.bootstrap_servers is None
+
+    @property
+    def kafka_bootstrap(self) -> str:
+        return self.bootstrap_servers or f"127.0.0.1:{self.broker_port}"
+
+    @property
+    def redis(self) -> str:
+        return self.redis_url or f"redis://127.0.0.1:{self.redis_port}/0"
+
+    @property
+    def topics(self) -> Topics:
+        return Topics(prefix=self.topic_prefix)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> Settings:
+        """Build settings from ``ZTC_*`` variables; raise SettingsError naming the variable."""
+        values = {
+            name: environ[ENV_PREFIX + name.upper()]
+            for name in cls.model_fields
+            if environ.get(ENV_PREFIX + name.upper(), "") != ""
+        }
+        try:
+            return cls.model_validate(values)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            var = ENV_PREFIX + str(first["loc"][0]).upper()
+            raise SettingsError(f"{var}: {first['msg']}") from None

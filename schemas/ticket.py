@@ -1,0 +1,193 @@
+"""The recorded ticket: current state plus its full history, as the consumers keep it."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict
+
+from schemas.events import Priority, RuleHit, TicketSubmitted
+from schemas.feedback import BounceReason, RatedBy, Rating
+
+
+class TicketStatus(StrEnum):
+    triage = "triage"
+    routed = "routed"
+    accepted = "accepted"
+    in_progress = "in_progress"
+    awaiting_enterprise = "awaiting_enterprise"
+    resolved = "resolved"
+    closed = "closed"
+    rerouting = "rerouting"
+
+    @property
+    def label(self) -> str:
+        return STATUS_LABELS[self]
+
+
+STATUS_LABELS: dict[TicketStatus, str] = {
+    TicketStatus.triage: "待人工分派",
+    TicketStatus.routed: "待签收",
+    TicketStatus.accepted: "已签收",
+    TicketStatus.in_progress: "办理中",
+    TicketStatus.awaiting_enterprise: "待企业补充",
+    TicketStatus.resolved: "已办结",
+    TicketStatus.closed: "已回访归档",
+    TicketStatus.rerouting: "已退单待重新派单",
+}
+
+OPEN_STATUSES: frozenset[TicketStatus] = frozenset(
+    {TicketStatus.routed, TicketStatus.accepted, TicketStatus.in_progress, TicketStatus.awaiting_enterprise}
+)
+"""Statuses in which departments work on the ticket (accept, note, bounce, co-done, convene)."""
+
+
+class InboxBucket(StrEnum):
+    """How a ticket sits in a department's inbox."""
+
+    new = "new"
+    in_progress = "in_progress"
+    awaiting_enterprise = "awaiting_enterprise"
+
+    @property
+    def label(self) -> str:
+        return {"new": "新派单", "in_progress": "办理中", "awaiting_enterprise": "待企业补充"}[self.value]
+
+
+class HistoryEntry(BaseModel):
+    """One applied event, in order, readable by people."""
+
+    model_config = ConfigDict(frozen=True)
+
+    event_id: str
+    event_type: str
+    at: AwareDatetime
+    department: str | None = None
+    actor: str | None = None
+    summary: str
+    details: dict[str, Any] = {}
+
+
+class AssignmentRole(StrEnum):
+    triage = "triage"
+    lead = "lead"
+    co = "co"
+
+    @property
+    def label(self) -> str:
+        return {"triage": "人工分派", "lead": "主办", "co": "协办"}[self.value]
+
+
+class ReleaseReason(StrEnum):
+    """Why a department's assignment ended before (or instead of) being done."""
+
+    bounced = "bounced"
+    rerouted = "rerouted"
+    overridden = "overridden"
+
+
+class Assignment(BaseModel):
+    """One department's spell on a ticket in one role: the per-department clock.
+
+    A new row starts whenever a department is (re-)engaged: routing, dispatch,
+    joint meeting, or a reopen (a new round for the lead). The clock runs from
+    ``assigned_at`` to ``done_at`` (lead: resolved; co: reported done) or
+    ``released_at`` (bounced, re-routed away, or resolved over by the lead).
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    department: str
+    role: AssignmentRole
+    assigned_at: AwareDatetime
+    accepted_at: AwareDatetime | None = None
+    done_at: AwareDatetime | None = None
+    released_at: AwareDatetime | None = None
+    release_reason: ReleaseReason | None = None
+
+    @property
+    def ended_at(self) -> datetime | None:
+        return self.done_at or self.released_at
+
+    @property
+    def active(self) -> bool:
+        """Still engaged and not finished: the department owes work on this row."""
+        return self.ended_at is None
+
+    def handling_time(self, now: datetime) -> timedelta:
+        """Wall-clock time on this row up to ``now`` (business-time SLA maths is elsewhere)."""
+        return (self.ended_at or now) - self.assigned_at
+
+
+class Bounce(BaseModel):
+    """One 退单, kept for the router (exclusions, suggestion) and for reporting."""
+
+    model_config = ConfigDict(frozen=True)
+
+    department: str
+    role: AssignmentRole
+    reason: BounceReason
+    note: str
+    suggested_department: str | None = None
+    at: AwareDatetime
+
+
+class RatingRecord(BaseModel):
+    """One 回访 result; ``round`` is the resolution round it rated (0 = the first)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    rating: Rating
+    rated_by: RatedBy
+    comment: str | None = None
+    at: AwareDatetime
+    round: int
+
+
+class TicketRecord(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    ticket_id: str
+    status: TicketStatus
+    submission: TicketSubmitted
+    category: str
+    confidence: float
+    lead_department: str
+    co_departments: tuple[str, ...]
+    priority: Priority
+    manual_triage: bool
+    key_enterprise: bool
+    key_project: str | None
+    policy_version: str
+    rules_fired: tuple[RuleHit, ...]
+    routed_at: AwareDatetime
+    updated_at: AwareDatetime
+    history: tuple[HistoryEntry, ...]
+    assignments: tuple[Assignment, ...] = ()
+    bounced_by: tuple[str, ...] = ()
+    bounces: tuple[Bounce, ...] = ()
+    reopen_count: int = 0
+    ratings: tuple[RatingRecord, ...] = ()
+    resolution: str | None = None
+    resolved_at: AwareDatetime | None = None
+
+    @property
+    def departments(self) -> tuple[str, ...]:
+        return (self.lead_department, *self.co_departments)
+
+    def current_assignment(self, department: str) -> Assignment | None:
+        """The department's latest row, if it is the lead or a co-department now."""
+        if department not in self.departments:
+            return None
+        rows = [a for a in self.assignments if a.department == department]
+        return rows[-1] if rows else None
+
+    def handling_time(self, department: str, now: datetime) -> timedelta:
+        """Total time across every row of one department (all rounds, all roles)."""
+        rows = [a for a in self.assignments if a.department == department]
+        return sum((a.handling_time(now) for a in rows), timedelta())
+
+    def has_applied(self, event_id: str) -> bool:
+        return any(entry.event_id == event_id for entry in self.history)

@@ -1,0 +1,55 @@
+"""Topic names, from one place, with a configurable prefix."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Topics:
+    """All topic names of one ZTC installation; ``prefix`` separates installations and tests."""
+
+    prefix: str = ""
+
+    def _name(self, base: str) -> str:
+        return f"{self.prefix}{base}"
+
+    @property
+    def submitted(self) -> str:
+        return self._name("tickets.submitted")
+
+    @property
+    def validated(self) -> str:
+        """Router-internal: valid submissions re-keyed by their de-duplication key."""
+        return self._name("tickets.validated")
+
+    @property
+    def routed(self) -> str:
+        return self._name("tickets.routed")
+
+    @property
+    def feedback(self) -> str:
+        return self._name("tickets.feedback")
+
+    @property
+    def sla(self) -> str:
+        return self._name("tickets.sla")
+
+    @property
+    def deadletter(self) -> str:
+        return self._name("tickets.deadletter")
+
+    def department(self, code: str) -> str:
+        return self._name(f"dept.{code}")
+
+    def all(self, department_codes: tuple[str, ...]) -> tuple[str, ...]:
+        """Every topic ZTC uses, for creating them up front."""
+        fixed = (
+            self.submitted,
+            self.validated,
+            self.routed,
+            self.feedback,
+            self.sla,
+            self.deadletter,
+        )
+        return fixed + tuple(self.department(code) for code in department_codes)

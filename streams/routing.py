@@ -1,0 +1,251 @@
+"""Pure routing core: classify a submission by the policy's rules and decide who handles it.
+
+``classify`` scores categories by the rules that fire (each with its weight,
+so every decision explains itself); ``decide_route`` turns that into a lead
+department, co-departments and a priority; ``route_ticket`` wraps both into a
+``TicketRouted`` event. No clock, no I/O: ``now`` and the policy come in as
+arguments.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import lru_cache
+
+from schemas.events import Priority, RuleHit, TicketRouted, TicketSubmitted
+from schemas.policy import Category, DepartmentKind, KeyProject, RoutingPolicy, Rule
+
+UNCLASSIFIED = "unclassified"
+
+
+@dataclass(frozen=True)
+class Classification:
+    """Category scores with the evidence behind them."""
+
+    scores: dict[str, float]
+    hits: tuple[RuleHit, ...]
+    confidence: float
+    urgent: bool = False
+
+    @property
+    def ranked(self) -> list[tuple[str, float]]:
+        return sorted(self.scores.items(), key=lambda item: (-item[1], item[0]))
+
+    @property
+    def top(self) -> str | None:
+        ranked = self.ranked
+        return ranked[0][0] if ranked and ranked[0][1] > 0 else None
+
+
+@dataclass(frozen=True)
+class RouteDecision:
+    category: str
+    lead_department: str
+    co_departments: tuple[str, ...]
+    priority: Priority
+    manual_triage: bool
+    key_enterprise: bool
+    key_project: str | None
+    street_department: str | None
+    notes: tuple[str, ...] = field(default=())
+
+
+@lru_cache(maxsize=1024)
+def _compiled(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern, re.IGNORECASE)
+
+
+def ticket_text(submission: TicketSubmitted) -> str:
+    """The text rules are matched against: title, project and body."""
+    parts = (submission.title, submission.project_name or "", submission.text)
+    return "\n".join(parts).lower()
+
+
+def _rule_match(rule: Rule, text: str) -> str | None:
+    for keyword in rule.keywords:
+        if keyword.lower() in text:
+            return keyword
+    if rule.pattern is not None:
+        found = _compiled(rule.pattern).search(text)
+        if found:
+            return found.group(0)
+    return None
+
+
+def rules_confidence(ranked_scores: list[float]) -> float:
+    """Confidence from rule scores: high when the top category clearly outweighs the rest."""
+    if not ranked_scores or ranked_scores[0] <= 0:
+        return 0.0
+    top = ranked_scores[0]
+    runner_up = ranked_scores[1] if len(ranked_scores) > 1 else 0.0
+    return round(top / (top + runner_up + 1.0), 4)
+
+
+def classify(
+    submission: TicketSubmitted, policy: RoutingPolicy, excluded: frozenset[str] = frozenset()
+) -> Classification:
+    """Score every category by the rules that fire; categories led by an excluded department drop out."""
+    text = ticket_text(submission)
+    scores: dict[str, float] = {}
+    hits: list[RuleHit] = []
+    urgent = False
+    allowed = {c.code for c in policy.categories if c.lead not in excluded or c.lead_is_street}
+    for rule in policy.rules:
+        matched = _rule_match(rule, text)
+        if matched is None:
+            continue
+        urgent = urgent or rule.urgent
+        hits.append(RuleHit(rule_id=rule.id, category=rule.category, weight=rule.weight, matched=matched))
+        if rule.category is not None and rule.category in allowed:
+            scores[rule.category] = scores.get(rule.category, 0.0) + rule.weight
+    scores = _absorb_into_coordination(scores, policy)
+    ranked = sorted(scores.values(), reverse=True)
+    return Classification(scores=scores, hits=tuple(hits), confidence=rules_confidence(ranked), urgent=urgent)
+
+
+def _absorb_into_coordination(scores: dict[str, float], policy: RoutingPolicy) -> dict[str, float]:
+    """A coordination request touching several categories is one joint request: it takes their weight."""
+    joint = [c.code for c in policy.categories if c.lead_is_street and scores.get(c.code, 0) > 0]
+    others = [code for code in scores if code not in joint]
+    if not joint or len(others) < policy.coordination_min_categories:
+        return scores
+    absorbed = dict(scores)
+    absorbed[joint[0]] += sum(scores[code] for code in others)
+    return absorbed
+
+
+def named_street(submission: TicketSubmitted, policy: RoutingPolicy) -> str | None:
+    """The street office a ticket names: its street field first, then '...街道' in the text."""
+    streets = [d for d in policy.departments if d.kind is DepartmentKind.street]
+    if submission.street:
+        wanted = submission.street.strip()
+        for dept in streets:
+            if wanted == dept.code or wanted in dept.street_names:
+                return dept.code
+    text = ticket_text(submission)
+    for dept in streets:
+        if any("街道" in name and name in text for name in dept.street_names):
+            return dept.code
+    return None
+
+
+def key_project_of(submission: TicketSubmitted, policy: RoutingPolicy) -> KeyProject | None:
+    text = ticket_text(submission)
+    for project in policy.key_projects:
+        if submission.project_name in project.names:
+            return project
+        if any(name.lower() in text for name in project.names):
+            return project
+    return None
+
+
+def is_key_enterprise(submission: TicketSubmitted, policy: RoutingPolicy) -> bool:
+    for enterprise in policy.key_enterprises:
+        if submission.credit_code and submission.credit_code == enterprise.credit_code:
+            return True
+        if submission.enterprise_name and submission.enterprise_name == enterprise.name:
+            return True
+    return False
+
+
+def _street_of_project(project: KeyProject | None, policy: RoutingPolicy) -> str | None:
+    if project is None or project.street is None:
+        return None
+    for dept in policy.departments:
+        if project.street == dept.code or project.street in dept.street_names:
+            return dept.code
+    return None
+
+
+def _unique(codes: list[str], without: set[str]) -> tuple[str, ...]:
+    out: list[str] = []
+    for code in codes:
+        if code not in without and code not in out:
+            out.append(code)
+    return tuple(out)
+
+
+def _lead_for(category: Category, street: str | None, excluded: frozenset[str]) -> str:
+    if category.lead_is_street and street is not None and street not in excluded:
+        return street
+    return category.lead
+
+
+def decide_route(
+    submission: TicketSubmitted,
+    classification: Classification,
+    policy: RoutingPolicy,
+    excluded: frozenset[str] = frozenset(),
+) -> RouteDecision:
+    """Lead, co-departments and priority from a classification; unclear tickets go to triage."""
+    project = key_project_of(submission, policy)
+    street = named_street(submission, policy) or _street_of_project(project, policy)
+    key_enterprise = is_key_enterprise(submission, policy)
+    top = classification.top
+    category = policy.category(top) if top else None
+    priority = Priority.urgent if classification.urgent else Priority.normal
+    if category is not None and category.priority.rank > priority.rank:
+        priority = category.priority
+    if (key_enterprise or project is not None) and priority is Priority.normal:
+        priority = Priority.high
+    lead = _lead_for(category, street, excluded) if category is not None else None
+    if category is None or lead is None or lead in excluded or classification.confidence < policy.threshold:
+        return RouteDecision(
+            category=top or UNCLASSIFIED,
+            lead_department=policy.triage_department,
+            co_departments=(),
+            priority=priority,
+            manual_triage=True,
+            key_enterprise=key_enterprise,
+            key_project=project.name if project else None,
+            street_department=street,
+        )
+    top_score = classification.scores[category.code]
+    share = 0.0 if category.lead_is_street else policy.co_share
+    secondary = [
+        other.lead
+        for code, score in classification.ranked[1:]
+        if score > 0
+        and score >= share * top_score
+        and (other := policy.category(code)) is not None
+        and not other.lead_is_street
+    ]
+    co = _unique([*category.co, *secondary, *([street] if street else [])], {lead, *excluded})
+    return RouteDecision(
+        category=category.code,
+        lead_department=lead,
+        co_departments=co,
+        priority=priority,
+        manual_triage=False,
+        key_enterprise=key_enterprise,
+        key_project=project.name if project else None,
+        street_department=street,
+    )
+
+
+def route_ticket(
+    submission: TicketSubmitted,
+    policy: RoutingPolicy,
+    now: datetime,
+    excluded: frozenset[str] = frozenset(),
+) -> TicketRouted:
+    """Classify and decide in one step, as the router's agent does."""
+    classification = classify(submission, policy, excluded)
+    decision = decide_route(submission, classification, policy, excluded)
+    return TicketRouted(
+        ticket_id=submission.ticket_id,
+        occurred_at=now,
+        submission=submission,
+        category=decision.category,
+        confidence=classification.confidence,
+        lead_department=decision.lead_department,
+        co_departments=decision.co_departments,
+        priority=decision.priority,
+        manual_triage=decision.manual_triage,
+        rules_fired=classification.hits,
+        key_enterprise=decision.key_enterprise,
+        key_project=decision.key_project,
+        policy_version=policy.version,
+    )

@@ -1,0 +1,137 @@
+"""End to end on the embedded stack: kafka-python intake → Faust router → dept topics → Redis."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+
+import pytest
+
+from consumers.topic_reader import read_topic
+from producers.demo import DEMO_TICKETS
+from producers.publisher import TicketPublisher, build_submission
+from schemas.events import TicketRouted, TicketSubmitted, now_in_district
+from schemas.settings import Settings
+from tests.integration.conftest import Services, WaitFor, ztc
+
+pytestmark = pytest.mark.integration
+
+
+def publish(settings: Settings, *submissions: TicketSubmitted) -> None:
+    publisher = TicketPublisher(settings.kafka_bootstrap, settings.topics.submitted)
+    try:
+        publisher.publish_many(list(submissions))
+    finally:
+        publisher.close()
+
+
+def routed_on(settings: Settings, topic: str) -> list[TicketRouted]:
+    return [TicketRouted.model_validate_json(m.value) for m in read_topic(settings.kafka_bootstrap, topic)]
+
+
+def wait_for_log(services: Services, name: str, needle: str, timeout_s: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while needle not in services.log(name):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{needle!r} not in {name} log")
+        time.sleep(0.2)
+
+
+def test_tickets_reach_their_departments_inbox_and_ticket_show(
+    settings: Settings, services: Services, wait_for_ticket: WaitFor
+) -> None:
+    now = now_in_district()
+    submissions = [build_submission(fields, now) for fields in DEMO_TICKETS]
+    publish(settings, *submissions)
+    records = {s.ticket_id: wait_for_ticket(s.ticket_id, 60) for s in submissions}
+
+    kangjie, huiyu, zhenai, vague = (records[s.ticket_id] for s in submissions)
+    assert kangjie.lead_department == "approval"
+    assert "street-licun" in kangjie.co_departments
+    assert huiyu.lead_department == "street-xingchenglu"
+    assert {"approval", "planning"} <= set(huiyu.co_departments)
+    assert zhenai.lead_department == "street-fushanlu"
+    assert {"health", "disabled", "civil"} <= set(zhenai.co_departments)
+    assert vague.lead_department == "office" and vague.manual_triage
+
+    for record in records.values():
+        for department in record.departments:
+            on_topic = routed_on(settings, settings.topics.department(department))
+            assert record.ticket_id in {e.ticket_id for e in on_topic}, department
+
+    inbox = json.loads(ztc(settings, "inbox", "approval", "--json", check=True).stdout)
+    assert kangjie.ticket_id in [t["ticket_id"] for t in inbox["new"]]
+    shown = json.loads(ztc(settings, "ticket", "show", huiyu.ticket_id, "--json", check=True).stdout)
+    assert shown["status"] == "routed"
+    assert shown["lead_department"] == "street-xingchenglu"
+    assert shown["category"] == "coordination" and shown["priority"] == "high"
+    assert [h["event_type"] for h in shown["history"]] == ["TicketRouted"]
+    text = ztc(settings, "ticket", "show", huiyu.ticket_id, check=True).stdout
+    assert "兴城路街道办事处" in text and "时间线" in text
+
+
+def test_garbage_and_invalid_schema_are_dead_lettered_while_routing_goes_on(
+    settings: Settings, services: Services, wait_for_ticket: WaitFor
+) -> None:
+    publisher = TicketPublisher(settings.kafka_bootstrap, settings.topics.submitted)
+    garbage = b"\x00\xffnot json"
+    invalid = json.dumps({"type": "TicketSubmitted", "channel": "fax", "text": ""}).encode()
+    try:
+        publisher.publish_raw(garbage)
+        publisher.publish_raw(invalid)
+    finally:
+        publisher.close()
+    after = build_submission(
+        {"text": "办理个转企需要准备哪些材料？", "channel": "web_form"}, now_in_district()
+    )
+    publish(settings, after)
+    assert wait_for_ticket(after.ticket_id, 30).lead_department == "approval"
+
+    deadline = time.monotonic() + 20
+    while True:
+        letters = json.loads(ztc(settings, "deadletter", "--json", check=True).stdout)
+        originals = {base64.b64decode(d["original_b64"]): d for d in letters}
+        if (garbage in originals and invalid in originals) or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert originals[garbage]["reason"].startswith("not JSON")
+    assert "channel" in originals[invalid]["reason"] and "text" in originals[invalid]["reason"]
+    assert originals[invalid]["stage"] == "validate"
+    readable = ztc(settings, "deadletter", check=True).stdout
+    assert "not JSON" in readable
+
+
+def test_same_channel_message_published_twice_is_one_ticket(
+    settings: Settings, services: Services, wait_for_ticket: WaitFor
+) -> None:
+    fields = {
+        "text": "我们的营业执照经营范围变更一直没有办下来",
+        "channel": "wechat_group",
+        "channel_message_id": "wx-42",
+    }
+    first = build_submission(fields, now_in_district())
+    second = build_submission(fields, now_in_district())
+    assert first.event_id != second.event_id
+    publish(settings, first)
+    publish(settings, second)
+    record = wait_for_ticket(first.ticket_id, 30)
+    wait_for_log(services, "router", f"duplicate of {first.ticket_id}")
+    routed = [e for e in routed_on(settings, settings.topics.routed) if e.ticket_id == first.ticket_id]
+    assert len(routed) == 1
+    assert len(record.history) == 1
+
+
+def test_recorder_restart_neither_loses_nor_doubles(
+    settings: Settings, services: Services, wait_for_ticket: WaitFor
+) -> None:
+    services.stop("recorder")
+    now = now_in_district()
+    batch = [
+        build_submission({"text": f"第{i}件：社保缴费基数调整咨询", "channel": "hotline"}, now)
+        for i in range(20)
+    ]
+    publish(settings, *batch)
+    services.start("recorder")
+    records = [wait_for_ticket(s.ticket_id, 60) for s in batch]
+    assert all(len(r.history) == 1 and r.lead_department == "hrss" for r in records)

@@ -1,0 +1,121 @@
+"""The pure routing core on the shipped default policy and on small hand-made policies."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from schemas.events import Priority
+from schemas.policy import RoutingPolicy, load_policy, parse_policy
+from streams.routing import UNCLASSIFIED, classify, named_street, route_ticket, rules_confidence
+from tests.unit.factories import NOW, submission
+from ztc.bootstrap import DEFAULT_POLICY
+
+
+@pytest.fixture(scope="module")
+def policy() -> RoutingPolicy:
+    return load_policy(DEFAULT_POLICY)
+
+
+def test_seed_construction_permit_goes_to_approval_with_the_named_street(policy: RoutingPolicy) -> None:
+    ticket = submission(
+        "项目急需办理土石方施工许可证，材料繁多，流程不清楚", street="李村街道", enterprise_name="康杰药业"
+    )
+    routed = route_ticket(ticket, policy, NOW)
+    assert routed.lead_department == "approval"
+    assert routed.co_departments == ("construction", "street-licun")
+    assert routed.priority is Priority.high  # key enterprise
+    assert routed.key_enterprise and not routed.manual_triage
+    assert [h.rule_id for h in routed.rules_fired] == ["construction-permit"]
+    assert routed.policy_version == policy.version
+
+
+def test_coordination_request_is_led_by_the_street_with_every_department_involved(
+    policy: RoutingPolicy,
+) -> None:
+    ticket = submission(
+        "康复中心运营需要卫健、残联、民政等多个部门协调，孤独症儿童康复训练", street="浮山路街道"
+    )
+    routed = route_ticket(ticket, policy, NOW)
+    assert routed.category == "coordination"
+    assert routed.lead_department == "street-fushanlu"
+    assert set(routed.co_departments) == {"health", "civil", "disabled"}
+
+
+def test_vague_request_goes_to_manual_triage(policy: RoutingPolicy) -> None:
+    routed = route_ticket(submission("有问题想反映"), policy, NOW)
+    assert routed.manual_triage and routed.lead_department == "office"
+    assert routed.category == UNCLASSIFIED and routed.confidence == 0.0
+    assert routed.co_departments == ()
+
+
+def test_ambiguous_request_below_threshold_goes_to_triage(policy: RoutingPolicy) -> None:
+    routed = route_ticket(submission("营业执照和社保的事情"), policy, NOW)
+    assert routed.confidence < policy.threshold
+    assert routed.manual_triage and routed.lead_department == "office"
+
+
+def test_excluding_the_bouncing_department_routes_elsewhere_or_to_triage(policy: RoutingPolicy) -> None:
+    ticket = submission("我们想办理食品经营许可证")
+    assert route_ticket(ticket, policy, NOW).lead_department == "approval"
+    rerouted = route_ticket(ticket, policy, NOW, excluded=frozenset({"approval"}))
+    assert rerouted.lead_department == "office" and rerouted.manual_triage
+
+
+def test_urgent_rule_raises_priority(policy: RoutingPolicy) -> None:
+    routed = route_ticket(submission("工地燃气接入问题导致停工，情况紧急"), policy, NOW)
+    assert routed.priority is Priority.urgent
+    assert routed.lead_department == "construction"
+
+
+def test_street_is_named_by_field_code_or_text(policy: RoutingPolicy) -> None:
+    assert named_street(submission("x", street="street-jiushui"), policy) == "street-jiushui"
+    assert named_street(submission("x", street="九水"), policy) == "street-jiushui"
+    assert named_street(submission("请楼山街道帮忙"), policy) == "street-loushan"
+    assert named_street(submission("楼山路边的门头招牌"), policy) is None
+
+
+def test_nfkc_text_matches_full_width_keywords(policy: RoutingPolicy) -> None:
+    routed = route_ticket(submission("ＡＢＣ公司 个体户 转企业"), policy, NOW)
+    assert routed.submission.text.startswith("ABC公司")
+    assert routed.lead_department == "approval"
+
+
+@pytest.mark.parametrize(
+    ("scores", "expected"),
+    [([], 0.0), ([0.0], 0.0), ([2.0], 0.6667), ([2.0, 2.0], 0.4), ([6.0, 1.0], 0.75)],
+)
+def test_rules_confidence(scores: list[float], expected: float) -> None:
+    assert rules_confidence(scores) == expected
+
+
+def test_secondary_category_above_co_share_adds_its_lead() -> None:
+    policy = parse_policy(
+        {
+            "version": "t1",
+            "co_share": 0.5,
+            "threshold": 0.3,
+            "departments": [
+                {"code": "office", "name": "办"},
+                {"code": "a", "name": "A"},
+                {"code": "b", "name": "B"},
+            ],
+            "categories": [
+                {"code": "ca", "name": "A", "lead": "a"},
+                {"code": "cb", "name": "B", "lead": "b"},
+            ],
+            "rules": [
+                {"id": "r1", "category": "ca", "weight": 3, "keywords": ["甲"]},
+                {"id": "r2", "category": "cb", "weight": 2, "keywords": ["乙"]},
+            ],
+        }
+    )
+    routed = route_ticket(submission("甲和乙"), policy, NOW)
+    assert (routed.lead_department, routed.co_departments) == ("a", ("b",))
+    only_a = classify(submission("只有甲"), policy)
+    assert only_a.scores == {"ca": 3.0}
+
+
+def test_default_policy_file_is_the_shipped_one() -> None:
+    assert Path(DEFAULT_POLICY).name == "default.toml" and Path(DEFAULT_POLICY).is_file()

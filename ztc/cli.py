@@ -1,0 +1,143 @@
+"""The ``ztc`` command: one entrypoint, subcommands for every service and every view.
+
+Every user mistake ends in one line on stderr (``错误 / error: ...``) and a
+non-zero exit; the services themselves live in ``ztc.services``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+import redis
+from kafka.errors import KafkaError
+from pydantic import ValidationError
+
+from deploy.embedded import StackError
+from schemas.policy import PolicyError
+from schemas.settings import Settings, SettingsError
+from streams.intake import describe_validation_error
+from ztc import commands
+from ztc.commands import CliError
+
+EXIT_USAGE = 2
+
+
+class OneLineParser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"错误 / error: {self.prog}: {message} (see --help)\n")
+
+
+def _add(
+    subparsers: Any, name: str, help_text: str, func: Callable[[argparse.Namespace], int]
+) -> argparse.ArgumentParser:
+    parser: argparse.ArgumentParser = subparsers.add_parser(name, help=help_text, description=help_text)
+    parser.set_defaults(func=func)
+    return parser
+
+
+def _ticket_fields(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--title", help="标题 title")
+    parser.add_argument("--text", help="诉求内容 request text")
+    parser.add_argument("--enterprise", help="企业名称 enterprise name")
+    parser.add_argument("--credit-code", help="统一社会信用代码 unified social credit code")
+    parser.add_argument("--contact", help="联系人 contact")
+    parser.add_argument("--street", help="所在街道 street, e.g. 兴城路街道")
+    parser.add_argument("--project", help="项目名称 project name")
+    parser.add_argument("--channel", default="cli", help="渠道 channel (default: cli)")
+    parser.add_argument("--message-id", help="渠道消息号 channel message id (makes retries safe)")
+    parser.add_argument("--json", dest="json_file", metavar="FILE", help="从 JSON 文件读取 (- = stdin)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = OneLineParser(
+        prog="ztc",
+        description="营商效能督办直通车 ZTC — 企业诉求接单、派单、反馈 (event-driven ticket router)",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
+
+    dev = _add(sub, "dev", "嵌入式环境 embedded broker + Redis: up | down | status", commands.dev)
+    dev.add_argument("action", choices=["up", "down", "status"])
+    _add(sub, "router", "运行 Faust 派单路由 run the router", commands.router)
+    _add(sub, "recorder", "运行记录消费者 run the recorder", commands.recorder)
+    run = _add(sub, "run", "启动全部服务 run stack, router and recorder until Ctrl-C", commands.run)
+    run.add_argument("--demo", action="store_true", help="送入演示工单 feed the seed's demo tickets")
+
+    submit = _add(sub, "submit", "提交一件诉求 submit one ticket; prints its id", commands.submit)
+    _ticket_fields(submit)
+    imp = _add(sub, "import", "批量导入 import tickets from JSONL or CSV", commands.import_file)
+    imp.add_argument("file", type=Path)
+    imp.add_argument("--channel", default="cli", help="默认渠道 default channel")
+
+    route = _add(sub, "route", "试派单，不发布 dry-run routing decision", commands.route)
+    _ticket_fields(route)
+    route.add_argument("--explain", action="store_true", help="显示命中规则 show the rules that fired")
+    route.add_argument("--as-json", action="store_true", help="JSON output")
+
+    ticket = _add(sub, "ticket", "工单 ticket views", commands.ticket_show)
+    ticket.add_argument("action", choices=["show"])
+    ticket.add_argument("ticket_id")
+    ticket.add_argument("--json", action="store_true")
+
+    inbox = _add(sub, "inbox", "部门待办 a department's inbox, oldest first", commands.inbox)
+    inbox.add_argument("department")
+    inbox.add_argument("--json", action="store_true")
+
+    dl = _add(sub, "deadletter", "死信 dead-lettered inputs and their reasons", commands.deadletter)
+    dl.add_argument("--json", action="store_true")
+    dl.add_argument("--limit", type=int, default=50)
+
+    schema = _add(sub, "schema", "事件 JSON Schema: export DIR", commands.schema_export)
+    schema.add_argument("action", choices=["export"])
+    schema.add_argument("directory", type=Path)
+
+    policy = _add(sub, "policy", "派单规则 policy: check FILE", commands.policy_check)
+    policy.add_argument("action", choices=["check"])
+    policy.add_argument("file", type=Path)
+
+    try:
+        from ztc.classify_cmd import add_classify_parser  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:  # the classifier is optional until its module lands
+        pass
+    else:
+        add_classify_parser(sub)
+    return parser
+
+
+def _one_line(exc: BaseException) -> str:
+    if isinstance(exc, ValidationError):
+        return describe_validation_error(exc)
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.settings = Settings.from_env(os.environ)
+        result: int = args.func(args)
+        return result
+    except KeyboardInterrupt:
+        return 130
+    except (CliError, SettingsError, PolicyError, StackError, ValidationError, OSError) as exc:
+        print(f"错误 / error: {_one_line(exc)}", file=sys.stderr)
+        return EXIT_USAGE
+    except KafkaError as exc:
+        print(
+            f"错误 / error: Kafka: {_one_line(exc)} (is the stack up? `ztc dev up`)",
+            file=sys.stderr,
+        )
+        return 1
+    except redis.RedisError as exc:
+        print(
+            f"错误 / error: Redis: {_one_line(exc)} (is the stack up? `ztc dev up`)",
+            file=sys.stderr,
+        )
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

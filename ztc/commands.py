@@ -1,0 +1,336 @@
+"""Command functions of the ``ztc`` CLI: each takes parsed args and returns an exit code."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import csv
+import json
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from tqdm import tqdm
+
+from producers.demo import DEMO_TICKETS
+from producers.publisher import TicketPublisher, build_submission
+from schemas.events import EVENT_TYPES, DeadLettered, now_in_district
+from schemas.policy import PolicyError, load_policy
+from schemas.settings import Settings
+from schemas.ticket import InboxBucket, TicketRecord
+from streams.routing import route_ticket
+from ztc import render
+from ztc.bootstrap import policy_for, ticket_store
+
+
+class CliError(Exception):
+    """A user-facing error: printed as one line, exit code 2."""
+
+
+def print_json(value: Any) -> None:
+    print(json.dumps(value, ensure_ascii=False, indent=2, default=str))
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    settings: Settings = args.settings
+    return settings
+
+
+# ------------------------------------------------------------------ services
+
+
+def dev(args: argparse.Namespace) -> int:
+    from ztc.services import embedded_stack
+
+    settings = _settings(args)
+    stack = embedded_stack(settings)
+    if args.action == "up":
+        started = stack.up()
+        print(f"已启动 started: {', '.join(started) or '(already running)'}")
+    elif args.action == "down":
+        stopped = stack.down()
+        print(f"已停止 stopped: {', '.join(stopped) or '(nothing was running)'}")
+    for status in stack.status():
+        state = f"running, pid {status.pid}" if status.running else "stopped"
+        print(f"  {status.name:<7} 127.0.0.1:{status.port:<6} {state:<22} log: {status.log_path}")
+    if not settings.embedded:
+        print("注意 note: ZTC_BOOTSTRAP_SERVERS is set; services use that broker, not this one")
+    return 0
+
+
+def router(args: argparse.Namespace) -> int:
+    from ztc.services import run_router
+
+    return run_router(_settings(args))
+
+
+def recorder(args: argparse.Namespace) -> int:
+    from ztc.services import run_recorder
+
+    return run_recorder(_settings(args))
+
+
+def _wait_recorded(settings: Settings, ticket_ids: list[str], timeout_s: float) -> dict[str, TicketRecord]:
+    store = ticket_store(settings)
+    found: dict[str, TicketRecord] = {}
+    deadline = time.monotonic() + timeout_s
+    while len(found) < len(ticket_ids) and time.monotonic() < deadline:
+        for ticket_id in ticket_ids:
+            if ticket_id not in found and (record := store.get(ticket_id)) is not None:
+                found[ticket_id] = record
+        time.sleep(0.2)
+    return found
+
+
+def run(args: argparse.Namespace) -> int:
+    from ztc.services import Supervisor, embedded_stack, prepare_topics
+
+    settings = _settings(args)
+    policy = policy_for(settings)
+    stack = embedded_stack(settings, tied_to_parent=True) if settings.embedded else None
+    stop = threading.Event()
+
+    def request_stop(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, request_stop)
+    supervisor = Supervisor(settings, settings.data_dir / "logs")
+    started: list[str] = []
+    try:
+        started = stack.up() if stack is not None else []
+        print(f"ZTC 直通车 — broker {settings.kafka_bootstrap}, redis {settings.redis}", flush=True)
+        prepare_topics(settings, policy)
+        for name in ("router", "recorder"):
+            supervisor.start(name)
+        print(f"router + recorder running; logs in {settings.data_dir / 'logs'}", flush=True)
+        if args.demo and not stop.is_set():
+            _feed_demo(settings, policy)
+        print("运行中，按 Ctrl-C 停止 / running, Ctrl-C stops everything", flush=True)
+        while not stop.wait(0.5):
+            for note in supervisor.check():
+                print(note, flush=True)
+    finally:
+        _say("正在停止 / stopping ...")
+        supervisor.stop()
+        if stack is not None and started:
+            stack.down(only=started)
+        _say("已全部停止 / stopped cleanly")
+    return 0
+
+
+def _say(line: str) -> None:
+    """Print during shutdown; a closed terminal or pipe must not stop the cleanup."""
+    with contextlib.suppress(OSError):
+        print(line, flush=True)
+
+
+def _feed_demo(settings: Settings, policy: Any) -> None:
+    publisher = TicketPublisher(settings.kafka_bootstrap, settings.topics.submitted)
+    try:
+        now = now_in_district()
+        submissions = [build_submission(fields, now) for fields in DEMO_TICKETS]
+        publisher.publish_many(submissions)
+    finally:
+        publisher.close()
+    print(f"已提交 {len(submissions)} 件演示工单 / demo tickets published; waiting for routing ...")
+    found = _wait_recorded(settings, [s.ticket_id for s in submissions], timeout_s=60)
+    for submission in submissions:
+        record = found.get(submission.ticket_id)
+        if record is None:
+            print(f"{submission.ticket_id}  {submission.title}: not recorded yet (see logs)")
+            continue
+        co = "、".join(render.dept_name(c, policy) for c in record.co_departments) or "无"
+        print(
+            f"{record.ticket_id}  {submission.title}\n"
+            f"  → 主办 {render.dept_name(record.lead_department, policy)}；协办 {co}；"
+            f"{record.status.label}，类别 {record.category}，置信度 {record.confidence:.2f}"
+        )
+
+
+# ------------------------------------------------------------------ intake
+
+
+def _fields_from_args(args: argparse.Namespace) -> dict[str, Any]:
+    if args.json_file:
+        source = sys.stdin.read() if args.json_file == "-" else Path(args.json_file).read_text("utf-8")
+        try:
+            fields = json.loads(source)
+        except json.JSONDecodeError as exc:
+            raise CliError(f"{args.json_file}: not JSON: {exc}") from None
+        if not isinstance(fields, dict):
+            raise CliError(f"{args.json_file}: expected a JSON object")
+        return fields
+    if not args.text:
+        raise CliError("--text is required (or --json FILE)")
+    return {
+        "title": args.title,
+        "text": args.text,
+        "enterprise_name": args.enterprise,
+        "credit_code": args.credit_code,
+        "contact": args.contact,
+        "street": args.street,
+        "project_name": args.project,
+        "channel": args.channel,
+        "channel_message_id": args.message_id,
+    }
+
+
+def submit(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    submission = build_submission(_fields_from_args(args), now_in_district())
+    publisher = TicketPublisher(settings.kafka_bootstrap, settings.topics.submitted)
+    try:
+        publisher.publish(submission)
+    finally:
+        publisher.close()
+    print(submission.ticket_id)
+    return 0
+
+
+def _rows(path: Path) -> list[dict[str, Any]]:
+    if path.suffix.lower() == ".csv":
+        with path.open(encoding="utf-8-sig", newline="") as handle:
+            return [dict(row) for row in csv.DictReader(handle)]
+    rows = []
+    for number, line in enumerate(path.read_text("utf-8").splitlines(), start=1):
+        if line.strip():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError as exc:
+                rows.append({"__error__": f"line {number}: not JSON: {exc}"})
+    return rows
+
+
+def import_file(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    rows = _rows(args.file)
+    now = now_in_district()
+    good, bad = [], []
+    for number, row in enumerate(rows, start=1):
+        if "__error__" in row:
+            bad.append(row["__error__"])
+            continue
+        row.setdefault("channel", args.channel)
+        try:
+            good.append(build_submission(row, now))
+        except ValueError as exc:
+            bad.append(f"row {number}: {' '.join(str(exc).split())[:300]}")
+    publisher = TicketPublisher(settings.kafka_bootstrap, settings.topics.submitted)
+    try:
+        with tqdm(total=len(good), desc="导入 import", unit="ticket", file=sys.stderr) as bar:
+            for start in range(0, len(good), 200):
+                chunk = good[start : start + 200]
+                publisher.publish_many(chunk)
+                bar.update(len(chunk))
+    finally:
+        publisher.close()
+    for problem in bad:
+        print(f"跳过 skipped: {problem}", file=sys.stderr)
+    print(f"已发布 published {len(good)}, 跳过 skipped {len(bad)}")
+    return 1 if bad else 0
+
+
+# ------------------------------------------------------------------ views
+
+
+def route(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    policy = policy_for(settings)
+    now = now_in_district()
+    submission = build_submission(_fields_from_args(args), now)
+    decision = route_ticket(submission, policy, now)
+    if args.as_json:
+        print_json(decision.model_dump(mode="json", exclude={"submission"}))
+        return 0
+    print(render.routed_text(decision, policy))
+    if args.explain:
+        print("命中规则 rules fired:" if decision.rules_fired else "未命中任何规则 no rule fired")
+        for hit in decision.rules_fired:
+            print(f"  {hit.rule_id:<22} +{hit.weight:<4} → {hit.category or '(urgent)'}  「{hit.matched}」")
+        print(f"阈值 threshold {policy.threshold}; policy {policy.version}")
+    return 0
+
+
+def ticket_show(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    record = ticket_store(settings).get(args.ticket_id)
+    if record is None:
+        raise CliError(f"no ticket {args.ticket_id}")
+    if args.json:
+        print_json(render.ticket_json(record))
+    else:
+        print(render.ticket_text(record, policy_for(settings)))
+    return 0
+
+
+def inbox(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    policy = policy_for(settings)
+    if policy.department(args.department) is None:
+        known = ", ".join(policy.department_codes)
+        raise CliError(f"unknown department {args.department!r}; known: {known}")
+    store = ticket_store(settings)
+    buckets = {bucket: store.inbox(args.department, bucket) for bucket in InboxBucket}
+    if args.json:
+        print_json({b.value: [render.ticket_json(r) for r in records] for b, records in buckets.items()})
+        return 0
+    print(f"{render.dept_name(args.department, policy)} 待办 inbox")
+    for bucket, records in buckets.items():
+        print(f"[{bucket.label} {bucket.value}] {len(records)}")
+        for r in records:
+            role = "主办" if r.lead_department == args.department else "协办"
+            when = render.local(r.routed_at)
+            print(f"  {r.ticket_id}  {when}  {role}  {r.priority.value:<6} {r.submission.title}")
+    return 0
+
+
+def deadletter(args: argparse.Namespace) -> int:
+    from consumers.topic_reader import read_topic
+
+    settings = _settings(args)
+    records = []
+    for message in read_topic(settings.kafka_bootstrap, settings.topics.deadletter):
+        try:
+            records.append(DeadLettered.model_validate_json(message.value))
+        except ValueError:
+            continue
+    records = records[-args.limit :] if args.limit > 0 else records
+    if args.json:
+        print_json([r.model_dump(mode="json") for r in records])
+        return 0
+    print(f"死信 dead letters: {len(records)}")
+    for record in records:
+        print(render.deadletter_text(record))
+    return 0
+
+
+def schema_export(args: argparse.Namespace) -> int:
+    directory: Path = args.directory
+    directory.mkdir(parents=True, exist_ok=True)
+    for model in EVENT_TYPES:
+        path = directory / f"{model.event_type}.schema.json"
+        schema = model.model_json_schema()
+        schema["$id"] = f"ztc:{model.event_type}"
+        path.write_text(json.dumps(schema, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+        print(path)
+    return 0
+
+
+def policy_check(args: argparse.Namespace) -> int:
+    try:
+        policy = load_policy(args.file)
+    except PolicyError as exc:
+        print(f"{exc.source}: {len(exc.problems)} 个错误 problem(s)", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return 1
+    print(
+        f"{args.file}: OK — version {policy.version}, {len(policy.departments)} departments, "
+        f"{len(policy.categories)} categories, {len(policy.rules)} rules, threshold {policy.threshold}"
+    )
+    return 0

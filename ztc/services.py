@@ -1,0 +1,121 @@
+"""Long-running services behind ``ztc router``, ``ztc recorder`` and ``ztc run``."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from types import FrameType
+
+from consumers.recorder import Recorder
+from deploy.embedded import EmbeddedStack, die_with_parent
+from deploy.topics import ensure_topics
+from schemas.events import now_in_district
+from schemas.policy import RoutingPolicy
+from schemas.settings import Settings
+from ztc.bootstrap import configure_logging, policy_for, ticket_store
+
+log = logging.getLogger(__name__)
+
+
+def embedded_stack(settings: Settings, *, tied_to_parent: bool = False) -> EmbeddedStack:
+    return EmbeddedStack(
+        settings.data_dir, settings.broker_port, settings.redis_port, tied_to_parent=tied_to_parent
+    )
+
+
+def prepare_topics(settings: Settings, policy: RoutingPolicy) -> None:
+    ensure_topics(
+        settings.kafka_bootstrap,
+        settings.topics.all(policy.department_codes),
+        settings.partitions,
+        settings.replication_factor,
+    )
+
+
+def run_router(settings: Settings) -> int:
+    """Run the Faust router in this process until SIGINT/SIGTERM."""
+    from faust.worker import Worker
+
+    from streams.router import build_router_app
+
+    policy = policy_for(settings)
+    prepare_topics(settings, policy)
+    app = build_router_app(settings, policy, now_in_district)
+    worker = Worker(app, loglevel="INFO", quiet=True, redirect_stdouts=False)
+    worker.execute_from_commandline()
+    return 0  # pragma: no cover - execute_from_commandline exits
+
+
+def run_recorder(settings: Settings) -> int:
+    """Run the recorder in this process until SIGINT/SIGTERM."""
+    configure_logging()
+    policy = policy_for(settings)
+    prepare_topics(settings, policy)
+    stop = threading.Event()
+
+    def request_stop(signum: int, frame: FrameType | None) -> None:
+        log.info("recorder stopping (signal %s)", signum)
+        stop.set()
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+    Recorder(settings, ticket_store(settings), now_in_district).run(stop)
+    log.info("recorder stopped")
+    return 0
+
+
+class Supervisor:
+    """Starts child services, restarts one that dies, and stops them all in order."""
+
+    def __init__(self, settings: Settings, log_dir: Path) -> None:
+        self.settings = settings
+        self.log_dir = log_dir
+        self.children: dict[str, subprocess.Popen[bytes]] = {}
+        self.restarts: dict[str, float] = {}
+
+    def start(self, name: str) -> None:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        log_path = self.log_dir / f"{name}.log"
+        with open(log_path, "ab") as out:
+            self.children[name] = subprocess.Popen(
+                [sys.executable, "-m", "ztc", name],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+                env=os.environ.copy(),
+                preexec_fn=die_with_parent,
+            )
+
+    def check(self) -> list[str]:
+        """Restart children that exited; return messages about what happened."""
+        notes = []
+        for name, child in list(self.children.items()):
+            code = child.poll()
+            if code is None:
+                continue
+            notes.append(f"{name} exited with {code}; restarting (log: {self.log_dir / (name + '.log')})")
+            if time.monotonic() - self.restarts.get(name, 0.0) < 5:
+                time.sleep(2)
+            self.restarts[name] = time.monotonic()
+            self.start(name)
+        return notes
+
+    def stop(self, timeout_s: float = 20.0) -> None:
+        for child in self.children.values():
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + timeout_s
+        for name, child in self.children.items():
+            try:
+                child.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                log.warning("%s did not stop in time; killing it", name)
+                child.kill()
+                child.wait()
