@@ -18,24 +18,26 @@ from kafka import KafkaConsumer, KafkaProducer
 from kafka.consumer.fetcher import ConsumerRecord
 from pydantic import ValidationError
 
+from consumers.follow_ups import follow_ups
 from consumers.ticket_store import RecordOutcome, RecordStatus, TicketStore
 from schemas.events import Event, TicketRouted
+from schemas.feedback import parse_feedback
 from schemas.settings import Settings
 from streams.intake import dead_letter, describe_validation_error
 
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
-EVENT_OF_TOPIC_KIND = {"routed": TicketRouted}
 
 
 def parse_event(topic_kind: str, raw: bytes | None) -> Event:
     """Decode one recorded event; raise ValueError with a readable reason."""
-    model = EVENT_OF_TOPIC_KIND[topic_kind]
     if not raw:
         raise ValueError("empty message")
+    if topic_kind == "feedback":
+        return parse_feedback(raw)
     try:
-        return model.model_validate_json(raw)
+        return TicketRouted.model_validate_json(raw)
     except ValidationError as exc:
         raise ValueError(f"schema: {describe_validation_error(exc)}") from None
 
@@ -48,7 +50,7 @@ class Recorder:
         self.store = store
         self.clock = clock
         topics = settings.topics
-        self.kind_of_topic = {topics.routed: "routed"}
+        self.kind_of_topic = {topics.routed: "routed", topics.feedback: "feedback"}
         self.on_outcome: Callable[[RecordOutcome], None] | None = None
 
     def _consumer(self) -> KafkaConsumer:
@@ -92,8 +94,12 @@ class Recorder:
             return
         if outcome.status is RecordStatus.refused:
             self._dead_letter(message, producer, f"refused: {outcome.reason}", event.ticket_id)
-        elif outcome.status is RecordStatus.duplicate:
-            log.info("event %s already recorded for %s", event.event_id, event.ticket_id)
+        else:
+            if outcome.status is RecordStatus.duplicate:
+                log.info("event %s already recorded for %s", event.event_id, event.ticket_id)
+            for follow_up in follow_ups(event, outcome.record, self.settings.topics):
+                payload = follow_up.event.model_dump_json().encode()
+                producer.send(follow_up.topic, key=event.ticket_id.encode(), value=payload)
         if self.on_outcome is not None:
             self.on_outcome(outcome)
 

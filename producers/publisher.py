@@ -13,7 +13,7 @@ from typing import Any
 
 from kafka import KafkaProducer
 
-from schemas.events import Channel, TicketSubmitted, ticket_id_for
+from schemas.events import Channel, Event, TicketSubmitted, ticket_id_for
 
 
 def build_submission(fields: Mapping[str, Any], now: datetime) -> TicketSubmitted:
@@ -50,6 +50,13 @@ class TicketPublisher:
         self.producer.flush(timeout=timeout_s)
         for future in futures:
             future.get(timeout=timeout_s)
+
+    def publish_event(self, topic: str, event: Event, timeout_s: float = 10.0) -> None:
+        """Any event to any topic, keyed by its ticket id, acknowledged by the broker."""
+        future = self.producer.send(
+            topic, key=event.ticket_id.encode(), value=event.model_dump_json().encode()
+        )
+        future.get(timeout=timeout_s)
 
     def publish_raw(self, value: bytes, key: bytes | None = None) -> None:
         self.producer.send(self.topic, key=key, value=value).get(timeout=10)

@@ -162,6 +162,23 @@ class TicketRouted(Event):
         return (self.lead_department, *self.co_departments)
 
 
+class RerouteRequested(Event):
+    """A lead department bounced the ticket: route it again without the departments that bounced it."""
+
+    event_type: ClassVar[str] = "RerouteRequested"
+    type: Literal["RerouteRequested"] = "RerouteRequested"
+
+    submission: TicketSubmitted
+    excluded_departments: tuple[str, ...]
+    reason: str
+    bounce_event_id: str
+
+
+def derived_event_id(kind: str, source_event_id: str) -> str:
+    """A deterministic id for an event caused by another, so redelivery never doubles it."""
+    return uuid.uuid5(uuid.NAMESPACE_URL, f"ztc:{kind}:{source_event_id}").hex
+
+
 class DeadLettered(Event):
     """An input that could not be processed, kept with its reason and original bytes."""
 
@@ -178,7 +195,7 @@ class DeadLettered(Event):
     original_preview: str
 
 
-EVENT_TYPES: tuple[type[Event], ...] = (TicketSubmitted, TicketRouted, DeadLettered)
+EVENT_TYPES: tuple[type[Event], ...] = (TicketSubmitted, TicketRouted, RerouteRequested, DeadLettered)
 
 
 def now_in_district() -> datetime:

@@ -24,6 +24,11 @@ class Topics:
         return self._name("tickets.validated")
 
     @property
+    def reroute(self) -> str:
+        """Recorder → router: bounced tickets to route again without the bouncing departments."""
+        return self._name("tickets.reroute")
+
+    @property
     def routed(self) -> str:
         return self._name("tickets.routed")
 

@@ -2,6 +2,7 @@
 
     tickets.submitted --validate--> tickets.validated (keyed by channel + message id)
     tickets.validated --route-----> tickets.routed + dept.<lead> + dept.<co>...
+    tickets.reroute   --reroute---> the same, without the departments that bounced it
 
 The first agent turns bytes into a ``TicketSubmitted`` (or a dead letter) and
 re-keys it so every copy of one channel message lands on one partition; the
@@ -18,7 +19,7 @@ from typing import Any
 
 import faust
 
-from schemas.events import TicketSubmitted
+from schemas.events import RerouteRequested, TicketRouted, TicketSubmitted, derived_event_id
 from schemas.policy import RoutingPolicy
 from schemas.settings import Settings
 from streams.intake import InvalidInput, dead_letter, parse_submission
@@ -49,6 +50,7 @@ def build_router_app(settings: Settings, policy: RoutingPolicy, clock: Clock) ->
     names = settings.topics
     submitted = _raw_topic(app, names.submitted)
     validated = _raw_topic(app, names.validated)
+    reroute_requests = _raw_topic(app, names.reroute)
     routed = _raw_topic(app, names.routed)
     deadletter = _raw_topic(app, names.deadletter)
     departments = {code: _raw_topic(app, names.department(code)) for code in policy.department_codes}
@@ -89,23 +91,37 @@ def build_router_app(settings: Settings, policy: RoutingPolicy, clock: Clock) ->
                 if first is not None:
                     log.info("duplicate of %s ignored (%s)", first, submission.dedupe_key)
                     continue
-                decision = route_ticket(submission, policy, clock())
-                payload = decision.model_dump_json().encode()
-                key = decision.ticket_id.encode()
-                await routed.send(key=key, value=payload)
-                for code in decision.departments:
-                    await departments[code].send(key=key, value=payload)
+                await publish(route_ticket(submission, policy, clock()))
                 seen[submission.dedupe_key] = submission.ticket_id
-                log.info(
-                    "routed %s → %s (co: %s) [%s, %.2f]",
-                    decision.ticket_id,
-                    decision.lead_department,
-                    ",".join(decision.co_departments) or "-",
-                    decision.category,
-                    decision.confidence,
-                )
             except Exception as exc:
                 log.exception("routing failed for %s", event.message.offset)
                 await send_dead_letter(event, f"routing failed: {exc!r}", "route")
+
+    @app.agent(reroute_requests)
+    async def reroute(stream: faust.StreamT[Any]) -> None:
+        async for event in stream.events():
+            try:
+                request = RerouteRequested.model_validate_json(event.value)
+                excluded = frozenset(request.excluded_departments)
+                event_id = derived_event_id("rerouted", request.event_id)
+                await publish(route_ticket(request.submission, policy, clock(), excluded, event_id))
+            except Exception as exc:
+                log.exception("re-routing failed for %s", event.message.offset)
+                await send_dead_letter(event, f"re-routing failed: {exc!r}", "reroute")
+
+    async def publish(decision: TicketRouted) -> None:
+        payload = decision.model_dump_json().encode()
+        key = decision.ticket_id.encode()
+        await routed.send(key=key, value=payload)
+        for code in decision.departments:
+            await departments[code].send(key=key, value=payload)
+        log.info(
+            "routed %s → %s (co: %s) [%s, %.2f]",
+            decision.ticket_id,
+            decision.lead_department,
+            ",".join(decision.co_departments) or "-",
+            decision.category,
+            decision.confidence,
+        )
 
     return app

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
 
-from schemas.events import Priority, RuleHit, TicketRouted, TicketSubmitted
+from schemas.events import Priority, RuleHit, TicketRouted, TicketSubmitted, derived_event_id
 from schemas.policy import Category, DepartmentKind, KeyProject, RoutingPolicy, Rule
 
 UNCLASSIFIED = "unclassified"
@@ -230,11 +230,13 @@ def route_ticket(
     policy: RoutingPolicy,
     now: datetime,
     excluded: frozenset[str] = frozenset(),
+    event_id: str | None = None,
 ) -> TicketRouted:
     """Classify and decide in one step, as the router's agent does."""
     classification = classify(submission, policy, excluded)
     decision = decide_route(submission, classification, policy, excluded)
     return TicketRouted(
+        event_id=event_id or derived_event_id("routed", submission.event_id),
         ticket_id=submission.ticket_id,
         occurred_at=now,
         submission=submission,

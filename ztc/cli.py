@@ -17,12 +17,15 @@ import redis
 from kafka.errors import KafkaError
 from pydantic import ValidationError
 
+from consumers.ticket_state import TransitionRefused
 from deploy.embedded import StackError
+from producers.department_client import ActionError
 from schemas.policy import PolicyError
 from schemas.settings import Settings, SettingsError
 from streams.intake import describe_validation_error
 from ztc import commands
 from ztc.commands import CliError
+from ztc.feedback_cmd import add_feedback_parsers
 
 EXIT_USAGE = 2
 
@@ -99,6 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
     policy.add_argument("action", choices=["check"])
     policy.add_argument("file", type=Path)
 
+    add_feedback_parsers(sub)
     try:
         from ztc.classify_cmd import add_classify_parser  # type: ignore[import-not-found,unused-ignore]
     except ImportError:  # the classifier is optional until its module lands
@@ -122,7 +126,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return result
     except KeyboardInterrupt:
         return 130
-    except (CliError, SettingsError, PolicyError, StackError, ValidationError, OSError) as exc:
+    except TransitionRefused as exc:
+        print(f"拒绝 / refused: {_one_line(exc)}", file=sys.stderr)
+        return 1
+    except (CliError, ActionError, SettingsError, PolicyError, StackError, ValidationError, OSError) as exc:
         print(f"错误 / error: {_one_line(exc)}", file=sys.stderr)
         return EXIT_USAGE
     except KafkaError as exc:

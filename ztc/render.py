@@ -41,7 +41,7 @@ def ticket_text(record: TicketRecord, policy: RoutingPolicy | None) -> str:
         "时间线 / timeline:",
     ]
     for entry in record.history:
-        who = entry.department or "-"
+        who = dept_name(entry.department, policy) if entry.department else "-"
         lines.append(f"  {local(entry.at)}  [{entry.event_type}] {who}: {entry.summary}")
     return "\n".join(lines)
 

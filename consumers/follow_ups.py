@@ -1,0 +1,43 @@
+"""Pure: what the recorder must publish after it recorded an event.
+
+A lead's bounce asks the router to route again without every department that
+bounced the ticket; a manual dispatch or a joint meeting notifies the
+departments it brings in. Ids are derived from the causing event, so a
+redelivered event produces the same follow-ups and nothing is doubled.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from schemas.events import Event, RerouteRequested, derived_event_id
+from schemas.feedback import JointMeetingConvened, TicketBounced, TicketDispatched
+from schemas.ticket import TicketRecord, TicketStatus
+from schemas.topics import Topics
+
+
+@dataclass(frozen=True)
+class FollowUp:
+    topic: str
+    event: Event
+
+
+def follow_ups(event: Event, record: TicketRecord | None, topics: Topics) -> list[FollowUp]:
+    if record is None:
+        return []
+    if isinstance(event, TicketBounced) and record.status is TicketStatus.rerouting:
+        request = RerouteRequested(
+            event_id=derived_event_id("reroute", event.event_id),
+            ticket_id=record.ticket_id,
+            occurred_at=event.occurred_at,
+            submission=record.submission,
+            excluded_departments=record.bounced_by,
+            reason=f"{event.department} bounced: {event.reason.value}",
+            bounce_event_id=event.event_id,
+        )
+        return [FollowUp(topics.reroute, request)]
+    if isinstance(event, TicketDispatched):
+        return [FollowUp(topics.department(d), event) for d in (event.lead_department, *event.co_departments)]
+    if isinstance(event, JointMeetingConvened):
+        return [FollowUp(topics.department(d), event) for d in event.departments]
+    return []
