@@ -23,6 +23,7 @@ from consumers.ticket_store import RecordOutcome, RecordStatus, TicketStore
 from schemas.events import Event, TicketRouted
 from schemas.feedback import parse_feedback
 from schemas.settings import Settings
+from schemas.sla import SLA_EVENT_ADAPTER
 from streams.intake import dead_letter, describe_validation_error
 
 log = logging.getLogger(__name__)
@@ -36,6 +37,11 @@ def parse_event(topic_kind: str, raw: bytes | None) -> Event:
         raise ValueError("empty message")
     if topic_kind == "feedback":
         return parse_feedback(raw)
+    if topic_kind == "sla":
+        try:
+            return SLA_EVENT_ADAPTER.validate_json(raw)
+        except ValidationError as exc:
+            raise ValueError(f"schema: {describe_validation_error(exc)}") from None
     try:
         return TicketRouted.model_validate_json(raw)
     except ValidationError as exc:
@@ -50,7 +56,7 @@ class Recorder:
         self.store = store
         self.clock = clock
         topics = settings.topics
-        self.kind_of_topic = {topics.routed: "routed", topics.feedback: "feedback"}
+        self.kind_of_topic = {topics.routed: "routed", topics.feedback: "feedback", topics.sla: "sla"}
         self.on_outcome: Callable[[RecordOutcome], None] | None = None
 
     def _consumer(self) -> KafkaConsumer:

@@ -18,6 +18,8 @@ from schemas.feedback import (
     OFFICE,
     CoDepartmentDone,
     DepartmentAction,
+    ExtensionApproved,
+    ExtensionRequested,
     InformationRequested,
     InformationSupplied,
     JointMeetingConvened,
@@ -30,6 +32,7 @@ from schemas.feedback import (
     TicketReopened,
     TicketResolved,
 )
+from schemas.sla import SlaBreached, SlaEscalated, SlaEvent, SlaWarning
 from schemas.ticket import (
     OPEN_STATUSES,
     Assignment,
@@ -437,6 +440,60 @@ def _convened(state: TicketRecord, event: JointMeetingConvened) -> Change:
     )
 
 
+def _extension_requested(state: TicketRecord, event: ExtensionRequested) -> Change:
+    _require_lead(state, event.department, "request an extension")
+    _require_status(state, WORKING, "request an extension", "申请延期")
+    if state.pending_extension is not None:
+        _refuse(state, "an extension request is already waiting for the office", "已有延期申请待批")
+    return Change(
+        f"申请延期 {event.extension}：{event.reason}",
+        {"pending_extension": event.extension},
+        {"extension": event.extension},
+    )
+
+
+def _extension_approved(state: TicketRecord, event: ExtensionApproved) -> Change:
+    if event.department != OFFICE:
+        _refuse(state, "only the office approves extensions", "仅区政府办公室可批准延期")
+    if state.pending_extension is None:
+        _refuse(state, "no extension request is waiting", "没有待批的延期申请")
+    _require_status(state, WORKING, "approve an extension", "批准延期")
+    note = f"：{event.note}" if event.note else ""
+    return Change(
+        f"批准延期 {state.pending_extension}{note}",
+        {"pending_extension": None},
+        {"extension": state.pending_extension},
+    )
+
+
+def _sla_recorded(state: TicketRecord, event: SlaEvent) -> TicketRecord:
+    """Record a monitor event: history, the emitted key, breach flags and the escalation level."""
+    clock = state.sla
+    if clock is None:
+        _refuse(state, "the ticket has no SLA clock", "工单未计时")
+    if event.key in clock.emitted:
+        return state
+    updates: dict[str, Any] = {"emitted": (*clock.emitted, event.key)}
+    if isinstance(event, SlaBreached) and event.stage not in clock.breached:
+        updates["breached"] = (*clock.breached, event.stage)
+    if isinstance(event, SlaEscalated):
+        updates["escalation_level"] = max(clock.escalation_level, event.level)
+    late = "" if isinstance(event, SlaWarning) else f"（期限 {event.due_at:%m-%d %H:%M}）"
+    level = f" {event.level_label}" if isinstance(event, SlaEscalated) else ""
+    entry = HistoryEntry(
+        event_id=event.event_id,
+        event_type=event.event_type,
+        at=event.occurred_at,
+        department=event.department,
+        actor="monitor",
+        summary=f"{event.stage.label}{event.label}{level}{late}",
+        details={"key": event.key, "stage": event.stage.value, "due_at": event.due_at.isoformat()},
+    )
+    return state.model_copy(
+        update={"sla": clock.model_copy(update=updates), "history": (*state.history, entry)}
+    )
+
+
 def _decide(state: TicketRecord, event: DepartmentAction) -> Change:
     if isinstance(event, TicketAccepted):
         return _accepted(state, event)
@@ -460,6 +517,10 @@ def _decide(state: TicketRecord, event: DepartmentAction) -> Change:
         return _dispatched(state, event)
     if isinstance(event, JointMeetingConvened):
         return _convened(state, event)
+    if isinstance(event, ExtensionRequested):
+        return _extension_requested(state, event)
+    if isinstance(event, ExtensionApproved):
+        return _extension_approved(state, event)
     _refuse(state, f"{type(event).__name__} does not apply to tickets", "此事件不适用于工单")
 
 
@@ -487,6 +548,8 @@ def apply(state: TicketRecord | None, event: Event) -> TicketRecord:
         return _apply_routed(state, event)
     if state is None:
         raise TransitionRefused(f"unknown ticket {event.ticket_id} / 工单不存在")
+    if isinstance(event, SlaEvent):
+        return _sla_recorded(state, event)
     if not isinstance(event, DepartmentAction):
         _refuse(state, f"{type(event).__name__} does not apply to tickets", "此事件不适用于工单")
     current = _backfilled(state)

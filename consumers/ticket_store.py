@@ -15,8 +15,10 @@ from typing import Protocol
 
 import redis
 
+from consumers.sla_engine import SlaBook
 from consumers.ticket_state import TransitionRefused, apply, inbox_buckets
 from schemas.events import Event
+from schemas.sla import SlaBreached, SlaStage
 from schemas.ticket import InboxBucket, TicketRecord
 
 
@@ -51,21 +53,25 @@ class TicketStore(Protocol):
     def project_tickets(self, project: str) -> list[TicketRecord]: ...
 
 
-def _transition(old: TicketRecord | None, event: Event) -> RecordOutcome | TicketRecord:
+def _transition(old: TicketRecord | None, event: Event, book: SlaBook | None) -> RecordOutcome | TicketRecord:
     if old is not None and old.has_applied(event.event_id):
         return RecordOutcome(RecordStatus.duplicate, old)
     try:
-        return apply(old, event)
+        new = apply(old, event)
     except TransitionRefused as exc:
         return RecordOutcome(RecordStatus.refused, old, str(exc))
+    if new is old:  # e.g. an SLA event whose key was already recorded
+        return RecordOutcome(RecordStatus.duplicate, old)
+    return book.advance(old, new, event) if book is not None else new
 
 
 @dataclass
 class InMemoryTicketStore:
     tickets: dict[str, TicketRecord] = field(default_factory=dict)
+    book: SlaBook | None = None
 
     def record(self, event: Event) -> RecordOutcome:
-        result = _transition(self.tickets.get(event.ticket_id), event)
+        result = _transition(self.tickets.get(event.ticket_id), event, self.book)
         if isinstance(result, RecordOutcome):
             return result
         self.tickets[result.ticket_id] = result
@@ -91,9 +97,24 @@ class InMemoryTicketStore:
 class RedisTicketStore:
     """Tickets as JSON under ``{prefix}ticket:{id}``; indexes as sorted sets scored by routing time."""
 
-    def __init__(self, client: redis.Redis, prefix: str = "ztc:") -> None:
+    def __init__(self, client: redis.Redis, prefix: str = "ztc:", book: SlaBook | None = None) -> None:
         self.client = client
         self.prefix = prefix
+        self.book = book
+
+    @property
+    def sla_due_key(self) -> str:
+        """Sorted set of scheduled SLA alerts (member: alert key, score: when it fires)."""
+        return f"{self.prefix}sla:due"
+
+    @property
+    def deadlines_key(self) -> str:
+        """Sorted set of open deadlines (member: ticket:stage, score: due time), for `ztc overdue`."""
+        return f"{self.prefix}sla:deadlines"
+
+    @property
+    def breach_counts_key(self) -> str:
+        return f"{self.prefix}sla:breaches"
 
     def _ticket_key(self, ticket_id: str) -> str:
         return f"{self.prefix}ticket:{ticket_id}"
@@ -119,13 +140,14 @@ class RedisTicketStore:
                     pipe.watch(key)  # type: ignore[no-untyped-call]
                     raw = pipe.get(key)
                     old = TicketRecord.model_validate_json(raw) if raw else None
-                    result = _transition(old, event)
+                    result = _transition(old, event, self.book)
                     if isinstance(result, RecordOutcome):
                         pipe.unwatch()
                         return result
                     pipe.multi()
                     pipe.set(key, result.model_dump_json())
                     self._reindex(pipe, old, result)
+                    self._reschedule(pipe, old, result, event)
                     pipe.execute()
                     return RecordOutcome(RecordStatus.applied, result)
                 except redis.WatchError:
@@ -144,6 +166,24 @@ class RedisTicketStore:
         if new.key_project:
             pipe.zadd(self._project_key(new.key_project), {new.ticket_id: score})
         pipe.zadd(f"{self.prefix}tickets", {new.ticket_id: score})
+
+    def _reschedule(
+        self, pipe: redis.client.Pipeline, old: TicketRecord | None, new: TicketRecord, event: Event
+    ) -> None:
+        """Keep the SLA indexes equal to what the pure engine schedules for the new state."""
+        if isinstance(event, SlaBreached):
+            pipe.hincrby(self.breach_counts_key, event.department, 1)
+        if self.book is None:
+            return
+        for stage in SlaStage:
+            pipe.zrem(self.deadlines_key, f"{new.ticket_id}:{stage.value}")
+        if old is not None:
+            pipe.zrem(self.sla_due_key, *[a.key for a in self.book.schedule(old)] or ["-"])
+        alerts = self.book.schedule(new)
+        if alerts:
+            pipe.zadd(self.sla_due_key, {a.key: a.fire_at.timestamp() for a in alerts})
+        for stage, _start, due in self.book.open_deadlines(new):
+            pipe.zadd(self.deadlines_key, {f"{new.ticket_id}:{stage.value}": due.timestamp()})
 
     def _load_many(self, ticket_ids: list[str]) -> list[TicketRecord]:
         if not ticket_ids:

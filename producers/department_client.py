@@ -21,6 +21,8 @@ from schemas.feedback import (
     BounceReason,
     CoDepartmentDone,
     DepartmentAction,
+    ExtensionApproved,
+    ExtensionRequested,
     InformationRequested,
     InformationSupplied,
     JointMeetingConvened,
@@ -35,6 +37,7 @@ from schemas.feedback import (
     TicketResolved,
 )
 from schemas.ticket import TicketRecord
+from streams.business_calendar import parse_target
 
 Clock = Callable[[], datetime]
 
@@ -160,6 +163,20 @@ class DepartmentClient:
         return self.act(
             JointMeetingConvened, ticket_id, OFFICE, actor=actor, departments=departments, note=note
         )
+
+    def extend(
+        self, ticket_id: str, department: str, actor: str, extension: str, reason: str
+    ) -> DepartmentAction:
+        try:
+            parse_target(extension)
+        except ValueError as exc:
+            raise ActionError(f"extension: {exc}") from None
+        return self.act(
+            ExtensionRequested, ticket_id, department, actor=actor, extension=extension, reason=reason
+        )
+
+    def approve_extension(self, ticket_id: str, actor: str, note: str | None = None) -> DepartmentAction:
+        return self.act(ExtensionApproved, ticket_id, OFFICE, actor=actor, note=note)
 
     def rate(
         self, ticket_id: str, rated_by: RatedBy, actor: str, rating: Rating, comment: str | None = None

@@ -33,11 +33,18 @@ def build_submission(fields: Mapping[str, Any], now: datetime) -> TicketSubmitte
 
 
 class TicketPublisher:
-    """Publishes submissions; one producer per process, closed by the caller."""
+    """Publishes submissions; one producer per process (connected on first use), closed by the caller."""
 
     def __init__(self, bootstrap: str, topic: str) -> None:
         self.topic = topic
-        self.producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
+        self.bootstrap = bootstrap
+        self._producer: KafkaProducer | None = None
+
+    @property
+    def producer(self) -> KafkaProducer:
+        if self._producer is None:
+            self._producer = KafkaProducer(bootstrap_servers=self.bootstrap, acks="all", linger_ms=5)
+        return self._producer
 
     def publish(self, submission: TicketSubmitted, timeout_s: float = 10.0) -> None:
         self.publish_many([submission], timeout_s)
@@ -62,4 +69,5 @@ class TicketPublisher:
         self.producer.send(self.topic, key=key, value=value).get(timeout=10)
 
     def close(self) -> None:
-        self.producer.close()
+        if self._producer is not None:
+            self._producer.close()

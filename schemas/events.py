@@ -156,6 +156,9 @@ class TicketRouted(Event):
     key_enterprise: bool = False
     key_project: str | None = None
     policy_version: str
+    sla_tier: str | None = None
+    accept_due_at: AwareDatetime | None = None
+    resolve_due_at: AwareDatetime | None = None
 
     @property
     def departments(self) -> tuple[str, ...]:

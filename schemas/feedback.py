@@ -213,6 +213,27 @@ class SatisfactionRated(DepartmentAction):
         return self
 
 
+class ExtensionRequested(DepartmentAction):
+    """延期申请: the lead asks for more time to resolve; the office approves it or not."""
+
+    event_type: ClassVar[str] = "ExtensionRequested"
+    label: ClassVar[str] = "延期申请"
+    type: Literal["ExtensionRequested"] = "ExtensionRequested"
+
+    extension: str = Field(min_length=1, max_length=60, description="e.g. '5 working days'")
+    reason: Text
+
+
+class ExtensionApproved(DepartmentAction):
+    """延期批准: the office moves the resolve deadline by the requested extension."""
+
+    event_type: ClassVar[str] = "ExtensionApproved"
+    label: ClassVar[str] = "延期批准"
+    type: Literal["ExtensionApproved"] = "ExtensionApproved"
+
+    note: OptionalText = Field(default=None, max_length=MAX_TEXT_CHARS)
+
+
 FEEDBACK_EVENT_TYPES: tuple[type[DepartmentAction], ...] = (
     TicketAccepted,
     ProgressNoted,
@@ -225,6 +246,8 @@ FEEDBACK_EVENT_TYPES: tuple[type[DepartmentAction], ...] = (
     TicketDispatched,
     JointMeetingConvened,
     SatisfactionRated,
+    ExtensionRequested,
+    ExtensionApproved,
 )
 
 FEEDBACK_LABELS: dict[str, str] = {cls.event_type: cls.label for cls in FEEDBACK_EVENT_TYPES}
@@ -240,7 +263,9 @@ FeedbackEvent = Annotated[
     | TicketReopened
     | TicketDispatched
     | JointMeetingConvened
-    | SatisfactionRated,
+    | SatisfactionRated
+    | ExtensionRequested
+    | ExtensionApproved,
     Field(discriminator="type"),
 ]
 

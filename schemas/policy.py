@@ -19,6 +19,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from schemas.events import Priority
+from schemas.sla import SlaPolicy
 
 
 class DepartmentKind(StrEnum):
@@ -114,6 +115,7 @@ class RoutingPolicy(BaseModel):
     rules: tuple[Rule, ...] = ()
     key_enterprises: tuple[KeyEnterprise, ...] = ()
     key_projects: tuple[KeyProject, ...] = ()
+    sla: SlaPolicy = Field(default_factory=SlaPolicy)
 
     def department(self, code: str) -> Department | None:
         return next((d for d in self.departments if d.code == code), None)

@@ -39,6 +39,10 @@ class Settings(BaseModel):
     replication_factor: int = Field(default=1, ge=1, le=5, description="For topics ZTC creates")
     group_prefix: str = Field(default="ztc", description="Prefix for consumer group / app ids")
     session_timeout_s: int = Field(default=10, ge=6, le=300)
+    alert_sinks: str = Field(default="log", description="comma list of log, webhook, redis")
+    alert_webhook_url: str | None = Field(default=None, description="group-robot webhook (WeCom/DingTalk)")
+    alert_channel: str = Field(default="ztc:alerts", description="Redis pub/sub channel for alerts")
+    monitor_interval_s: float = Field(default=1.0, gt=0, le=300)
 
     @property
     def embedded(self) -> bool:

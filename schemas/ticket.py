@@ -10,6 +10,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict
 
 from schemas.events import Priority, RuleHit, TicketSubmitted
 from schemas.feedback import BounceReason, RatedBy, Rating
+from schemas.sla import SlaClock
 
 
 class TicketStatus(StrEnum):
@@ -172,6 +173,8 @@ class TicketRecord(BaseModel):
     ratings: tuple[RatingRecord, ...] = ()
     resolution: str | None = None
     resolved_at: AwareDatetime | None = None
+    sla: SlaClock | None = None
+    pending_extension: str | None = None
 
     @property
     def departments(self) -> tuple[str, ...]:

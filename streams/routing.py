@@ -16,6 +16,7 @@ from functools import lru_cache
 
 from schemas.events import Priority, RuleHit, TicketRouted, TicketSubmitted, derived_event_id
 from schemas.policy import Category, DepartmentKind, KeyProject, RoutingPolicy, Rule
+from streams.sla import calendar_for, deadlines_from, tier_for
 
 UNCLASSIFIED = "unclassified"
 
@@ -235,6 +236,9 @@ def route_ticket(
     """Classify and decide in one step, as the router's agent does."""
     classification = classify(submission, policy, excluded)
     decision = decide_route(submission, classification, policy, excluded)
+    key = decision.key_enterprise or decision.key_project is not None
+    tier = tier_for(policy.sla, decision.category, decision.priority, key)
+    deadlines = deadlines_from(tier, now, calendar_for(policy.sla))
     return TicketRouted(
         event_id=event_id or derived_event_id("routed", submission.event_id),
         ticket_id=submission.ticket_id,
@@ -250,4 +254,7 @@ def route_ticket(
         key_enterprise=decision.key_enterprise,
         key_project=decision.key_project,
         policy_version=policy.version,
+        sla_tier=deadlines.tier,
+        accept_due_at=deadlines.accept_due_at,
+        resolve_due_at=deadlines.resolve_due_at,
     )

@@ -9,9 +9,11 @@ from pathlib import Path
 
 import redis
 
+from consumers.sla_engine import SlaBook
 from consumers.ticket_store import RedisTicketStore
-from schemas.policy import RoutingPolicy, load_policy
+from schemas.policy import PolicyError, PolicyProblem, RoutingPolicy, load_policy
 from schemas.settings import Settings
+from streams.sla import sla_problems
 
 DEFAULT_POLICY = Path(str(files("deploy") / "policy" / "default.toml"))
 
@@ -20,16 +22,27 @@ def settings_from_env() -> Settings:
     return Settings.from_env(os.environ)
 
 
+def load_checked_policy(path: Path) -> RoutingPolicy:
+    """A policy whose structure, references and SLA targets are all usable; else PolicyError."""
+    policy = load_policy(path)
+    problems = [PolicyProblem(path=where, message=message) for where, message in sla_problems(policy.sla)]
+    if problems:
+        raise PolicyError(str(path), problems)
+    return policy
+
+
 def policy_for(settings: Settings) -> RoutingPolicy:
-    return load_policy(settings.policy_path or DEFAULT_POLICY)
+    return load_checked_policy(settings.policy_path or DEFAULT_POLICY)
 
 
 def redis_client(settings: Settings) -> redis.Redis:
     return redis.Redis.from_url(settings.redis, socket_connect_timeout=3, socket_timeout=10)
 
 
-def ticket_store(settings: Settings) -> RedisTicketStore:
-    return RedisTicketStore(redis_client(settings), settings.redis_prefix)
+def ticket_store(settings: Settings, policy: RoutingPolicy | None = None) -> RedisTicketStore:
+    """The Redis store; with a policy it also keeps the SLA clocks and indexes (the recorder's)."""
+    book = SlaBook(policy) if policy is not None else None
+    return RedisTicketStore(redis_client(settings), settings.redis_prefix, book)
 
 
 def configure_logging(level: str = "INFO") -> None:

@@ -26,6 +26,7 @@ from streams.intake import describe_validation_error
 from ztc import commands
 from ztc.commands import CliError
 from ztc.feedback_cmd import add_feedback_parsers
+from ztc.sla_cmd import add_sla_parsers
 
 EXIT_USAGE = 2
 
@@ -103,6 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
     policy.add_argument("file", type=Path)
 
     add_feedback_parsers(sub)
+    add_sla_parsers(sub)
     try:
         from ztc.classify_cmd import add_classify_parser  # type: ignore[import-not-found,unused-ignore]
     except ImportError:  # the classifier is optional until its module lands

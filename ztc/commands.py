@@ -19,12 +19,14 @@ from tqdm import tqdm
 from producers.demo import DEMO_TICKETS
 from producers.publisher import TicketPublisher, build_submission
 from schemas.events import EVENT_TYPES, DeadLettered, now_in_district
-from schemas.policy import PolicyError, load_policy
+from schemas.policy import PolicyError
 from schemas.settings import Settings
 from schemas.ticket import InboxBucket, TicketRecord
 from streams.routing import route_ticket
 from ztc import render
-from ztc.bootstrap import policy_for, ticket_store
+from ztc.bootstrap import load_checked_policy, policy_for, ticket_store
+
+SERVICES = ("router", "recorder", "monitor", "alerter")
 
 
 class CliError(Exception):
@@ -105,9 +107,9 @@ def run(args: argparse.Namespace) -> int:
         started = stack.up() if stack is not None else []
         print(f"ZTC 直通车 — broker {settings.kafka_bootstrap}, redis {settings.redis}", flush=True)
         prepare_topics(settings, policy)
-        for name in ("router", "recorder"):
+        for name in SERVICES:
             supervisor.start(name)
-        print(f"router + recorder running; logs in {settings.data_dir / 'logs'}", flush=True)
+        print(f"{', '.join(SERVICES)} running; logs in {settings.data_dir / 'logs'}", flush=True)
         if args.demo and not stop.is_set():
             _feed_demo(settings, policy)
         print("运行中，按 Ctrl-C 停止 / running, Ctrl-C stops everything", flush=True)
@@ -323,7 +325,7 @@ def schema_export(args: argparse.Namespace) -> int:
 
 def policy_check(args: argparse.Namespace) -> int:
     try:
-        policy = load_policy(args.file)
+        policy = load_checked_policy(args.file)
     except PolicyError as exc:
         print(f"{exc.source}: {len(exc.problems)} 个错误 problem(s)", file=sys.stderr)
         for problem in exc.problems:

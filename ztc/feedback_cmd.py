@@ -165,6 +165,23 @@ def add_feedback_parsers(sub: Any) -> None:
     p.add_argument("--comment")
     p.add_argument("--by", default=RatedBy.enterprise.value, choices=[r.value for r in RatedBy])
 
+    p = _add_action(
+        sub,
+        "extend",
+        "延期申请 ask the office for more time (lead)",
+        lambda c, a: c.extend(a.ticket_id, a.department, _actor(a), a.by, a.reason),
+    )
+    p.add_argument("--by", required=True, metavar="TARGET", help='延长 e.g. "5 working days"')
+    p.add_argument("--reason", required=True)
+    p = _add_action(
+        sub,
+        "approve-extension",
+        "批准延期 approve the pending extension (office)",
+        lambda c, a: c.approve_extension(a.ticket_id, _actor(a), a.note),
+        needs_dept=False,
+    )
+    p.add_argument("--note")
+
     files = sub.add_parser(
         "enterprise", help="一企一策 an enterprise's file", description="一企一策 an enterprise's file"
     )

@@ -9,16 +9,24 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from types import FrameType
 
+from kafka import KafkaProducer
+
+from consumers.alerter import run_alerter, sinks_from
+from consumers.monitor import Monitor
 from consumers.recorder import Recorder
+from consumers.sla_engine import SlaBook
 from deploy.embedded import EmbeddedStack, die_with_parent
 from deploy.topics import ensure_topics
 from schemas.events import now_in_district
 from schemas.policy import RoutingPolicy
 from schemas.settings import Settings
-from ztc.bootstrap import configure_logging, policy_for, ticket_store
+from schemas.sla import SlaEvent
+from ztc.bootstrap import configure_logging, policy_for, redis_client, ticket_store
 
 log = logging.getLogger(__name__)
 
@@ -57,16 +65,58 @@ def run_recorder(settings: Settings) -> int:
     configure_logging()
     policy = policy_for(settings)
     prepare_topics(settings, policy)
+    stop = _stop_on_signals("recorder")
+    Recorder(settings, ticket_store(settings, policy), now_in_district).run(stop)
+    log.info("recorder stopped")
+    return 0
+
+
+def _stop_on_signals(name: str) -> threading.Event:
     stop = threading.Event()
 
     def request_stop(signum: int, frame: FrameType | None) -> None:
-        log.info("recorder stopping (signal %s)", signum)
+        log.info("%s stopping (signal %s)", name, signum)
         stop.set()
 
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
-    Recorder(settings, ticket_store(settings), now_in_district).run(stop)
-    log.info("recorder stopped")
+    return stop
+
+
+def sla_publisher(settings: Settings) -> tuple[Callable[[SlaEvent], None], Callable[[], None]]:
+    """Publish SLA events with broker acknowledgement; returns (publish, close)."""
+    producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
+
+    def publish(event: SlaEvent) -> None:
+        value = event.model_dump_json().encode()
+        producer.send(settings.topics.sla, key=event.ticket_id.encode(), value=value).get(timeout=10)
+
+    return publish, producer.close
+
+
+def run_monitor(settings: Settings, once: bool = False, now: datetime | None = None) -> list[SlaEvent]:
+    """One pass at ``now`` (drills and tests), or keep watching until SIGINT/SIGTERM."""
+    configure_logging()
+    policy = policy_for(settings)
+    prepare_topics(settings, policy)
+    store = ticket_store(settings, policy)
+    publish, close = sla_publisher(settings)
+    monitor = Monitor(store, SlaBook(policy), publish)
+    try:
+        if once:
+            return monitor.run_pass(now or now_in_district())
+        monitor.run(_stop_on_signals("monitor"), now_in_district, settings.monitor_interval_s)
+        return []
+    finally:
+        close()
+
+
+def run_alerter_service(settings: Settings) -> int:
+    configure_logging()
+    policy = policy_for(settings)
+    prepare_topics(settings, policy)
+    sinks = sinks_from(settings, redis_client(settings))
+    run_alerter(settings, sinks, _stop_on_signals("alerter"))
     return 0
 
 

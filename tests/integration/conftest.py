@@ -77,9 +77,11 @@ class Services:
         self.log_dir = log_dir
         self.children: dict[str, subprocess.Popen[bytes]] = {}
 
-    def start(self, name: str) -> None:
-        log = open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115 - closed with the process
-        self.children[name] = subprocess.Popen(
+    def start(self, name: str, alias: str | None = None) -> None:
+        """Start ``ztc NAME``; ``alias`` names a second copy of the same service."""
+        label = alias or name
+        log = open(self.log_dir / f"{label}.log", "ab")  # noqa: SIM115 - closed with the process
+        self.children[label] = subprocess.Popen(
             [sys.executable, "-m", "ztc", name],
             env=settings_env(self.settings),
             stdout=log,

@@ -182,3 +182,35 @@ def test_convene_adds_departments_and_notifies_them(
     assert any(json.loads(m.value)["ticket_id"] == ticket_id for m in notified)
     project = json.loads(ztc(settings, "project", "show", "粤浦科创中心", "--json", check=True).stdout)
     assert ticket_id in [t["ticket_id"] for t in project["tickets"]]
+
+
+def test_an_extension_moves_the_resolve_deadline(
+    settings: Settings,
+    services: Services,
+    client: DepartmentClient,
+    store: RedisTicketStore,
+    wait_for_ticket: WaitFor,
+) -> None:
+    ticket_id = submit(settings, text="建设工程规划许可证迟迟未核发，影响开工")
+    routed = wait_for_ticket(ticket_id, 60)
+    assert routed.lead_department == "planning" and routed.sla is not None
+    before = routed.sla.resolve_due_at
+    recorded(client, client.accept(ticket_id, "planning", "李"))
+    ztc(
+        settings,
+        "extend",
+        ticket_id,
+        "--as",
+        "planning",
+        "--by",
+        "5 working days",
+        "--reason",
+        "等测绘",
+        check=True,
+    )
+    approved = ztc(settings, "approve-extension", ticket_id, check=True)
+    assert "已记录" in approved.stdout
+    record = store.get(ticket_id)
+    assert record is not None and record.sla is not None and record.sla.extensions == 1
+    assert record.sla.resolve_due_at > before
+    assert "批准延期 5 working days" in record.history[-1].summary

@@ -20,6 +20,8 @@ from schemas.feedback import (
     BounceReason,
     CoDepartmentDone,
     DepartmentAction,
+    ExtensionApproved,
+    ExtensionRequested,
     InformationRequested,
     InformationSupplied,
     JointMeetingConvened,
@@ -100,6 +102,7 @@ CONTENT: dict[type[DepartmentAction], dict[str, Any]] = {
     TicketDispatched: {"lead_department": "construction"},
     JointMeetingConvened: {"departments": ("market",), "note": "周三联席会议"},
     SatisfactionRated: {"rating": Rating.satisfied},
+    ExtensionRequested: {"extension": "5 working days", "reason": "需第三方检测报告"},
 }
 
 
@@ -818,3 +821,20 @@ def test_a_reroute_after_a_bounce_says_so() -> None:
     state = ticket(*BOUNCED)
     state = apply(state, routed("construction", (), at=later(state)))
     assert state.history[-1].summary.startswith("重新派单：主办 construction，协办 无")
+
+
+def test_an_extension_is_requested_by_the_lead_and_approved_by_the_office() -> None:
+    state = run(routed(), act(TicketAccepted, "approval", T0))
+    with pytest.raises(TransitionRefused, match="no extension request"):
+        apply(state, act(ExtensionApproved, "office", T0))
+    with pytest.raises(TransitionRefused):
+        apply(state, act(ExtensionRequested, "planning", T0))
+    asked = apply(state, act(ExtensionRequested, "approval", T0))
+    assert asked.pending_extension == "5 working days"
+    with pytest.raises(TransitionRefused, match="already waiting"):
+        apply(asked, act(ExtensionRequested, "approval", T0))
+    with pytest.raises(TransitionRefused, match="only the office"):
+        apply(asked, act(ExtensionApproved, "approval", T0))
+    approved = apply(asked, act(ExtensionApproved, "office", T0, note="同意"))
+    assert approved.pending_extension is None
+    assert approved.history[-1].summary.startswith("批准延期 5 working days")

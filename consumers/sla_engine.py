@@ -1,0 +1,257 @@
+"""Pure SLA engine: how each recorded event moves a ticket's clocks, and what the monitor must emit when.
+
+``advance`` runs after ``apply`` (same inputs, same purity): it starts clocks
+when a ticket is routed or dispatched, stops the accept clock when the lead
+accepts, pauses both while the ticket awaits the enterprise (deadlines move by
+the paused business time), restarts them on re-routing and reopening, and
+moves the resolve deadline by an approved extension. ``schedule`` lists the
+warnings, breaches and escalation rungs still to come, each with a unique key
+(ticket:stage:kind:round) so it is emitted once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from schemas.events import Event, Priority, TicketRouted, derived_event_id
+from schemas.feedback import (
+    ExtensionApproved,
+    InformationRequested,
+    InformationSupplied,
+    TicketDispatched,
+    TicketResolved,
+)
+from schemas.policy import RoutingPolicy
+from schemas.sla import SlaBreached, SlaClock, SlaEscalated, SlaEvent, SlaStage, SlaWarning
+from schemas.ticket import OPEN_STATUSES, TicketRecord, TicketStatus
+from streams.business_calendar import (
+    BusinessCalendar,
+    business_seconds_between,
+    due_at,
+    hold_until_working_time,
+    shift_deadline,
+    warning_at,
+)
+from streams.sla import Deadlines, calendar_for, deadlines_from, escalation_time, new_clock, target, tier_for
+
+REOPENABLE = frozenset({TicketStatus.resolved, TicketStatus.closed})
+
+
+@dataclass(frozen=True)
+class ScheduledAlert:
+    key: str
+    ticket_id: str
+    stage: SlaStage
+    kind: str  # warning | breach | escalation
+    fire_at: datetime
+    due_at: datetime
+    department: str
+    round: int
+    level: int = 0
+
+
+class SlaBook:
+    """The SLA policy and its calendar, bundled for the recorder, the store and the monitor."""
+
+    def __init__(self, policy: RoutingPolicy) -> None:
+        self.policy = policy
+        self.sla = policy.sla
+        self.calendar: BusinessCalendar = calendar_for(policy.sla)
+
+    def advance(self, old: TicketRecord | None, new: TicketRecord, event: Event) -> TicketRecord:
+        clock = next_clock(old, new, event, self)
+        return new if clock == new.sla else new.model_copy(update={"sla": clock})
+
+    def schedule(self, record: TicketRecord) -> list[ScheduledAlert]:
+        return schedule(record, self)
+
+    def open_deadlines(self, record: TicketRecord) -> list[tuple[SlaStage, datetime, datetime]]:
+        """(stage, clock start, due) for every stage whose clock is running now."""
+        return _open_stages(record, record.sla) if record.sla is not None else []
+
+
+def _fresh(
+    record: TicketRecord, at: datetime, book: SlaBook, round_: int, stamped: TicketRouted | None
+) -> SlaClock:
+    urgent = record.priority is Priority.urgent
+    key = record.key_enterprise or record.key_project is not None
+    tier = tier_for(book.sla, record.category, record.priority, key)
+    if stamped is not None and stamped.accept_due_at and stamped.resolve_due_at and stamped.sla_tier:
+        deadlines = Deadlines(stamped.sla_tier, stamped.accept_due_at, stamped.resolve_due_at)
+    else:
+        deadlines = deadlines_from(tier, at, book.calendar)
+    return new_clock(deadlines, at, urgent, round_)
+
+
+def _is_business(text: str) -> bool:
+    return target(text).is_business
+
+
+def next_clock(old: TicketRecord | None, new: TicketRecord, event: Event, book: SlaBook) -> SlaClock | None:
+    """The ticket's SLA clock after ``event`` (``new`` is the record ``apply`` produced)."""
+    clock = new.sla
+    at = event.occurred_at
+    if isinstance(event, TicketRouted | TicketDispatched):
+        previous = old.sla if old is not None else None
+        round_ = previous.round + 1 if previous is not None else 0
+        carried = previous.emitted if previous is not None else ()
+        fresh = _fresh(new, at, book, round_, event if isinstance(event, TicketRouted) else None)
+        return fresh.model_copy(update={"emitted": carried})
+    if clock is None:
+        return None
+    tier = book.sla.tier(clock.tier)
+    if old is not None and old.status in REOPENABLE and new.status in OPEN_STATUSES and tier is not None:
+        return clock.model_copy(
+            update={
+                "round": clock.round + 1,
+                "resolve_started_at": at,
+                "resolve_due_at": due_at(at, target(tier.resolve), book.calendar),
+                "resolved_at": None,
+                "breached": tuple(s for s in clock.breached if s is not SlaStage.resolve),
+                "escalation_level": 0,
+            }
+        )
+    lead_row = new.current_assignment(new.lead_department)
+    if clock.accepted_at is None and lead_row is not None and lead_row.accepted_at is not None:
+        clock = clock.model_copy(update={"accepted_at": lead_row.accepted_at})
+    if isinstance(event, InformationRequested) and clock.paused_since is None:
+        return clock.model_copy(update={"paused_since": at})
+    if isinstance(event, InformationSupplied) and clock.paused_since is not None and tier is not None:
+        return _resumed(clock, at, tier.accept, tier.resolve, book)
+    if isinstance(event, TicketResolved):
+        return clock.model_copy(update={"resolved_at": at})
+    if isinstance(event, ExtensionApproved) and old is not None and old.pending_extension:
+        moved = due_at(clock.resolve_due_at, target(old.pending_extension), book.calendar)
+        return clock.model_copy(update={"resolve_due_at": moved, "extensions": clock.extensions + 1})
+    return clock
+
+
+def _resumed(clock: SlaClock, at: datetime, accept: str, resolve: str, book: SlaBook) -> SlaClock:
+    assert clock.paused_since is not None
+    since, cal = clock.paused_since, book.calendar
+    paused = business_seconds_between(since, at, cal)
+    updates: dict[str, object] = {
+        "paused_since": None,
+        "paused_seconds": clock.paused_seconds + paused,
+        "resolve_due_at": shift_deadline(
+            clock.resolve_due_at, since, at, cal, business=_is_business(resolve)
+        ),
+    }
+    if clock.accepted_at is None:
+        updates["accept_due_at"] = shift_deadline(
+            clock.accept_due_at, since, at, cal, business=_is_business(accept)
+        )
+    return clock.model_copy(update=updates)
+
+
+def _open_stages(record: TicketRecord, clock: SlaClock) -> list[tuple[SlaStage, datetime, datetime]]:
+    if clock.paused_since is not None or record.status not in {*OPEN_STATUSES, TicketStatus.triage}:
+        return []
+    stages = []
+    if clock.accepted_at is None and record.status in (TicketStatus.routed, TicketStatus.triage):
+        stages.append((SlaStage.accept, clock.accept_started_at, clock.accept_due_at))
+    if clock.resolved_at is None:
+        stages.append((SlaStage.resolve, clock.resolve_started_at, clock.resolve_due_at))
+    return stages
+
+
+def schedule(record: TicketRecord, book: SlaBook) -> list[ScheduledAlert]:
+    """Every SLA event still to come for this ticket, in no particular order."""
+    clock = record.sla
+    if clock is None:
+        return []
+    tier = book.sla.tier(clock.tier)
+    out: list[ScheduledAlert] = []
+    for stage, start, due in _open_stages(record, clock):
+        text = (tier.accept if stage is SlaStage.accept else tier.resolve) if tier else "1 working day"
+        hold = book.sla.hold_outside_working_hours and not clock.urgent
+
+        def held(moment: datetime, hold: bool = hold) -> datetime:
+            return hold_until_working_time(moment, book.calendar) if hold else moment
+
+        warn = warning_at(start, due, book.sla.warning_share, book.calendar, business=_is_business(text))
+        items = [("warning", 0, held(warn)), ("breach", 0, due)]
+        items += [
+            (f"escalation{rung.level}", rung.level, held(escalation_time(due, rung.after, book.calendar)))
+            for rung in book.sla.escalation
+        ]
+        for kind, level, fire_at in items:
+            key = f"{record.ticket_id}:{stage.value}:{kind}:{clock.round}"
+            if key in clock.emitted:
+                continue
+            out.append(
+                ScheduledAlert(
+                    key=key,
+                    ticket_id=record.ticket_id,
+                    stage=stage,
+                    kind="escalation" if level else kind,
+                    fire_at=fire_at,
+                    due_at=due,
+                    department=record.lead_department,
+                    round=clock.round,
+                    level=level,
+                )
+            )
+    return out
+
+
+def alert_event(alert: ScheduledAlert, book: SlaBook, now: datetime) -> SlaEvent:
+    """The event the monitor publishes for a due alert; its id is derived from the key."""
+    common = {
+        "event_id": derived_event_id("sla", alert.key),
+        "ticket_id": alert.ticket_id,
+        "occurred_at": now,
+        "stage": alert.stage,
+        "department": alert.department,
+        "due_at": alert.due_at,
+        "round": alert.round,
+        "key": alert.key,
+    }
+    if alert.kind == "warning":
+        return SlaWarning(**common, share=book.sla.warning_share)
+    if alert.kind == "breach":
+        return SlaBreached(**common)
+    rung = next(r for r in book.sla.escalation if r.level == alert.level)
+    return SlaEscalated(
+        **common, level=rung.level, level_name=rung.name, level_label=rung.label, notify=rung.notify
+    )
+
+
+@dataclass(frozen=True)
+class DeadlineStatus:
+    ticket_id: str
+    stage: SlaStage
+    department: str
+    due_at: datetime
+    warn_at: datetime
+    overdue: bool
+    late_seconds: int
+    escalation_level: int
+
+
+def deadline_status(record: TicketRecord, book: SlaBook, now: datetime) -> list[DeadlineStatus]:
+    """Overdue and at-risk stages of one ticket at ``now`` (empty when on track or done)."""
+    clock = record.sla
+    if clock is None:
+        return []
+    tier = book.sla.tier(clock.tier)
+    out = []
+    for stage, start, due in _open_stages(record, clock):
+        text = (tier.accept if stage is SlaStage.accept else tier.resolve) if tier else "1 working day"
+        warn = warning_at(start, due, book.sla.warning_share, book.calendar, business=_is_business(text))
+        if now < warn:
+            continue
+        out.append(
+            DeadlineStatus(
+                ticket_id=record.ticket_id,
+                stage=stage,
+                department=record.lead_department,
+                due_at=due,
+                warn_at=warn,
+                overdue=now > due,
+                late_seconds=max(0, int((now - due).total_seconds())),
+                escalation_level=clock.escalation_level,
+            )
+        )
+    return out

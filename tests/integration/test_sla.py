@@ -1,0 +1,204 @@
+"""SLA on the embedded stack with second-scale targets: warnings, breaches, escalation, alerts."""
+
+from __future__ import annotations
+
+import json
+import signal
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
+from typing import ClassVar
+
+import pytest
+import redis
+
+from consumers.ticket_store import RedisTicketStore
+from deploy.embedded import EmbeddedStack
+from producers.department_client import DepartmentClient
+from producers.publisher import TicketPublisher, build_submission
+from schemas.events import now_in_district
+from schemas.settings import Settings
+from schemas.ticket import TicketRecord
+from tests.integration.conftest import Services, WaitFor, ztc
+from ztc.bootstrap import DEFAULT_POLICY, load_checked_policy
+
+pytestmark = pytest.mark.integration
+
+FAST_SLA = """
+[sla]
+hold_outside_working_hours = false
+warning_share = 0.5
+default_tier = "fast"
+rules = []
+
+[[sla.tiers]]
+name = "fast"
+accept = "6 seconds"
+resolve = "12 seconds"
+
+[[sla.escalation]]
+level = 1
+name = "reminder"
+label = "催办"
+after = "0 seconds"
+notify = "department"
+
+[[sla.escalation]]
+level = 2
+name = "supervision"
+label = "督办"
+after = "2 seconds"
+notify = "office"
+
+[[sla.escalation]]
+level = 3
+name = "notice"
+label = "通报"
+after = "4 seconds"
+notify = "office"
+"""
+
+
+class RobotReceiver(BaseHTTPRequestHandler):
+    received: ClassVar[list[dict[str, object]]] = []
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        RobotReceiver.received.append(json.loads(body))
+        self.send_response(200)
+        self.end_headers()
+        self.wfile.write(b'{"errcode":0,"errmsg":"ok"}')
+
+    def log_message(self, format: str, *args: object) -> None:
+        return
+
+
+@pytest.fixture(scope="module")
+def webhook() -> Iterator[str]:
+    server = HTTPServer(("127.0.0.1", 0), RobotReceiver)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}/cgi-bin/webhook/send?key=test"
+    server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def settings(stack: EmbeddedStack, tmp_path_factory: pytest.TempPathFactory, webhook: str) -> Settings:
+    data = tmp_path_factory.mktemp("sla")
+    policy = data / "fast-sla.toml"
+    policy.write_text(Path(DEFAULT_POLICY).read_text(encoding="utf-8") + FAST_SLA, encoding="utf-8")
+    load_checked_policy(policy)
+    tag = uuid.uuid4().hex[:8]
+    return Settings(
+        bootstrap_servers=f"127.0.0.1:{stack.broker_port}",
+        redis_url=f"redis://127.0.0.1:{stack.redis_port}/0",
+        topic_prefix=f"s{tag}.",
+        redis_prefix=f"s{tag}:",
+        group_prefix=f"s{tag}",
+        data_dir=data,
+        policy_path=policy,
+        alert_sinks="log,webhook,redis",
+        alert_webhook_url=webhook,
+        monitor_interval_s=0.3,
+    )
+
+
+def sla_keys(record: TicketRecord) -> list[str]:
+    return [str(h.details["key"]) for h in record.history if h.event_type.startswith("Sla")]
+
+
+def test_untouched_ticket_climbs_the_ladder_once_and_a_handled_one_stays_quiet(
+    settings: Settings, store: RedisTicketStore, wait_for_ticket: WaitFor
+) -> None:
+    services = Services(settings, settings.data_dir)
+    for name in ("router", "recorder", "alerter"):
+        services.start(name)
+    services.start("monitor", "monitor-a")
+    services.start("monitor", "monitor-b")
+    pubsub = redis.Redis.from_url(settings.redis).pubsub()  # type: ignore[no-untyped-call]
+    pubsub.subscribe(settings.alert_channel)
+    publisher = TicketPublisher(settings.kafka_bootstrap, settings.topics.submitted)
+    try:
+        now = now_in_district()
+        untouched = build_submission({"text": "我们想办理食品经营许可证", "channel": "hotline"}, now)
+        handled = build_submission({"text": "食品经营许可证延续怎么办理", "channel": "hotline"}, now)
+        publisher.publish_many([untouched, handled])
+        wait_for_ticket(untouched.ticket_id, 30)
+        wait_for_ticket(handled.ticket_id, 30)
+        codes = load_checked_policy(settings.policy_path or DEFAULT_POLICY).department_codes
+        client = DepartmentClient(store, publisher, settings.topics.feedback, codes, now_in_district)
+        assert client.wait_recorded(client.accept(handled.ticket_id, "approval", "王"), 10)
+        assert client.wait_recorded(client.resolve(handled.ticket_id, "approval", "王", "已办结"), 10)
+
+        time.sleep(4)
+        services.stop("monitor-a", signal.SIGKILL)  # mid-run: accept warning done, breach imminent
+        time.sleep(1)
+        services.start("monitor", "monitor-a")
+
+        expected = {
+            f"{untouched.ticket_id}:{stage}:{kind}:0"
+            for stage in ("accept", "resolve")
+            for kind in ("warning", "breach", "escalation1", "escalation2", "escalation3")
+        }
+        deadline = time.monotonic() + 45
+        while set(sla_keys(store.get(untouched.ticket_id) or _never())) != expected:
+            assert time.monotonic() < deadline, sla_keys(store.get(untouched.ticket_id) or _never())
+            time.sleep(0.5)
+        time.sleep(2)  # anything doubled would arrive now
+
+        record = store.get(untouched.ticket_id) or _never()
+        keys = sla_keys(record)
+        assert len(keys) == len(set(keys)) == 10
+        assert record.sla is not None and record.sla.escalation_level == 3
+        assert set(record.sla.breached) == {"accept", "resolve"}
+        quiet = store.get(handled.ticket_id) or _never()
+        assert sla_keys(quiet) == [] and quiet.status.value == "resolved"
+        assert int(store.client.hget(store.breach_counts_key, "approval") or 0) == 2
+
+        overdue = json.loads(ztc(settings, "overdue", "--json", check=True).stdout)
+        assert {(o["ticket_id"], o["stage"]) for o in overdue} == {
+            (untouched.ticket_id, "accept"),
+            (untouched.ticket_id, "resolve"),
+        }
+        assert all(o["overdue"] and o["escalation_level"] == 3 for o in overdue)
+        shown = ztc(settings, "ticket", "show", untouched.ticket_id, check=True).stdout
+        assert "通报" in shown and "超期" in shown
+
+        deadline = time.monotonic() + 20
+        while len([m for m in RobotReceiver.received if untouched.ticket_id in str(m)]) < 10:
+            assert time.monotonic() < deadline, RobotReceiver.received
+            time.sleep(0.3)
+        message = next(m for m in RobotReceiver.received if "【超期】" in str(m))
+        assert message["msgtype"] == "text" and untouched.ticket_id in message["text"]["content"]  # type: ignore[index]
+        assert not any(handled.ticket_id in str(m) for m in RobotReceiver.received)
+        published = [pubsub.get_message(timeout=1) for _ in range(15)]
+        assert any(
+            m and m["type"] == "message" and untouched.ticket_id.encode() in m["data"] for m in published
+        )
+    finally:
+        publisher.close()
+        services.stop_all()
+
+
+def test_monitor_once_drills_a_moment_in_the_future(settings: Settings, wait_for_ticket: WaitFor) -> None:
+    services = Services(settings, settings.data_dir)
+    services.start("router")
+    services.start("recorder", "recorder-drill")
+    try:
+        ticket_id = ztc(
+            settings, "submit", "--text", "营业执照变更登记一直没办下来", check=True
+        ).stdout.strip()
+        wait_for_ticket(ticket_id, 30)
+        drill = ztc(settings, "monitor", "--once", "--now", "2099-01-01T09:00:00+08:00", check=True).stdout
+        assert f"{ticket_id}:accept:breach:0" in drill and f"{ticket_id}:resolve:escalation3:0" in drill
+        again = ztc(settings, "monitor", "--once", "--now", "2099-01-01T09:00:00+08:00", check=True).stdout
+        assert ticket_id not in again  # claimed once, never again
+    finally:
+        services.stop_all()
+
+
+def _never() -> TicketRecord:
+    raise AssertionError("ticket vanished")

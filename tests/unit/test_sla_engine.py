@@ -1,0 +1,211 @@
+"""The pure SLA engine: tiers, stamped deadlines, pauses, re-routing, extensions and the alert schedule."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import pytest
+
+from consumers.sla_engine import SlaBook, alert_event, deadline_status
+from consumers.ticket_store import InMemoryTicketStore
+from schemas.events import DISTRICT_ZONE, Event, Priority, TicketRouted
+from schemas.feedback import (
+    BounceReason,
+    ExtensionApproved,
+    ExtensionRequested,
+    InformationRequested,
+    InformationSupplied,
+    RatedBy,
+    Rating,
+    SatisfactionRated,
+    TicketAccepted,
+    TicketBounced,
+    TicketResolved,
+)
+from schemas.policy import RoutingPolicy
+from schemas.sla import SlaBreached, SlaEscalated, SlaStage, SlaWarning
+from schemas.ticket import TicketRecord
+from streams.routing import route_ticket
+from streams.sla import tier_for
+from tests.unit.factories import submission
+from ztc.bootstrap import DEFAULT_POLICY, load_checked_policy
+
+FRIDAY_4PM = datetime(2026, 11, 27, 16, 0, tzinfo=DISTRICT_ZONE)
+
+
+def at(day: int, hour: int, minute: int = 0) -> datetime:
+    return datetime(2026, 11, day, hour, minute, tzinfo=DISTRICT_ZONE)
+
+
+@pytest.fixture(scope="module")
+def policy() -> RoutingPolicy:
+    return load_checked_policy(DEFAULT_POLICY)
+
+
+@pytest.fixture()
+def store(policy: RoutingPolicy) -> InMemoryTicketStore:
+    return InMemoryTicketStore(book=SlaBook(policy))
+
+
+def record_all(store: InMemoryTicketStore, *events: Event) -> TicketRecord:
+    for event in events:
+        outcome = store.record(event)
+        assert outcome.status.value == "applied", outcome.reason
+    record = store.get(events[0].ticket_id)
+    assert record is not None
+    return record
+
+
+def ordinary(policy: RoutingPolicy, when: datetime = FRIDAY_4PM) -> TicketRouted:
+    return route_ticket(submission("我们想办理食品经营许可证"), policy, when)
+
+
+def action(cls: type, department: str, when: datetime, **fields: object) -> Event:
+    event: Event = cls(
+        ticket_id="ZTC-20261127-00000001", occurred_at=when, department=department, actor="张", **fields
+    )
+    return event
+
+
+def test_tiers_follow_priority_and_default(policy: RoutingPolicy) -> None:
+    assert tier_for(policy.sla, "admin_licence", Priority.urgent, False).name == "urgent"
+    assert tier_for(policy.sla, "admin_licence", Priority.normal, False).name == "ordinary"
+
+
+def test_router_stamps_deadlines_by_the_legal_count(policy: RoutingPolicy) -> None:
+    routed = ordinary(policy)
+    assert routed.sla_tier == "ordinary"
+    assert routed.accept_due_at == at(30, 17, 30)  # Friday + 1 working day → Monday 17:30
+    assert routed.resolve_due_at == datetime(2026, 12, 8, 17, 30, tzinfo=DISTRICT_ZONE)
+    urgent = route_ticket(submission("燃气接入问题导致停工，情况紧急"), policy, FRIDAY_4PM)
+    assert urgent.accept_due_at == FRIDAY_4PM + timedelta(hours=2)
+
+
+def test_untouched_ticket_schedule(store: InMemoryTicketStore, policy: RoutingPolicy) -> None:
+    record = record_all(store, ordinary(policy))
+    alerts = {(a.stage, a.kind, a.level): a for a in SlaBook(policy).schedule(record)}
+    assert len(alerts) == 10  # warning, breach, three rungs, for both stages
+    assert alerts[(SlaStage.accept, "breach", 0)].fire_at == at(30, 17, 30)
+    assert alerts[(SlaStage.accept, "escalation", 1)].fire_at == at(30, 17, 30)
+    assert alerts[(SlaStage.accept, "escalation", 2)].fire_at == datetime(
+        2026, 12, 1, 17, 30, tzinfo=DISTRICT_ZONE
+    )
+    warn = alerts[(SlaStage.accept, "warning", 0)].fire_at
+    assert at(30, 8, 30) <= warn < at(30, 17, 30)  # 80% of a business window, inside working hours
+
+
+def test_alerts_outside_working_hours_are_held_unless_urgent(policy: RoutingPolicy) -> None:
+    night = datetime(2026, 11, 27, 21, 0, tzinfo=DISTRICT_ZONE)
+    store = InMemoryTicketStore(book=SlaBook(policy))
+    urgent = record_all(store, route_ticket(submission("工地停工，情况紧急，燃气接入"), policy, night))
+    book = SlaBook(policy)
+    warning = next(a for a in book.schedule(urgent) if a.kind == "warning" and a.stage is SlaStage.accept)
+    assert warning.fire_at == night + timedelta(minutes=96)  # 80% of 2 wall-clock hours, at night
+    relaxed = policy.model_copy(update={"sla": policy.sla.model_copy(update={"rules": ()})})
+    store2 = InMemoryTicketStore(book=SlaBook(relaxed))
+    ordinary_night = record_all(store2, route_ticket(submission("办理食品经营许可证"), relaxed, night))
+    for alert in SlaBook(relaxed).schedule(ordinary_night):
+        if alert.kind != "breach":
+            assert SlaBook(relaxed).calendar.is_working_time(alert.fire_at), alert
+
+
+def test_accepting_stops_the_accept_clock(store: InMemoryTicketStore, policy: RoutingPolicy) -> None:
+    record = record_all(store, ordinary(policy), action(TicketAccepted, "approval", at(27, 16, 30)))
+    assert record.sla is not None and record.sla.accepted_at == at(27, 16, 30)
+    stages = {a.stage for a in SlaBook(policy).schedule(record)}
+    assert stages == {SlaStage.resolve}
+
+
+def test_awaiting_the_enterprise_pauses_and_moves_deadlines(
+    store: InMemoryTicketStore, policy: RoutingPolicy
+) -> None:
+    routed = ordinary(policy)
+    record = record_all(
+        store,
+        routed,
+        action(TicketAccepted, "approval", at(27, 16, 30)),
+        action(InformationRequested, "approval", at(30, 9, 0), question="请补充材料"),
+    )
+    assert SlaBook(policy).schedule(record) == []  # nothing fires while paused
+    record = record_all(store, action(InformationSupplied, "enterprise", at(30, 11, 0), content="已补充"))
+    assert record.sla is not None
+    assert record.sla.paused_seconds == 2 * 3600
+    assert record.sla.resolve_due_at == datetime(2026, 12, 9, 10, 30, tzinfo=DISTRICT_ZONE)
+    assert routed.resolve_due_at == datetime(
+        2026, 12, 8, 17, 30, tzinfo=DISTRICT_ZONE
+    )  # moved by 2 working hours
+
+
+def test_an_approved_extension_moves_the_resolve_deadline(
+    store: InMemoryTicketStore, policy: RoutingPolicy
+) -> None:
+    record = record_all(
+        store,
+        ordinary(policy),
+        action(TicketAccepted, "approval", at(27, 16, 30)),
+        action(ExtensionRequested, "approval", at(30, 9, 0), extension="5 working days", reason="需检测"),
+        action(ExtensionApproved, "office", at(30, 10, 0)),
+    )
+    assert record.sla is not None and record.sla.extensions == 1
+    assert record.sla.resolve_due_at == datetime(2026, 12, 15, 17, 30, tzinfo=DISTRICT_ZONE)
+
+
+def test_bounce_and_reroute_give_the_new_department_its_own_clocks(
+    store: InMemoryTicketStore, policy: RoutingPolicy
+) -> None:
+    first = ordinary(policy)
+    record_all(
+        store,
+        first,
+        action(TicketBounced, "approval", at(30, 10, 0), reason=BounceReason.not_our_remit, note="x"),
+    )
+    assert isinstance(first, TicketRouted)
+    again = route_ticket(first.submission, policy, at(30, 10, 5), frozenset({"approval"}), event_id="re-1")
+    record = record_all(store, again)
+    assert record.sla is not None and record.sla.round == 1
+    assert record.sla.accept_started_at == at(30, 10, 5)
+    assert record.sla.accept_due_at == datetime(2026, 12, 1, 17, 30, tzinfo=DISTRICT_ZONE)
+    assert all(a.key.endswith(":1") for a in SlaBook(policy).schedule(record))
+
+
+def test_unsatisfied_callback_starts_a_new_resolve_round(
+    store: InMemoryTicketStore, policy: RoutingPolicy
+) -> None:
+    record = record_all(
+        store,
+        ordinary(policy),
+        action(TicketAccepted, "approval", at(27, 16, 30)),
+        action(TicketResolved, "approval", at(30, 9, 0), resolution="已办"),
+    )
+    assert SlaBook(policy).schedule(record) == []
+    record = record_all(
+        store,
+        action(
+            SatisfactionRated,
+            "enterprise",
+            at(30, 15, 0),
+            rating=Rating.unsatisfied,
+            rated_by=RatedBy.enterprise,
+        ),
+    )
+    assert record.sla is not None and record.sla.round == 1 and record.sla.resolved_at is None
+    assert record.sla.resolve_started_at == at(30, 15, 0)
+    assert {a.stage for a in SlaBook(policy).schedule(record)} == {SlaStage.resolve}
+
+
+def test_recorded_sla_events_are_not_scheduled_again(
+    store: InMemoryTicketStore, policy: RoutingPolicy
+) -> None:
+    book = SlaBook(policy)
+    record = record_all(store, ordinary(policy))
+    alerts = sorted(book.schedule(record), key=lambda a: (a.fire_at, a.kind != "breach", a.level))
+    now = at(30, 17, 31)
+    events = [alert_event(a, book, now) for a in alerts if a.fire_at <= now]
+    assert [type(e) for e in events] == [SlaWarning, SlaBreached, SlaEscalated]
+    record = record_all(store, *events)
+    assert record.sla is not None
+    assert record.sla.breached == (SlaStage.accept,) and record.sla.escalation_level == 1
+    assert {a.key for a in book.schedule(record)}.isdisjoint(e.key for e in events)
+    assert store.record(events[0]).status.value == "duplicate"
+    [status] = [s for s in deadline_status(record, book, now) if s.stage is SlaStage.accept]
+    assert status.overdue and status.late_seconds == 60

@@ -1,0 +1,132 @@
+"""SLA on the command line: ``ztc overdue``, ``ztc sla due``, ``ztc monitor``, ``ztc alerter``."""
+
+from __future__ import annotations
+
+import argparse
+from datetime import datetime, timedelta
+from typing import Any
+
+from consumers.sla_engine import SlaBook, deadline_status
+from schemas.events import DISTRICT_ZONE, now_in_district
+from schemas.settings import Settings
+from streams.business_calendar import due_at, parse_target
+from streams.sla import calendar_for
+from ztc import render
+from ztc.bootstrap import policy_for, ticket_store
+from ztc.commands import CliError, print_json
+
+AT_RISK_HORIZON = timedelta(days=40)
+
+
+def parse_moment(text: str) -> datetime:
+    """An ISO time; without a zone it is read in Asia/Shanghai."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise CliError(f"not an ISO time: {text!r} (e.g. 2026-09-30T16:00+08:00)") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=DISTRICT_ZONE)
+
+
+def _late(seconds: int) -> str:
+    hours, rest = divmod(seconds, 3600)
+    days, hours = divmod(hours, 24)
+    return f"{days}天{hours}小时{rest // 60}分" if days else f"{hours}小时{rest // 60}分"
+
+
+def overdue(args: argparse.Namespace) -> int:
+    settings: Settings = args.settings
+    policy = policy_for(settings)
+    if args.dept and policy.department(args.dept) is None:
+        raise CliError(f"unknown department {args.dept!r}")
+    now = parse_moment(args.now) if args.now else now_in_district()
+    store = ticket_store(settings)
+    book = SlaBook(policy)
+    horizon = (now + AT_RISK_HORIZON).timestamp()
+    members = store.client.zrangebyscore(store.deadlines_key, "-inf", horizon)
+    ticket_ids = sorted({(m.decode() if isinstance(m, bytes) else str(m)).rsplit(":", 1)[0] for m in members})
+    items = []
+    for ticket_id in ticket_ids:
+        record = store.get(ticket_id)
+        if record is not None:
+            items += [
+                s for s in deadline_status(record, book, now) if not args.dept or s.department == args.dept
+            ]
+    items.sort(key=lambda s: (not s.overdue, s.due_at))
+    if args.json:
+        print_json([_item_json(s) for s in items])
+        return 0
+    print(f"超期与临期 overdue and at-risk at {render.local(now)}: {len(items)}")
+    for s in items:
+        state = f"超期 {_late(s.late_seconds)}" if s.overdue else "临期 at risk"
+        level = f"  督办级别 {s.escalation_level}" if s.escalation_level else ""
+        print(f"  {s.ticket_id}  {s.stage.label}  {render.dept_name(s.department, policy)}  "
+              f"时限 {render.local(s.due_at)}  {state}{level}")  # fmt: skip
+    return 0
+
+
+def _item_json(s: Any) -> dict[str, Any]:
+    return {
+        "ticket_id": s.ticket_id,
+        "stage": s.stage.value,
+        "department": s.department,
+        "due_at": s.due_at.isoformat(),
+        "overdue": s.overdue,
+        "late_seconds": s.late_seconds,
+        "escalation_level": s.escalation_level,
+    }
+
+
+def sla_due(args: argparse.Namespace) -> int:
+    settings: Settings = args.settings
+    calendar = calendar_for(policy_for(settings).sla)
+    try:
+        target = parse_target(args.target)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    start = parse_moment(args.start)
+    due = due_at(start, target, calendar)
+    if args.json:
+        print_json({"start": start.isoformat(), "target": str(target), "due_at": due.isoformat()})
+    else:
+        print(f"{render.local(start)} + {target} → {render.local(due)} ({due.isoformat()})")
+    return 0
+
+
+def monitor(args: argparse.Namespace) -> int:
+    from ztc.services import run_monitor
+
+    now = parse_moment(args.now) if args.now else None
+    if now is not None and not args.once:
+        raise CliError("--now only makes sense with --once")
+    emitted = run_monitor(args.settings, once=args.once, now=now)
+    if args.once:
+        for event in emitted:
+            print(f"{event.event_type}  {event.ticket_id}  {event.key}")
+        print(f"已发出 emitted {len(emitted)}")
+    return 0
+
+
+def alerter(args: argparse.Namespace) -> int:
+    from ztc.services import run_alerter_service
+
+    return run_alerter_service(args.settings)
+
+
+def add_sla_parsers(sub: Any) -> None:
+    p = sub.add_parser("overdue", help="超期与临期 overdue and at-risk tickets", description="超期与临期工单")
+    p.add_argument("--dept", help="只看一个部门 one department")
+    p.add_argument("--now", help="as if it were this ISO time")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=overdue)
+    sla = sub.add_parser("sla", help="时限计算 SLA calendar: due", description="按工作日历计算期限")
+    sla.add_argument("action", choices=["due"])
+    sla.add_argument("--start", required=True, help="ISO time, e.g. 2026-09-30T16:00+08:00")
+    sla.add_argument("--target", required=True, help='e.g. "7 working days", "2 hours", "4 business hours"')
+    sla.add_argument("--json", action="store_true")
+    sla.set_defaults(func=sla_due)
+    mon = sub.add_parser("monitor", help="超期监控 run the overdue monitor", description="超期监控")
+    mon.add_argument("--once", action="store_true", help="one pass, then exit")
+    mon.add_argument("--now", help="with --once: as if it were this ISO time (drills, tests)")
+    mon.set_defaults(func=monitor)
+    alert = sub.add_parser("alerter", help="告警推送 send SLA alerts to the sinks", description="告警推送")
+    alert.set_defaults(func=alerter)
