@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint unit integration bench clean
+.PHONY: run test lint unit integration bench clean chromium
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/ztc run --demo
+	ZTC_METRICS_PORT=$${ZTC_METRICS_PORT:-9101} $(BIN)/ztc run --demo
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -26,7 +26,12 @@ unit: $(STAMP)
 integration: $(STAMP)
 	$(BIN)/pytest tests/integration -q
 
-test: lint
+# Debian's Chromium for the browser test (tests/e2e); skipped, not failed, where it cannot be installed.
+chromium:
+	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium fonts-noto-cjk >/dev/null) \
+		|| echo "skip: chromium could not be installed; the browser test will be skipped"
+
+test: lint chromium
 	$(BIN)/pytest -q
 
 bench: $(STAMP)

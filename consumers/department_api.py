@@ -1,0 +1,342 @@
+"""Department REST API: inbox, read, and the 接单 → 反馈 actions, each department with its own key.
+
+A department sees and acts on only the tickets it is or was involved in (lead
+or co, any row in ``assignments``); any other ticket is 404, exactly like one
+that does not exist. The office's key also sees everything and may dispatch
+and convene. Actions go through ``DepartmentClient``: refused by the ticket's
+state → 409 with the reason; nothing is published then.
+"""
+
+from collections.abc import Callable
+from typing import Annotated, Any, Self
+
+from fastapi import APIRouter, Depends, HTTPException, Query
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+
+from consumers.access import Principal, Scope
+from consumers.ticket_state import TransitionRefused
+from consumers.ticket_store import TicketStore
+from producers.department_client import ActionError, DepartmentClient
+from schemas.feedback import BounceReason, DepartmentAction
+from schemas.ticket import InboxBucket, TicketRecord, TicketStatus
+
+ClientFactory = Callable[[], DepartmentClient]
+
+
+# ---------------------------------------------------------------- bodies
+
+
+class ActionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    actor: str = Field(
+        min_length=1, max_length=200, description="经办人 / person acting", examples=["王科长"]
+    )
+
+
+class AcceptIn(ActionIn):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"actor": "王科长", "note": "已签收，今日联系企业"}]}
+    )
+    note: str | None = Field(default=None, description="备注 / note")
+
+
+class NoteIn(ActionIn):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"actor": "王科长", "note": "已与企业对接材料清单"}]}
+    )
+    note: str = Field(description="进展说明 / what happened")
+
+
+class QuestionIn(ActionIn):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"actor": "王科长", "question": "请补充土方量测算报告"}]}
+    )
+    question: str = Field(description="需企业补充的材料 / what the enterprise must supply")
+
+
+class BounceIn(ActionIn):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "actor": "李科长",
+                    "reason": "not_our_remit",
+                    "note": "属审批事项",
+                    "suggested_department": "approval",
+                }
+            ]
+        }
+    )
+    reason: BounceReason
+    note: str = Field(description="退单说明 / why")
+    suggested_department: str | None = Field(default=None, description="建议部门 / better department")
+
+
+class ResolveIn(ActionIn):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"actor": "王科长", "resolution": "土石方施工许可证已核发"}]}
+    )
+    resolution: str = Field(description="办理结果 / outcome")
+    override_reason: str | None = Field(
+        default=None, description="协办未完成时办结的理由 / if co-work is open"
+    )
+
+
+class DispatchIn(ActionIn):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"actor": "派单台 张三", "lead": "approval", "co": ["construction"]}]}
+    )
+    lead: str = Field(description="主办部门 / lead department")
+    co: list[str] = Field(default_factory=list, description="协办部门 / co-departments")
+    note: str | None = None
+
+
+class ConveneIn(ActionIn):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"actor": "督办科", "departments": ["planning", "approval"], "note": "周三联席会议"}]
+        }
+    )
+    departments: list[str] = Field(min_length=1, description="参会并协办的部门 / departments joining")
+    note: str
+
+
+# ---------------------------------------------------------------- answers
+
+
+class TicketSummary(BaseModel):
+    ticket_id: str
+    title: str
+    enterprise_name: str | None
+    status: TicketStatus
+    status_label: str
+    role: str = Field(description="lead | co | triage | office")
+    priority: str
+    category: str
+    routed_at: AwareDatetime
+    accept_due_at: AwareDatetime | None = None
+    resolve_due_at: AwareDatetime | None = None
+
+    @classmethod
+    def of(cls, record: TicketRecord, department: str) -> Self:
+        row = record.current_assignment(department)
+        return cls(
+            ticket_id=record.ticket_id,
+            title=record.submission.title,
+            enterprise_name=record.submission.enterprise_name,
+            status=record.status,
+            status_label=record.status.label,
+            role=row.role.value if row else "office",
+            priority=record.priority.value,
+            category=record.category,
+            routed_at=record.routed_at,
+            accept_due_at=record.sla.accept_due_at if record.sla else None,
+            resolve_due_at=record.sla.resolve_due_at if record.sla else None,
+        )
+
+
+class InboxOut(BaseModel):
+    department: str
+    new: list[TicketSummary]
+    in_progress: list[TicketSummary]
+    awaiting_enterprise: list[TicketSummary]
+
+
+class ActionResult(BaseModel):
+    event_id: str
+    event_type: str
+    label: str = Field(examples=["签收"])
+    ticket_id: str
+    recorded: bool = Field(description="记录器已应用 / the recorder has applied it")
+    status: TicketStatus | None = None
+    status_label: str | None = Field(default=None, examples=["已签收"])
+
+
+# ---------------------------------------------------------------- rules of visibility
+
+
+def department_of(principal: Principal) -> str:
+    if principal.scope is not Scope.department or principal.department is None:
+        raise HTTPException(403, "此密钥不是部门密钥 / this key is not a department's key")
+    return principal.department
+
+
+def involved(record: TicketRecord, department: str) -> bool:
+    """The department is or was lead or co-department of the ticket."""
+    return department in record.departments or any(a.department == department for a in record.assignments)
+
+
+def visible(record: TicketRecord | None, principal: Principal) -> TicketRecord:
+    """The record if this principal may see it; 404 otherwise (never 403: no leak that it exists)."""
+    department = department_of(principal)
+    if record is None or not (principal.is_office or involved(record, department)):
+        raise HTTPException(404, "工单不存在 / no such ticket")
+    return record
+
+
+def _office_only(principal: Principal) -> None:
+    if not principal.is_office:
+        raise HTTPException(403, "仅区政府办公室可操作 / only the office may do this")
+
+
+def _perform(
+    client: DepartmentClient, wait_s: float, act: Callable[[DepartmentClient], DepartmentAction]
+) -> ActionResult:
+    try:
+        event = act(client)
+    except TransitionRefused as exc:
+        raise HTTPException(409, str(exc)) from None
+    except ActionError as exc:
+        raise HTTPException(404 if str(exc).startswith("no ticket") else 422, str(exc)) from None
+    except ValidationError as exc:
+        detail: list[dict[str, Any]] = [
+            {"loc": ["body", *e["loc"]], "msg": e["msg"], "type": e["type"]} for e in exc.errors()
+        ]
+        raise HTTPException(422, detail) from None
+    record = client.wait_recorded(event, timeout_s=wait_s) if wait_s > 0 else None
+    return ActionResult(
+        event_id=event.event_id,
+        event_type=event.event_type,
+        label=event.label,
+        ticket_id=event.ticket_id,
+        recorded=record is not None,
+        status=record.status if record else None,
+        status_label=record.status.label if record else None,
+    )
+
+
+# ---------------------------------------------------------------- routes
+
+
+def department_router(
+    store: Callable[[], TicketStore], client: ClientFactory, principal: Callable[..., Principal]
+) -> APIRouter:
+    router = APIRouter(tags=["departments 部门"])
+    errors: dict[int | str, dict[str, Any]] = {
+        401: {"description": "缺少或无效的 API 密钥 / missing or unknown key"},
+        404: {"description": "工单不存在或无权查看 / no such ticket (or not yours)"},
+        409: {"description": "工单当前状态不允许此操作 / refused by the ticket's state"},
+        422: {"description": "字段校验失败 / invalid fields"},
+    }
+    Who = Annotated[Principal, Depends(principal)]
+    Wait = Annotated[
+        float, Query(ge=0, le=30, description="等待记录的秒数 / seconds to wait for the recorder")
+    ]
+
+    def ticket_for(ticket_id: str, who: Principal) -> TicketRecord:
+        return visible(store().get(ticket_id), who)
+
+    @router.get(
+        "/api/inbox",
+        response_model=InboxOut,
+        summary="我的待办 / my inbox",
+        responses=errors,
+        response_description="按新派单、办理中、待企业补充分组 / by inbox bucket",
+    )
+    def inbox(
+        who: Who,
+        department: Annotated[
+            str | None, Query(description="仅区政府办公室可查看其他部门 / office only")
+        ] = None,
+    ) -> InboxOut:
+        own = department_of(who)
+        if department not in (None, own):
+            _office_only(who)
+        code = department or own
+        buckets = {b: [TicketSummary.of(r, code) for r in store().inbox(code, b)] for b in InboxBucket}
+        return InboxOut(
+            department=code,
+            new=buckets[InboxBucket.new],
+            in_progress=buckets[InboxBucket.in_progress],
+            awaiting_enterprise=buckets[InboxBucket.awaiting_enterprise],
+        )
+
+    @router.get(
+        "/api/tickets/{ticket_id}",
+        response_model=TicketRecord,
+        summary="查看工单 / read a ticket",
+        response_description="工单及其时间线 / the ticket and its timeline",
+        responses=errors,
+    )
+    def read(ticket_id: str, who: Who) -> TicketRecord:
+        return ticket_for(ticket_id, who)
+
+    def action(
+        path: str, summary: str
+    ) -> Callable[[Callable[..., ActionResult]], Callable[..., ActionResult]]:
+        return router.post(
+            f"/api/tickets/{{ticket_id}}/{path}",
+            response_model=ActionResult,
+            summary=summary,
+            responses=errors,
+            response_description="已发布（附记录后的状态）/ published, with the recorded status",
+        )
+
+    @action("accept", "签收 / accept")
+    def accept(ticket_id: str, body: AcceptIn, who: Who, wait_s: Wait = 5.0) -> ActionResult:
+        dept = department_of(who)
+        ticket_for(ticket_id, who)
+        return _perform(client(), wait_s, lambda c: c.accept(ticket_id, dept, body.actor, body.note))
+
+    @action("progress", "进展 / progress")
+    def progress(ticket_id: str, body: NoteIn, who: Who, wait_s: Wait = 5.0) -> ActionResult:
+        dept = department_of(who)
+        ticket_for(ticket_id, who)
+        return _perform(client(), wait_s, lambda c: c.progress(ticket_id, dept, body.actor, body.note))
+
+    @action("request-info", "需企业补充材料 / request information")
+    def request_info(ticket_id: str, body: QuestionIn, who: Who, wait_s: Wait = 5.0) -> ActionResult:
+        dept = department_of(who)
+        ticket_for(ticket_id, who)
+        return _perform(
+            client(), wait_s, lambda c: c.request_info(ticket_id, dept, body.actor, body.question)
+        )
+
+    @action("co-done", "协办完成 / co-department done")
+    def co_done(ticket_id: str, body: NoteIn, who: Who, wait_s: Wait = 5.0) -> ActionResult:
+        dept = department_of(who)
+        ticket_for(ticket_id, who)
+        return _perform(client(), wait_s, lambda c: c.co_done(ticket_id, dept, body.actor, body.note))
+
+    @action("bounce", "退单 / bounce")
+    def bounce(ticket_id: str, body: BounceIn, who: Who, wait_s: Wait = 5.0) -> ActionResult:
+        dept = department_of(who)
+        ticket_for(ticket_id, who)
+        return _perform(
+            client(),
+            wait_s,
+            lambda c: c.bounce(
+                ticket_id, dept, body.actor, body.reason, body.note, body.suggested_department
+            ),
+        )
+
+    @action("resolve", "办结 / resolve")
+    def resolve(ticket_id: str, body: ResolveIn, who: Who, wait_s: Wait = 5.0) -> ActionResult:
+        dept = department_of(who)
+        ticket_for(ticket_id, who)
+        return _perform(
+            client(),
+            wait_s,
+            lambda c: c.resolve(ticket_id, dept, body.actor, body.resolution, body.override_reason),
+        )
+
+    @action("dispatch", "人工派单（区政府办公室）/ dispatch (office)")
+    def dispatch(ticket_id: str, body: DispatchIn, who: Who, wait_s: Wait = 5.0) -> ActionResult:
+        _office_only(who)
+        ticket_for(ticket_id, who)
+        return _perform(
+            client(),
+            wait_s,
+            lambda c: c.dispatch(ticket_id, body.actor, body.lead, tuple(body.co), body.note),
+        )
+
+    @action("convene", "联席会议（区政府办公室）/ convene (office)")
+    def convene(ticket_id: str, body: ConveneIn, who: Who, wait_s: Wait = 5.0) -> ActionResult:
+        _office_only(who)
+        ticket_for(ticket_id, who)
+        return _perform(
+            client(), wait_s, lambda c: c.convene(ticket_id, body.actor, tuple(body.departments), body.note)
+        )
+
+    return router

@@ -1,0 +1,108 @@
+"""Prometheus metrics: what every ZTC process counts, and how to expose it.
+
+The counters and the histogram live in prometheus-client's default registry
+(metric objects, not clients: nothing connects at import). A service exposes
+them with ``start_metrics_server(port)``; the gateway serves them at
+``/metrics`` together with ``TicketGauges``, which computes open and overdue
+tickets per department from Redis at scrape time (register it in one process
+only, so the figures are not reported twice).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Iterator
+from datetime import datetime
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+    start_http_server,
+)
+from prometheus_client.metrics_core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from consumers.supervision import open_by_department
+from schemas.ticket import TicketRecord
+
+log = logging.getLogger(__name__)
+
+EVENTS_IN = Counter("ztc_events_in", "Events consumed, per topic", ["topic"])
+EVENTS_OUT = Counter("ztc_events_out", "Events produced, per topic", ["topic"])
+DEAD_LETTERS = Counter("ztc_dead_letters", "Inputs sent to the dead-letter topic, per stage", ["stage"])
+ROUTING_LATENCY = Histogram(
+    "ztc_routing_latency_seconds",
+    "Time from submission to routing decision",
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
+)
+HTTP_REQUESTS = Counter("ztc_http_requests", "Web edge requests, per route and status", ["route", "status"])
+
+
+class TicketGauges(Collector):
+    """Open and overdue tickets per lead department, computed from the ticket store on each scrape."""
+
+    def __init__(self, records: Callable[[], Iterable[TicketRecord]], clock: Callable[[], datetime]) -> None:
+        self.records = records
+        self.clock = clock
+
+    def collect(self) -> Iterator[Metric]:
+        open_gauge = GaugeMetricFamily(
+            "ztc_open_tickets", "Open tickets per lead department", labels=["department"]
+        )
+        overdue_gauge = GaugeMetricFamily(
+            "ztc_overdue_tickets",
+            "Tickets with an overdue SLA stage per lead department",
+            labels=["department"],
+        )
+        try:
+            figures = open_by_department(self.records(), self.clock())
+        except Exception:  # a scrape must answer even when Redis does not
+            log.exception("could not compute ticket gauges")
+            figures = {}
+        for department, (opened, overdue) in sorted(figures.items()):
+            open_gauge.add_metric([department], opened)
+            overdue_gauge.add_metric([department], overdue)
+        yield open_gauge
+        yield overdue_gauge
+
+
+class CountRequests:
+    """ASGI middleware: count requests per route template and status (never per raw path)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        status = 500
+
+        async def sending(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        finally:
+            route = getattr(scope.get("route"), "path", "unmatched")
+            HTTP_REQUESTS.labels(route, str(status)).inc()
+
+
+def exposition(*registries: CollectorRegistry) -> tuple[bytes, str]:
+    """The text exposition of the default registry plus ``registries``, and its content type."""
+    body = b"".join(generate_latest(r) for r in (REGISTRY, *registries))
+    return body, CONTENT_TYPE_LATEST
+
+
+def start_metrics_server(port: int, addr: str = "127.0.0.1") -> None:
+    """Serve the default registry at ``http://addr:port/metrics`` from a daemon thread."""
+    start_http_server(port, addr=addr)
+    log.info("metrics at http://%s:%d/metrics", addr, port)

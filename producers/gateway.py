@@ -1,0 +1,367 @@
+"""HTTP intake: ``POST /api/tickets`` and the group robot's ``POST /api/robot/callback``.
+
+The edge translates and validates: a channel's JSON becomes a
+``TicketSubmitted`` (``build_submission``), and the answer is 202 only once the
+broker acknowledged it (``acks=all``). Retries are safe: the channel message id
+(or the ``Idempotency-Key`` header) fixes the ticket id, remembered in Redis so
+that a retry on another day still gets the same id. Invalid (422), oversize
+(413) or unauthenticated (401) requests never reach the topic.
+"""
+
+import hashlib
+import json
+import logging
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated, Any, Self
+
+import redis
+from fastapi import APIRouter, Depends, Header, HTTPException, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from starlette.concurrency import run_in_threadpool
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from consumers.access import Principal
+from consumers.access import Scope as KeyScope
+from producers.publisher import TicketPublisher, build_submission
+from schemas.events import Channel, TicketSubmitted
+
+log = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 64 * 1024
+ROBOT_NAME = "@营商直通车"
+IDEMPOTENCY_TTL_S = 30 * 86400
+
+
+# ---------------------------------------------------------------- body size
+
+
+class BodyTooLarge(HTTPException):
+    def __init__(self, limit: int) -> None:
+        detail = f"请求体超过 {limit // 1024} KiB / request body larger than {limit} bytes"
+        # the rest of the body is never read: the connection cannot carry another request
+        super().__init__(413, detail, headers={"Connection": "close"})
+
+
+class BodyLimit:
+    """ASGI middleware: 413 for a Content-Length over the limit, and for bodies that turn out larger."""
+
+    def __init__(self, app: ASGIApp, limit: int = MAX_BODY_BYTES) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length", b"0")
+        if not declared.isdigit() or int(declared) > self.limit:
+            error = (
+                BodyTooLarge(self.limit) if declared.isdigit() else HTTPException(400, "bad Content-Length")
+            )
+            response = JSONResponse(
+                {"detail": error.detail}, status_code=error.status_code, headers={"Connection": "close"}
+            )
+            await response(scope, receive, send)
+            return
+        received = 0
+
+        async def limited() -> Message:
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > self.limit:
+                raise BodyTooLarge(self.limit)
+            return message
+
+        await self.app(scope, limited, send)
+
+
+async def read_json_object(request: Request) -> dict[str, Any]:
+    """The body as a JSON object, or 422 saying why not (size was checked by ``BodyLimit``)."""
+    raw = await request.body()
+    try:
+        value = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise _unprocessable([_error(("body",), f"not valid JSON: {exc}", "json_invalid")]) from None
+    if not isinstance(value, dict):
+        raise _unprocessable([_error(("body",), "expected a JSON object", "object_type")])
+    return value
+
+
+def _error(loc: tuple[str | int, ...], msg: str, kind: str) -> dict[str, Any]:
+    return {"loc": list(loc), "msg": msg, "type": kind}
+
+
+def _unprocessable(errors: list[dict[str, Any]]) -> HTTPException:
+    return HTTPException(status_code=422, detail=errors)
+
+
+# ---------------------------------------------------------------- models
+
+
+class TicketIn(BaseModel):
+    """诉求：渠道提交的工单字段 / a ticket as a channel submits it (ids and times are ZTC's)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "channel_message_id": "web-20261128-0001",
+                    "enterprise_name": "康杰药业",
+                    "contact": "苏超 138****0000",
+                    "street": "李村街道",
+                    "project_name": "康杰药业项目",
+                    "title": "土石方施工许可证办理求助",
+                    "text": "项目急需办理土石方施工许可证，材料繁多，希望帮忙对接梳理审批手续。",
+                }
+            ]
+        },
+    )
+
+    channel: Channel | None = Field(
+        default=None, description="渠道；须与密钥所属渠道一致 / must match the key"
+    )
+    channel_message_id: str | None = Field(
+        default=None, description="渠道消息号，重试时保持不变 / your message id: the same on retries"
+    )
+    enterprise_name: str | None = Field(default=None, description="企业名称 / enterprise name")
+    credit_code: str | None = Field(default=None, description="统一社会信用代码 / unified social credit code")
+    contact: str | None = Field(default=None, description="联系人 / contact")
+    street: str | None = Field(default=None, description="所在街道 / street, e.g. 兴城路街道")
+    project_name: str | None = Field(default=None, description="项目名称 / project name")
+    title: str | None = Field(
+        default=None, description="标题；缺省取诉求前 30 字 / title (default: start of text)"
+    )
+    text: str = Field(description="诉求内容 / the request")
+
+
+class SubmissionReceipt(BaseModel):
+    ticket_id: str = Field(examples=["ZTC-20261128-1C2D3E4F"])
+    duplicate: bool = Field(description="重复提交，返回已有工单号 / a retry: the existing ticket id")
+    message: str = Field(examples=["已受理 / accepted"])
+
+
+class RobotCallback(BaseModel):
+    """群机器人消息回调 / a group-chat robot's message callback."""
+
+    model_config = ConfigDict(
+        extra="ignore",
+        json_schema_extra={
+            "examples": [
+                {
+                    "msg_id": "wx-msg-7730001",
+                    "group": "李村街道企业服务群",
+                    "sender": "康杰药业 苏超",
+                    "text": "@营商直通车 项目急需办理土石方施工许可证，希望帮忙梳理审批手续",
+                }
+            ]
+        },
+    )
+
+    msg_id: str = Field(min_length=1, max_length=200, description="消息号 / message id")
+    group: str = Field(default="", max_length=200, description="群名 / group")
+    sender: str = Field(default="", max_length=200, description="发送人 / sender")
+    text: str = Field(max_length=6000, description="消息内容 / message text")
+
+
+class RobotText(BaseModel):
+    content: str
+
+
+class RobotReply(BaseModel):
+    """机器人回复 / the robot-message answer."""
+
+    msgtype: str = "text"
+    text: RobotText
+
+    @classmethod
+    def say(cls, content: str) -> Self:
+        return cls(text=RobotText(content=content))
+
+
+def body_schemas() -> dict[str, Any]:
+    """JSON Schemas of the bodies read by hand (for size limits), for the OpenAPI components."""
+    out: dict[str, Any] = {}
+    for model in (TicketIn, RobotCallback):
+        schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+        out.update(schema.pop("$defs", {}))
+        out[model.__name__] = schema
+    return out
+
+
+# ---------------------------------------------------------------- intake
+
+
+@dataclass(frozen=True)
+class Receipt:
+    submission: TicketSubmitted
+    duplicate: bool
+
+
+class Intake:
+    """Validate, remember the ticket id per channel message, publish and wait for the broker's ack."""
+
+    def __init__(
+        self,
+        publisher: Callable[[], TicketPublisher],
+        client: redis.Redis,
+        prefix: str,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self.publisher = publisher
+        self.client = client
+        self.prefix = prefix
+        self.clock = clock
+
+    def validate(self, body: dict[str, Any], channel: str, idempotency_key: str | None) -> TicketSubmitted:
+        """A submission from the body, or 422 listing every field error."""
+        errors: list[dict[str, Any]] = []
+        try:
+            TicketIn.model_validate(body)
+        except ValidationError as exc:
+            errors += [_error(("body", *e["loc"]), e["msg"], e["type"]) for e in exc.errors()]
+        if body.get("channel") not in (None, channel):
+            errors.append(_error(("body", "channel"), f"this key submits for channel {channel!r}", "channel"))
+        fields = {k: v for k, v in body.items() if k in TicketIn.model_fields}
+        fields["channel"] = channel
+        if idempotency_key:
+            fields["channel_message_id"] = idempotency_key
+        try:
+            submission = build_submission(fields, self.clock())
+        except ValidationError as exc:
+            seen = {tuple(e["loc"]) for e in errors}
+            for e in exc.errors():
+                loc = ("body", *e["loc"])
+                if loc not in seen:
+                    errors.append(_error(loc, e["msg"], e["type"]))
+        if errors:
+            raise _unprocessable(errors)
+        return submission
+
+    def _remember_key(self, submission: TicketSubmitted) -> str:
+        digest = hashlib.sha256(submission.dedupe_key.encode()).hexdigest()
+        return f"{self.prefix}idempotency:{digest}"
+
+    def submit(self, submission: TicketSubmitted) -> Receipt:
+        """Publish once per channel message: a retry gets the first ticket id (and is published again,
+        harmlessly, since the router de-duplicates by channel + message id)."""
+        key = self._remember_key(submission)
+        first = bool(self.client.set(key, submission.ticket_id, nx=True, ex=IDEMPOTENCY_TTL_S))
+        if not first:
+            known = self.client.get(key)
+            if known:
+                ticket_id = known.decode() if isinstance(known, bytes) else str(known)
+                submission = submission.model_copy(update={"ticket_id": ticket_id})
+        try:
+            self.publisher().publish(submission)
+        except Exception:
+            if first:
+                self.client.delete(key)
+            raise
+        return Receipt(submission, duplicate=not first)
+
+
+# ---------------------------------------------------------------- routes
+
+
+def _require_channel(principal: Principal, channel: str | None = None) -> str:
+    if principal.scope is not KeyScope.channel or principal.channel is None:
+        raise HTTPException(403, "此密钥不能提交工单 / this key cannot submit tickets")
+    if channel is not None and principal.channel != channel:
+        raise HTTPException(403, f"此密钥不属于渠道 {channel} / this key is not for channel {channel}")
+    return principal.channel
+
+
+def robot_text(text: str) -> str | None:
+    """The request in a message addressed to the robot ("@营商直通车 ..."), else None."""
+    message = unicodedata.normalize("NFKC", text).strip()
+    name = unicodedata.normalize("NFKC", ROBOT_NAME)
+    if not message.startswith(name):
+        return None
+    return message[len(name) :].lstrip(" :：,，").strip()
+
+
+def gateway_router(intake: Intake, principal: Callable[..., Principal]) -> APIRouter:
+    router = APIRouter(tags=["intake 受理"])
+    Who = Annotated[Principal, Depends(principal)]
+    problems: dict[int | str, dict[str, Any]] = {
+        401: {"description": "缺少或无效的 API 密钥 / missing or unknown key"},
+        413: {"description": "请求体过大 / body too large"},
+        422: {"description": "字段校验失败，列出全部错误 / every field error"},
+    }
+
+    @router.post(
+        "/api/tickets",
+        status_code=202,
+        response_model=SubmissionReceipt,
+        summary="提交诉求 / submit a ticket",
+        response_description="已受理，已写入消息队列 / accepted: the broker has the ticket",
+        responses={200: {"model": SubmissionReceipt, "description": "重复提交 / a retry"}, **problems},
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/TicketIn"}}},
+            }
+        },
+    )
+    async def submit_ticket(
+        request: Request,
+        who: Who,
+        idempotency_key: Annotated[
+            str | None, Header(max_length=200, description="幂等键：重试时保持不变 / the same on retries")
+        ] = None,
+    ) -> JSONResponse:
+        channel = _require_channel(who)
+        body = await read_json_object(request)
+        submission = intake.validate(body, channel, idempotency_key)
+        receipt = await run_in_threadpool(intake.submit, submission)
+        log.info(
+            "ticket %s from %s (%s)", submission.ticket_id, who.name, "retry" if receipt.duplicate else "new"
+        )
+        out = SubmissionReceipt(
+            ticket_id=receipt.submission.ticket_id,
+            duplicate=receipt.duplicate,
+            message="已受理（重复提交） / already accepted" if receipt.duplicate else "已受理 / accepted",
+        )
+        return JSONResponse(out.model_dump(), status_code=200 if receipt.duplicate else 202)
+
+    @router.post(
+        "/api/robot/callback",
+        response_model=RobotReply,
+        summary="群机器人回调 / group robot callback",
+        response_description="机器人回复消息 / the robot's reply",
+        responses=problems,
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/RobotCallback"}}},
+            }
+        },
+    )
+    async def robot_callback(request: Request, who: Who) -> RobotReply:
+        channel = _require_channel(who, Channel.wechat_group.value)
+        body = await read_json_object(request)
+        try:
+            message = RobotCallback.model_validate(body)
+        except ValidationError as exc:
+            raise _unprocessable(
+                [_error(("body", *e["loc"]), e["msg"], e["type"]) for e in exc.errors()]
+            ) from None
+        text = robot_text(message.text)
+        if text is None:
+            return RobotReply.say("您好，如需反映诉求，请发送“@营商直通车 + 问题描述”。")
+        if not text:
+            return RobotReply.say("您好，请在“@营商直通车”后写明遇到的问题，我们会尽快派单办理。")
+        fields = {"text": text, "contact": message.sender or None, "title": text.splitlines()[0][:30]}
+        submission = intake.validate(fields, channel, message.msg_id)
+        receipt = await run_in_threadpool(intake.submit, submission)
+        return RobotReply.say(
+            f"已受理，工单号 {receipt.submission.ticket_id}。我们将尽快派单办理，请留意回复。"
+        )
+
+    return router

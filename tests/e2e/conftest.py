@@ -1,0 +1,107 @@
+"""E2E fixtures: the embedded stack, the pipeline with a second-scale SLA policy, and ``ztc api``.
+
+The stack comes from the integration fixtures; the policy is the shipped
+default with its ``[sla]`` section replaced, so that some demo tickets are
+overdue within seconds while others keep an hour.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from deploy.embedded import EmbeddedStack
+from schemas.settings import Settings
+from tests.integration.conftest import Services, default_policy_text, stack
+from ztc.bootstrap import load_checked_policy
+
+__all__ = ["stack"]
+
+E2E_SLA = """
+[sla]
+hold_outside_working_hours = false
+warning_share = 0.8
+default_tier = "normal"
+
+[[sla.rules]]
+tier = "fast"
+categories = ["coordination"]
+
+[[sla.tiers]]
+name = "fast"
+label = "演示-超快"
+accept = "3 seconds"
+resolve = "6 seconds"
+
+[[sla.tiers]]
+name = "normal"
+label = "演示-一般"
+accept = "1 hour"
+resolve = "2 hours"
+
+[[sla.escalation]]
+level = 1
+name = "reminder"
+label = "催办"
+after = "0 seconds"
+notify = "department"
+
+[[sla.escalation]]
+level = 2
+name = "supervision"
+label = "督办"
+after = "1 second"
+notify = "office"
+
+[[sla.escalation]]
+level = 3
+name = "notice"
+label = "通报"
+after = "1 hour"
+notify = "office"
+"""
+
+_SLA_HEADER = re.compile(r"^\s*\[\[?\s*sla\s*[.\]]")
+_ANY_HEADER = re.compile(r"^\s*\[")
+
+
+def without_sla_tables(policy_text: str) -> str:
+    """The policy text without any ``[sla]`` / ``[[sla.*]]`` tables, so ours can be appended."""
+    kept, in_sla = [], False
+    for line in policy_text.splitlines():
+        if _ANY_HEADER.match(line):
+            in_sla = bool(_SLA_HEADER.match(line))
+        if not in_sla:
+            kept.append(line)
+    return "\n".join(kept) + "\n"
+
+
+@pytest.fixture(scope="module")
+def settings(stack: EmbeddedStack, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    data = tmp_path_factory.mktemp("e2e")
+    policy = data / "e2e-policy.toml"
+    policy.write_text(without_sla_tables(default_policy_text()) + E2E_SLA, encoding="utf-8")
+    load_checked_policy(policy)
+    tag = uuid.uuid4().hex[:8]
+    return Settings(
+        bootstrap_servers=f"127.0.0.1:{stack.broker_port}",
+        redis_url=f"redis://127.0.0.1:{stack.redis_port}/0",
+        topic_prefix=f"e{tag}.",
+        redis_prefix=f"e{tag}:",
+        group_prefix=f"e{tag}",
+        data_dir=data,
+        policy_path=policy,
+        monitor_interval_s=0.3,
+    )
+
+
+@pytest.fixture(scope="module")
+def pipeline(settings: Settings) -> Iterator[Services]:
+    running = Services(settings, settings.data_dir)
+    for name in ("router", "recorder", "monitor"):
+        running.start(name)
+    yield running
+    running.stop_all()

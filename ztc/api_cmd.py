@@ -1,0 +1,125 @@
+"""``ztc api``: serve the web edge, export its OpenAPI document, or write a demo keys file.
+
+    ztc api [--host 127.0.0.1] [--port 8080]   serve intake, department API, dashboard, /metrics
+    ztc api spec [FILE]                          OpenAPI JSON to FILE (default: stdout)
+    ztc api keys FILE                            demo keys file (hashes); prints the plaintext keys once
+
+The keys file comes from ``ZTC_API_KEYS`` (default ``<ZTC_DATA_DIR>/api-keys.toml``)
+and is re-read whenever it changes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from schemas.settings import Settings
+
+if TYPE_CHECKING:
+    from consumers.access import KeyRing
+
+KEYS_ENV = "ZTC_API_KEYS"
+
+
+def keys_path(settings: Settings, environ: Mapping[str, str]) -> Path:
+    return Path(environ[KEYS_ENV]) if environ.get(KEYS_ENV) else settings.data_dir / "api-keys.toml"
+
+
+def _app(settings: Settings, keys: KeyRing) -> Any:  # the web stack is imported only when served
+    from ztc.bootstrap import policy_for
+    from ztc.web_app import create_app
+
+    return create_app(settings, policy_for(settings), keys)
+
+
+def serve(settings: Settings, host: str, port: int, environ: Mapping[str, str]) -> int:
+    import uvicorn
+
+    from ztc.bootstrap import configure_logging
+
+    configure_logging()
+    path = keys_path(settings, environ)
+    if not path.exists():
+        print(
+            f"注意 note: no keys file at {path}; every API call is refused until it exists", file=sys.stderr
+        )
+    from consumers.access import KeyRing
+
+    app = _app(settings, KeyRing(path))
+    print(
+        f"ZTC API on http://{host}:{port}  (docs /docs, dashboard /dashboard, metrics /metrics)", flush=True
+    )
+    uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="info")).run()
+    return 0
+
+
+def spec(settings: Settings, target: Path | None) -> int:
+    from consumers.access import KeyRing
+
+    document = _app(settings, KeyRing(None)).openapi()
+    text = json.dumps(document, ensure_ascii=False, indent=2) + "\n"
+    if target is None:
+        sys.stdout.write(text)
+    else:
+        target.write_text(text, encoding="utf-8")
+        print(target)
+    return 0
+
+
+def demo_keys(settings: Settings, target: Path) -> int:
+    from consumers.access import write_demo_keys
+    from ztc.bootstrap import policy_for
+
+    plain = write_demo_keys(target, policy_for(settings).department_codes)
+    print(f"已写入 wrote {target} (hashes only). 明文密钥只显示这一次 / plaintext keys, shown once:")
+    for name, key in plain.items():
+        print(f"  {name:<28} {key}")
+    return 0
+
+
+def run_api(args: argparse.Namespace) -> int:
+    settings: Settings = args.settings
+    if args.action == "spec":
+        return spec(settings, args.file)
+    if args.action == "keys":
+        if args.file is None:
+            raise ValueError("ztc api keys FILE: FILE is required")
+        return demo_keys(settings, args.file)
+    host = args.host or args.settings.api_host
+    port = args.port or args.settings.api_port
+    return serve(settings, host, port, os.environ)
+
+
+def _arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("action", nargs="?", choices=["serve", "spec", "keys"], default="serve")
+    parser.add_argument(
+        "file", nargs="?", type=Path, help="spec: output JSON (default stdout); keys: keys file"
+    )
+    parser.add_argument("--host", help="监听地址 listen address (default 127.0.0.1, or $ZTC_API_HOST)")
+    parser.add_argument("--port", type=int, help="端口 port (default 8080, or $ZTC_API_PORT)")
+
+
+def add_api_parser(subparsers: Any) -> None:
+    """Register ``ztc api`` on the CLI's subparsers."""
+    help_text = "Web 接口与督办看板 web API + dashboard: [serve] | spec [FILE] | keys FILE"
+    parser: argparse.ArgumentParser = subparsers.add_parser("api", help=help_text, description=help_text)
+    _arguments(parser)
+    parser.set_defaults(func=run_api)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m ztc.api_cmd``: the same as ``ztc api`` (before it is registered in ``ztc.cli``)."""
+    parser = argparse.ArgumentParser(prog="ztc api")
+    _arguments(parser)
+    args = parser.parse_args(argv)
+    args.settings = Settings.from_env(os.environ)
+    return run_api(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,173 @@
+"""Composition root of the web edge: one FastAPI app for intake, department API, dashboard and metrics.
+
+``create_app`` builds everything from ``Settings`` and the routing policy;
+nothing connects until a request needs it (the Kafka producer is created on
+first use and closed at shutdown), so ``ztc api spec`` can export the OpenAPI
+document without a broker.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+import threading
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import datetime
+from typing import Any
+
+import redis
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from kafka.errors import KafkaError
+from prometheus_client import CollectorRegistry
+
+from consumers.access import KeyRing, principal_dependency
+from consumers.dashboard import STATIC, TEMPLATES, ReportingStore, SessionSigner, dashboard_router
+from consumers.department_api import department_router
+from consumers.metrics import CountRequests, TicketGauges, exposition
+from producers.department_client import DepartmentClient
+from producers.gateway import MAX_BODY_BYTES, BodyLimit, Intake, body_schemas, gateway_router
+from producers.publisher import TicketPublisher
+from schemas.events import now_in_district
+from schemas.policy import RoutingPolicy
+from schemas.settings import Settings
+
+log = logging.getLogger(__name__)
+
+DESCRIPTION = """营商效能督办直通车（ZTC）Web 接口：渠道提交诉求、群机器人回调、部门接单与反馈。
+
+The ZTC web edge: channels submit tickets, the group robot calls back, departments act on their tickets.
+Every call carries its API key in the `X-API-Key` header. Retry a submission with the same
+`Idempotency-Key` (or `channel_message_id`): you get the same ticket id back.
+"""
+
+
+class Resources:
+    """Adapters of one web process; the Kafka producer is made on first use, closed at shutdown."""
+
+    def __init__(self, settings: Settings, policy: RoutingPolicy, clock: Callable[[], datetime]) -> None:
+        self.settings = settings
+        self.policy = policy
+        self.clock = clock
+        self.redis = redis.Redis.from_url(settings.redis, socket_connect_timeout=3, socket_timeout=10)
+        self._store = ReportingStore(self.redis, settings.redis_prefix)
+        self._publisher: TicketPublisher | None = None
+        self._lock = threading.Lock()
+
+    def store(self) -> ReportingStore:
+        return self._store
+
+    def publisher(self) -> TicketPublisher:
+        with self._lock:
+            if self._publisher is None:
+                self._publisher = TicketPublisher(
+                    self.settings.kafka_bootstrap, self.settings.topics.submitted
+                )
+            return self._publisher
+
+    def client(self) -> DepartmentClient:
+        return DepartmentClient(
+            self._store,
+            self.publisher(),
+            self.settings.topics.feedback,
+            self.policy.department_codes,
+            self.clock,
+        )
+
+    def close(self) -> None:
+        with self._lock:
+            if self._publisher is not None:
+                self._publisher.close()
+                self._publisher = None
+        self.redis.close()
+
+
+def _unavailable(request: Request, exc: Exception) -> JSONResponse:
+    log.error("%s %s: backend unavailable: %s", request.method, request.url.path, type(exc).__name__)
+    return JSONResponse({"detail": "服务暂不可用，请稍后重试 / temporarily unavailable, retry later"}, 503)
+
+
+def _docs_page(app: FastAPI) -> Callable[[Request], HTMLResponse]:
+    """An offline, server-rendered API reference (no CDN): the OpenAPI document as HTML."""
+    templates = Jinja2Templates(directory=str(TEMPLATES))
+
+    def docs(request: Request) -> HTMLResponse:
+        spec = app.openapi()
+        schemas = spec.get("components", {}).get("schemas", {})
+
+        def example(ref: dict[str, Any]) -> str:
+            name = str(ref.get("$ref", "")).rsplit("/", 1)[-1]
+            found = schemas.get(name, {}).get("examples") or ref.get("examples") or []
+            return json.dumps(found[0], ensure_ascii=False, indent=2) if found else ""
+
+        return templates.TemplateResponse(request, "docs.html", {"spec": spec, "example": example})
+
+    return docs
+
+
+def create_app(
+    settings: Settings,
+    policy: RoutingPolicy,
+    keys: KeyRing,
+    clock: Callable[[], datetime] = now_in_district,
+) -> FastAPI:
+    resources = Resources(settings, policy, clock)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        resources.close()
+
+    app = FastAPI(
+        title="营商效能督办直通车 ZTC API",
+        version="1",
+        description=DESCRIPTION,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url="/openapi.json",
+        lifespan=lifespan,
+    )
+    principal = principal_dependency(keys, clock)
+    intake = Intake(resources.publisher, resources.redis, settings.redis_prefix, clock)
+    app.include_router(gateway_router(intake, principal))
+    app.include_router(department_router(resources.store, resources.client, principal))
+    app.include_router(
+        dashboard_router(resources.store, keys, policy, clock, SessionSigner(secrets.token_bytes(32)))
+    )
+    app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
+    app.add_api_route(
+        "/docs", _docs_page(app), methods=["GET"], include_in_schema=False, response_class=HTMLResponse
+    )
+
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            document = generate()
+            document.setdefault("components", {}).setdefault("schemas", {}).update(body_schemas())
+            app.openapi_schema = document
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+    gauges = CollectorRegistry(auto_describe=False)
+    gauges.register(TicketGauges(lambda: resources.store().records(), clock))
+
+    @app.get("/metrics", include_in_schema=False)
+    def metrics() -> Response:
+        body, content_type = exposition(gauges)
+        return Response(body, media_type=content_type)
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    app.add_middleware(CountRequests)
+    app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES)
+    app.add_exception_handler(KafkaError, _unavailable)
+    app.add_exception_handler(redis.RedisError, _unavailable)
+    return app
