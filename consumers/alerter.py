@@ -43,7 +43,7 @@ def run_alerter(settings: Settings, sinks: list[AlertSink], stop: threading.Even
         group_id=f"{settings.group_prefix}-alerter",
         enable_auto_commit=False,
         auto_offset_reset="earliest",
-        session_timeout_ms=6000,
+        session_timeout_ms=settings.session_timeout_s * 1000,
         heartbeat_interval_ms=2000,
     )
     log.info("alerter sending to %s", ", ".join(s.name for s in sinks))

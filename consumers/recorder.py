@@ -19,6 +19,7 @@ from kafka.consumer.fetcher import ConsumerRecord
 from pydantic import ValidationError
 
 from consumers.follow_ups import follow_ups
+from consumers.metrics import DEAD_LETTERS, EVENTS_IN, EVENTS_OUT
 from consumers.ticket_store import RecordOutcome, RecordStatus, TicketStore
 from schemas.events import Event, TicketRouted
 from schemas.feedback import parse_feedback
@@ -66,7 +67,7 @@ class Recorder:
             group_id=f"{self.settings.group_prefix}-recorder",
             enable_auto_commit=False,
             auto_offset_reset="earliest",
-            session_timeout_ms=6000,
+            session_timeout_ms=self.settings.session_timeout_s * 1000,
             heartbeat_interval_ms=2000,
             max_poll_records=500,
         )
@@ -90,6 +91,7 @@ class Recorder:
 
     def _handle(self, message: ConsumerRecord, producer: KafkaProducer, stop: threading.Event) -> None:
         kind = self.kind_of_topic[message.topic]
+        EVENTS_IN.labels(topic=message.topic).inc()
         try:
             event = parse_event(kind, message.value)
         except ValueError as exc:
@@ -106,6 +108,7 @@ class Recorder:
             for follow_up in follow_ups(event, outcome.record, self.settings.topics):
                 payload = follow_up.event.model_dump_json().encode()
                 producer.send(follow_up.topic, key=event.ticket_id.encode(), value=payload)
+                EVENTS_OUT.labels(topic=follow_up.topic).inc()
         if self.on_outcome is not None:
             self.on_outcome(outcome)
 
@@ -135,3 +138,4 @@ class Recorder:
         )
         log.warning("dead-lettered %s@%s/%s: %s", message.topic, message.partition, message.offset, reason)
         producer.send(self.settings.topics.deadletter, value=record.model_dump_json().encode())
+        DEAD_LETTERS.labels(stage="record").inc()

@@ -67,6 +67,7 @@ class Rule(BaseModel):
     keywords: tuple[str, ...] = ()
     pattern: str | None = None
     urgent: bool = Field(default=False, description="A hit raises the ticket to urgent priority")
+    override: bool = Field(default=False, description="A hit decides the category, whatever the model says")
 
 
 class KeyEnterprise(BaseModel):
@@ -109,6 +110,12 @@ class RoutingPolicy(BaseModel):
         ge=1,
         description="A coordination request touching at least this many other categories is routed "
         "as joint handling: the street leads and every category's lead co-operates",
+    )
+    model: str | None = Field(
+        default=None, description="Classifier model file (JSON), relative to the policy file"
+    )
+    rule_boost: float = Field(
+        default=0.5, ge=0.0, le=5.0, description="With a model: log-odds a rule adds per unit of weight"
     )
     departments: tuple[Department, ...]
     categories: tuple[Category, ...]

@@ -38,11 +38,24 @@ class Settings(BaseModel):
     partitions: int = Field(default=3, ge=1, le=64)
     replication_factor: int = Field(default=1, ge=1, le=5, description="For topics ZTC creates")
     group_prefix: str = Field(default="ztc", description="Prefix for consumer group / app ids")
-    session_timeout_s: int = Field(default=10, ge=6, le=300)
+    session_timeout_s: int = Field(
+        default=6,
+        ge=6,
+        le=300,
+        description="consumer-group session timeout (the embedded broker admits a new member after half)",
+    )
     alert_sinks: str = Field(default="log", description="comma list of log, webhook, redis")
     alert_webhook_url: str | None = Field(default=None, description="group-robot webhook (WeCom/DingTalk)")
     alert_channel: str = Field(default="ztc:alerts", description="Redis pub/sub channel for alerts")
     monitor_interval_s: float = Field(default=1.0, gt=0, le=300)
+    api_host: str = Field(default="127.0.0.1", description="where `ztc api` listens")
+    api_port: int = Field(default=8080, ge=1, le=65535)
+    metrics_port: int | None = Field(
+        default=None,
+        ge=1,
+        le=65000,
+        description="first Prometheus port of the workers (router, +1 recorder, ...)",
+    )
 
     @property
     def embedded(self) -> bool:

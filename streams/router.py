@@ -19,11 +19,12 @@ from typing import Any
 
 import faust
 
+from consumers.metrics import DEAD_LETTERS, EVENTS_IN, EVENTS_OUT, ROUTING_LATENCY
 from schemas.events import RerouteRequested, TicketRouted, TicketSubmitted, derived_event_id
 from schemas.policy import RoutingPolicy
 from schemas.settings import Settings
 from streams.intake import InvalidInput, dead_letter, parse_submission
-from streams.routing import route_ticket
+from streams.routing import LabelModel, route_ticket
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +35,9 @@ def _raw_topic(app: faust.App, name: str) -> Any:
     return app.topic(name, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
 
 
-def build_router_app(settings: Settings, policy: RoutingPolicy, clock: Clock) -> faust.App:
+def build_router_app(
+    settings: Settings, policy: RoutingPolicy, clock: Clock, model: LabelModel | None = None
+) -> faust.App:
     """Compose the router: app, topics, table and agents. Connects nothing until started."""
     app = faust.App(
         f"{settings.group_prefix}-router",
@@ -69,11 +72,13 @@ def build_router_app(settings: Settings, policy: RoutingPolicy, clock: Clock) ->
             ticket_id=ticket_id,
         )
         log.warning("dead-lettered %s@%s/%s: %s", message.topic, message.partition, message.offset, reason)
+        DEAD_LETTERS.labels(stage=stage).inc()
         await deadletter.send(key=None, value=record.model_dump_json().encode())
 
     @app.agent(submitted)
     async def validate(stream: faust.StreamT[Any]) -> None:
         async for event in stream.events():
+            EVENTS_IN.labels(topic=event.message.topic).inc()
             try:
                 submission = parse_submission(event.value)
             except InvalidInput as exc:
@@ -91,7 +96,7 @@ def build_router_app(settings: Settings, policy: RoutingPolicy, clock: Clock) ->
                 if first is not None:
                     log.info("duplicate of %s ignored (%s)", first, submission.dedupe_key)
                     continue
-                await publish(route_ticket(submission, policy, clock()))
+                await publish(route_ticket(submission, policy, clock(), model=model))
                 seen[submission.dedupe_key] = submission.ticket_id
             except Exception as exc:
                 log.exception("routing failed for %s", event.message.offset)
@@ -104,7 +109,7 @@ def build_router_app(settings: Settings, policy: RoutingPolicy, clock: Clock) ->
                 request = RerouteRequested.model_validate_json(event.value)
                 excluded = frozenset(request.excluded_departments)
                 event_id = derived_event_id("rerouted", request.event_id)
-                await publish(route_ticket(request.submission, policy, clock(), excluded, event_id))
+                await publish(route_ticket(request.submission, policy, clock(), excluded, event_id, model))
             except Exception as exc:
                 log.exception("re-routing failed for %s", event.message.offset)
                 await send_dead_letter(event, f"re-routing failed: {exc!r}", "reroute")
@@ -115,6 +120,10 @@ def build_router_app(settings: Settings, policy: RoutingPolicy, clock: Clock) ->
         await routed.send(key=key, value=payload)
         for code in decision.departments:
             await departments[code].send(key=key, value=payload)
+        EVENTS_OUT.labels(topic=names.routed).inc()
+        ROUTING_LATENCY.observe(
+            max(0.0, (decision.occurred_at - decision.submission.submitted_at).total_seconds())
+        )
         log.info(
             "routed %s → %s (co: %s) [%s, %.2f]",
             decision.ticket_id,

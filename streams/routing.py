@@ -9,10 +9,12 @@ arguments.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
+from typing import Protocol
 
 from schemas.events import Priority, RuleHit, TicketRouted, TicketSubmitted, derived_event_id
 from schemas.policy import Category, DepartmentKind, KeyProject, RoutingPolicy, Rule
@@ -21,14 +23,28 @@ from streams.sla import calendar_for, deadlines_from, tier_for
 UNCLASSIFIED = "unclassified"
 
 
+class LabelModel(Protocol):
+    """What routing needs of a text classifier (streams.classifier.TextClassifier)."""
+
+    def predict_proba(self, text: str) -> dict[str, float]: ...
+
+    def explain(self, text: str, label: str, top_k: int = 8) -> list[tuple[str, float]]: ...
+
+
 @dataclass(frozen=True)
 class Classification:
-    """Category scores with the evidence behind them."""
+    """Category scores with the evidence behind them.
+
+    ``scores`` decide: rule scores alone, or — with a model — the model's category
+    probabilities with every fired rule adding ``rule_boost × weight`` to the log-odds.
+    """
 
     scores: dict[str, float]
     hits: tuple[RuleHit, ...]
     confidence: float
     urgent: bool = False
+    rule_scores: dict[str, float] = field(default_factory=dict)
+    model_probabilities: dict[str, float] = field(default_factory=dict)
 
     @property
     def ranked(self) -> list[tuple[str, float]]:
@@ -84,13 +100,58 @@ def rules_confidence(ranked_scores: list[float]) -> float:
     return round(top / (top + runner_up + 1.0), 4)
 
 
+def model_text(submission: TicketSubmitted) -> str:
+    """The text the classifier reads: title, then "。", then the body (its title block is before "。")."""
+    return f"{submission.title}。{submission.text}"
+
+
+def category_probabilities(
+    model: LabelModel, submission: TicketSubmitted, policy: RoutingPolicy
+) -> dict[str, float]:
+    """The model's label probabilities summed per policy category (``model_labels``, else the code)."""
+    probabilities = model.predict_proba(model_text(submission))
+    return {
+        category.code: sum(
+            probabilities.get(label, 0.0) for label in (category.model_labels or (category.code,))
+        )
+        for category in policy.categories
+    }
+
+
+def fuse(
+    model: dict[str, float], rules: dict[str, float], allowed: set[str], boost: float
+) -> dict[str, float]:
+    """Model probabilities times exp(boost × rule score), renormalised; only allowed categories can win.
+
+    Probability the model gives to excluded categories (a department that bounced the ticket) or to
+    labels no category claims (e.g. "unclear") stays in the total as a competitor that never wins:
+    a bounced or vague request then has low confidence and goes to manual triage.
+    """
+    unclaimed = max(0.0, 1.0 - sum(model.values()))
+    logits = {c: math.log(max(p, 1e-6)) + boost * rules.get(c, 0.0) for c, p in model.items()}
+    logits |= {c: math.log(1e-6) + boost * rules.get(c, 0.0) for c in allowed if c not in logits}
+    top = max(logits.values(), default=0.0)
+    weights = {c: math.exp(v - top) for c, v in logits.items()}
+    total = sum(weights.values()) + unclaimed / math.exp(top)
+    return {c: round(weights[c] / total, 4) for c in allowed}
+
+
 def classify(
-    submission: TicketSubmitted, policy: RoutingPolicy, excluded: frozenset[str] = frozenset()
+    submission: TicketSubmitted,
+    policy: RoutingPolicy,
+    excluded: frozenset[str] = frozenset(),
+    model: LabelModel | None = None,
 ) -> Classification:
-    """Score every category by the rules that fire; categories led by an excluded department drop out."""
+    """Score every category by the rules that fire (and the model, if any).
+
+    Categories led by an excluded department drop out. Rules decide alone — whatever the model
+    says — when an ``override`` rule fires, or when a coordination request spans several categories
+    (a joint request is the policy's call, not a text classifier's).
+    """
     text = ticket_text(submission)
     scores: dict[str, float] = {}
     hits: list[RuleHit] = []
+    overrides: list[str] = []
     urgent = False
     allowed = {c.code for c in policy.categories if c.lead not in excluded or c.lead_is_street}
     for rule in policy.rules:
@@ -101,20 +162,33 @@ def classify(
         hits.append(RuleHit(rule_id=rule.id, category=rule.category, weight=rule.weight, matched=matched))
         if rule.category is not None and rule.category in allowed:
             scores[rule.category] = scores.get(rule.category, 0.0) + rule.weight
-    scores = _absorb_into_coordination(scores, policy)
-    ranked = sorted(scores.values(), reverse=True)
-    return Classification(scores=scores, hits=tuple(hits), confidence=rules_confidence(ranked), urgent=urgent)
+            if rule.override:
+                overrides.append(rule.category)
+    scores, joint = _absorb_into_coordination(scores, policy)
+    if overrides:
+        scores[overrides[0]] = max(scores.values()) + 1.0
+        return Classification(scores, tuple(hits), 1.0, urgent, rule_scores=scores)
+    if model is None or joint:
+        ranked = sorted(scores.values(), reverse=True)
+        confidence = rules_confidence(ranked)
+        return Classification(scores, tuple(hits), confidence, urgent, rule_scores=scores)
+    probabilities = category_probabilities(model, submission, policy)
+    fused = fuse(probabilities, scores, allowed, policy.rule_boost)
+    confidence = max(fused.values(), default=0.0)
+    return Classification(fused, tuple(hits), confidence, urgent, scores, probabilities)
 
 
-def _absorb_into_coordination(scores: dict[str, float], policy: RoutingPolicy) -> dict[str, float]:
+def _absorb_into_coordination(
+    scores: dict[str, float], policy: RoutingPolicy
+) -> tuple[dict[str, float], bool]:
     """A coordination request touching several categories is one joint request: it takes their weight."""
     joint = [c.code for c in policy.categories if c.lead_is_street and scores.get(c.code, 0) > 0]
     others = [code for code in scores if code not in joint]
     if not joint or len(others) < policy.coordination_min_categories:
-        return scores
+        return scores, False
     absorbed = dict(scores)
     absorbed[joint[0]] += sum(scores[code] for code in others)
-    return absorbed
+    return absorbed, True
 
 
 def named_street(submission: TicketSubmitted, policy: RoutingPolicy) -> str | None:
@@ -208,7 +282,7 @@ def decide_route(
     secondary = [
         other.lead
         for code, score in classification.ranked[1:]
-        if score > 0
+        if classification.rule_scores.get(code, 0.0) > 0  # co-departments need evidence a person can read
         and score >= share * top_score
         and (other := policy.category(code)) is not None
         and not other.lead_is_street
@@ -232,9 +306,10 @@ def route_ticket(
     now: datetime,
     excluded: frozenset[str] = frozenset(),
     event_id: str | None = None,
+    model: LabelModel | None = None,
 ) -> TicketRouted:
     """Classify and decide in one step, as the router's agent does."""
-    classification = classify(submission, policy, excluded)
+    classification = classify(submission, policy, excluded, model)
     decision = decide_route(submission, classification, policy, excluded)
     key = decision.key_enterprise or decision.key_project is not None
     tier = tier_for(policy.sla, decision.category, decision.priority, key)

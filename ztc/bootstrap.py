@@ -13,6 +13,7 @@ from consumers.sla_engine import SlaBook
 from consumers.ticket_store import RedisTicketStore
 from schemas.policy import PolicyError, PolicyProblem, RoutingPolicy, load_policy
 from schemas.settings import Settings
+from streams.classifier import ModelLoadError, TextClassifier
 from streams.sla import sla_problems
 
 DEFAULT_POLICY = Path(str(files("deploy") / "policy" / "default.toml"))
@@ -33,6 +34,19 @@ def load_checked_policy(path: Path) -> RoutingPolicy:
 
 def policy_for(settings: Settings) -> RoutingPolicy:
     return load_checked_policy(settings.policy_path or DEFAULT_POLICY)
+
+
+def model_for(settings: Settings, policy: RoutingPolicy) -> TextClassifier | None:
+    """The policy's classifier, loaded and checked; ModelLoadError (one line) if it is not usable."""
+    if policy.model is None:
+        return None
+    policy_file = settings.policy_path or DEFAULT_POLICY
+    path = Path(policy.model)
+    model = TextClassifier.load(path if path.is_absolute() else policy_file.parent / path)
+    unknown = [c.code for c in policy.categories if not set(c.model_labels or (c.code,)) & set(model.labels)]
+    if len(unknown) == len(policy.categories):
+        raise ModelLoadError(f"{path}: none of its labels maps to a category of policy {policy.version}")
+    return model
 
 
 def redis_client(settings: Settings) -> redis.Redis:

@@ -22,8 +22,11 @@ from deploy.embedded import StackError
 from producers.department_client import ActionError
 from schemas.policy import PolicyError
 from schemas.settings import Settings, SettingsError
+from streams.classifier import ModelLoadError
 from streams.intake import describe_validation_error
 from ztc import commands
+from ztc.api_cmd import add_api_parser
+from ztc.classify_cmd import add_classify_parser
 from ztc.commands import CliError
 from ztc.feedback_cmd import add_feedback_parsers
 from ztc.sla_cmd import add_sla_parsers
@@ -105,12 +108,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_feedback_parsers(sub)
     add_sla_parsers(sub)
-    try:
-        from ztc.classify_cmd import add_classify_parser  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:  # the classifier is optional until its module lands
-        pass
-    else:
-        add_classify_parser(sub)
+    add_classify_parser(sub)
+    add_api_parser(sub)
     return parser
 
 
@@ -131,7 +130,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except TransitionRefused as exc:
         print(f"拒绝 / refused: {_one_line(exc)}", file=sys.stderr)
         return 1
-    except (CliError, ActionError, SettingsError, PolicyError, StackError, ValidationError, OSError) as exc:
+    except (
+        CliError,
+        ActionError,
+        ModelLoadError,
+        SettingsError,
+        PolicyError,
+        StackError,
+        ValidationError,
+        OSError,
+    ) as exc:
         print(f"错误 / error: {_one_line(exc)}", file=sys.stderr)
         return EXIT_USAGE
     except KafkaError as exc:

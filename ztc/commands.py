@@ -6,6 +6,7 @@ import argparse
 import contextlib
 import csv
 import json
+import os
 import signal
 import sys
 import threading
@@ -22,11 +23,14 @@ from schemas.events import EVENT_TYPES, DeadLettered, now_in_district
 from schemas.policy import PolicyError
 from schemas.settings import Settings
 from schemas.ticket import InboxBucket, TicketRecord
-from streams.routing import route_ticket
+from streams.routing import LabelModel, classify, model_text, route_ticket
 from ztc import render
-from ztc.bootstrap import load_checked_policy, policy_for, ticket_store
+from ztc.api_cmd import keys_path
+from ztc.bootstrap import load_checked_policy, model_for, policy_for, ticket_store
 
-SERVICES = ("router", "recorder", "monitor", "alerter")
+SERVICES = ("router", "recorder", "monitor", "alerter", "api")
+TICKET_PATH = frozenset({"router", "recorder"})  # started first and at normal priority
+BACKGROUND_DELAY_S = 2.5
 
 
 class CliError(Exception):
@@ -107,9 +111,21 @@ def run(args: argparse.Namespace) -> int:
         started = stack.up() if stack is not None else []
         print(f"ZTC 直通车 — broker {settings.kafka_bootstrap}, redis {settings.redis}", flush=True)
         prepare_topics(settings, policy)
-        for name in SERVICES:
-            supervisor.start(name)
+        keys_file = keys_path(settings, os.environ)
+        if args.demo and not keys_file.exists():
+            from consumers.access import write_demo_keys  # the web stack loads only when needed
+
+            plain = write_demo_keys(keys_file, policy.department_codes)
+            print(f"演示 API 密钥 demo API keys (only hashes are stored, in {keys_file}):")
+            for name, key in plain.items():
+                print(f"  {name:<28} {key}")
+        for name in SERVICES:  # the ticket path first; the others once it has had the CPU to start
+            if name not in TICKET_PATH and stop.wait(BACKGROUND_DELAY_S if name == "monitor" else 0):
+                break
+            supervisor.start(name, background=name not in TICKET_PATH)
         print(f"{', '.join(SERVICES)} running; logs in {settings.data_dir / 'logs'}", flush=True)
+        web = f"http://{settings.api_host}:{settings.api_port}"
+        print(f"督办看板 dashboard {web}/dashboard (office key) · API docs {web}/docs", flush=True)
         if args.demo and not stop.is_set():
             _feed_demo(settings, policy)
         print("运行中，按 Ctrl-C 停止 / running, Ctrl-C stops everything", flush=True)
@@ -243,19 +259,38 @@ def import_file(args: argparse.Namespace) -> int:
 def route(args: argparse.Namespace) -> int:
     settings = _settings(args)
     policy = policy_for(settings)
+    model = model_for(settings, policy)
     now = now_in_district()
     submission = build_submission(_fields_from_args(args), now)
-    decision = route_ticket(submission, policy, now)
+    decision = route_ticket(submission, policy, now, model=model)
     if args.as_json:
         print_json(decision.model_dump(mode="json", exclude={"submission"}))
         return 0
     print(render.routed_text(decision, policy))
     if args.explain:
-        print("命中规则 rules fired:" if decision.rules_fired else "未命中任何规则 no rule fired")
-        for hit in decision.rules_fired:
-            print(f"  {hit.rule_id:<22} +{hit.weight:<4} → {hit.category or '(urgent)'}  「{hit.matched}」")
-        print(f"阈值 threshold {policy.threshold}; policy {policy.version}")
+        _explain(submission, decision, policy, model)
     return 0
+
+
+def _explain(submission: Any, decision: Any, policy: Any, model: LabelModel | None) -> None:
+    print("命中规则 rules fired:" if decision.rules_fired else "未命中任何规则 no rule fired")
+    for hit in decision.rules_fired:
+        print(f"  {hit.rule_id:<22} +{hit.weight:<4} → {hit.category or '(urgent)'}  「{hit.matched}」")
+    if model is not None:
+        classification = classify(submission, policy, model=model)
+        ranked = classification.ranked[:2]
+        model_top = sorted(classification.model_probabilities.items(), key=lambda kv: -kv[1])[:3]
+        shown = "，".join(f"{c} {p:.2f}" for c, p in model_top)
+        print(f"模型概率 model: {shown}；综合 combined: " + "，".join(f"{c} {p:.2f}" for c, p in ranked))
+        text = model_text(submission)
+        for code, _ in ranked:
+            category = policy.category(code)
+            labels = (category.model_labels or (code,)) if category else (code,)
+            for label in labels:
+                grams = model.explain(text, label, top_k=6)
+                words = "、".join(f"{g}({w:+.2f})" for g, w in grams if w > 0) or "-"
+                print(f"  {code} 关键字词 top n-grams: {words}")
+    print(f"阈值 threshold {policy.threshold}; policy {policy.version}" + (" + model" if model else ""))
 
 
 def ticket_show(args: argparse.Namespace) -> int:

@@ -17,6 +17,7 @@ from types import FrameType
 from kafka import KafkaProducer
 
 from consumers.alerter import run_alerter, sinks_from
+from consumers.metrics import EVENTS_OUT, start_metrics_server
 from consumers.monitor import Monitor
 from consumers.recorder import Recorder
 from consumers.sla_engine import SlaBook
@@ -26,7 +27,7 @@ from schemas.events import now_in_district
 from schemas.policy import RoutingPolicy
 from schemas.settings import Settings
 from schemas.sla import SlaEvent
-from ztc.bootstrap import configure_logging, policy_for, redis_client, ticket_store
+from ztc.bootstrap import configure_logging, model_for, policy_for, redis_client, ticket_store
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +38,12 @@ def embedded_stack(settings: Settings, *, tied_to_parent: bool = False) -> Embed
     )
 
 
+TOPICS_READY_ENV = "ZTC_INTERNAL_TOPICS_READY"  # set by the supervisor, which created them already
+
+
 def prepare_topics(settings: Settings, policy: RoutingPolicy) -> None:
+    if os.environ.get(TOPICS_READY_ENV) == settings.kafka_bootstrap:
+        return
     ensure_topics(
         settings.kafka_bootstrap,
         settings.topics.all(policy.department_codes),
@@ -46,15 +52,28 @@ def prepare_topics(settings: Settings, policy: RoutingPolicy) -> None:
     )
 
 
+METRICS_OFFSET = {"router": 0, "recorder": 1, "monitor": 2, "alerter": 3}
+
+
+def serve_metrics(settings: Settings, service: str) -> None:
+    """Prometheus /metrics for one worker, at ZTC_METRICS_PORT + its offset (off when unset)."""
+    if settings.metrics_port is not None:
+        port = settings.metrics_port + METRICS_OFFSET[service]
+        start_metrics_server(port)
+        log.info("%s metrics on http://127.0.0.1:%s/metrics", service, port)
+
+
 def run_router(settings: Settings) -> int:
     """Run the Faust router in this process until SIGINT/SIGTERM."""
     from faust.worker import Worker
 
     from streams.router import build_router_app
 
+    serve_metrics(settings, "router")
     policy = policy_for(settings)
+    model = model_for(settings, policy)  # a bad model stops the router here, before it consumes anything
     prepare_topics(settings, policy)
-    app = build_router_app(settings, policy, now_in_district)
+    app = build_router_app(settings, policy, now_in_district, model)
     worker = Worker(app, loglevel="INFO", quiet=True, redirect_stdouts=False)
     worker.execute_from_commandline()
     return 0  # pragma: no cover - execute_from_commandline exits
@@ -63,6 +82,7 @@ def run_router(settings: Settings) -> int:
 def run_recorder(settings: Settings) -> int:
     """Run the recorder in this process until SIGINT/SIGTERM."""
     configure_logging()
+    serve_metrics(settings, "recorder")
     policy = policy_for(settings)
     prepare_topics(settings, policy)
     stop = _stop_on_signals("recorder")
@@ -90,6 +110,7 @@ def sla_publisher(settings: Settings) -> tuple[Callable[[SlaEvent], None], Calla
     def publish(event: SlaEvent) -> None:
         value = event.model_dump_json().encode()
         producer.send(settings.topics.sla, key=event.ticket_id.encode(), value=value).get(timeout=10)
+        EVENTS_OUT.labels(topic=settings.topics.sla).inc()
 
     return publish, producer.close
 
@@ -105,6 +126,7 @@ def run_monitor(settings: Settings, once: bool = False, now: datetime | None = N
     try:
         if once:
             return monitor.run_pass(now or now_in_district())
+        serve_metrics(settings, "monitor")
         monitor.run(_stop_on_signals("monitor"), now_in_district, settings.monitor_interval_s)
         return []
     finally:
@@ -116,8 +138,14 @@ def run_alerter_service(settings: Settings) -> int:
     policy = policy_for(settings)
     prepare_topics(settings, policy)
     sinks = sinks_from(settings, redis_client(settings))
+    serve_metrics(settings, "alerter")
     run_alerter(settings, sinks, _stop_on_signals("alerter"))
     return 0
+
+
+def _background_child() -> None:
+    die_with_parent()
+    os.nice(5)
 
 
 class Supervisor:
@@ -128,8 +156,10 @@ class Supervisor:
         self.log_dir = log_dir
         self.children: dict[str, subprocess.Popen[bytes]] = {}
         self.restarts: dict[str, float] = {}
+        self.background: dict[str, bool] = {}
 
-    def start(self, name: str) -> None:
+    def start(self, name: str, background: bool = False) -> None:
+        """Start ``ztc NAME``; ``background`` services run niced, leaving the CPU to the ticket path."""
         self.log_dir.mkdir(parents=True, exist_ok=True)
         log_path = self.log_dir / f"{name}.log"
         with open(log_path, "ab") as out:
@@ -139,9 +169,10 @@ class Supervisor:
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,
-                env=os.environ.copy(),
-                preexec_fn=die_with_parent,
+                env={**os.environ, TOPICS_READY_ENV: self.settings.kafka_bootstrap},
+                preexec_fn=_background_child if background else die_with_parent,
             )
+        self.background[name] = background
 
     def check(self) -> list[str]:
         """Restart children that exited; return messages about what happened."""
@@ -154,7 +185,7 @@ class Supervisor:
             if time.monotonic() - self.restarts.get(name, 0.0) < 5:
                 time.sleep(2)
             self.restarts[name] = time.monotonic()
-            self.start(name)
+            self.start(name, self.background.get(name, False))
         return notes
 
     def stop(self, timeout_s: float = 20.0) -> None:

@@ -22,6 +22,7 @@ from consumers.ticket_store import RedisTicketStore
 from deploy.embedded import EmbeddedStack, free_port
 from schemas.settings import Settings
 from schemas.ticket import TicketRecord
+from ztc.bootstrap import DEFAULT_POLICY
 
 pytestmark = pytest.mark.integration
 
@@ -32,6 +33,13 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedStack]:
     embedded.up()
     yield embedded
     embedded.down()
+
+
+def default_policy_text() -> str:
+    """The shipped policy's text with its model path made absolute, to save a copy elsewhere."""
+    model = DEFAULT_POLICY.parent / "default-model.json"
+    text = DEFAULT_POLICY.read_text(encoding="utf-8")
+    return text.replace('model = "default-model.json"', f'model = "{model}"')
 
 
 def settings_env(settings: Settings) -> dict[str, str]:
@@ -52,6 +60,7 @@ def settings(stack: EmbeddedStack, tmp_path_factory: pytest.TempPathFactory) -> 
         redis_prefix=f"t{tag}:",
         group_prefix=f"t{tag}",
         data_dir=tmp_path_factory.mktemp("data"),
+        api_port=free_port(),
     )
 
 
@@ -114,6 +123,14 @@ def services(settings: Settings) -> Iterator[Services]:
 @pytest.fixture(scope="module")
 def store(settings: Settings) -> RedisTicketStore:
     return RedisTicketStore(redis.Redis.from_url(settings.redis), settings.redis_prefix)
+
+
+def wait_for_log(services: Services, name: str, needle: str, timeout_s: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while needle not in services.log(name):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{needle!r} not in {name} log")
+        time.sleep(0.2)
 
 
 WaitFor = Callable[[str, float], TicketRecord]

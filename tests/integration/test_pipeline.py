@@ -13,7 +13,7 @@ from producers.demo import DEMO_TICKETS
 from producers.publisher import TicketPublisher, build_submission
 from schemas.events import TicketRouted, TicketSubmitted, now_in_district
 from schemas.settings import Settings
-from tests.integration.conftest import Services, WaitFor, ztc
+from tests.integration.conftest import Services, WaitFor, wait_for_log, ztc
 
 pytestmark = pytest.mark.integration
 
@@ -28,14 +28,6 @@ def publish(settings: Settings, *submissions: TicketSubmitted) -> None:
 
 def routed_on(settings: Settings, topic: str) -> list[TicketRouted]:
     return [TicketRouted.model_validate_json(m.value) for m in read_topic(settings.kafka_bootstrap, topic)]
-
-
-def wait_for_log(services: Services, name: str, needle: str, timeout_s: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while needle not in services.log(name):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{needle!r} not in {name} log")
-        time.sleep(0.2)
 
 
 def test_tickets_reach_their_departments_inbox_and_ticket_show(

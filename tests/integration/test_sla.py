@@ -9,20 +9,19 @@ import time
 import uuid
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
-from pathlib import Path
 from typing import ClassVar
 
 import pytest
 import redis
 
 from consumers.ticket_store import RedisTicketStore
-from deploy.embedded import EmbeddedStack
+from deploy.embedded import EmbeddedStack, free_port
 from producers.department_client import DepartmentClient
 from producers.publisher import TicketPublisher, build_submission
 from schemas.events import now_in_district
 from schemas.settings import Settings
 from schemas.ticket import TicketRecord
-from tests.integration.conftest import Services, WaitFor, ztc
+from tests.integration.conftest import Services, WaitFor, default_policy_text, ztc
 from ztc.bootstrap import DEFAULT_POLICY, load_checked_policy
 
 pytestmark = pytest.mark.integration
@@ -89,7 +88,7 @@ def webhook() -> Iterator[str]:
 def settings(stack: EmbeddedStack, tmp_path_factory: pytest.TempPathFactory, webhook: str) -> Settings:
     data = tmp_path_factory.mktemp("sla")
     policy = data / "fast-sla.toml"
-    policy.write_text(Path(DEFAULT_POLICY).read_text(encoding="utf-8") + FAST_SLA, encoding="utf-8")
+    policy.write_text(default_policy_text() + FAST_SLA, encoding="utf-8")
     load_checked_policy(policy)
     tag = uuid.uuid4().hex[:8]
     return Settings(
@@ -103,6 +102,7 @@ def settings(stack: EmbeddedStack, tmp_path_factory: pytest.TempPathFactory, web
         alert_sinks="log,webhook,redis",
         alert_webhook_url=webhook,
         monitor_interval_s=0.3,
+        api_port=free_port(),
     )
 
 

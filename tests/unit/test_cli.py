@@ -62,3 +62,29 @@ def test_schema_export_writes_one_schema_per_event(
     submitted = json.loads((tmp_path / "TicketSubmitted.schema.json").read_text(encoding="utf-8"))
     assert {"channel", "text", "ticket_id"} <= set(submitted["required"])
     assert (tmp_path / "TicketRouted.schema.json").is_file()
+
+
+@pytest.mark.parametrize(
+    ("content", "complaint"),
+    [
+        ("{not json", "not valid JSON"),
+        ('{"format": "something-else"}', "not a ztc-text-classifier model"),
+        ('{"format": "ztc-text-classifier", "format_version": 99}', "version"),
+        ("[1, 2, 3]", ""),
+    ],
+)
+def test_router_refuses_to_start_with_a_bad_model(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    content: str,
+    complaint: str,
+) -> None:
+    policy_text = Path("deploy/policy/default.toml").read_text(encoding="utf-8")
+    (tmp_path / "policy.toml").write_text(policy_text, encoding="utf-8")
+    (tmp_path / "default-model.json").write_text(content, encoding="utf-8")
+    monkeypatch.setenv("ZTC_POLICY_PATH", str(tmp_path / "policy.toml"))
+    monkeypatch.setenv("ZTC_BOOTSTRAP_SERVERS", "127.0.0.1:1")  # never reached: the model is checked first
+    code, _, err = run(capsys, "router")
+    assert code == 2 and err.count("\n") == 1
+    assert "default-model.json" in err and complaint in err

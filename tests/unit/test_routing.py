@@ -119,3 +119,91 @@ def test_secondary_category_above_co_share_adds_its_lead() -> None:
 
 def test_default_policy_file_is_the_shipped_one() -> None:
     assert Path(DEFAULT_POLICY).name == "default.toml" and Path(DEFAULT_POLICY).is_file()
+
+
+def test_default_policy_with_its_model_routes_unseen_requests_and_triages_vague_ones() -> None:
+    from schemas.settings import Settings
+    from tests.unit.test_classifier import UNSEEN
+    from ztc.bootstrap import model_for, policy_for
+
+    settings = Settings()
+    policy = policy_for(settings)
+    model = model_for(settings, policy)
+    assert model is not None
+    right = 0
+    for text, label in UNSEEN:
+        routed = route_ticket(submission(text), policy, NOW, model=model)
+        category = policy.category(label)
+        if category is None:  # "unclear": nobody's
+            assert routed.manual_triage and routed.lead_department == "office", text
+            continue
+        right += routed.lead_department == category.lead or (
+            category.lead_is_street and routed.lead_department.startswith("street-")
+        )
+    departmental = [t for t, label in UNSEEN if policy.category(label) is not None]
+    assert right / len(departmental) >= 0.9
+    for vague in ("有问题想反映", "你好，请问在吗", "有个情况想跟领导汇报一下"):
+        routed = route_ticket(submission(vague), policy, NOW, model=model)
+        assert routed.manual_triage and routed.lead_department == "office", vague
+
+
+def test_a_bounced_ticket_keeps_low_confidence_instead_of_jumping_to_a_guess() -> None:
+    from schemas.settings import Settings
+    from ztc.bootstrap import model_for, policy_for
+
+    settings = Settings()
+    policy = policy_for(settings)
+    model = model_for(settings, policy)
+    ticket = submission("我们想办理食品经营许可证，一直没有回音")
+    assert route_ticket(ticket, policy, NOW, model=model).lead_department == "approval"
+    again = route_ticket(ticket, policy, NOW, frozenset({"approval"}), model=model)
+    assert again.manual_triage and again.lead_department == "office"
+
+
+class FixedModel:
+    """A stand-in classifier with fixed probabilities, for the fusion rules alone."""
+
+    def __init__(self, probabilities: dict[str, float]) -> None:
+        self.probabilities = probabilities
+
+    def predict_proba(self, text: str) -> dict[str, float]:
+        return self.probabilities
+
+    def explain(self, text: str, label: str, top_k: int = 8) -> list[tuple[str, float]]:
+        return []
+
+
+def two_category_policy(**rule: object) -> RoutingPolicy:
+    return parse_policy(
+        {
+            "version": "t2",
+            "threshold": 0.6,
+            "departments": [
+                {"code": "office", "name": "办"},
+                {"code": "a", "name": "A"},
+                {"code": "b", "name": "B"},
+            ],
+            "categories": [
+                {"code": "ca", "name": "A", "lead": "a"},
+                {"code": "cb", "name": "B", "lead": "b"},
+            ],
+            "rules": [{"id": "r", "category": "cb", "weight": 2, "keywords": ["乙"], **rule}],
+        }
+    )
+
+
+def test_rules_shift_the_model_and_override_rules_decide() -> None:
+    model = FixedModel({"ca": 0.7, "cb": 0.3})
+    plain = two_category_policy()
+    assert route_ticket(submission("甲"), plain, NOW, model=model).lead_department == "a"
+    boosted = route_ticket(submission("乙"), plain, NOW, model=model)  # 0.3·e / (0.7 + 0.3·e) ≈ 0.54
+    assert boosted.category == "cb" and boosted.manual_triage
+    forced = route_ticket(submission("乙"), two_category_policy(override=True), NOW, model=model)
+    assert (forced.lead_department, forced.confidence, forced.manual_triage) == ("b", 1.0, False)
+
+
+def test_model_mass_on_unclaimed_labels_lowers_every_category() -> None:
+    model = FixedModel({"ca": 0.2, "cb": 0.1, "unclear": 0.7})
+    routed = route_ticket(submission("不知道说什么"), two_category_policy(), NOW, model=model)
+    assert routed.manual_triage and routed.lead_department == "office"
+    assert routed.confidence == 0.2

@@ -1,0 +1,351 @@
+"""Training, cross-validation and evaluation for `streams.classifier`.
+
+Training (scikit-learn, imported lazily so prediction never needs it):
+
+1. normalise texts, build two tf-idf blocks of character n-grams (title, whole
+   text) with sublinear tf, the title block scaled by ``title_weight``;
+2. optional lexicon pseudo-documents (e.g. taxonomy category names) are added
+   as extra training rows with a lower sample weight;
+3. fit an NB-SVM (one-vs-rest class-balanced LinearSVCs on features scaled by
+   each class's naive-Bayes log-count ratios, Wang & Manning 2012) and a
+   ComplementNB, standardise each one's scores and average them into ONE linear
+   scorer (coefficients + intercepts). An NB-SVM column is ``r_k * w_k`` over the
+   unscaled features, so the mix stays a single matrix;
+4. fit a softmax temperature on out-of-fold scores (inner stratified CV), so
+   the confidence is calibrated and can be thresholded by the router.
+
+Evaluation is pure Python.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from streams.classifier import FORMAT_NAME, FORMAT_VERSION, FloatArray, Prediction, TextClassifier
+from streams.classifier_features import NormaliseOptions, block_texts, char_ngrams, normalise
+
+THRESHOLDS = [round(0.05 * i, 2) for i in range(20)] + [0.97, 0.98, 0.99]
+PRECISION_TARGETS = (0.9, 0.95, 0.98)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Hyper-parameters (chosen by cross-validation on the tipdm training file)."""
+
+    ngram: tuple[int, int] = (1, 2)
+    min_df: int = 2
+    title_weight: float = 0.7
+    lexicon_weight: float = 1.0
+    svc_c: float = 1.0  # C of the NB-SVM's LinearSVCs
+    nbsvm_alpha: float = 1.0  # smoothing of the NB-SVM's log-count ratios
+    nb_alpha: float = 0.1  # ComplementNB smoothing
+    mix: tuple[float, float] = (0.5, 0.5)  # (NB-SVM, ComplementNB) weights
+    calibration_folds: int = 5
+    normalise: NormaliseOptions = field(default_factory=NormaliseOptions)
+
+
+def fit(
+    texts: Sequence[str],
+    labels: Sequence[str],
+    *,
+    seed: int = 0,
+    lexicon: Sequence[tuple[str, str]] = (),
+    config: TrainConfig = TrainConfig(),
+) -> TextClassifier:
+    """Train a `TextClassifier` (see the module docstring)."""
+    if len(texts) != len(labels):
+        raise ValueError(f"{len(texts)} texts but {len(labels)} labels")
+    classes = sorted(set(labels))
+    if len(classes) < 2:
+        raise ValueError("training needs at least two distinct labels")
+    extra = [(t, lab) for t, lab in lexicon if lab in set(classes)]
+    all_texts = list(texts) + [t for t, _ in extra]
+    y = np.array([classes.index(lab) for lab in list(labels) + [lab for _, lab in extra]])
+    weights = np.array([1.0] * len(texts) + [config.lexicon_weight] * len(extra))
+    parts = [block_texts(normalise(t, config.normalise)) for t in all_texts]
+    temperature = _fit_temperature(parts, y, weights, len(texts), config, seed)
+    blocks, coef, intercept = _fit_linear(parts, y, weights, len(classes), config, seed)
+    payload: dict[str, Any] = {
+        "format": FORMAT_NAME,
+        "format_version": FORMAT_VERSION,
+        "labels": classes,
+        "normalise": config.normalise.to_dict(),
+        "blocks": [],
+        "intercept": [_round(v) for v in intercept],
+        "calibration": {"method": "temperature", "temperature": _round(temperature)},
+        "training": {
+            "n_texts": len(texts),
+            "n_lexicon": len(extra),
+            "label_counts": dict(sorted(Counter(labels).items())),
+            "seed": seed,
+            "config": {k: v for k, v in asdict(config).items() if k != "normalise"},
+        },
+    }
+    offset = 0
+    for name, (vocab, idf, scale) in zip(("title", "text"), blocks, strict=True):
+        rows = coef[offset : offset + len(vocab)]
+        offset += len(vocab)
+        payload["blocks"].append(
+            {
+                "name": name,
+                "ngram": list(config.ngram),
+                "scale": scale,
+                "vocab": vocab,
+                "idf": [_round(v) for v in idf],
+                "coef": [_round(v) for v in rows.ravel().tolist()],
+            }
+        )
+    return TextClassifier(payload)
+
+
+def _round(value: float) -> float:
+    return float(f"{value:.6g}")
+
+
+Parts = list[tuple[str, str]]
+Blocks = list[tuple[list[str], list[float], float]]
+
+
+def _fit_linear(
+    parts: Parts, y: Any, weights: Any, n_classes: int, config: TrainConfig, seed: int
+) -> tuple[Blocks, FloatArray, FloatArray]:
+    """Vectorise, fit the two linear models and mix them into one (coef F×K, intercept K)."""
+    from sklearn.naive_bayes import ComplementNB
+
+    blocks: Blocks = []
+    for index, scale in ((0, config.title_weight), (1, 1.0)):
+        vocab, idf = _fit_vocabulary([p[index] for p in parts], config)
+        blocks.append((vocab, idf, scale))
+    matrix = _matrix(parts, blocks, config)
+    nb = ComplementNB(alpha=config.nb_alpha)
+    nb.fit(matrix, y, sample_weight=weights)
+    pieces = [
+        _fit_nbsvm(matrix, y, weights, n_classes, config, seed),
+        (np.asarray(nb.feature_log_prob_).T, np.zeros(n_classes)),
+    ]
+    coef = np.zeros((matrix.shape[1], n_classes))
+    intercept = np.zeros(n_classes)
+    for mix, (w, b) in zip(config.mix, pieces, strict=True):
+        scores = np.asarray(matrix @ w) + b
+        spread = float(np.std(scores - scores.mean(axis=1, keepdims=True))) or 1.0
+        coef += (mix / spread) * w
+        intercept += (mix / spread) * b
+    return blocks, coef, intercept
+
+
+def _fit_nbsvm(
+    matrix: Any, y: Any, weights: Any, n_classes: int, config: TrainConfig, seed: int
+) -> tuple[FloatArray, FloatArray]:
+    """NB-SVM: per class, a LinearSVC on features scaled by naive-Bayes log-count ratios.
+
+    The ratios compare how (sample-weighted) often each feature occurs at all in
+    the class vs the rest; the class's score is ``(r * w) . x + b``: linear in x.
+    """
+    from sklearn.svm import LinearSVC
+
+    present = matrix.copy()
+    present.data[:] = 1.0
+    coef = np.zeros((matrix.shape[1], n_classes))
+    intercept = np.zeros(n_classes)
+    for k in range(n_classes):
+        mine = y == k
+        inside = np.asarray(present[mine].T @ weights[mine]).ravel() + config.nbsvm_alpha
+        outside = np.asarray(present[~mine].T @ weights[~mine]).ravel() + config.nbsvm_alpha
+        ratio = np.log(inside / inside.sum()) - np.log(outside / outside.sum())
+        svc = LinearSVC(C=config.svc_c, class_weight="balanced", random_state=seed)
+        svc.fit(matrix.multiply(ratio).tocsr(), mine.astype(int), sample_weight=weights)
+        coef[:, k] = np.asarray(svc.coef_).ravel() * ratio
+        intercept[k] = float(svc.intercept_[0])
+    return coef, intercept
+
+
+def _fit_vocabulary(docs: list[str], config: TrainConfig) -> tuple[list[str], list[float]]:
+    low, high = config.ngram
+    df: Counter[str] = Counter()
+    for doc in docs:
+        df.update(set(char_ngrams(doc, low, high)))
+    vocab = sorted(g for g, n in df.items() if n >= config.min_df)
+    if not vocab:  # tiny data sets: fall back to every gram rather than no features
+        vocab = sorted(df)
+    total = len(docs)
+    return vocab, [math.log((1 + total) / (1 + df[g])) + 1.0 for g in vocab]
+
+
+def _matrix(parts: Parts, blocks: Blocks, config: TrainConfig) -> Any:
+    """CSR matrix of the concatenated, L2-normalised, scaled tf-idf blocks."""
+    from scipy.sparse import csr_matrix
+
+    low, high = config.ngram
+    indices: list[int] = []
+    values: list[float] = []
+    indptr = [0]
+    lookups = [({g: i for i, g in enumerate(vocab)}, idf, scale) for vocab, idf, scale in blocks]
+    for doc_parts in parts:
+        offset = 0
+        for part, (lookup, idf, scale) in zip(doc_parts, lookups, strict=True):
+            counts = Counter(char_ngrams(part, low, high))
+            row = [(lookup[g], (1 + math.log(c)) * idf[lookup[g]]) for g, c in counts.items() if g in lookup]
+            norm = math.sqrt(math.fsum(v * v for _, v in row)) or 1.0
+            indices.extend(offset + i for i, _ in row)
+            values.extend(v * scale / norm for _, v in row)
+            offset += len(lookup)
+        indptr.append(len(indices))
+    width = sum(len(vocab) for vocab, _, _ in blocks)
+    return csr_matrix((values, indices, indptr), shape=(len(parts), width))
+
+
+def _fit_temperature(
+    parts: Parts, y: Any, weights: Any, n_real: int, config: TrainConfig, seed: int
+) -> float:
+    """Temperature minimising the log-loss of inner out-of-fold scores (1.0 if too few rows)."""
+    from sklearn.model_selection import StratifiedKFold
+
+    real_y = y[:n_real]
+    folds = min(config.calibration_folds, int(np.bincount(real_y).min()))
+    if folds < 2:
+        return 1.0
+    n_classes = int(y.max()) + 1
+    scores = np.zeros((n_real, n_classes))
+    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+    extra = np.arange(n_real, len(parts))
+    for train, test in splitter.split(np.zeros(n_real), real_y):
+        idx = np.concatenate([train, extra])
+        sub = [parts[i] for i in idx]
+        blocks, coef, intercept = _fit_linear(sub, y[idx], weights[idx], n_classes, config, seed)
+        scores[test] = np.asarray(_matrix([parts[i] for i in test], blocks, config) @ coef) + intercept
+    return _best_temperature(scores, real_y)
+
+
+def _best_temperature(scores: FloatArray, y: Any) -> float:
+    def loss(temperature: float) -> float:
+        z = scores / temperature
+        z = z - z.max(axis=1, keepdims=True)
+        log_probs = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+        return float(-log_probs[np.arange(len(y)), y].mean())
+
+    grid = np.exp(np.linspace(math.log(0.01), math.log(100.0), 400))
+    return float(min(grid, key=loss))
+
+
+def cross_validate(
+    texts: Sequence[str],
+    labels: Sequence[str],
+    *,
+    folds: int = 5,
+    seed: int = 0,
+    repeats: int = 1,
+    lexicon: Sequence[tuple[str, str]] = (),
+    config: TrainConfig = TrainConfig(),
+) -> dict[str, Any]:
+    """Stratified (repeated) k-fold CV: `evaluate_predictions` on all out-of-fold predictions."""
+    from sklearn.model_selection import RepeatedStratifiedKFold
+
+    splitter = RepeatedStratifiedKFold(n_splits=folds, n_repeats=repeats, random_state=seed)
+    predictions: list[Prediction] = []
+    gold: list[str] = []
+    for train, test in splitter.split(np.zeros(len(labels)), list(labels)):
+        model = fit(
+            [texts[i] for i in train], [labels[i] for i in train], seed=seed, lexicon=lexicon, config=config
+        )
+        predictions.extend(model.predict(texts[i]) for i in test)
+        gold.extend(labels[i] for i in test)
+    result = evaluate_predictions(predictions, gold)
+    result.update(folds=folds, repeats=repeats, seed=seed)
+    return result
+
+
+def evaluate_predictions(predictions: Sequence[Prediction], labels: Sequence[str]) -> dict[str, Any]:
+    """The `evaluate` dict for predictions against gold labels."""
+    if len(predictions) != len(labels):
+        raise ValueError(f"{len(predictions)} predictions but {len(labels)} labels")
+    n = len(labels)
+    hits = [p.label == gold for p, gold in zip(predictions, labels, strict=True)]
+    per_label: dict[str, dict[str, float]] = {}
+    for label in sorted(set(labels) | {p.label for p in predictions}):
+        tp = sum(1 for p, g in zip(predictions, labels, strict=True) if p.label == label == g)
+        predicted = sum(1 for p in predictions if p.label == label)
+        support = sum(1 for g in labels if g == label)
+        precision = tp / predicted if predicted else 0.0
+        recall = tp / support if support else 0.0
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        per_label[label] = {"precision": precision, "recall": recall, "f1": f1, "support": support}
+    scored = [(p.confidence, hit) for p, hit in zip(predictions, hits, strict=True)]
+    curve = [_coverage_point(scored, t, n) for t in THRESHOLDS]
+    supported = [s["f1"] for s in per_label.values() if s["support"]]
+    return {
+        "n": n,
+        "accuracy": sum(hits) / n if n else 0.0,
+        "macro_f1": sum(supported) / len(supported) if supported else 0.0,
+        "per_label": per_label,
+        "coverage_curve": curve,
+        "operating_points": [_operating_point(scored, target, n) for target in PRECISION_TARGETS],
+    }
+
+
+def _coverage_point(scored: list[tuple[float, bool]], threshold: float, n: int) -> dict[str, float]:
+    kept = [hit for confidence, hit in scored if confidence >= threshold]
+    precision = sum(kept) / len(kept) if kept else 1.0
+    return {"threshold": threshold, "coverage": len(kept) / n if n else 0.0, "precision": precision}
+
+
+def _operating_point(scored: list[tuple[float, bool]], target: float, n: int) -> dict[str, Any]:
+    """The lowest threshold (step 0.01) whose auto-routed share has precision ≥ target."""
+    for step in range(101):
+        point = _coverage_point(scored, step / 100, n)
+        if point["coverage"] > 0 and point["precision"] >= target:
+            return {"target_precision": target, **point}
+    return {"target_precision": target, "threshold": None, "coverage": 0.0, "precision": None}
+
+
+def read_labelled_csv(path: Path) -> tuple[list[str], list[str]]:
+    """Read a UTF-8 `text,label` CSV; ValueError with a one-line message on problems."""
+    rows = _read_csv(Path(path), ("text", "label"))
+    texts = [r["text"].strip() for r in rows]
+    labels = [r["label"].strip() for r in rows]
+    for line, (text, label) in enumerate(zip(texts, labels, strict=True), start=2):
+        if not text or not label:
+            raise ValueError(f"{path}: row {line} has an empty text or label")
+    return texts, labels
+
+
+def read_texts_csv(path: Path) -> list[str]:
+    """The `text` column of a CSV (other columns ignored)."""
+    return [r["text"].strip() for r in _read_csv(Path(path), ("text",))]
+
+
+def read_lexicon_csv(path: Path) -> list[tuple[str, str]]:
+    """Lexicon pseudo-documents from a taxonomy CSV (`level1,level2,level3`; label = level1)."""
+    rows = _read_csv(Path(path), ("level1", "level2", "level3"))
+    return [(f"{r['level2']}。{r['level3']}", r["level1"].strip()) for r in rows]
+
+
+def _read_csv(path: Path, columns: tuple[str, ...]) -> list[dict[str, str]]:
+    try:
+        with path.open(encoding="utf-8-sig", newline="") as handle:
+            reader = csv.DictReader(handle)
+            header = reader.fieldnames or []
+            if not header:
+                raise ValueError(f"{path}: empty file (expected a header {','.join(columns)})")
+            missing = [c for c in columns if c not in header]
+            if missing:
+                raise ValueError(
+                    f"{path}: missing column(s) {', '.join(missing)} (header is {','.join(header)})"
+                )
+            rows = [{k: (v or "") for k, v in row.items() if k is not None} for row in reader]
+    except FileNotFoundError:
+        raise ValueError(f"{path}: file not found") from None
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise ValueError(f"{path}: not a readable UTF-8 CSV ({exc})") from None
+    except IsADirectoryError:
+        raise ValueError(f"{path}: is a directory, not a CSV file") from None
+    if not rows:
+        raise ValueError(f"{path}: no data rows")
+    return rows

@@ -1,0 +1,161 @@
+"""`ztc classify` subcommands: train, evaluate and run the ticket text classifier.
+
+User mistakes (missing files, bad CSV, bad model) print one line to stderr,
+``错误 / error: ...``, and exit with status 2; no stack traces.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from streams.classifier import ModelLoadError, TextClassifier, evaluate, train_classifier
+
+EXIT_USER_ERROR = 2
+SHOWN_THRESHOLDS = (0.5, 0.7, 0.8, 0.9, 0.95)
+
+
+def add_classify_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Register `classify train|eval|predict` on the top-level `ztc` parser."""
+    parser = subparsers.add_parser("classify", help="工单文本分类 / ticket text classifier")
+    commands = parser.add_subparsers(dest="classify_command", required=True)
+
+    train = commands.add_parser("train", help="训练并交叉验证 / cross-validate, then train")
+    train.add_argument("--data", type=Path, required=True, help="text,label CSV")
+    train.add_argument("--out", type=Path, required=True, help="模型输出路径 / model JSON to write")
+    train.add_argument("--folds", type=int, default=5, help="交叉验证折数 / CV folds (0 = skip)")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument(
+        "--lexicon",
+        type=Path,
+        default=None,
+        help="分类词表 / taxonomy CSV level1,level2,level3 (default: *taxonomy.csv beside --data)",
+    )
+    train.add_argument("--no-lexicon", action="store_true", help="不使用词表 / use no lexicon")
+    train.set_defaults(func=run_train)
+
+    ev = commands.add_parser("eval", help="评估模型 / evaluate a model on labelled data")
+    ev.add_argument("--model", type=Path, required=True)
+    ev.add_argument("--data", type=Path, required=True, help="text,label CSV")
+    ev.add_argument("--json", action="store_true", help="输出 JSON / print JSON")
+    ev.set_defaults(func=run_eval)
+
+    predict = commands.add_parser("predict", help="预测分类 / predict categories")
+    predict.add_argument("--model", type=Path, required=True)
+    source = predict.add_mutually_exclusive_group(required=True)
+    source.add_argument("--text", help="一条文本 / one text")
+    source.add_argument("--data", type=Path, help="CSV with a text column")
+    predict.add_argument("--json", action="store_true", help="输出 JSON 行 / print JSON lines")
+    predict.set_defaults(func=run_predict)
+
+
+def _fail(message: str) -> int:
+    print(f"错误 / error: {message}", file=sys.stderr)
+    return EXIT_USER_ERROR
+
+
+def _lexicon(args: argparse.Namespace) -> list[tuple[str, str]]:
+    from streams.classifier_train import read_lexicon_csv
+
+    if args.no_lexicon:
+        return []
+    path: Path | None = args.lexicon
+    if path is None:
+        found = sorted(Path(args.data).parent.glob("*taxonomy.csv"))
+        if not found:
+            return []
+        path = found[0]
+    print(f"词表 / lexicon: {path}")
+    return read_lexicon_csv(path)
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from streams.classifier_train import cross_validate, read_labelled_csv
+
+    try:
+        texts, labels = read_labelled_csv(args.data)
+        lexicon = _lexicon(args)
+        if len(set(labels)) < 2:
+            return _fail(f"{args.data}: need at least two distinct labels")
+        if args.folds == 1 or args.folds < 0:
+            return _fail("--folds must be 0 (skip) or at least 2")
+        print(f"数据 / data: {args.data} ({len(texts)} rows)")
+        for label, count in sorted(Counter(labels).items(), key=lambda item: -item[1]):
+            print(f"  {label:<24} {count:>5}")
+        smallest = min(Counter(labels).values())
+        if args.folds >= 2 and smallest >= args.folds:
+            report = cross_validate(texts, labels, folds=args.folds, seed=args.seed, lexicon=lexicon)
+            print(f"交叉验证 / {args.folds}-fold cross-validation:")
+            _print_summary(report)
+        elif args.folds >= 2:
+            print(f"跳过交叉验证 / CV skipped: smallest class has {smallest} rows < {args.folds} folds")
+        model = train_classifier(texts, labels, seed=args.seed, lexicon=lexicon)
+        model.save(args.out)
+    except (ValueError, OSError) as exc:
+        return _fail(str(exc))
+    print(f"模型已保存 / model written: {args.out}")
+    return 0
+
+
+def run_eval(args: argparse.Namespace) -> int:
+    from streams.classifier_train import read_labelled_csv
+
+    try:
+        model = TextClassifier.load(args.model)
+        texts, labels = read_labelled_csv(args.data)
+    except (ModelLoadError, ValueError, OSError) as exc:
+        return _fail(str(exc))
+    report = evaluate(model, texts, labels)
+    if args.json:
+        print(json.dumps(report, ensure_ascii=False, indent=2))
+    else:
+        _print_summary(report)
+    return 0
+
+
+def run_predict(args: argparse.Namespace) -> int:
+    from streams.classifier_train import read_texts_csv
+
+    try:
+        model = TextClassifier.load(args.model)
+        texts = [args.text] if args.text is not None else read_texts_csv(args.data)
+    except (ModelLoadError, ValueError, OSError) as exc:
+        return _fail(str(exc))
+    for text in texts:
+        prediction = model.predict(text)
+        if args.json:
+            record = {"text": text, "label": prediction.label, "confidence": prediction.confidence}
+            record["probabilities"] = prediction.probabilities
+            print(json.dumps(record, ensure_ascii=False))
+        else:
+            top = model.explain(text, prediction.label, top_k=5)
+            why = " ".join(gram for gram, _ in top)
+            print(f"{prediction.label}\t{prediction.confidence:.3f}\t{text[:40]}\t[{why}]")
+    return 0
+
+
+def _print_summary(report: dict[str, Any]) -> None:
+    print(f"  样本 / n = {report['n']}")
+    print(f"  准确率 / accuracy = {report['accuracy']:.3f}   宏F1 / macro-F1 = {report['macro_f1']:.3f}")
+    print(f"  {'label':<24} {'precision':>9} {'recall':>7} {'f1':>6} {'support':>8}")
+    for label, scores in report["per_label"].items():
+        print(
+            f"  {label:<24} {scores['precision']:>9.3f} {scores['recall']:>7.3f}"
+            f" {scores['f1']:>6.3f} {scores['support']:>8}"
+        )
+    print("  置信度阈值 / threshold   覆盖率 / coverage   精确率 / precision")
+    for point in report["coverage_curve"]:
+        if point["threshold"] in SHOWN_THRESHOLDS:
+            print(f"  {point['threshold']:>8.2f} {point['coverage']:>18.3f} {point['precision']:>18.3f}")
+    for op in report.get("operating_points", []):
+        if op["threshold"] is None:
+            print(f"  精确率≥{op['target_precision']}: 无 / none")
+        else:
+            print(
+                f"  精确率≥{op['target_precision']} / precision ≥ {op['target_precision']}:"
+                f" threshold {op['threshold']:.2f}, coverage {op['coverage']:.3f}"
+            )
