@@ -8,15 +8,13 @@ overdue within seconds while others keep an hour.
 from __future__ import annotations
 
 import re
-import uuid
 from collections.abc import Iterator
 
 import pytest
 
 from deploy.embedded import EmbeddedStack
 from schemas.settings import Settings
-from tests.integration.conftest import Services, default_policy_text, stack
-from ztc.bootstrap import load_checked_policy
+from tests.integration.conftest import Services, default_policy_text, stack, stack_settings
 
 __all__ = ["stack"]
 
@@ -81,21 +79,8 @@ def without_sla_tables(policy_text: str) -> str:
 
 @pytest.fixture(scope="module")
 def settings(stack: EmbeddedStack, tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    data = tmp_path_factory.mktemp("e2e")
-    policy = data / "e2e-policy.toml"
-    policy.write_text(without_sla_tables(default_policy_text()) + E2E_SLA, encoding="utf-8")
-    load_checked_policy(policy)
-    tag = uuid.uuid4().hex[:8]
-    return Settings(
-        bootstrap_servers=f"127.0.0.1:{stack.broker_port}",
-        redis_url=f"redis://127.0.0.1:{stack.redis_port}/0",
-        topic_prefix=f"e{tag}.",
-        redis_prefix=f"e{tag}:",
-        group_prefix=f"e{tag}",
-        data_dir=data,
-        policy_path=policy,
-        monitor_interval_s=0.3,
-    )
+    policy_text = without_sla_tables(default_policy_text()) + E2E_SLA
+    return stack_settings(stack, tmp_path_factory.mktemp("e2e"), policy_text, monitor_interval_s=0.3)
 
 
 @pytest.fixture(scope="module")

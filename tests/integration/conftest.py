@@ -14,6 +14,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -22,7 +23,7 @@ from consumers.ticket_store import RedisTicketStore
 from deploy.embedded import EmbeddedStack, free_port
 from schemas.settings import Settings
 from schemas.ticket import TicketRecord
-from ztc.bootstrap import DEFAULT_POLICY
+from ztc.bootstrap import DEFAULT_POLICY, load_checked_policy
 
 pytestmark = pytest.mark.integration
 
@@ -50,18 +51,33 @@ def settings_env(settings: Settings) -> dict[str, str]:
     return env
 
 
-@pytest.fixture(scope="module")
-def settings(stack: EmbeddedStack, tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    tag = uuid.uuid4().hex[:8]
+def stack_settings(
+    stack: EmbeddedStack, data_dir: Path, policy_text: str | None = None, **extra: Any
+) -> Settings:
+    """Settings for one test module on the shared stack: its own topic, key and group prefix.
+
+    ``policy_text``: a policy to save in ``data_dir`` and use (checked here, so a typo fails early).
+    """
+    tag = "t" + uuid.uuid4().hex[:8]
+    if policy_text is not None:
+        extra["policy_path"] = data_dir / "policy.toml"
+        extra["policy_path"].write_text(policy_text, encoding="utf-8")
+        load_checked_policy(extra["policy_path"])
     return Settings(
         bootstrap_servers=f"127.0.0.1:{stack.broker_port}",
         redis_url=f"redis://127.0.0.1:{stack.redis_port}/0",
-        topic_prefix=f"t{tag}.",
-        redis_prefix=f"t{tag}:",
-        group_prefix=f"t{tag}",
-        data_dir=tmp_path_factory.mktemp("data"),
+        topic_prefix=f"{tag}.",
+        redis_prefix=f"{tag}:",
+        group_prefix=tag,
+        data_dir=data_dir,
         api_port=free_port(),
+        **extra,
     )
+
+
+@pytest.fixture(scope="module")
+def settings(stack: EmbeddedStack, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    return stack_settings(stack, tmp_path_factory.mktemp("data"))
 
 
 def ztc(settings: Settings, *args: str, check: bool = False) -> subprocess.CompletedProcess[str]:

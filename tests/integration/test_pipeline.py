@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import time
+from pathlib import Path
 
 import pytest
 
@@ -127,3 +128,30 @@ def test_recorder_restart_neither_loses_nor_doubles(
     services.start("recorder")
     records = [wait_for_ticket(s.ticket_id, 60) for s in batch]
     assert all(len(r.history) == 1 and r.lead_department == "hrss" for r in records)
+
+
+def test_import_publishes_good_rows_and_lists_bad_ones(
+    settings: Settings, services: Services, wait_for_ticket: WaitFor, tmp_path: Path
+) -> None:
+    rows = [
+        {"text": "我们的营业执照需要办理注销登记", "channel": "web_form", "channel_message_id": "imp-1"},
+        {
+            "text": "公司招工需要参加区里的招聘会，怎么报名",
+            "channel": "web_form",
+            "channel_message_id": "imp-2",
+        },
+        {"text": "", "channel": "web_form", "channel_message_id": "imp-3"},
+    ]
+    source = tmp_path / "tickets.jsonl"
+    lines = [json.dumps(r, ensure_ascii=False) for r in rows] + ["{broken"]
+    source.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    result = ztc(settings, "import", str(source))
+    assert result.returncode == 1
+    assert "已发布 published 2, 跳过 skipped 2" in result.stdout
+    assert "row 3: " in result.stderr and "line 4: not JSON" in result.stderr
+    for row in rows[:2]:
+        submission = build_submission(row, now_in_district())
+        assert (
+            wait_for_ticket(submission.ticket_id, 30).submission.channel_message_id
+            == row["channel_message_id"]
+        )

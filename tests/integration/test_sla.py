@@ -6,7 +6,6 @@ import json
 import signal
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import ClassVar
@@ -15,13 +14,13 @@ import pytest
 import redis
 
 from consumers.ticket_store import RedisTicketStore
-from deploy.embedded import EmbeddedStack, free_port
+from deploy.embedded import EmbeddedStack
 from producers.department_client import DepartmentClient
 from producers.publisher import TicketPublisher, build_submission
 from schemas.events import now_in_district
 from schemas.settings import Settings
 from schemas.ticket import TicketRecord
-from tests.integration.conftest import Services, WaitFor, default_policy_text, ztc
+from tests.integration.conftest import Services, WaitFor, default_policy_text, stack_settings, ztc
 from ztc.bootstrap import DEFAULT_POLICY, load_checked_policy
 
 pytestmark = pytest.mark.integration
@@ -86,23 +85,13 @@ def webhook() -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def settings(stack: EmbeddedStack, tmp_path_factory: pytest.TempPathFactory, webhook: str) -> Settings:
-    data = tmp_path_factory.mktemp("sla")
-    policy = data / "fast-sla.toml"
-    policy.write_text(default_policy_text() + FAST_SLA, encoding="utf-8")
-    load_checked_policy(policy)
-    tag = uuid.uuid4().hex[:8]
-    return Settings(
-        bootstrap_servers=f"127.0.0.1:{stack.broker_port}",
-        redis_url=f"redis://127.0.0.1:{stack.redis_port}/0",
-        topic_prefix=f"s{tag}.",
-        redis_prefix=f"s{tag}:",
-        group_prefix=f"s{tag}",
-        data_dir=data,
-        policy_path=policy,
+    return stack_settings(
+        stack,
+        tmp_path_factory.mktemp("sla"),
+        default_policy_text() + FAST_SLA,
         alert_sinks="log,webhook,redis",
         alert_webhook_url=webhook,
         monitor_interval_s=0.3,
-        api_port=free_port(),
     )
 
 
