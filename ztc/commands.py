@@ -97,6 +97,8 @@ def run(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     policy = policy_for(settings)
+    model_for(settings, policy)  # a bad policy or model fails here, before anything starts
+    _require_free_ports(settings)
     stack = embedded_stack(settings, tied_to_parent=True) if settings.embedded else None
     stop = threading.Event()
 
@@ -139,6 +141,22 @@ def run(args: argparse.Namespace) -> int:
             stack.down(only=started)
         _say("已全部停止 / stopped cleanly")
     return 0
+
+
+def _require_free_ports(settings: Settings) -> None:
+    from deploy.embedded import port_is_free
+    from ztc.services import METRICS_OFFSET
+
+    wanted = [(settings.api_port, "ZTC_API_PORT", "the web API")]
+    if settings.metrics_port is not None:
+        wanted += [
+            (settings.metrics_port + i, "ZTC_METRICS_PORT", f"{n} metrics") for n, i in METRICS_OFFSET.items()
+        ]
+    for port, variable, what in wanted:
+        if not port_is_free(port):
+            raise CliError(
+                f"port {port} for {what} is taken by another program; set {variable} to a free port"
+            )
 
 
 def _say(line: str) -> None:

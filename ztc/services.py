@@ -157,6 +157,9 @@ class Supervisor:
         self.children: dict[str, subprocess.Popen[bytes]] = {}
         self.restarts: dict[str, float] = {}
         self.background: dict[str, bool] = {}
+        self.failures: dict[str, int] = {}
+        self.next_start: dict[str, float] = {}
+        self.pending: set[str] = set()
 
     def start(self, name: str, background: bool = False) -> None:
         """Start ``ztc NAME``; ``background`` services run niced, leaving the CPU to the ticket path."""
@@ -175,17 +178,26 @@ class Supervisor:
         self.background[name] = background
 
     def check(self) -> list[str]:
-        """Restart children that exited; return messages about what happened."""
+        """Restart children that exited, backing off while they keep failing; report what happened."""
         notes = []
+        now = time.monotonic()
         for name, child in list(self.children.items()):
-            code = child.poll()
-            if code is None:
+            if name in self.pending or child.poll() is None:
                 continue
-            notes.append(f"{name} exited with {code}; restarting (log: {self.log_dir / (name + '.log')})")
-            if time.monotonic() - self.restarts.get(name, 0.0) < 5:
-                time.sleep(2)
-            self.restarts[name] = time.monotonic()
-            self.start(name, self.background.get(name, False))
+            recent = now - self.restarts.get(name, -60.0) < 60
+            self.failures[name] = self.failures.get(name, 0) + 1 if recent else 1
+            delay = min(2.0 ** self.failures[name], 60.0)
+            log_path = self.log_dir / f"{name}.log"
+            notes.append(
+                f"{name} exited with {child.returncode}; restarting in {delay:.0f}s (log: {log_path})"
+            )
+            self.next_start[name] = now + delay
+            self.pending.add(name)
+        for name in sorted(self.pending):
+            if now >= self.next_start[name]:
+                self.pending.discard(name)
+                self.restarts[name] = now
+                self.start(name, self.background.get(name, False))
         return notes
 
     def stop(self, timeout_s: float = 20.0) -> None:
