@@ -121,6 +121,10 @@ def run(args: argparse.Namespace) -> int:
             print(f"演示 API 密钥 demo API keys (only hashes are stored, in {keys_file}):")
             for name, key in plain.items():
                 print(f"  {name:<28} {key}")
+        elif keys_file.exists():
+            print(f"API 密钥 keys: hashes in {keys_file}; `ztc api keys FILE` writes a new set", flush=True)
+        else:
+            print(f"尚无 API 密钥 no API keys yet: `ztc api keys {keys_file}` writes them", flush=True)
         for name in SERVICES:  # the ticket path first; the others once it has had the CPU to start
             if name not in TICKET_PATH and stop.wait(BACKGROUND_DELAY_S if name == "monitor" else 0):
                 break
