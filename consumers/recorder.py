@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
 import redis
 from kafka import KafkaConsumer, KafkaProducer
@@ -58,7 +59,13 @@ class Recorder:
         self.clock = clock
         topics = settings.topics
         self.kind_of_topic = {topics.routed: "routed", topics.feedback: "feedback", topics.sla: "sla"}
-        self.on_outcome: Callable[[RecordOutcome], None] | None = None
+        self._sent: list[Any] = []
+
+    def _raise_if_unsent(self) -> None:
+        """Every message this batch produced is acknowledged, or the batch is not committed."""
+        sent, self._sent = self._sent, []
+        for future in sent:
+            future.get(timeout=30)
 
     def _consumer(self) -> KafkaConsumer:
         return KafkaConsumer(
@@ -84,6 +91,7 @@ class Recorder:
                         self._handle(message, producer, stop)
                 if batches:
                     producer.flush()
+                    self._raise_if_unsent()  # a lost follow-up or dead letter must not be committed past
                     consumer.commit()
         finally:
             consumer.close()
@@ -107,10 +115,8 @@ class Recorder:
                 log.info("event %s already recorded for %s", event.event_id, event.ticket_id)
             for follow_up in follow_ups(event, outcome.record, self.settings.topics):
                 payload = follow_up.event.model_dump_json().encode()
-                producer.send(follow_up.topic, key=event.ticket_id.encode(), value=payload)
+                self._sent.append(producer.send(follow_up.topic, key=event.ticket_id.encode(), value=payload))
                 EVENTS_OUT.labels(topic=follow_up.topic).inc()
-        if self.on_outcome is not None:
-            self.on_outcome(outcome)
 
     def _record_with_retry(self, event: Event, stop: threading.Event) -> RecordOutcome | None:
         delay = 0.5
@@ -137,5 +143,7 @@ class Recorder:
             ticket_id=ticket_id,
         )
         log.warning("dead-lettered %s@%s/%s: %s", message.topic, message.partition, message.offset, reason)
-        producer.send(self.settings.topics.deadletter, value=record.model_dump_json().encode())
+        self._sent.append(
+            producer.send(self.settings.topics.deadletter, value=record.model_dump_json().encode())
+        )
         DEAD_LETTERS.labels(stage="record").inc()

@@ -177,8 +177,9 @@ class RedisTicketStore:
             return
         for stage in SlaStage:
             pipe.zrem(self.deadlines_key, f"{new.ticket_id}:{stage.value}")
-        if old is not None:
-            pipe.zrem(self.sla_due_key, *[a.key for a in self.book.schedule(old)] or ["-"])
+        stale = [a.key for a in self.book.schedule(old)] if old is not None else []
+        if stale:
+            pipe.zrem(self.sla_due_key, *stale)
         alerts = self.book.schedule(new)
         if alerts:
             pipe.zadd(self.sla_due_key, {a.key: a.fire_at.timestamp() for a in alerts})
