@@ -323,7 +323,7 @@ def ticket_show(args: argparse.Namespace) -> int:
     if args.json:
         print_json(render.ticket_json(record))
     else:
-        print(render.ticket_text(record, policy_for(settings)))
+        print(render.ticket_text(record, policy_for(settings), now_in_district()))
     return 0
 
 

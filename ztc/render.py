@@ -8,6 +8,8 @@ from typing import Any
 from schemas.events import DISTRICT_ZONE, DeadLettered, TicketRouted
 from schemas.policy import RoutingPolicy
 from schemas.ticket import TicketRecord
+from streams.business_calendar import business_seconds_between
+from streams.sla import calendar_for
 
 
 def local(moment: datetime) -> str:
@@ -25,7 +27,42 @@ def ticket_json(record: TicketRecord) -> dict[str, Any]:
     return out
 
 
-def ticket_text(record: TicketRecord, policy: RoutingPolicy | None) -> str:
+def _hours(seconds: float) -> str:
+    return f"{seconds / 3600:.1f} h"
+
+
+def sla_lines(record: TicketRecord, policy: RoutingPolicy, now: datetime) -> list[str]:
+    """The ticket's time limits and each department's share of the working time it took."""
+    calendar = calendar_for(policy.sla)
+    lines = []
+    if record.sla is not None:
+        clock = record.sla
+        breached = "、".join(stage.label for stage in clock.breached) or "无"
+        paused = f"  暂停中 paused since {local(clock.paused_since)}" if clock.paused_since else ""
+        lines.append(
+            f"时限 SLA: {clock.tier}  签收期限 {local(clock.accept_due_at)}"
+            f"  办结期限 {local(clock.resolve_due_at)}  超期 {breached}"
+            f"  督办级别 {clock.escalation_level}  延期 {clock.extensions}{paused}"
+        )
+    if record.assignments:
+        lines.append("各部门用时 working time per department:")
+        for row in record.assignments:
+            end = (
+                row.done_at
+                or row.released_at
+                or (now if record.status.value not in ("resolved", "closed") else None)
+            )
+            end = end or record.resolved_at or record.updated_at
+            spent = business_seconds_between(row.assigned_at, end, calendar)
+            accepted = f"签收 {local(row.accepted_at)}" if row.accepted_at else "未签收"
+            lines.append(
+                f"  {dept_name(row.department, policy)} {row.role.label}  派单 {local(row.assigned_at)}  "
+                f"{accepted}  工作时间 {_hours(spent)}"
+            )
+    return lines
+
+
+def ticket_text(record: TicketRecord, policy: RoutingPolicy | None, now: datetime | None = None) -> str:
     s = record.submission
     co = "、".join(dept_name(c, policy) for c in record.co_departments) or "无"
     lines = [
@@ -38,6 +75,7 @@ def ticket_text(record: TicketRecord, policy: RoutingPolicy | None) -> str:
         f"类别: {record.category}  置信度: {record.confidence:.2f}  优先级: {record.priority.value}",
         f"主办: {dept_name(record.lead_department, policy)}  协办: {co}",
         f"诉求: {s.text}",
+        *(sla_lines(record, policy, now) if policy is not None and now is not None else []),
         "时间线 / timeline:",
     ]
     for entry in record.history:
