@@ -106,8 +106,6 @@ class Recorder:
             self._dead_letter(message, producer, str(exc))
             return
         outcome = self._record_with_retry(event, stop)
-        if outcome is None:
-            return
         if outcome.status is RecordStatus.refused:
             self._dead_letter(message, producer, f"refused: {outcome.reason}", event.ticket_id)
         else:
@@ -118,7 +116,7 @@ class Recorder:
                 self._sent.append(producer.send(follow_up.topic, key=event.ticket_id.encode(), value=payload))
                 EVENTS_OUT.labels(topic=follow_up.topic).inc()
 
-    def _record_with_retry(self, event: Event, stop: threading.Event) -> RecordOutcome | None:
+    def _record_with_retry(self, event: Event, stop: threading.Event) -> RecordOutcome:
         delay = 0.5
         while not stop.is_set():
             try:

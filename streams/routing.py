@@ -66,7 +66,6 @@ class RouteDecision:
     key_enterprise: bool
     key_project: str | None
     street_department: str | None
-    notes: tuple[str, ...] = field(default=())
 
 
 @lru_cache(maxsize=1024)

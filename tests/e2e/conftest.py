@@ -14,7 +14,7 @@ import pytest
 
 from deploy.embedded import EmbeddedStack
 from schemas.settings import Settings
-from tests.integration.conftest import Services, default_policy_text, stack, stack_settings
+from tests.integration.conftest import Services, default_policy_text, escalation_ladder, stack, stack_settings
 
 __all__ = ["stack"]
 
@@ -39,28 +39,7 @@ name = "normal"
 label = "演示-一般"
 accept = "1 hour"
 resolve = "2 hours"
-
-[[sla.escalation]]
-level = 1
-name = "reminder"
-label = "催办"
-after = "0 seconds"
-notify = "department"
-
-[[sla.escalation]]
-level = 2
-name = "supervision"
-label = "督办"
-after = "1 second"
-notify = "office"
-
-[[sla.escalation]]
-level = 3
-name = "notice"
-label = "通报"
-after = "1 hour"
-notify = "office"
-"""
+""" + escalation_ladder("1 second", "1 hour")
 
 _SLA_HEADER = re.compile(r"^\s*\[\[?\s*sla\s*[.\]]")
 _ANY_HEADER = re.compile(r"^\s*\[")

@@ -43,6 +43,20 @@ def default_policy_text() -> str:
     return text.replace('model = "default-model.json"', f'model = "{model}"')
 
 
+def escalation_ladder(supervision_after: str, notice_after: str) -> str:
+    """The policy's [[sla.escalation]] tables (催办 at the breach, then 督办 and 通报), for test policies."""
+    rungs = [
+        (1, "reminder", "催办", "0 seconds", "department"),
+        (2, "supervision", "督办", supervision_after, "office"),
+        (3, "notice", "通报", notice_after, "office"),
+    ]
+    return "".join(
+        f'\n[[sla.escalation]]\nlevel = {level}\nname = "{name}"\nlabel = "{label}"\n'
+        f'after = "{after}"\nnotify = "{notify}"\n'
+        for level, name, label, after, notify in rungs
+    )
+
+
 def settings_env(settings: Settings) -> dict[str, str]:
     """The ``ZTC_*`` variables that make a child process use ``settings``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("ZTC_")}

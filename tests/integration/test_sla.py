@@ -20,7 +20,14 @@ from producers.publisher import TicketPublisher, build_submission
 from schemas.events import now_in_district
 from schemas.settings import Settings
 from schemas.ticket import TicketRecord
-from tests.integration.conftest import Services, WaitFor, default_policy_text, stack_settings, ztc
+from tests.integration.conftest import (
+    Services,
+    WaitFor,
+    default_policy_text,
+    escalation_ladder,
+    stack_settings,
+    ztc,
+)
 from ztc.bootstrap import DEFAULT_POLICY, load_checked_policy
 
 pytestmark = pytest.mark.integration
@@ -36,28 +43,7 @@ rules = []
 name = "fast"
 accept = "6 seconds"
 resolve = "12 seconds"
-
-[[sla.escalation]]
-level = 1
-name = "reminder"
-label = "催办"
-after = "0 seconds"
-notify = "department"
-
-[[sla.escalation]]
-level = 2
-name = "supervision"
-label = "督办"
-after = "2 seconds"
-notify = "office"
-
-[[sla.escalation]]
-level = 3
-name = "notice"
-label = "通报"
-after = "4 seconds"
-notify = "office"
-"""
+""" + escalation_ladder("2 seconds", "4 seconds")
 
 
 class RobotReceiver(BaseHTTPRequestHandler):
