@@ -3,11 +3,28 @@
 Every event is a frozen pydantic model named as a past-tense fact, carrying
 ``event_id``, ``ticket_id``, a timezone-aware ``occurred_at`` and
 ``schema_version``. Nothing here imports Kafka, Faust or Redis.
+
+Input strictness (every event read from a topic or an HTTP body goes through here):
+
+- ``schema_version`` is a real integer: ``true``, ``1.0`` and ``"1"`` are refused;
+- every date-time field (:data:`EventTime`) takes a ``datetime`` or an ISO-8601
+  string with a time and an offset, never a number (``12345`` is not 1970);
+- free text (:data:`NormalisedText`, :data:`OptionalText`, :data:`FreeText`) refuses
+  control characters except tab, newline and carriage return: C0, DEL, C1 and
+  lone surrogates. U+2028/U+2029 (line/paragraph separator) are kept in free
+  text: they are legitimate in pasted documents and every consumer renders text
+  escaped;
+- identifiers (:data:`Identifier`: event, ticket and channel message ids,
+  departments, actors) refuse every control or format character (categories
+  Cc, Cf, Cs, Zl, Zp: also U+2028/2029, zero-width and bidi marks) and
+  whitespace-only values.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import re
 import unicodedata
 import uuid
 from datetime import datetime
@@ -15,7 +32,17 @@ from enum import StrEnum
 from typing import Annotated, Any, ClassVar, Literal
 from zoneinfo import ZoneInfo
 
-from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictInt,
+    field_validator,
+    model_validator,
+)
 
 DISTRICT_ZONE = ZoneInfo("Asia/Shanghai")
 SCHEMA_VERSION = 1
@@ -40,9 +67,77 @@ def _normalise_optional(value: Any) -> Any:
     return value
 
 
+_TEXT_CONTROLS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+_ASCII_CONTROLS = re.compile(r"[\x00-\x1f\x7f]")
+_IDENTIFIER_FORBIDDEN_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
+_ISO_DATETIME = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}")
+
+
+def _codepoint(char: str) -> str:
+    return f"U+{ord(char):04X}"
+
+
+def check_text(value: str) -> str:
+    """Free text: no control characters except tab, newline and carriage return."""
+    found = _TEXT_CONTROLS.search(value)
+    if found is not None:
+        raise ValueError(
+            f"control character {_codepoint(found.group())} at position {found.start()} is not allowed "
+            "in text (only tab, newline and carriage return are)"
+        )
+    return value
+
+
+def _check_optional_text(value: str | None) -> str | None:
+    return None if value is None else check_text(value)
+
+
+def check_identifier(value: str) -> str:
+    """Ids, codes and names: not blank, and no control, format or line-separator character at all."""
+    if not value.strip():
+        raise ValueError("must not be blank or whitespace only")
+    if value.isascii():
+        found = _ASCII_CONTROLS.search(value)
+        bad = None if found is None else (found.start(), found.group())
+    else:
+        bad = next(
+            (
+                (i, c)
+                for i, c in enumerate(value)
+                if unicodedata.category(c) in _IDENTIFIER_FORBIDDEN_CATEGORIES
+            ),
+            None,
+        )
+    if bad is not None:
+        raise ValueError(f"control character {_codepoint(bad[1])} at position {bad[0]} is not allowed here")
+    return value
+
+
+def _datetime_or_iso(value: Any) -> Any:
+    """Only datetimes and ISO-8601 strings: a number is not read as seconds since 1970."""
+    if isinstance(value, datetime):
+        return value
+    if isinstance(value, str) and _ISO_DATETIME.match(value):
+        return value
+    raise ValueError(
+        "expected an ISO-8601 date-time with offset such as 2026-11-28T09:30:00+08:00, "
+        f"not {type(value).__name__} {str(value)[:40]!r}"
+    )
+
+
 # Before-validators, so that length limits apply to the normalised, trimmed text.
-NormalisedText = Annotated[str, BeforeValidator(_normalise_input)]
-OptionalText = Annotated[str | None, BeforeValidator(_normalise_optional)]
+NormalisedText = Annotated[str, BeforeValidator(_normalise_input), AfterValidator(check_text)]
+OptionalText = Annotated[
+    str | None, BeforeValidator(_normalise_optional), AfterValidator(_check_optional_text)
+]
+FreeText = Annotated[str, AfterValidator(check_text)]
+"""Text kept as given (not normalised), without control characters."""
+Identifier = Annotated[str, AfterValidator(check_identifier)]
+"""An id, code or name as given: not blank, no control characters."""
+NormalisedIdentifier = Annotated[str, BeforeValidator(_normalise_input), AfterValidator(check_identifier)]
+"""An identifier typed by people or channels: NFKC-normalised and trimmed, then checked."""
+EventTime = Annotated[AwareDatetime, BeforeValidator(_datetime_or_iso)]
+"""Every date-time of an event: a timezone-aware datetime or an ISO-8601 string, never a number."""
 
 
 def new_event_id() -> str:
@@ -83,10 +178,10 @@ class Event(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
     event_type: ClassVar[str] = "Event"
 
-    event_id: str = Field(default_factory=new_event_id, min_length=1, max_length=64)
-    ticket_id: str = Field(min_length=1, max_length=64)
-    occurred_at: AwareDatetime
-    schema_version: int = SCHEMA_VERSION
+    event_id: Identifier = Field(default_factory=new_event_id, min_length=1, max_length=64)
+    ticket_id: Identifier = Field(min_length=1, max_length=64)
+    occurred_at: EventTime
+    schema_version: StrictInt = SCHEMA_VERSION
 
     @field_validator("schema_version")
     @classmethod
@@ -103,7 +198,7 @@ class TicketSubmitted(Event):
     type: Literal["TicketSubmitted"] = "TicketSubmitted"
 
     channel: Channel
-    channel_message_id: NormalisedText = Field(min_length=1, max_length=MAX_SHORT_CHARS)
+    channel_message_id: NormalisedIdentifier = Field(min_length=1, max_length=MAX_SHORT_CHARS)
     enterprise_name: OptionalText = Field(default=None, max_length=MAX_SHORT_CHARS)
     credit_code: OptionalText = Field(
         default=None,
@@ -115,7 +210,7 @@ class TicketSubmitted(Event):
     project_name: OptionalText = Field(default=None, max_length=MAX_SHORT_CHARS)
     title: NormalisedText = Field(min_length=1, max_length=MAX_TITLE_CHARS)
     text: NormalisedText = Field(min_length=1, max_length=MAX_TEXT_CHARS)
-    submitted_at: AwareDatetime
+    submitted_at: EventTime
 
     @field_validator("credit_code", mode="before")
     @classmethod
@@ -148,8 +243,8 @@ class TicketRouted(Event):
     submission: TicketSubmitted
     category: str
     confidence: float = Field(ge=0.0, le=1.0)
-    lead_department: str
-    co_departments: tuple[str, ...] = ()
+    lead_department: Identifier
+    co_departments: tuple[Identifier, ...] = ()
     priority: Priority
     manual_triage: bool = False
     rules_fired: tuple[RuleHit, ...] = ()
@@ -157,8 +252,13 @@ class TicketRouted(Event):
     key_project: str | None = None
     policy_version: str
     sla_tier: str | None = None
-    accept_due_at: AwareDatetime | None = None
-    resolve_due_at: AwareDatetime | None = None
+    accept_due_at: EventTime | None = None
+    resolve_due_at: EventTime | None = None
+    reroute_request_id: Identifier | None = Field(
+        default=None,
+        max_length=64,
+        description="the RerouteRequested this decision answers; None for a first routing",
+    )
 
     @property
     def departments(self) -> tuple[str, ...]:
@@ -172,9 +272,9 @@ class RerouteRequested(Event):
     type: Literal["RerouteRequested"] = "RerouteRequested"
 
     submission: TicketSubmitted
-    excluded_departments: tuple[str, ...]
-    reason: str
-    bounce_event_id: str
+    excluded_departments: tuple[Identifier, ...]
+    reason: FreeText
+    bounce_event_id: Identifier
 
 
 def derived_event_id(kind: str, source_event_id: str) -> str:
@@ -182,13 +282,25 @@ def derived_event_id(kind: str, source_event_id: str) -> str:
     return uuid.uuid5(uuid.NAMESPACE_URL, f"ztc:{kind}:{source_event_id}").hex
 
 
+MAX_DEAD_LETTER_ORIGINAL_BYTES = 128 * 1024
+"""At most this much of the original is kept in a dead letter, so it always fits the 1 MB producer limit."""
+
+
 class DeadLettered(Event):
-    """An input that could not be processed, kept with its reason and original bytes."""
+    """An input that could not be processed, kept with its reason and (the start of) its original bytes.
+
+    ``original_b64`` keeps at most :data:`MAX_DEAD_LETTER_ORIGINAL_BYTES` of the
+    original; ``original_length`` and ``original_sha256`` describe the whole of
+    it and ``original_truncated`` says whether bytes were left out. ``reason``
+    and ``original_preview`` are not checked for control characters, so that
+    every dead letter ever written still parses; ``streams.intake.dead_letter``
+    writes them without control characters and with personal data masked.
+    """
 
     event_type: ClassVar[str] = "DeadLettered"
     type: Literal["DeadLettered"] = "DeadLettered"
 
-    ticket_id: str = Field(default="-", min_length=1, max_length=64)
+    ticket_id: Identifier = Field(default="-", min_length=1, max_length=64)
     source_topic: str
     source_partition: int | None = None
     source_offset: int | None = None
@@ -196,6 +308,30 @@ class DeadLettered(Event):
     reason: str
     original_b64: str
     original_preview: str
+    original_length: int = Field(default=0, ge=0, description="bytes in the whole original")
+    original_sha256: str = Field(
+        default="", pattern=r"^([0-9a-f]{64})?$", description="SHA-256 (hex) of the whole original"
+    )
+    original_truncated: bool = Field(default=False, description="original_b64 holds only its start")
+    source_event_id: Identifier | None = Field(
+        default=None, max_length=64, description="the event id of the input, when it could be read"
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _describe_older_original(cls, data: Any) -> Any:
+        """Dead letters written before the original was capped kept all of it: describe it."""
+        if not isinstance(data, dict) or "original_length" in data:
+            return data
+        encoded = data.get("original_b64")
+        if not isinstance(encoded, str):
+            return data
+        try:
+            original = base64.b64decode(encoded, validate=True)
+        except ValueError:
+            return data
+        digest = hashlib.sha256(original).hexdigest()
+        return {**data, "original_length": len(original), "original_sha256": digest}
 
 
 EVENT_TYPES: tuple[type[Event], ...] = (TicketSubmitted, TicketRouted, RerouteRequested, DeadLettered)

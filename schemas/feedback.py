@@ -13,7 +13,15 @@ from typing import Annotated, ClassVar, Literal, Self
 
 from pydantic import Field, TypeAdapter, ValidationError, model_validator
 
-from schemas.events import MAX_SHORT_CHARS, MAX_TEXT_CHARS, Event, NormalisedText, OptionalText
+from schemas.events import (
+    MAX_SHORT_CHARS,
+    MAX_TEXT_CHARS,
+    Event,
+    FreeText,
+    NormalisedIdentifier,
+    NormalisedText,
+    OptionalText,
+)
 
 OFFICE = "office"
 """The district office's department code: dispatches, convenes, supervises, acts for the enterprise."""
@@ -21,7 +29,9 @@ ENTERPRISE = "enterprise"
 """The ``department`` of an action taken by the enterprise itself."""
 
 DepartmentCode = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]*$", max_length=64)]
-Actor = Annotated[NormalisedText, Field(min_length=1, max_length=MAX_SHORT_CHARS)]
+"""Lower-case ASCII only: the pattern also keeps control characters and blanks out."""
+Actor = Annotated[NormalisedIdentifier, Field(min_length=1, max_length=MAX_SHORT_CHARS)]
+"""A person or system: an identifier (no control characters, not blank), normalised like text."""
 Text = Annotated[NormalisedText, Field(min_length=1, max_length=MAX_TEXT_CHARS)]
 
 
@@ -220,7 +230,7 @@ class ExtensionRequested(DepartmentAction):
     label: ClassVar[str] = "延期申请"
     type: Literal["ExtensionRequested"] = "ExtensionRequested"
 
-    extension: str = Field(min_length=1, max_length=60, description="e.g. '5 working days'")
+    extension: FreeText = Field(min_length=1, max_length=60, description="e.g. '5 working days'")
     reason: Text
 
 
@@ -281,7 +291,11 @@ def _describe(exc: ValidationError) -> str:
 
 
 def parse_feedback(raw: bytes | str) -> FeedbackEvent:
-    """Decode one feedback event; raise ValueError with a one-line, readable reason."""
+    """Decode one feedback event; raise ValueError with a one-line, readable reason.
+
+    pydantic's own JSON parser is bounded (nesting limit, no NaN, readable errors), so poison
+    ends in a ValueError here too; callers check the size first (the recorder does).
+    """
     if not raw:
         raise ValueError("empty message")
     try:

@@ -6,9 +6,9 @@ from datetime import date, time
 from enum import StrEnum
 from typing import Annotated, ClassVar, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, field_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator
 
-from schemas.events import Event, Priority
+from schemas.events import Event, EventTime, Identifier, Priority
 
 
 class SlaStage(StrEnum):
@@ -109,13 +109,13 @@ class SlaClock(BaseModel):
     tier: str
     urgent: bool = False
     round: int = Field(default=0, description="increments whenever the clocks restart (re-route, reopen)")
-    accept_started_at: AwareDatetime
-    accept_due_at: AwareDatetime
-    accepted_at: AwareDatetime | None = None
-    resolve_started_at: AwareDatetime
-    resolve_due_at: AwareDatetime
-    resolved_at: AwareDatetime | None = None
-    paused_since: AwareDatetime | None = None
+    accept_started_at: EventTime
+    accept_due_at: EventTime
+    accepted_at: EventTime | None = None
+    resolve_started_at: EventTime
+    resolve_due_at: EventTime
+    resolved_at: EventTime | None = None
+    paused_since: EventTime | None = None
     paused_seconds: int = Field(default=0, description="business seconds paused awaiting the enterprise")
     extensions: int = 0
     emitted: tuple[str, ...] = Field(default=(), description="keys of SLA events recorded for this ticket")
@@ -129,10 +129,10 @@ class SlaEvent(Event):
     label: ClassVar[str] = "时限"
 
     stage: SlaStage
-    department: str
-    due_at: AwareDatetime
+    department: Identifier
+    due_at: EventTime
     round: int = 0
-    key: str = Field(description="ticket:stage:kind:round — one event per key, ever")
+    key: Identifier = Field(description="ticket:stage:kind:round — one event per key, ever")
 
 
 class SlaWarning(SlaEvent):
