@@ -3,6 +3,8 @@
 Figures come from what the recorder keeps in Redis (``ReportingStore``), the
 maths from ``consumers.supervision``; this module only reads, signs the
 office's session cookie, and renders Jinja2 templates with an inline SVG chart.
+Every free text a template shows goes through the ``personal`` filter: phone and
+ID-card numbers masked, unless the policy's ``[privacy]`` lets the office see them.
 Only the office's key can sign in; the key is exchanged once for a signed,
 HttpOnly session cookie and never stored.
 """
@@ -36,7 +38,8 @@ from consumers.supervision import (
 )
 from consumers.ticket_store import RedisTicketStore
 from schemas.events import DISTRICT_ZONE
-from schemas.policy import RoutingPolicy
+from schemas.policy import PrivacyRole, RoutingPolicy
+from schemas.privacy import mask_personal, shows_personal_data
 from schemas.ticket import TicketRecord
 
 log = logging.getLogger(__name__)
@@ -166,11 +169,18 @@ def local(moment: datetime | None) -> str:
     return "—" if moment is None else moment.astimezone(DISTRICT_ZONE).strftime("%Y-%m-%d %H:%M")
 
 
+def personal_filter(policy: RoutingPolicy) -> Callable[[Any], Any]:
+    """The ``personal`` Jinja filter: text as the office may read it (the dashboard is the office's)."""
+    if shows_personal_data(policy.privacy, (PrivacyRole.office,)):
+        return lambda value: value
+    return lambda value: mask_personal(value) if isinstance(value, str) else value
+
+
 def make_templates(policy: RoutingPolicy) -> Jinja2Templates:
     templates = Jinja2Templates(directory=str(TEMPLATES))
     env = templates.env
     levels = {0: "未升级", **{level.level: level.label for level in policy.sla.escalation}}
-    env.filters.update(duration=duration, percent=percent, local=local)
+    env.filters.update(duration=duration, percent=percent, local=local, personal=personal_filter(policy))
     env.globals.update(
         dept=lambda code: d.name if (d := policy.department(code)) else code,
         category=lambda code: c.name if (c := policy.category(code)) else code,

@@ -5,6 +5,10 @@ or co, any row in ``assignments``); any other ticket is 404, exactly like one
 that does not exist. The office's key also sees everything and may dispatch
 and convene. Actions go through ``DepartmentClient``: refused by the ticket's
 state → 409 with the reason; nothing is published then.
+
+Phone and ID-card numbers in answers are masked unless the policy's
+``[privacy]`` lets the reader's role on that ticket see them (by default only
+the lead department, which must call the enterprise).
 """
 
 from collections.abc import Callable
@@ -18,6 +22,8 @@ from consumers.ticket_state import TransitionRefused
 from consumers.ticket_store import TicketStore
 from producers.department_client import ActionError, DepartmentClient
 from schemas.feedback import BounceReason, DepartmentAction
+from schemas.policy import PrivacyPolicy
+from schemas.privacy import mask_optional, mask_personal, reader_roles, record_for, shows_personal_data
 from schemas.ticket import InboxBucket, TicketRecord, TicketStatus
 
 ClientFactory = Callable[[], DepartmentClient]
@@ -119,12 +125,13 @@ class TicketSummary(BaseModel):
     resolve_due_at: AwareDatetime | None = None
 
     @classmethod
-    def of(cls, record: TicketRecord, department: str) -> Self:
+    def of(cls, record: TicketRecord, department: str, *, unmask: bool = False) -> Self:
         row = record.current_assignment(department)
+        s = record.submission
         return cls(
             ticket_id=record.ticket_id,
-            title=record.submission.title,
-            enterprise_name=record.submission.enterprise_name,
+            title=s.title if unmask else mask_personal(s.title),
+            enterprise_name=s.enterprise_name if unmask else mask_optional(s.enterprise_name),
             status=record.status,
             status_label=record.status.label,
             role=row.role.value if row else "office",
@@ -175,6 +182,17 @@ def visible(record: TicketRecord | None, principal: Principal) -> TicketRecord:
     return record
 
 
+def shown_to(record: TicketRecord, principal: Principal, privacy: PrivacyPolicy) -> TicketRecord:
+    """The record as this principal may read it: personal numbers masked unless its role allows."""
+    roles = reader_roles(record, department_of(principal), is_office=principal.is_office)
+    return record_for(record, privacy, roles)
+
+
+def _unmasked_for(record: TicketRecord, principal: Principal, privacy: PrivacyPolicy) -> bool:
+    roles = reader_roles(record, department_of(principal), is_office=principal.is_office)
+    return shows_personal_data(privacy, roles)
+
+
 def _office_only(principal: Principal) -> None:
     if not principal.is_office:
         raise HTTPException(403, "仅区政府办公室可操作 / only the office may do this")
@@ -210,9 +228,14 @@ def _perform(
 
 
 def department_router(
-    store: Callable[[], TicketStore], client: ClientFactory, principal: Callable[..., Principal]
+    store: Callable[[], TicketStore],
+    client: ClientFactory,
+    principal: Callable[..., Principal],
+    privacy: PrivacyPolicy | None = None,
 ) -> APIRouter:
+    """The department routes; ``privacy`` is the policy's ``[privacy]`` (default: only the lead unmasked)."""
     router = APIRouter(tags=["departments 部门"])
+    privacy = privacy if privacy is not None else PrivacyPolicy()
     errors: dict[int | str, dict[str, Any]] = {
         401: {"description": "缺少或无效的 API 密钥 / missing or unknown key"},
         404: {"description": "工单不存在或无权查看 / no such ticket (or not yours)"},
@@ -244,7 +267,11 @@ def department_router(
         if department not in (None, own):
             _office_only(who)
         code = department or own
-        buckets = {b: [TicketSummary.of(r, code) for r in store().inbox(code, b)] for b in InboxBucket}
+
+        def summary(record: TicketRecord) -> TicketSummary:  # masked by the reader's role, not the inbox's
+            return TicketSummary.of(record, code, unmask=_unmasked_for(record, who, privacy))
+
+        buckets = {b: [summary(r) for r in store().inbox(code, b)] for b in InboxBucket}
         return InboxOut(
             department=code,
             new=buckets[InboxBucket.new],
@@ -260,7 +287,7 @@ def department_router(
         responses=errors,
     )
     def read(ticket_id: str, who: Who) -> TicketRecord:
-        return ticket_for(ticket_id, who)
+        return shown_to(ticket_for(ticket_id, who), who, privacy)
 
     def action(
         path: str, summary: str

@@ -91,6 +91,27 @@ class KeyProject(BaseModel):
         return (self.name, *self.aliases)
 
 
+class PrivacyRole(StrEnum):
+    """How a person reads a ticket: as the office, its lead or a co-department, or a CLI operator."""
+
+    office = "office"
+    lead = "lead"
+    co = "co"
+    operator = "operator"
+
+
+class PrivacyPolicy(BaseModel):
+    """``[privacy]``: which readers see phone and ID-card numbers unmasked; all others see them masked."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    unmasked_roles: tuple[PrivacyRole, ...] = Field(
+        default=(PrivacyRole.lead,),
+        description="Roles that see personal data unmasked; by default only the lead department, "
+        "which must call the enterprise",
+    )
+
+
 class RoutingPolicy(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -123,6 +144,7 @@ class RoutingPolicy(BaseModel):
     key_enterprises: tuple[KeyEnterprise, ...] = ()
     key_projects: tuple[KeyProject, ...] = ()
     sla: SlaPolicy = Field(default_factory=SlaPolicy)
+    privacy: PrivacyPolicy = Field(default_factory=PrivacyPolicy)
 
     def department(self, code: str) -> Department | None:
         return next((d for d in self.departments if d.code == code), None)

@@ -1,13 +1,20 @@
-"""Readable Chinese text for tickets, inboxes and dead letters (the CLI's views)."""
+"""Readable Chinese text for tickets, inboxes and dead letters (the CLI's views).
+
+Phone and ID-card numbers are masked unless the caller passes ``unmask=True``:
+``ztc ticket show --unmask``, or a policy whose ``[privacy]`` lets the
+``operator`` role see them (:func:`operator_unmasks`).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 from schemas.events import DISTRICT_ZONE, DeadLettered, TicketRouted
-from schemas.policy import RoutingPolicy
-from schemas.ticket import TicketRecord
+from schemas.policy import PrivacyRole, RoutingPolicy
+from schemas.privacy import mask_personal, mask_record, mask_submission, shows_personal_data
+from schemas.ticket import InboxBucket, TicketRecord
 from streams.business_calendar import business_seconds_between
 from streams.sla import calendar_for
 
@@ -21,8 +28,17 @@ def dept_name(code: str, policy: RoutingPolicy | None) -> str:
     return f"{dept.name}({code})" if dept else code
 
 
-def ticket_json(record: TicketRecord) -> dict[str, Any]:
-    out = record.model_dump(mode="json")
+def operator_unmasks(policy: RoutingPolicy | None, unmask: bool = False) -> bool:
+    """Whether a CLI operator sees personal data: asked for with ``--unmask``, or allowed by the policy."""
+    return unmask or (policy is not None and shows_personal_data(policy.privacy, (PrivacyRole.operator,)))
+
+
+def _shown(record: TicketRecord, unmask: bool) -> TicketRecord:
+    return record if unmask else mask_record(record)
+
+
+def ticket_json(record: TicketRecord, *, unmask: bool = False) -> dict[str, Any]:
+    out = _shown(record, unmask).model_dump(mode="json")
     out["status_label"] = record.status.label
     return out
 
@@ -62,7 +78,10 @@ def sla_lines(record: TicketRecord, policy: RoutingPolicy, now: datetime) -> lis
     return lines
 
 
-def ticket_text(record: TicketRecord, policy: RoutingPolicy | None, now: datetime | None = None) -> str:
+def ticket_text(
+    record: TicketRecord, policy: RoutingPolicy | None, now: datetime | None = None, *, unmask: bool = False
+) -> str:
+    record = _shown(record, unmask)
     s = record.submission
     co = "、".join(dept_name(c, policy) for c in record.co_departments) or "无"
     lines = [
@@ -74,6 +93,7 @@ def ticket_text(record: TicketRecord, policy: RoutingPolicy | None, now: datetim
         f"  渠道: {s.channel.value}",
         f"类别: {record.category}  置信度: {record.confidence:.2f}  优先级: {record.priority.value}",
         f"主办: {dept_name(record.lead_department, policy)}  协办: {co}",
+        f"联系人: {s.contact or '-'}",
         f"诉求: {s.text}",
         *(sla_lines(record, policy, now) if policy is not None and now is not None else []),
         "时间线 / timeline:",
@@ -84,20 +104,41 @@ def ticket_text(record: TicketRecord, policy: RoutingPolicy | None, now: datetim
     return "\n".join(lines)
 
 
-def routed_text(event: TicketRouted, policy: RoutingPolicy) -> str:
+def routed_text(event: TicketRouted, policy: RoutingPolicy, *, unmask: bool = False) -> str:
     co = "、".join(dept_name(c, policy) for c in event.co_departments) or "无"
     where = "人工分派 (manual triage)" if event.manual_triage else "自动派单 (auto-dispatch)"
+    title = event.submission.title if unmask else mask_submission(event.submission).title
     return (
-        f"{event.ticket_id}  {event.submission.title}\n"
+        f"{event.ticket_id}  {title}\n"
         f"  → 主办 {dept_name(event.lead_department, policy)}；协办 {co}\n"
         f"  类别 {event.category}，置信度 {event.confidence:.2f}，优先级 {event.priority.value}，{where}"
     )
 
 
+def inbox_text(
+    department: str,
+    buckets: Mapping[InboxBucket, Sequence[TicketRecord]],
+    policy: RoutingPolicy | None,
+    *,
+    unmask: bool = False,
+) -> str:
+    """A department's inbox, bucket by bucket, oldest first; titles masked unless ``unmask``."""
+    lines = [f"{dept_name(department, policy)} 待办 inbox"]
+    for bucket, records in buckets.items():
+        lines.append(f"[{bucket.label} {bucket.value}] {len(records)}")
+        for r in records:
+            role = "主办" if r.lead_department == department else "协办"
+            title = r.submission.title if unmask else mask_personal(r.submission.title)
+            lines.append(f"  {r.ticket_id}  {local(r.routed_at)}  {role}  {r.priority.value:<6} {title}")
+    return "\n".join(lines)
+
+
 def deadletter_text(record: DeadLettered) -> str:
+    """One dead letter for people; reason and preview masked (older letters were kept unmasked)."""
     where = f"{record.source_topic}@{record.source_partition}/{record.source_offset}"
+    size = f"{record.original_length} bytes" + ("，已截断 truncated" if record.original_truncated else "")
     return (
-        f"{local(record.occurred_at)}  [{record.stage}] {where}\n"
-        f"  原因 reason: {record.reason}\n"
-        f"  原文 original: {record.original_preview[:120]!r}"
+        f"{local(record.occurred_at)}  [{record.stage}] {where}  ({size})\n"
+        f"  原因 reason: {mask_personal(record.reason)}\n"
+        f"  原文 original: {mask_personal(record.original_preview)[:120]!r}"
     )
