@@ -11,6 +11,7 @@ import redis
 
 from consumers.sla_engine import SlaBook
 from consumers.ticket_store import RedisTicketStore
+from deploy.embedded import embedded_redis_url
 from schemas.policy import PolicyError, PolicyProblem, RoutingPolicy, load_policy
 from schemas.settings import Settings
 from streams.classifier import ModelLoadError, TextClassifier
@@ -49,8 +50,19 @@ def model_for(settings: Settings, policy: RoutingPolicy) -> TextClassifier | Non
     return model
 
 
+def redis_url(settings: Settings) -> str:
+    """Where Redis is: ``ZTC_REDIS_URL`` as given, else the embedded Redis with its password.
+
+    The password is read from the data dir, where the embedded stack made it at its
+    first start. Every Redis connection goes through here (or ``redis_client``).
+    """
+    if settings.redis_url is not None:
+        return settings.redis_url
+    return embedded_redis_url(settings.data_dir, settings.redis_port)
+
+
 def redis_client(settings: Settings) -> redis.Redis:
-    return redis.Redis.from_url(settings.redis, socket_connect_timeout=3, socket_timeout=10)
+    return redis.Redis.from_url(redis_url(settings), socket_connect_timeout=3, socket_timeout=10)
 
 
 def ticket_store(settings: Settings, policy: RoutingPolicy | None = None) -> RedisTicketStore:

@@ -31,7 +31,7 @@ pytestmark = pytest.mark.integration
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedStack]:
     embedded = EmbeddedStack(tmp_path_factory.mktemp("stack"), free_port(), free_port())
-    embedded.up()
+    embedded.up()  # ready: the broker answers Kafka requests, Redis a PING with its password
     yield embedded
     embedded.down()
 
@@ -79,7 +79,7 @@ def stack_settings(
         load_checked_policy(extra["policy_path"])
     return Settings(
         bootstrap_servers=f"127.0.0.1:{stack.broker_port}",
-        redis_url=f"redis://127.0.0.1:{stack.redis_port}/0",
+        redis_url=stack.redis_url,  # with the stack's password
         topic_prefix=f"{tag}.",
         redis_prefix=f"{tag}:",
         group_prefix=tag,
