@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from schemas.events import Event, RerouteRequested, derived_event_id
+from consumers.ticket_state import reroute_request_id
+from schemas.events import Event, RerouteRequested
 from schemas.feedback import JointMeetingConvened, TicketBounced, TicketDispatched
 from schemas.ticket import TicketRecord, TicketStatus
 from schemas.topics import Topics
@@ -27,7 +28,7 @@ def follow_ups(event: Event, record: TicketRecord | None, topics: Topics) -> lis
         return []
     if isinstance(event, TicketBounced) and record.status is TicketStatus.rerouting:
         request = RerouteRequested(
-            event_id=derived_event_id("reroute", event.event_id),
+            event_id=reroute_request_id(event),
             ticket_id=record.ticket_id,
             occurred_at=event.occurred_at,
             submission=record.submission,

@@ -1,8 +1,17 @@
 """The recorder: a kafka-python consumer that records every ticket event in the ticket store.
 
-Offsets are committed only after the batch is written (and any dead letters
-are acknowledged by the broker), so a restart neither loses nor doubles a
-record: redelivered events are recognised by ``event_id`` and skipped.
+Two layers. ``RecorderStep.handle`` decides, for one consumed message, what to
+record and what must follow (records to publish, outbox entries to add and to
+confirm, a dead letter) — no Kafka, so unit tests drive it in milliseconds.
+``Recorder.run`` is the thin poll → handle → publish → confirm → commit loop.
+
+Offsets are committed only after the batch is written and everything it
+produced is acknowledged, so a restart neither loses nor doubles a record:
+redelivered events are recognised by ``event_id`` and skipped. Poison never
+stops the loop: an input that cannot be parsed, is refused by the ticket's
+state, or makes recording fail in any unexpected way is dead-lettered with its
+reason (in Redis at once, and on the dead-letter topic) and the loop moves on.
+Only an unavailable Redis is waited for, because nothing can be recorded then.
 """
 
 from __future__ import annotations
@@ -11,19 +20,22 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import redis
 from kafka import KafkaConsumer, KafkaProducer
-from kafka.consumer.fetcher import ConsumerRecord
+from prometheus_client import Counter
 from pydantic import ValidationError
 
+from consumers.dead_letters import DeadLetterStore
 from consumers.follow_ups import follow_ups
 from consumers.metrics import DEAD_LETTERS, EVENTS_IN, EVENTS_OUT
 from consumers.ticket_store import RecordOutcome, RecordStatus, TicketStore
-from schemas.events import Event, TicketRouted
+from schemas.events import DeadLettered, Event, RerouteRequested, TicketRouted
 from schemas.feedback import parse_feedback
+from schemas.outbox import Outbox, OutboxEntry, answered_entries, event_entry_id
 from schemas.settings import Settings
 from schemas.sla import SLA_EVENT_ADAPTER
 from streams.intake import dead_letter, describe_validation_error
@@ -31,105 +43,142 @@ from streams.intake import dead_letter, describe_validation_error
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
+E = TypeVar("E", bound=Event)
+
+DUPLICATES = Counter("ztc_recorder_duplicates", "Events recognised as already recorded, per type", ["type"])
+MAX_EVENT_BYTES = 256 * 1024
+"""Nothing ZTC writes comes near this; bigger input is poison (and stays parseable for a dead letter)."""
+
+
+class InvalidEvent(ValueError):
+    """An input the recorder cannot read; the message is the reason."""
+
+
+def _validated(parse: Callable[[bytes], E], raw: bytes) -> E:
+    try:
+        return parse(raw)
+    except ValidationError as exc:
+        raise InvalidEvent(f"schema: {describe_validation_error(exc)}") from None
+    except (ValueError, RecursionError) as exc:  # ValueError: e.g. a number too long to convert
+        raise InvalidEvent(f"not a readable event: {type(exc).__name__}: {exc}"[:500]) from None
 
 
 def parse_event(topic_kind: str, raw: bytes | None) -> Event:
-    """Decode one recorded event; raise ValueError with a readable reason."""
+    """Decode one recorded event; raise InvalidEvent with a readable reason."""
     if not raw:
-        raise ValueError("empty message")
+        raise InvalidEvent("empty message")
+    if len(raw) > MAX_EVENT_BYTES:
+        raise InvalidEvent(f"oversize message: {len(raw)} bytes > {MAX_EVENT_BYTES}")
     if topic_kind == "feedback":
-        return parse_feedback(raw)
-    if topic_kind == "sla":
         try:
-            return SLA_EVENT_ADAPTER.validate_json(raw)
-        except ValidationError as exc:
-            raise ValueError(f"schema: {describe_validation_error(exc)}") from None
-    try:
-        return TicketRouted.model_validate_json(raw)
-    except ValidationError as exc:
-        raise ValueError(f"schema: {describe_validation_error(exc)}") from None
+            return parse_feedback(raw)
+        except (ValueError, RecursionError) as exc:
+            raise InvalidEvent(str(exc)[:500] or type(exc).__name__) from None
+    if topic_kind == "sla":
+        return _validated(SLA_EVENT_ADAPTER.validate_json, raw)
+    return _validated(TicketRouted.model_validate_json, raw)
 
 
-class Recorder:
-    """Consume, record, dead-letter what cannot be recorded, then commit."""
+class Consumed(Protocol):
+    """What the step reads of a consumed record (kafka-python's ConsumerRecord has these)."""
 
-    def __init__(self, settings: Settings, store: TicketStore, clock: Clock) -> None:
+    @property
+    def topic(self) -> str: ...
+    @property
+    def partition(self) -> int: ...
+    @property
+    def offset(self) -> int: ...
+    @property
+    def value(self) -> bytes | None: ...
+
+
+@dataclass
+class Outputs:
+    """What handling one message asks the loop to do before the batch is committed."""
+
+    sends: list[tuple[str, str | None, bytes]] = field(default_factory=list)
+    """(topic, key, value) to publish"""
+    outbox: list[OutboxEntry] = field(default_factory=list)
+    """follow-ups to keep durable until answered (written before the commit)"""
+    confirms: list[str] = field(default_factory=list)
+    """outbox entries this message answered"""
+
+
+class RecorderStep:
+    """The recorder's decision for one message, over a ticket store and a dead-letter store."""
+
+    def __init__(
+        self, settings: Settings, store: TicketStore, dead_letters: DeadLetterStore, clock: Clock
+    ) -> None:
         self.settings = settings
         self.store = store
+        self.dead_letters = dead_letters
         self.clock = clock
         topics = settings.topics
-        self.kind_of_topic = {topics.routed: "routed", topics.feedback: "feedback", topics.sla: "sla"}
-        self._sent: list[Any] = []
+        self.kind_of_topic = {
+            topics.routed: "routed",
+            topics.feedback: "feedback",
+            topics.sla: "sla",
+            topics.deadletter: "deadletter",
+        }
 
-    def _raise_if_unsent(self) -> None:
-        """Every message this batch produced is acknowledged, or the batch is not committed."""
-        sent, self._sent = self._sent, []
-        for future in sent:
-            future.get(timeout=30)
-
-    def _consumer(self) -> KafkaConsumer:
-        return KafkaConsumer(
-            *self.kind_of_topic,
-            bootstrap_servers=self.settings.kafka_bootstrap,
-            group_id=f"{self.settings.group_prefix}-recorder",
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            session_timeout_ms=self.settings.session_timeout_s * 1000,
-            heartbeat_interval_ms=2000,
-            max_poll_records=500,
-        )
-
-    def run(self, stop: threading.Event) -> None:
-        consumer = self._consumer()
-        producer = KafkaProducer(bootstrap_servers=self.settings.kafka_bootstrap, acks="all")
-        log.info("recorder consuming %s", ", ".join(self.kind_of_topic))
-        try:
-            while not stop.is_set():
-                batches = consumer.poll(timeout_ms=500)
-                for records in batches.values():
-                    for message in records:
-                        self._handle(message, producer, stop)
-                if batches:
-                    producer.flush()
-                    self._raise_if_unsent()  # a lost follow-up or dead letter must not be committed past
-                    consumer.commit()
-        finally:
-            consumer.close()
-            producer.close()
-
-    def _handle(self, message: ConsumerRecord, producer: KafkaProducer, stop: threading.Event) -> None:
+    def handle(self, message: Consumed, stop: threading.Event) -> Outputs:
         kind = self.kind_of_topic[message.topic]
         EVENTS_IN.labels(topic=message.topic).inc()
+        out = Outputs()
+        if kind == "deadletter":
+            self._keep_dead_letter(message)
+            return out
         try:
             event = parse_event(kind, message.value)
-        except ValueError as exc:
-            self._dead_letter(message, producer, str(exc))
-            return
-        outcome = self._record_with_retry(event, stop)
+        except InvalidEvent as exc:
+            self._dead_letter(message, str(exc), out)
+            return out
+        out.confirms += answered_entries(event)
+        try:
+            outcome = self._record_with_retry(event, stop)
+        except InterruptedError:
+            raise
+        except Exception as exc:  # poison: never let one event stop recording
+            log.exception("recording %s %s failed", event.event_type, event.event_id)
+            self._dead_letter(message, f"record failed: {type(exc).__name__}: {exc}", out, event)
+            return out
         if outcome.status is RecordStatus.refused:
-            self._dead_letter(message, producer, f"refused: {outcome.reason}", event.ticket_id)
-        else:
-            if outcome.status is RecordStatus.duplicate:
-                log.info("event %s already recorded for %s", event.event_id, event.ticket_id)
-            for follow_up in follow_ups(event, outcome.record, self.settings.topics):
-                payload = follow_up.event.model_dump_json().encode()
-                self._sent.append(producer.send(follow_up.topic, key=event.ticket_id.encode(), value=payload))
-                EVENTS_OUT.labels(topic=follow_up.topic).inc()
+            self._dead_letter(message, f"refused: {outcome.reason}", out, event)
+            return out
+        if outcome.status is RecordStatus.duplicate:
+            DUPLICATES.labels(type=event.event_type).inc()
+            log.info("event %s already recorded for %s", event.event_id, event.ticket_id)
+        self._follow_up(event, outcome, out)
+        return out
+
+    def _follow_up(self, event: Event, outcome: RecordOutcome, out: Outputs) -> None:
+        for follow_up in follow_ups(event, outcome.record, self.settings.topics):
+            payload = follow_up.event.model_dump_json()
+            out.sends.append((follow_up.topic, event.ticket_id, payload.encode()))
+            if isinstance(follow_up.event, RerouteRequested):  # the ticket waits on it: keep it durable
+                out.outbox.append(
+                    OutboxEntry(
+                        event_entry_id(follow_up.event.event_id),
+                        follow_up.topic,
+                        event.ticket_id,
+                        payload,
+                        event.ticket_id,
+                    )
+                )
 
     def _record_with_retry(self, event: Event, stop: threading.Event) -> RecordOutcome:
         delay = 0.5
         while not stop.is_set():
             try:
                 return self.store.record(event)
-            except redis.ConnectionError as exc:
+            except (redis.ConnectionError, redis.TimeoutError) as exc:  # includes LOADING after a restart
                 log.warning("Redis unavailable (%s); retrying in %.1fs", exc, delay)
-                time.sleep(delay)
+                stop.wait(delay)
                 delay = min(delay * 2, 10.0)
         raise InterruptedError("stopped while Redis was unavailable; offsets not committed")
 
-    def _dead_letter(
-        self, message: ConsumerRecord, producer: KafkaProducer, reason: str, ticket_id: str = "-"
-    ) -> None:
+    def _dead_letter(self, message: Consumed, reason: str, out: Outputs, event: Event | None = None) -> None:
         record = dead_letter(
             message.value,
             reason=reason,
@@ -138,10 +187,102 @@ class Recorder:
             partition=message.partition,
             offset=message.offset,
             now=self.clock(),
-            ticket_id=ticket_id,
+            ticket_id=event.ticket_id if event is not None else "-",
+            source_event_id=event.event_id if event is not None else None,
         )
         log.warning("dead-lettered %s@%s/%s: %s", message.topic, message.partition, message.offset, reason)
-        self._sent.append(
-            producer.send(self.settings.topics.deadletter, value=record.model_dump_json().encode())
-        )
         DEAD_LETTERS.labels(stage="record").inc()
+        self._keep(record)
+        out.sends.append((self.settings.topics.deadletter, None, record.model_dump_json().encode()))
+
+    def _keep_dead_letter(self, message: Consumed) -> None:
+        """A dead letter from any worker: keep it where people can read and replay it."""
+        try:
+            record = _validated(DeadLettered.model_validate_json, message.value or b"")
+        except InvalidEvent as exc:
+            record = dead_letter(
+                message.value,
+                reason=f"unreadable dead letter: {exc}",
+                stage="deadletter",
+                source_topic=message.topic,
+                partition=message.partition,
+                offset=message.offset,
+                now=self.clock(),
+            )
+        self._keep(record)
+
+    def _keep(self, record: DeadLettered) -> None:
+        delay = 0.5
+        while True:
+            try:
+                self.dead_letters.add(record)
+                return
+            except (redis.ConnectionError, redis.TimeoutError) as exc:
+                log.warning("Redis unavailable for dead letters (%s); retrying in %.1fs", exc, delay)
+                time.sleep(delay)
+                delay = min(delay * 2, 10.0)
+
+
+class Recorder:
+    """Consume, handle, publish what follows, confirm the outbox, then commit."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: TicketStore,
+        clock: Clock,
+        outbox: Outbox,
+        dead_letters: DeadLetterStore,
+    ) -> None:
+        self.settings = settings
+        self.outbox = outbox
+        self.clock = clock
+        self.step = RecorderStep(settings, store, dead_letters, clock)
+        self._sent: list[Any] = []
+
+    def _consumer(self) -> KafkaConsumer:
+        return KafkaConsumer(
+            *self.step.kind_of_topic,
+            bootstrap_servers=self.settings.kafka_bootstrap,
+            group_id=f"{self.settings.group_prefix}-recorder",
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            session_timeout_ms=self.settings.session_timeout_s * 1000,
+            heartbeat_interval_ms=2000,
+            max_poll_records=500,
+            allow_auto_create_topics=False,
+        )
+
+    def run(self, stop: threading.Event) -> None:
+        consumer = self._consumer()
+        producer = KafkaProducer(
+            bootstrap_servers=self.settings.kafka_bootstrap, acks="all", allow_auto_create_topics=False
+        )
+        log.info("recorder consuming %s", ", ".join(self.step.kind_of_topic))
+        try:
+            while not stop.is_set():
+                batches = consumer.poll(timeout_ms=500)
+                confirms: list[str] = []
+                for records in batches.values():
+                    for message in records:
+                        out = self.step.handle(message, stop)
+                        if out.outbox:
+                            self.outbox.put(out.outbox, self.clock())
+                        for topic, key, value in out.sends:
+                            self._sent.append(producer.send(topic, key=key and key.encode(), value=value))
+                            EVENTS_OUT.labels(topic=topic).inc()
+                        confirms += out.confirms
+                if batches:
+                    producer.flush()
+                    self._raise_if_unsent()  # a lost follow-up or dead letter must not be committed past
+                    self.outbox.confirm(confirms)
+                    consumer.commit()
+        finally:
+            consumer.close()
+            producer.close()
+
+    def _raise_if_unsent(self) -> None:
+        """Every message this batch produced is acknowledged, or the batch is not committed."""
+        sent, self._sent = self._sent, []
+        for future in sent:
+            future.get(timeout=30)

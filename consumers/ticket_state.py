@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, NoReturn
 
-from schemas.events import Event, TicketRouted
+from schemas.events import Event, TicketRouted, derived_event_id
 from schemas.feedback import (
     ENTERPRISE,
     OFFICE,
@@ -45,9 +45,9 @@ from schemas.ticket import (
     TicketRecord,
     TicketStatus,
 )
+from streams.business_calendar import parse_target
 
 WORKING = frozenset({TicketStatus.accepted, TicketStatus.in_progress, TicketStatus.awaiting_enterprise})
-REROUTABLE = frozenset({TicketStatus.triage, TicketStatus.routed, TicketStatus.rerouting})
 DISPATCHABLE = frozenset({TicketStatus.triage, TicketStatus.rerouting})
 
 
@@ -66,6 +66,11 @@ class Change:
     summary: str
     updates: dict[str, Any] = field(default_factory=dict)
     details: dict[str, Any] = field(default_factory=dict)
+
+
+def reroute_request_id(bounce: TicketBounced) -> str:
+    """The id of the RerouteRequested a lead's bounce causes (derived, so redelivery keeps it)."""
+    return derived_event_id("reroute", bounce.event_id)
 
 
 # ---------------------------------------------------------------- assignments
@@ -172,9 +177,18 @@ def _routed_summary(event: TicketRouted, again: bool = False) -> str:
     )
 
 
+def answers_reroute(state: TicketRecord, event: TicketRouted) -> bool:
+    """True when ``event`` is the router's answer to this ticket's own pending re-route request."""
+    return (
+        state.status is TicketStatus.rerouting
+        and event.reroute_request_id is not None
+        and event.reroute_request_id == state.reroute_request_id
+    )
+
+
 def _apply_routed(state: TicketRecord | None, event: TicketRouted) -> TicketRecord:
-    if state is not None and state.status not in REROUTABLE:
-        _refuse(state, f"it is {state.status.value}; it cannot be routed again", "工单已在办理，不能重新派单")
+    if state is not None and not answers_reroute(state, event):
+        return state  # a repeated routing of a known ticket: a duplicate, never applied
     entry = HistoryEntry(
         event_id=event.event_id,
         event_type=event.event_type,
@@ -233,6 +247,7 @@ def _dispatched(state: TicketRecord, event: TicketDispatched) -> Change:
         + (f" — {event.note}" if event.note else ""),
         updates={
             "status": TicketStatus.routed,
+            "reroute_request_id": None,
             "lead_department": event.lead_department,
             "co_departments": event.co_departments,
             "assignments": _reassign(state.assignments, wanted, event.occurred_at),
@@ -317,6 +332,7 @@ def _bounced(state: TicketRecord, event: TicketBounced) -> Change:
     details = {"reason": event.reason.value, "suggested_department": event.suggested_department}
     if row.role is AssignmentRole.lead:
         updates["status"] = TicketStatus.rerouting
+        updates["reroute_request_id"] = reroute_request_id(event)
         summary = f"退单：{event.reason.label} — {event.note}{suggestion}"
     else:
         updates["co_departments"] = tuple(c for c in state.co_departments if c != event.department)
@@ -445,6 +461,10 @@ def _extension_requested(state: TicketRecord, event: ExtensionRequested) -> Chan
     _require_status(state, WORKING, "request an extension", "申请延期")
     if state.pending_extension is not None:
         _refuse(state, "an extension request is already waiting for the office", "已有延期申请待批")
+    try:
+        parse_target(event.extension)
+    except ValueError as exc:
+        _refuse(state, f"extension {event.extension!r} is not a time limit ({exc})", "延期时长无法识别")
     return Change(
         f"申请延期 {event.extension}：{event.reason}",
         {"pending_extension": event.extension},

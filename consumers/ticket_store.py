@@ -17,8 +17,9 @@ import redis
 
 from consumers.sla_engine import SlaBook
 from consumers.ticket_state import TransitionRefused, apply, inbox_buckets
-from schemas.events import Event
-from schemas.sla import SlaBreached, SlaStage
+from schemas.events import Event, TicketRouted
+from schemas.outbox import alert_outbox_key, message_key
+from schemas.sla import SlaBreached, SlaEvent, SlaStage
 from schemas.ticket import InboxBucket, TicketRecord
 
 
@@ -45,12 +46,22 @@ def enterprise_keys(record: TicketRecord) -> list[str]:
     return keys
 
 
+def _text(value: object) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
 class TicketStore(Protocol):
     def record(self, event: Event) -> RecordOutcome: ...
     def get(self, ticket_id: str) -> TicketRecord | None: ...
+    def ticket_for_message(self, dedupe_key: str) -> str | None: ...
     def inbox(self, department: str, bucket: InboxBucket) -> list[TicketRecord]: ...
     def enterprise_tickets(self, name_or_code: str) -> list[TicketRecord]: ...
     def project_tickets(self, project: str) -> list[TicketRecord]: ...
+
+
+def message_of(event: Event) -> str | None:
+    """The channel message a first routing claims: one channel message is one ticket, for ever."""
+    return event.submission.dedupe_key if isinstance(event, TicketRouted) else None
 
 
 def _transition(old: TicketRecord | None, event: Event, book: SlaBook | None) -> RecordOutcome | TicketRecord:
@@ -69,16 +80,32 @@ def _transition(old: TicketRecord | None, event: Event, book: SlaBook | None) ->
 class InMemoryTicketStore:
     tickets: dict[str, TicketRecord] = field(default_factory=dict)
     book: SlaBook | None = None
+    messages: dict[str, str] = field(default_factory=dict)
+    """channel message (dedupe key) → the ticket it became"""
+    alerts: list[SlaEvent] = field(default_factory=list)
+    """the alert outbox: every applied SLA event, once"""
 
     def record(self, event: Event) -> RecordOutcome:
-        result = _transition(self.tickets.get(event.ticket_id), event, self.book)
+        old = self.tickets.get(event.ticket_id)
+        message = message_of(event)
+        owner = self.messages.get(message) if message is not None and old is None else None
+        if owner is not None and owner != event.ticket_id:
+            return RecordOutcome(RecordStatus.duplicate, self.tickets.get(owner))
+        result = _transition(old, event, self.book)
         if isinstance(result, RecordOutcome):
             return result
         self.tickets[result.ticket_id] = result
+        if message is not None:
+            self.messages.setdefault(message, result.ticket_id)
+        if isinstance(event, SlaEvent):
+            self.alerts.append(event)
         return RecordOutcome(RecordStatus.applied, result)
 
     def get(self, ticket_id: str) -> TicketRecord | None:
         return self.tickets.get(ticket_id)
+
+    def ticket_for_message(self, dedupe_key: str) -> str | None:
+        return self.messages.get(dedupe_key)
 
     def _sorted(self, records: list[TicketRecord]) -> list[TicketRecord]:
         return sorted(records, key=lambda r: (r.routed_at, r.ticket_id))
@@ -113,6 +140,11 @@ class RedisTicketStore:
         return f"{self.prefix}sla:deadlines"
 
     @property
+    def alerts_key(self) -> str:
+        """Stream of recorded SLA events for the alerter (one entry per applied event)."""
+        return alert_outbox_key(self.prefix)
+
+    @property
     def breach_counts_key(self) -> str:
         return f"{self.prefix}sla:breaches"
 
@@ -133,25 +165,42 @@ class RedisTicketStore:
         return TicketRecord.model_validate_json(raw) if raw else None
 
     def record(self, event: Event) -> RecordOutcome:
+        """Apply ``event`` atomically (optimistic lock on the ticket and, for a routing, its message)."""
         key = self._ticket_key(event.ticket_id)
+        message = message_of(event)
+        claim = message_key(self.prefix, message) if message is not None else None
         while True:
             with self.client.pipeline() as pipe:
                 try:
-                    pipe.watch(key)  # type: ignore[no-untyped-call]
+                    pipe.watch(key, *([claim] if claim else []))  # type: ignore[no-untyped-call]
                     raw = pipe.get(key)
                     old = TicketRecord.model_validate_json(raw) if raw else None
+                    claimed = pipe.get(claim) if claim is not None and old is None else None
+                    owner = _text(claimed) if claimed is not None else None
+                    if owner is not None and owner != event.ticket_id:
+                        pipe.unwatch()
+                        return RecordOutcome(RecordStatus.duplicate, self.get(owner))
                     result = _transition(old, event, self.book)
                     if isinstance(result, RecordOutcome):
                         pipe.unwatch()
                         return result
                     pipe.multi()
                     pipe.set(key, result.model_dump_json())
+                    if claim is not None and old is None:
+                        pipe.set(claim, result.ticket_id)
+                    if isinstance(event, SlaEvent):  # the alert outbox, in the same transaction
+                        pipe.xadd(self.alerts_key, {"event": event.model_dump_json()})
                     self._reindex(pipe, old, result)
                     self._reschedule(pipe, old, result, event)
                     pipe.execute()
                     return RecordOutcome(RecordStatus.applied, result)
                 except redis.WatchError:
                     continue
+
+    def ticket_for_message(self, dedupe_key: str) -> str | None:
+        """The ticket a channel message became, if it was recorded."""
+        raw = self.client.get(message_key(self.prefix, dedupe_key))
+        return _text(raw) if raw is not None else None
 
     def _reindex(self, pipe: redis.client.Pipeline, old: TicketRecord | None, new: TicketRecord) -> None:
         score = new.routed_at.timestamp()

@@ -2,14 +2,15 @@
 
 The edge translates and validates: a channel's JSON becomes a
 ``TicketSubmitted`` (``build_submission``), and the answer is 202 only once the
-broker acknowledged it (``acks=all``). Retries are safe: the channel message id
-(or the ``Idempotency-Key`` header) fixes the ticket id, remembered in Redis so
-that a retry on another day still gets the same id. Invalid (422), oversize
-(413) or unauthenticated (401) requests never reach the topic.
+submission is durable (in the Redis outbox, then published with ``acks=all``;
+if the broker is down, the outbox relay publishes it later). Retries are safe:
+the channel message id (or the ``Idempotency-Key`` header) fixes the ticket id;
+the outbox admits a channel message once and the recorder remembers which
+ticket it became, so a retry on another day still gets the same id and nothing
+is published twice. Invalid (422), oversize (413) or unauthenticated (401)
+requests never reach the topic.
 """
 
-import hashlib
-import json
 import logging
 import unicodedata
 from collections.abc import Callable
@@ -17,7 +18,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, Self
 
-import redis
 from fastapi import APIRouter, Depends, Header, HTTPException, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -28,12 +28,12 @@ from consumers.access import Principal
 from consumers.access import Scope as KeyScope
 from producers.publisher import TicketPublisher, build_submission
 from schemas.events import Channel, TicketSubmitted
+from schemas.json_limits import JsonLimitError, loads_limited, parse_json_object
 
 log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 64 * 1024
 ROBOT_NAME = "@营商直通车"
-IDEMPOTENCY_TTL_S = 30 * 86400
 
 
 # ---------------------------------------------------------------- body size
@@ -46,8 +46,22 @@ class BodyTooLarge(HTTPException):
         super().__init__(413, detail, headers={"Connection": "close"})
 
 
+def _wants_json(scope: Scope) -> bool:
+    """A request whose body the app will parse as JSON (FastAPI also tries JSON without a content type)."""
+    if scope.get("method") not in ("POST", "PUT", "PATCH"):
+        return False
+    content_type = dict(scope["headers"]).get(b"content-type", b"").lower()
+    return not content_type or b"json" in content_type
+
+
 class BodyLimit:
-    """ASGI middleware: 413 for a Content-Length over the limit, and for bodies that turn out larger."""
+    """ASGI middleware: 413 for bodies over the limit; 422 for JSON bodies nobody may parse.
+
+    A JSON body is read whole (it is small: the limit bounds it) and checked once
+    against the parse limits (size, nesting depth, length of number literals)
+    before any handler sees it, so deep or enormous JSON is a clear 422 on every
+    route, never a crash or a 500 in a parser.
+    """
 
     def __init__(self, app: ASGIApp, limit: int = MAX_BODY_BYTES) -> None:
         self.app = app
@@ -62,10 +76,10 @@ class BodyLimit:
             error = (
                 BodyTooLarge(self.limit) if declared.isdigit() else HTTPException(400, "bad Content-Length")
             )
-            response = JSONResponse(
-                {"detail": error.detail}, status_code=error.status_code, headers={"Connection": "close"}
-            )
-            await response(scope, receive, send)
+            await self._answer(scope, receive, send, error.status_code, error.detail, close=True)
+            return
+        if _wants_json(scope):
+            await self._checked_json(scope, receive, send)
             return
         received = 0
 
@@ -79,17 +93,50 @@ class BodyLimit:
 
         await self.app(scope, limited, send)
 
+    async def _checked_json(self, scope: Scope, receive: Receive, send: Send) -> None:
+        body, more = b"", True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            body += message.get("body", b"")
+            more = bool(message.get("more_body", False))
+            if len(body) > self.limit:
+                await self._answer(scope, receive, send, 413, BodyTooLarge(self.limit).detail, close=True)
+                return
+        if body:
+            try:
+                loads_limited(body, max_bytes=self.limit)
+            except JsonLimitError as exc:
+                detail = [_error(("body",), str(exc), "json_invalid")]
+                await self._answer(scope, receive, send, 422, detail)
+                return
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await self.app(scope, replay, send)
+
+    @staticmethod
+    async def _answer(
+        scope: Scope, receive: Receive, send: Send, status: int, detail: Any, close: bool = False
+    ) -> None:
+        headers = {"Connection": "close"} if close else None
+        await JSONResponse({"detail": detail}, status_code=status, headers=headers)(scope, receive, send)
+
 
 async def read_json_object(request: Request) -> dict[str, Any]:
-    """The body as a JSON object, or 422 saying why not (size was checked by ``BodyLimit``)."""
-    raw = await request.body()
+    """The body as a JSON object, or 422 saying why not (size and limits were checked by ``BodyLimit``)."""
     try:
-        value = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise _unprocessable([_error(("body",), f"not valid JSON: {exc}", "json_invalid")]) from None
-    if not isinstance(value, dict):
-        raise _unprocessable([_error(("body",), "expected a JSON object", "object_type")])
-    return value
+        return parse_json_object(await request.body(), max_bytes=MAX_BODY_BYTES)
+    except JsonLimitError as exc:
+        kind = "object_type" if "object" in str(exc) else "json_invalid"
+        raise _unprocessable([_error(("body",), str(exc), kind)]) from None
 
 
 def _error(loc: tuple[str | int, ...], msg: str, kind: str) -> dict[str, Any]:
@@ -204,18 +251,10 @@ class Receipt:
 
 
 class Intake:
-    """Validate, remember the ticket id per channel message, publish and wait for the broker's ack."""
+    """Validate, admit once per channel message (durably, in the outbox), publish."""
 
-    def __init__(
-        self,
-        publisher: Callable[[], TicketPublisher],
-        client: redis.Redis,
-        prefix: str,
-        clock: Callable[[], datetime],
-    ) -> None:
+    def __init__(self, publisher: Callable[[], TicketPublisher], clock: Callable[[], datetime]) -> None:
         self.publisher = publisher
-        self.client = client
-        self.prefix = prefix
         self.clock = clock
 
     def validate(self, body: dict[str, Any], channel: str, idempotency_key: str | None) -> TicketSubmitted:
@@ -229,7 +268,11 @@ class Intake:
             errors.append(_error(("body", "channel"), f"this key submits for channel {channel!r}", "channel"))
         fields = {k: v for k, v in body.items() if k in TicketIn.model_fields}
         fields["channel"] = channel
-        if idempotency_key:
+        if idempotency_key is not None and not idempotency_key.strip():
+            errors.append(
+                _error(("header", "Idempotency-Key"), "空白的幂等键 / the Idempotency-Key is blank", "blank")
+            )
+        elif idempotency_key is not None:
             fields["channel_message_id"] = idempotency_key
         try:
             submission = build_submission(fields, self.clock())
@@ -243,27 +286,15 @@ class Intake:
             raise _unprocessable(errors)
         return submission
 
-    def _remember_key(self, submission: TicketSubmitted) -> str:
-        digest = hashlib.sha256(submission.dedupe_key.encode()).hexdigest()
-        return f"{self.prefix}idempotency:{digest}"
-
     def submit(self, submission: TicketSubmitted) -> Receipt:
-        """Publish once per channel message: a retry gets the first ticket id (and is published again,
-        harmlessly, since the router de-duplicates by channel + message id)."""
-        key = self._remember_key(submission)
-        first = bool(self.client.set(key, submission.ticket_id, nx=True, ex=IDEMPOTENCY_TTL_S))
-        if not first:
-            known = self.client.get(key)
-            if known:
-                ticket_id = known.decode() if isinstance(known, bytes) else str(known)
-                submission = submission.model_copy(update={"ticket_id": ticket_id})
-        try:
-            self.publisher().publish(submission)
-        except Exception:
-            if first:
-                self.client.delete(key)
-            raise
-        return Receipt(submission, duplicate=not first)
+        """Admit and publish once per channel message; a retry gets the first ticket id back.
+
+        The answer comes once the submission is durable in the outbox; the broker
+        normally has it too, and if not, the relay publishes it later."""
+        admission = self.publisher().publish(submission)
+        if admission.ticket_id != submission.ticket_id:
+            submission = submission.model_copy(update={"ticket_id": admission.ticket_id})
+        return Receipt(submission, duplicate=not admission.new)
 
 
 # ---------------------------------------------------------------- routes

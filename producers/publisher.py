@@ -1,19 +1,25 @@
 """Intake publisher: turns channel input into ``TicketSubmitted`` events on the submissions topic.
 
-kafka-python producer with ``acks=all``: ``publish`` returns only once the
-broker has the event, so a channel can tell its user the ticket id.
+``publish`` returns once the submission is durable (in the outbox, then
+acknowledged by the broker with ``acks=all`` when it is up), so a channel can
+tell its user the ticket id.
 """
 
 from __future__ import annotations
 
+import logging
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
 from kafka import KafkaProducer
+from kafka.errors import KafkaError
 
-from schemas.events import Channel, Event, TicketSubmitted, ticket_id_for
+from schemas.events import Channel, Event, TicketSubmitted, now_in_district, ticket_id_for
+from schemas.outbox import Admission, Outbox, OutboxEntry, event_entry_id, submission_entry_id
+
+log = logging.getLogger(__name__)
 
 
 def build_submission(fields: Mapping[str, Any], now: datetime) -> TicketSubmitted:
@@ -25,45 +31,95 @@ def build_submission(fields: Mapping[str, Any], now: datetime) -> TicketSubmitte
     values.setdefault("occurred_at", values["submitted_at"])
     if "title" not in values and isinstance(values.get("text"), str):
         values["title"] = values["text"][:30]
-    probe = TicketSubmitted.model_validate({**values, "ticket_id": values.get("ticket_id", "pending")})
-    if "ticket_id" not in values:
-        ticket_id = ticket_id_for(probe.channel.value, probe.channel_message_id, probe.submitted_at)
-        return probe.model_copy(update={"ticket_id": ticket_id})
-    return probe
+    probe = TicketSubmitted.model_validate({**values, "ticket_id": "pending"})  # ids are ZTC's, never input
+    ticket_id = ticket_id_for(probe.channel.value, probe.channel_message_id, probe.submitted_at)
+    return probe.model_copy(update={"ticket_id": ticket_id})
 
 
 class TicketPublisher:
-    """Publishes submissions; one producer per process (connected on first use), closed by the caller."""
+    """Publishes what an edge acknowledges; one producer per process, made on first use, closed by the caller.
 
-    def __init__(self, bootstrap: str, topic: str) -> None:
+    With an outbox (the default everywhere but a few tests), every submission and
+    event is written durably to it first and then published at once; if the broker
+    cannot take it now, the relay publishes it later, so an acknowledged ticket is
+    never lost. Without one, this is a plain ``acks=all`` producer.
+    """
+
+    def __init__(
+        self,
+        bootstrap: str,
+        topic: str,
+        outbox: Outbox | None = None,
+        clock: Callable[[], datetime] = now_in_district,
+    ) -> None:
         self.topic = topic
         self.bootstrap = bootstrap
+        self.outbox = outbox
+        self.clock = clock
         self._producer: KafkaProducer | None = None
 
     @property
     def producer(self) -> KafkaProducer:
         if self._producer is None:
-            self._producer = KafkaProducer(bootstrap_servers=self.bootstrap, acks="all", linger_ms=5)
+            self._producer = KafkaProducer(
+                bootstrap_servers=self.bootstrap,
+                acks="all",
+                linger_ms=5,
+                max_block_ms=5000,
+                allow_auto_create_topics=False,
+            )
         return self._producer
 
-    def publish(self, submission: TicketSubmitted, timeout_s: float = 10.0) -> None:
-        self.publish_many([submission], timeout_s)
+    def publish(self, submission: TicketSubmitted, timeout_s: float = 10.0) -> Admission:
+        return self.publish_many([submission], timeout_s)[0]
 
-    def publish_many(self, submissions: list[TicketSubmitted], timeout_s: float = 30.0) -> None:
-        futures = [
-            self.producer.send(self.topic, key=s.ticket_id.encode(), value=s.model_dump_json().encode())
-            for s in submissions
-        ]
+    def publish_many(self, submissions: list[TicketSubmitted], timeout_s: float = 30.0) -> list[Admission]:
+        """Admit and publish submissions; a channel message already admitted is not published again."""
+        if self.outbox is None:
+            self._send([(s.ticket_id, s.model_dump_json()) for s in submissions], self.topic, timeout_s)
+            return [Admission(s.ticket_id, True) for s in submissions]
+        now = self.clock()
+        admissions = [self.outbox.admit_submission(s, self.topic, now) for s in submissions]
+        new = [s for s, a in zip(submissions, admissions, strict=True) if a.new]
+        self._send_or_defer(
+            [(s.ticket_id, s.model_dump_json()) for s in new],
+            self.topic,
+            [submission_entry_id(s) for s in new],
+            timeout_s,
+        )
+        return admissions
+
+    def publish_event(self, topic: str, event: Event, timeout_s: float = 10.0) -> None:
+        """Any event to any topic, keyed by its ticket id: durable in the outbox first when there is one."""
+        record = [(event.ticket_id, event.model_dump_json())]
+        if self.outbox is None:
+            self._send(record, topic, timeout_s)
+            return
+        entry = OutboxEntry(
+            event_entry_id(event.event_id), topic, event.ticket_id, record[0][1], event.ticket_id
+        )
+        self.outbox.put([entry], self.clock())
+        self._send_or_defer(record, topic, [entry.entry_id], timeout_s)
+
+    def _send(self, records: list[tuple[str, str]], topic: str, timeout_s: float) -> None:
+        futures = [self.producer.send(topic, key=k.encode(), value=v.encode()) for k, v in records]
         self.producer.flush(timeout=timeout_s)
         for future in futures:
             future.get(timeout=timeout_s)
 
-    def publish_event(self, topic: str, event: Event, timeout_s: float = 10.0) -> None:
-        """Any event to any topic, keyed by its ticket id, acknowledged by the broker."""
-        future = self.producer.send(
-            topic, key=event.ticket_id.encode(), value=event.model_dump_json().encode()
-        )
-        future.get(timeout=timeout_s)
+    def _send_or_defer(
+        self, records: list[tuple[str, str]], topic: str, entry_ids: list[str], timeout_s: float
+    ) -> None:
+        assert self.outbox is not None
+        if not records:
+            return
+        try:
+            self._send(records, topic, timeout_s)
+        except KafkaError as exc:
+            log.warning(
+                "broker did not take %d events (%s); the outbox relay will publish them", len(records), exc
+            )
+            self.outbox.retry_soon(entry_ids, self.clock())
 
     def publish_raw(self, value: bytes, key: bytes | None = None) -> None:
         self.producer.send(self.topic, key=key, value=value).get(timeout=10)

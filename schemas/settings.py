@@ -50,6 +50,11 @@ class Settings(BaseModel):
     monitor_interval_s: float = Field(default=1.0, gt=0, le=300)
     api_host: str = Field(default="127.0.0.1", description="where `ztc api` listens")
     api_port: int = Field(default=8080, ge=1, le=65535)
+    metrics_token: str | None = Field(
+        default=None,
+        min_length=16,
+        description="bearer token a scraper must send to the web edge's /metrics; unset: loopback only",
+    )
     metrics_port: int | None = Field(
         default=None,
         ge=1,

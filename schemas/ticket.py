@@ -175,6 +175,8 @@ class TicketRecord(BaseModel):
     resolved_at: AwareDatetime | None = None
     sla: SlaClock | None = None
     pending_extension: str | None = None
+    reroute_request_id: str | None = None
+    """While ``rerouting``: the id of the RerouteRequested whose answer may route the ticket again."""
 
     @property
     def departments(self) -> tuple[str, ...]:

@@ -52,6 +52,7 @@ class Topics:
         fixed = (
             self.submitted,
             self.validated,
+            self.reroute,
             self.routed,
             self.feedback,
             self.sla,

@@ -84,6 +84,10 @@ def build_router_app(
             except InvalidInput as exc:
                 await send_dead_letter(event, str(exc), "validate")
                 continue
+            except Exception as exc:  # a bug must not stop the agent: dead-letter and go on
+                log.exception("validating %s failed", event.message.offset)
+                await send_dead_letter(event, f"validation failed: {type(exc).__name__}: {exc}", "validate")
+                continue
             key = submission.dedupe_key.encode()
             await validated.send(key=key, value=submission.model_dump_json().encode())
 
@@ -109,7 +113,8 @@ def build_router_app(
                 request = RerouteRequested.model_validate_json(event.value)
                 excluded = frozenset(request.excluded_departments)
                 event_id = derived_event_id("rerouted", request.event_id)
-                await publish(route_ticket(request.submission, policy, clock(), excluded, event_id, model))
+                decision = route_ticket(request.submission, policy, clock(), excluded, event_id, model)
+                await publish(decision.model_copy(update={"reroute_request_id": request.event_id}))
             except Exception as exc:
                 log.exception("re-routing failed for %s", event.message.offset)
                 await send_dead_letter(event, f"re-routing failed: {exc!r}", "reroute")

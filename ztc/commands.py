@@ -21,6 +21,7 @@ from producers.demo import DEMO_TICKETS
 from producers.publisher import TicketPublisher, build_submission
 from schemas.events import EVENT_TYPES, DeadLettered, now_in_district
 from schemas.policy import PolicyError
+from schemas.privacy import mask_personal
 from schemas.settings import Settings
 from schemas.ticket import InboxBucket, TicketRecord
 from streams.routing import LabelModel, classify, model_text, route_ticket
@@ -61,8 +62,13 @@ def dev(args: argparse.Namespace) -> int:
         stopped = stack.down()
         print(f"已停止 stopped: {', '.join(stopped) or '(nothing was running)'}")
     for status in stack.status():
-        state = f"running, pid {status.pid}" if status.running else "stopped"
+        if status.running:
+            state = f"running, pid {status.pid}"
+        else:
+            state = "stopped" if status.pid is None else f"not ready, pid {status.pid}"
         print(f"  {status.name:<7} 127.0.0.1:{status.port:<6} {state:<22} log: {status.log_path}")
+    if stack.password_path.exists():
+        print(f"  Redis 密码 password: {stack.password_path} (owner only; services read it from there)")
     if not settings.embedded:
         print("注意 note: ZTC_BOOTSTRAP_SERVERS is set; services use that broker, not this one")
     return 0
@@ -93,7 +99,7 @@ def _wait_recorded(settings: Settings, ticket_ids: list[str], timeout_s: float) 
 
 
 def run(args: argparse.Namespace) -> int:
-    from ztc.services import Supervisor, embedded_stack, prepare_topics
+    from ztc.services import StackWatch, Supervisor, embedded_stack, prepare_topics
 
     settings = _settings(args)
     policy = policy_for(settings)
@@ -135,16 +141,21 @@ def run(args: argparse.Namespace) -> int:
         if args.demo and not stop.is_set():
             _feed_demo(settings, policy)
         print("运行中，按 Ctrl-C 停止 / running, Ctrl-C stops everything", flush=True)
-        while not stop.wait(0.5):
-            for note in supervisor.check():
+        watch = StackWatch(stack, settings, policy, supervisor) if stack is not None else None
+        while not stop.wait(1.0):
+            notes = watch.check() if watch is not None else []
+            for note in notes + supervisor.check():
                 print(note, flush=True)
     finally:
         _say("正在停止 / stopping ...")
-        supervisor.stop()
+        killed = supervisor.stop()
         if stack is not None and started:
             stack.down(only=started)
-        _say("已全部停止 / stopped cleanly")
-    return 0
+        if killed:
+            _say(f"已停止，但强制结束了未响应的服务 / stopped; killed unresponsive: {', '.join(killed)}")
+        else:
+            _say("已全部停止 / stopped cleanly")
+    return 1 if killed else 0
 
 
 def _require_free_ports(settings: Settings) -> None:
@@ -170,23 +181,29 @@ def _say(line: str) -> None:
 
 
 def _feed_demo(settings: Settings, policy: Any) -> None:
-    publisher = TicketPublisher(settings.kafka_bootstrap, settings.topics.submitted)
+    """Publish the seed's demo tickets once: a store that has them is not fed again."""
+    publisher = intake_publisher(settings)
     try:
         now = now_in_district()
         submissions = [build_submission(fields, now) for fields in DEMO_TICKETS]
-        publisher.publish_many(submissions)
+        admissions = publisher.publish_many(submissions)
     finally:
         publisher.close()
-    print(f"已提交 {len(submissions)} 件演示工单 / demo tickets published; waiting for routing ...")
-    found = _wait_recorded(settings, [s.ticket_id for s in submissions], timeout_s=60)
-    for submission in submissions:
-        record = found.get(submission.ticket_id)
+    fresh = sum(a.new for a in admissions)
+    if fresh:
+        print(f"已提交 {fresh} 件演示工单 / demo tickets published; waiting for routing ...")
+    else:
+        print("演示工单已在库中，不再重复提交 / the demo tickets are already recorded; not fed again")
+    ticket_ids = [a.ticket_id for a in admissions]
+    found = _wait_recorded(settings, ticket_ids, timeout_s=60)
+    for submission, ticket_id in zip(submissions, ticket_ids, strict=True):
+        record = found.get(ticket_id)
         if record is None:
-            print(f"{submission.ticket_id}  {submission.title}: not recorded yet (see logs)")
+            print(f"{ticket_id}  {submission.title}: not recorded yet (see logs)")
             continue
         co = "、".join(render.dept_name(c, policy) for c in record.co_departments) or "无"
         print(
-            f"{record.ticket_id}  {submission.title}\n"
+            f"{record.ticket_id}  {mask_personal(submission.title)}\n"
             f"  → 主办 {render.dept_name(record.lead_department, policy)}；协办 {co}；"
             f"{record.status.label}，类别 {record.category}，置信度 {record.confidence:.2f}"
         )
@@ -220,15 +237,28 @@ def _fields_from_args(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def intake_publisher(settings: Settings) -> TicketPublisher:
+    """The publisher of the CLI's intake and actions: durable in the Redis outbox before it answers."""
+    from producers.outbox import RedisOutbox
+
+    outbox = RedisOutbox(ticket_store(settings).client, settings.redis_prefix)
+    return TicketPublisher(settings.kafka_bootstrap, settings.topics.submitted, outbox)
+
+
 def submit(args: argparse.Namespace) -> int:
     settings = _settings(args)
     submission = build_submission(_fields_from_args(args), now_in_district())
-    publisher = TicketPublisher(settings.kafka_bootstrap, settings.topics.submitted)
+    publisher = intake_publisher(settings)
     try:
-        publisher.publish(submission)
+        admission = publisher.publish(submission)
     finally:
         publisher.close()
-    print(submission.ticket_id)
+    if not admission.new:
+        print(
+            f"重复提交 duplicate: this channel message is already ticket {admission.ticket_id}",
+            file=sys.stderr,
+        )
+    print(admission.ticket_id)
     return 0
 
 
@@ -260,18 +290,19 @@ def import_file(args: argparse.Namespace) -> int:
             good.append(build_submission(row, now))
         except ValueError as exc:
             bad.append(f"row {number}: {' '.join(str(exc).split())[:300]}")
-    publisher = TicketPublisher(settings.kafka_bootstrap, settings.topics.submitted)
+    publisher = intake_publisher(settings)
+    new = 0
     try:
         with tqdm(total=len(good), desc="导入 import", unit="ticket", file=sys.stderr) as bar:
             for start in range(0, len(good), 200):
                 chunk = good[start : start + 200]
-                publisher.publish_many(chunk)
+                new += sum(a.new for a in publisher.publish_many(chunk))
                 bar.update(len(chunk))
     finally:
         publisher.close()
     for problem in bad:
         print(f"跳过 skipped: {problem}", file=sys.stderr)
-    print(f"已发布 published {len(good)}, 跳过 skipped {len(bad)}")
+    print(f"已发布 published {new}, 重复 duplicates {len(good) - new}, 跳过 skipped {len(bad)}")
     return 1 if bad else 0
 
 
@@ -320,10 +351,12 @@ def ticket_show(args: argparse.Namespace) -> int:
     record = ticket_store(settings).get(args.ticket_id)
     if record is None:
         raise CliError(f"no ticket {args.ticket_id}")
+    policy = policy_for(settings)
+    unmask = render.operator_unmasks(policy, args.unmask)
     if args.json:
-        print_json(render.ticket_json(record))
+        print_json(render.ticket_json(record, unmask=unmask))
     else:
-        print(render.ticket_text(record, policy_for(settings), now_in_district()))
+        print(render.ticket_text(record, policy, now_in_district(), unmask=unmask))
     return 0
 
 
@@ -335,37 +368,97 @@ def inbox(args: argparse.Namespace) -> int:
         raise CliError(f"unknown department {args.department!r}; known: {known}")
     store = ticket_store(settings)
     buckets = {bucket: store.inbox(args.department, bucket) for bucket in InboxBucket}
+    unmask = render.operator_unmasks(policy)
     if args.json:
-        print_json({b.value: [render.ticket_json(r) for r in records] for b, records in buckets.items()})
+        shown = {b.value: [render.ticket_json(r, unmask=unmask) for r in rs] for b, rs in buckets.items()}
+        print_json(shown)
         return 0
-    print(f"{render.dept_name(args.department, policy)} 待办 inbox")
-    for bucket, records in buckets.items():
-        print(f"[{bucket.label} {bucket.value}] {len(records)}")
-        for r in records:
-            role = "主办" if r.lead_department == args.department else "协办"
-            when = render.local(r.routed_at)
-            print(f"  {r.ticket_id}  {when}  {role}  {r.priority.value:<6} {r.submission.title}")
+    print(render.inbox_text(args.department, buckets, policy, unmask=unmask))
     return 0
+
+
+def _dead_letters(settings: Settings) -> Any:
+    from consumers.dead_letters import RedisDeadLetterStore
+
+    return RedisDeadLetterStore(ticket_store(settings).client, settings.redis_prefix)
 
 
 def deadletter(args: argparse.Namespace) -> int:
-    from consumers.topic_reader import read_topic
-
+    """List open dead letters, show one, replay it after a fix, or discard it with a reason."""
     settings = _settings(args)
-    records = []
-    for message in read_topic(settings.kafka_bootstrap, settings.topics.deadletter):
-        try:
-            records.append(DeadLettered.model_validate_json(message.value))
-        except ValueError:
-            continue
-    records = records[-args.limit :] if args.limit > 0 else records
-    if args.json:
-        print_json([r.model_dump(mode="json") for r in records])
+    store = _dead_letters(settings)
+    if args.action == "list":
+        records = store.open_letters(args.limit if args.limit > 0 else 10_000)
+        if args.json:
+            print_json([_masked_letter(r) for r in records])
+            return 0
+        print(f"待处理死信 open dead letters: {store.open_count()}")
+        for record in records:
+            print(f"{record.event_id[:12]}  {render.deadletter_text(record)}")
         return 0
-    print(f"死信 dead letters: {len(records)}")
-    for record in records:
-        print(render.deadletter_text(record))
+    if not args.letter_id:
+        raise CliError(f"deadletter {args.action} needs a dead letter ID (see `ztc deadletter`)")
+    from consumers.dead_letters import AmbiguousId, handled_note
+
+    try:
+        view = store.find(args.letter_id)
+    except AmbiguousId as exc:
+        raise CliError(str(exc)) from None
+    if view is None:
+        raise CliError(f"no dead letter {args.letter_id!r}")
+    record = view.record
+    if args.action == "show":
+        if args.json:
+            print_json({**_masked_letter(record), "handled": view.handled})
+        else:
+            print(f"{record.event_id}  {view.handled or '待处理 open'}\n{render.deadletter_text(record)}")
+        return 0
+    if view.handled:
+        raise CliError(f"dead letter {record.event_id[:12]} was already handled: {view.handled}")
+    actor = args.actor or os.environ.get("ZTC_ACTOR") or os.environ.get("USER") or "cli"
+    if args.action == "discard":
+        if not (args.reason or "").strip():
+            raise CliError("discard needs --reason (why this input is dropped)")
+        store.mark(
+            record.event_id, handled_note(f"discarded ({args.reason.strip()})", actor, now_in_district())
+        )
+        print(f"已丢弃 discarded {record.event_id[:12]}")
+        return 0
+    _replay(settings, record)
+    store.mark(record.event_id, handled_note("replayed", actor, now_in_district()))
+    print(f"已重放 replayed {record.event_id[:12]} → {record.source_topic}")
     return 0
+
+
+def _masked_letter(record: DeadLettered) -> dict[str, Any]:
+    """A dead letter for people: reason and preview masked (letters kept before masking existed too)."""
+    from schemas.privacy import mask_personal
+
+    shown = record.model_dump(mode="json", exclude={"original_b64"})
+    return shown | {
+        "reason": mask_personal(record.reason),
+        "original_preview": mask_personal(record.original_preview),
+    }
+
+
+def _replay(settings: Settings, record: DeadLettered) -> None:
+    """Send a dead letter's original back where it came from (a topic, or the monitor's due index)."""
+    import base64
+
+    if record.stage == "monitor":
+        client = ticket_store(settings).client
+        client.zadd(record.source_topic, {base64.b64decode(record.original_b64).decode(): 0})
+        return
+    if getattr(record, "original_truncated", False):
+        raise CliError("the original was too large to keep whole; it cannot be replayed (discard it)")
+    if record.source_topic not in settings.topics.all(policy_for(settings).department_codes):
+        raise CliError(f"{record.source_topic} is not a topic of this installation; cannot replay")
+    publisher = TicketPublisher(settings.kafka_bootstrap, record.source_topic)
+    try:
+        key = record.ticket_id.encode() if record.ticket_id != "-" else None
+        publisher.publish_raw(base64.b64decode(record.original_b64), key)
+    finally:
+        publisher.close()
 
 
 def schema_export(args: argparse.Namespace) -> int:

@@ -10,15 +10,15 @@ from collections.abc import Callable
 from typing import Any
 
 from producers.department_client import DepartmentClient
-from producers.publisher import TicketPublisher
 from schemas.events import now_in_district
 from schemas.feedback import BounceReason, DepartmentAction, RatedBy, Rating
 from schemas.policy import RoutingPolicy
+from schemas.privacy import mask_personal
 from schemas.settings import Settings
 from schemas.ticket import TicketRecord
 from ztc import render
 from ztc.bootstrap import policy_for, ticket_store
-from ztc.commands import CliError, print_json
+from ztc.commands import CliError, intake_publisher, print_json
 
 Action = Callable[[DepartmentClient, argparse.Namespace], DepartmentAction]
 
@@ -36,7 +36,7 @@ def _actor(args: argparse.Namespace) -> str:
 def _perform(args: argparse.Namespace, action: Action) -> int:
     settings: Settings = args.settings
     policy = policy_for(settings)
-    publisher = TicketPublisher(settings.kafka_bootstrap, settings.topics.submitted)
+    publisher = intake_publisher(settings)
     client = DepartmentClient(
         ticket_store(settings), publisher, settings.topics.feedback, policy.department_codes, now_in_district
     )
@@ -204,7 +204,7 @@ def _ticket_rows(records: list[TicketRecord], policy: RoutingPolicy) -> list[str
         co = "、".join(r.co_departments) or "-"
         rows.append(
             f"  {r.ticket_id}  {render.local(r.routed_at)}  {r.status.label:<6}  主办 {r.lead_department}  "
-            f"协办 {co}  {r.submission.title}"
+            f"协办 {co}  {mask_personal(r.submission.title)}"
         )
     return rows
 

@@ -9,24 +9,26 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from types import FrameType
 
 from kafka import KafkaProducer
 
-from consumers.alerter import run_alerter, sinks_from
+from consumers.alerter import outbox_key, run_alerter, sinks_from
+from consumers.dead_letters import RedisDeadLetterStore
 from consumers.metrics import EVENTS_OUT, start_metrics_server
 from consumers.monitor import Monitor
 from consumers.recorder import Recorder
 from consumers.sla_engine import SlaBook
-from deploy.embedded import EmbeddedStack, die_with_parent
+from deploy.embedded import EmbeddedStack, StackError, die_with_parent
 from deploy.topics import ensure_topics
+from producers.outbox import RedisOutbox, Relay, kafka_send
 from schemas.events import now_in_district
 from schemas.policy import RoutingPolicy
 from schemas.settings import Settings
 from schemas.sla import SlaEvent
+from streams.intake import dead_letter
 from ztc.bootstrap import configure_logging, model_for, policy_for, redis_client, ticket_store
 
 log = logging.getLogger(__name__)
@@ -41,8 +43,9 @@ def embedded_stack(settings: Settings, *, tied_to_parent: bool = False) -> Embed
 TOPICS_READY_ENV = "ZTC_INTERNAL_TOPICS_READY"  # set by the supervisor, which created them already
 
 
-def prepare_topics(settings: Settings, policy: RoutingPolicy) -> None:
-    if os.environ.get(TOPICS_READY_ENV) == settings.kafka_bootstrap:
+def prepare_topics(settings: Settings, policy: RoutingPolicy, force: bool = False) -> None:
+    """Create every topic of the installation, from the one table, with its partition count."""
+    if not force and os.environ.get(TOPICS_READY_ENV) == settings.kafka_bootstrap:
         return
     ensure_topics(
         settings.kafka_bootstrap,
@@ -86,7 +89,10 @@ def run_recorder(settings: Settings) -> int:
     policy = policy_for(settings)
     prepare_topics(settings, policy)
     stop = _stop_on_signals("recorder")
-    Recorder(settings, ticket_store(settings, policy), now_in_district).run(stop)
+    store = ticket_store(settings, policy)
+    outbox = RedisOutbox(store.client, settings.redis_prefix)
+    dead_letters = RedisDeadLetterStore(store.client, settings.redis_prefix)
+    Recorder(settings, store, now_in_district, outbox, dead_letters).run(stop)
     log.info("recorder stopped")
     return 0
 
@@ -103,43 +109,79 @@ def _stop_on_signals(name: str) -> threading.Event:
     return stop
 
 
-def sla_publisher(settings: Settings) -> tuple[Callable[[SlaEvent], None], Callable[[], None]]:
-    """Publish SLA events with broker acknowledgement; returns (publish, close)."""
-    producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
+def worker_producer(settings: Settings) -> KafkaProducer:
+    """A producer for workers: acknowledged by every replica, never creating topics by accident."""
+    return KafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap,
+        acks="all",
+        max_block_ms=10000,
+        allow_auto_create_topics=False,
+    )
+
+
+class DeadLetterReporter:
+    """Keeps what a worker could not handle as a dead letter people can read (``ztc deadletter``)."""
+
+    def __init__(self, dead_letters: RedisDeadLetterStore, stage: str, source: str) -> None:
+        self.dead_letters = dead_letters
+        self.stage = stage
+        self.source = source
+
+    def __call__(self, raw: bytes, reason: str, ticket_id: str = "-") -> None:
+        record = dead_letter(
+            raw,
+            reason=reason,
+            stage=self.stage,
+            source_topic=self.source,
+            now=now_in_district(),
+            ticket_id=ticket_id,
+        )
+        self.dead_letters.add(record)
+
+    def alert_key(self, key: str, reason: str) -> None:
+        """The monitor's form: an SLA alert key (``ticket:stage:kind:round``) it could not handle."""
+        self(key.encode(), reason, key.split(":", 1)[0][:64] or "-")
+
+
+def run_monitor(settings: Settings, once: bool = False, now: datetime | None = None) -> list[SlaEvent]:
+    """One pass at ``now`` (drills and tests), or keep watching — and relaying the outbox — until a signal."""
+    configure_logging()
+    policy = policy_for(settings)
+    prepare_topics(settings, policy)
+    store = ticket_store(settings, policy)
+    producer = worker_producer(settings)
 
     def publish(event: SlaEvent) -> None:
         value = event.model_dump_json().encode()
         producer.send(settings.topics.sla, key=event.ticket_id.encode(), value=value).get(timeout=10)
         EVENTS_OUT.labels(topic=settings.topics.sla).inc()
 
-    return publish, producer.close
-
-
-def run_monitor(settings: Settings, once: bool = False, now: datetime | None = None) -> list[SlaEvent]:
-    """One pass at ``now`` (drills and tests), or keep watching until SIGINT/SIGTERM."""
-    configure_logging()
-    policy = policy_for(settings)
-    prepare_topics(settings, policy)
-    store = ticket_store(settings, policy)
-    publish, close = sla_publisher(settings)
-    monitor = Monitor(store, SlaBook(policy), publish)
+    report = DeadLetterReporter(
+        RedisDeadLetterStore(store.client, settings.redis_prefix), "monitor", store.sla_due_key
+    )
+    monitor = Monitor(store, SlaBook(policy), publish, dead_letter=report.alert_key)
     try:
         if once:
             return monitor.run_pass(now or now_in_district())
         serve_metrics(settings, "monitor")
-        monitor.run(_stop_on_signals("monitor"), now_in_district, settings.monitor_interval_s)
+        outbox = RedisOutbox(store.client, settings.redis_prefix)
+        relay = Relay(outbox, kafka_send(producer), producer.flush)
+        monitor.run(_stop_on_signals("monitor"), now_in_district, settings.monitor_interval_s, relay.run_pass)
         return []
     finally:
-        close()
+        producer.close()
 
 
 def run_alerter_service(settings: Settings) -> int:
+    """Deliver the Redis alert outbox (SLA events the recorder applied) to the sinks until a signal."""
     configure_logging()
-    policy = policy_for(settings)
-    prepare_topics(settings, policy)
-    sinks = sinks_from(settings, redis_client(settings))
+    client = redis_client(settings)
+    sinks = sinks_from(settings, client)
     serve_metrics(settings, "alerter")
-    run_alerter(settings, sinks, _stop_on_signals("alerter"))
+
+    letters = RedisDeadLetterStore(client, settings.redis_prefix)
+    report = DeadLetterReporter(letters, "alerter", outbox_key(settings.redis_prefix))
+    run_alerter(settings, sinks, _stop_on_signals("alerter"), client, report)
     return 0
 
 
@@ -160,6 +202,7 @@ class Supervisor:
         self.failures: dict[str, int] = {}
         self.next_start: dict[str, float] = {}
         self.pending: set[str] = set()
+        self.halted: set[str] = set()
 
     def start(self, name: str, background: bool = False) -> None:
         """Start ``ztc NAME``; ``background`` services run niced, leaving the CPU to the ticket path."""
@@ -182,7 +225,7 @@ class Supervisor:
         notes = []
         now = time.monotonic()
         for name, child in list(self.children.items()):
-            if name in self.pending or child.poll() is None:
+            if name in self.pending or name in self.halted or child.poll() is None:
                 continue
             recent = now - self.restarts.get(name, -60.0) < 60
             self.failures[name] = self.failures.get(name, 0) + 1 if recent else 1
@@ -200,15 +243,94 @@ class Supervisor:
                 self.start(name, self.background.get(name, False))
         return notes
 
-    def stop(self, timeout_s: float = 20.0) -> None:
-        for child in self.children.values():
+    def stop(self, timeout_s: float = 20.0, only: tuple[str, ...] | None = None) -> list[str]:
+        """Stop children (all, or ``only``) with SIGTERM; return the names that had to be killed."""
+        chosen = {n: c for n, c in self.children.items() if only is None or n in only}
+        for child in chosen.values():
             if child.poll() is None:
                 child.send_signal(signal.SIGTERM)
         deadline = time.monotonic() + timeout_s
-        for name, child in self.children.items():
+        killed = []
+        for name, child in chosen.items():
             try:
                 child.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 log.warning("%s did not stop in time; killing it", name)
                 child.kill()
                 child.wait()
+                killed.append(name)
+        return killed
+
+    def halt(self, names: tuple[str, ...], timeout_s: float = 5.0) -> None:
+        """Stop these children and do not restart them until ``resume``."""
+        self.pending -= set(names)
+        self.stop(timeout_s, only=names)
+        self.halted |= set(names)
+
+    def resume(self, names: tuple[str, ...]) -> None:
+        for name in names:
+            self.halted.discard(name)
+            self.start(name, self.background.get(name, False))
+
+
+class StackWatch:
+    """Under ``ztc run``: notice a dead embedded broker or Redis within seconds and bring it back.
+
+    Redis comes back with its AOF (the stack waits until it has loaded). The broker
+    comes back empty — Tansu keeps everything in memory — so the Kafka workers are
+    stopped first (nothing must auto-create a topic with the wrong partition
+    count), every topic is created again from the one table, every unconfirmed
+    event in the outbox is made due, and the workers start again and replay it.
+    """
+
+    KAFKA_WORKERS = ("router", "recorder", "monitor")
+    UNANSWERED_CHECKS = 5
+    """A live process must fail this many checks in a row (one a second) before it is restarted."""
+
+    def __init__(
+        self, stack: EmbeddedStack, settings: Settings, policy: RoutingPolicy, supervisor: Supervisor
+    ) -> None:
+        self.stack = stack
+        self.settings = settings
+        self.policy = policy
+        self.supervisor = supervisor
+        self.unanswered: dict[str, int] = {}
+
+    def check(self) -> list[str]:
+        notes: list[str] = []
+        for status in sorted(self.stack.status(), key=lambda s: s.name != "redis"):  # Redis first
+            if status.running:
+                self.unanswered[status.name] = 0
+                continue
+            self.unanswered[status.name] = self.unanswered.get(status.name, 0) + 1
+            if status.pid is not None and self.unanswered[status.name] < self.UNANSWERED_CHECKS:
+                continue  # alive but busy: give it a few seconds before declaring it hung
+            self.unanswered[status.name] = 0
+            try:
+                notes += self._restart_redis() if status.name == "redis" else self._restart_broker()
+            except StackError as exc:
+                notes.append(f"重启失败，稍后重试 / restart failed, trying again: {exc}")
+        return notes
+
+    def _restart_redis(self) -> list[str]:
+        started = time.monotonic()
+        self.stack.restart("redis")
+        took = time.monotonic() - started
+        return [
+            "Redis 已停止 / Redis was down; restarted it",
+            f"Redis 已恢复 / Redis is back with its data ({took:.1f}s); workers reconnect by themselves",
+        ]
+
+    def _restart_broker(self) -> list[str]:
+        started = time.monotonic()
+        self.supervisor.halt(self.KAFKA_WORKERS)
+        self.stack.restart("broker")
+        prepare_topics(self.settings, self.policy, force=True)
+        replayed = RedisOutbox(redis_client(self.settings), self.settings.redis_prefix).replay_all()
+        self.supervisor.resume(self.KAFKA_WORKERS)
+        took = time.monotonic() - started
+        return [
+            "消息代理已停止 / the embedded broker was down; restarting it and the Kafka workers",
+            f"消息代理已恢复 / broker back in {took:.1f}s: topics re-created, "
+            f"{replayed} unconfirmed events re-published from the outbox",
+        ]

@@ -8,10 +8,12 @@ document without a broker.
 
 from __future__ import annotations
 
+import hmac
 import json
 import logging
 import secrets
 import threading
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -31,10 +33,13 @@ from consumers.department_api import department_router
 from consumers.metrics import CountRequests, TicketGauges, exposition
 from producers.department_client import DepartmentClient
 from producers.gateway import MAX_BODY_BYTES, BodyLimit, Intake, body_schemas, gateway_router
+from producers.outbox import RedisOutbox
 from producers.publisher import TicketPublisher
 from schemas.events import now_in_district
 from schemas.policy import RoutingPolicy
 from schemas.settings import Settings
+from schemas.ticket import TicketRecord
+from ztc.bootstrap import redis_client
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +51,44 @@ Every call carries its API key in the `X-API-Key` header. Retry a submission wit
 """
 
 
+class SnapshotStore(ReportingStore):
+    """Reports that read every ticket do so at most once per ``ttl_s``, however many ask at once.
+
+    A page view or a scrape gets the last snapshot while one thread refreshes it,
+    so a burst of dashboard views or ``/metrics`` scrapes costs one full read, not
+    one each, and cannot starve intake of the process's threads.
+    """
+
+    def __init__(self, client: redis.Redis, prefix: str, ttl_s: float = 15.0) -> None:
+        super().__init__(client, prefix)
+        self.ttl_s = ttl_s
+        self._lock = threading.Lock()
+        self._first_load = threading.Lock()
+        self._snapshot: list[TicketRecord] | None = None
+        self._taken_at = 0.0
+        self._refreshing = False
+
+    def records(self, start: datetime | None = None, end: datetime | None = None) -> list[TicketRecord]:
+        if start is not None or end is not None:
+            return super().records(start, end)
+        with self._lock:
+            age = time.monotonic() - self._taken_at
+            if self._snapshot is not None and (age < self.ttl_s or self._refreshing):
+                return self._snapshot
+            self._refreshing = True
+        try:
+            with self._first_load:  # before the first snapshot exists, readers queue for it
+                if self._snapshot is not None and time.monotonic() - self._taken_at < self.ttl_s:
+                    return self._snapshot
+                snapshot = super().records()
+        finally:
+            with self._lock:
+                self._refreshing = False
+        with self._lock:
+            self._snapshot, self._taken_at = snapshot, time.monotonic()
+        return snapshot
+
+
 class Resources:
     """Adapters of one web process; the Kafka producer is made on first use, closed at shutdown."""
 
@@ -53,8 +96,8 @@ class Resources:
         self.settings = settings
         self.policy = policy
         self.clock = clock
-        self.redis = redis.Redis.from_url(settings.redis, socket_connect_timeout=3, socket_timeout=10)
-        self._store = ReportingStore(self.redis, settings.redis_prefix)
+        self.redis = redis_client(settings)
+        self._store = SnapshotStore(self.redis, settings.redis_prefix)
         self._publisher: TicketPublisher | None = None
         self._lock = threading.Lock()
 
@@ -64,8 +107,9 @@ class Resources:
     def publisher(self) -> TicketPublisher:
         with self._lock:
             if self._publisher is None:
+                outbox = RedisOutbox(self.redis, self.settings.redis_prefix)
                 self._publisher = TicketPublisher(
-                    self.settings.kafka_bootstrap, self.settings.topics.submitted
+                    self.settings.kafka_bootstrap, self.settings.topics.submitted, outbox, self.clock
                 )
             return self._publisher
 
@@ -84,6 +128,15 @@ class Resources:
                 self._publisher.close()
                 self._publisher = None
         self.redis.close()
+
+
+def scraper_allowed(token: str | None, request: Request) -> bool:
+    """``/metrics``: with a token set, only a bearer of it; without one, only loopback clients."""
+    if token is None:
+        host = request.client.host if request.client else ""
+        return host in ("127.0.0.1", "::1")
+    given = request.headers.get("authorization", "")
+    return hmac.compare_digest(given.encode(), f"Bearer {token}".encode())
 
 
 def _unavailable(request: Request, exc: Exception) -> JSONResponse:
@@ -132,9 +185,9 @@ def create_app(
         lifespan=lifespan,
     )
     principal = principal_dependency(keys, clock)
-    intake = Intake(resources.publisher, resources.redis, settings.redis_prefix, clock)
+    intake = Intake(resources.publisher, clock)
     app.include_router(gateway_router(intake, principal))
-    app.include_router(department_router(resources.store, resources.client, principal))
+    app.include_router(department_router(resources.store, resources.client, principal, policy.privacy))
     app.include_router(
         dashboard_router(resources.store, keys, policy, clock, SessionSigner(secrets.token_bytes(32)))
     )
@@ -158,7 +211,9 @@ def create_app(
     gauges.register(TicketGauges(lambda: resources.store().records(), clock))
 
     @app.get("/metrics", include_in_schema=False)
-    def metrics() -> Response:
+    def metrics(request: Request) -> Response:
+        if not scraper_allowed(settings.metrics_token, request):
+            return Response("需要 ZTC_METRICS_TOKEN / metrics need the bearer token\n", status_code=401)
         body, content_type = exposition(gauges)
         return Response(body, media_type=content_type)
 

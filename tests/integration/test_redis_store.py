@@ -7,8 +7,10 @@ import uuid
 import pytest
 import redis
 
+from consumers.sla_engine import SlaBook
 from consumers.ticket_store import RedisTicketStore, TicketStore
 from deploy.embedded import EmbeddedStack
+from schemas.sla import SLA_EVENT_ADAPTER, SlaEvent
 from tests.unit.store_contract import TicketStoreContract
 
 pytestmark = pytest.mark.integration
@@ -17,7 +19,12 @@ pytestmark = pytest.mark.integration
 class TestRedisTicketStore(TicketStoreContract):
     @pytest.fixture(autouse=True)
     def _redis(self, stack: EmbeddedStack) -> None:
-        self.client = redis.Redis(port=stack.redis_port)
+        self.client = redis.Redis.from_url(stack.redis_url)
 
-    def make_store(self) -> TicketStore:
-        return RedisTicketStore(self.client, prefix=f"c{uuid.uuid4().hex[:8]}:")
+    def make_store(self, book: SlaBook | None = None) -> TicketStore:
+        return RedisTicketStore(self.client, prefix=f"c{uuid.uuid4().hex[:8]}:", book=book)
+
+    def alerts(self, store: TicketStore) -> list[SlaEvent]:
+        assert isinstance(store, RedisTicketStore)
+        entries: list[tuple[bytes, dict[bytes, bytes]]] = self.client.xrange(store.alerts_key)  # type: ignore[assignment]
+        return [SLA_EVENT_ADAPTER.validate_json(fields[b"event"]) for _, fields in entries]

@@ -154,14 +154,14 @@ def test_bounce_and_reroute_give_the_new_department_its_own_clocks(
     store: InMemoryTicketStore, policy: RoutingPolicy
 ) -> None:
     first = ordinary(policy)
-    record_all(
+    bounced = record_all(
         store,
         first,
         action(TicketBounced, "approval", at(30, 10, 0), reason=BounceReason.not_our_remit, note="x"),
     )
     assert isinstance(first, TicketRouted)
     again = route_ticket(first.submission, policy, at(30, 10, 5), frozenset({"approval"}), event_id="re-1")
-    record = record_all(store, again)
+    record = record_all(store, again.model_copy(update={"reroute_request_id": bounced.reroute_request_id}))
     assert record.sla is not None and record.sla.round == 1
     assert record.sla.accept_started_at == at(30, 10, 5)
     assert record.sla.accept_due_at == datetime(2026, 12, 1, 17, 30, tzinfo=DISTRICT_ZONE)

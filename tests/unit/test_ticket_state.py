@@ -76,8 +76,11 @@ def routed(
     manual: bool = False,
     at: datetime = T0,
     ticket_id: str = TICKET,
+    answering: TicketRecord | None = None,
 ) -> TicketRouted:
+    """A routing; ``answering``: a ticket awaiting re-routing whose request this decision answers."""
     return TicketRouted(
+        reroute_request_id=answering.reroute_request_id if answering is not None else None,
         ticket_id=ticket_id,
         occurred_at=at,
         submission=submitted(ticket_id),
@@ -396,10 +399,33 @@ def test_feedback_on_an_unknown_ticket_is_refused() -> None:
         apply(None, act(TicketAccepted, "approval", T0))
 
 
-def test_routing_an_accepted_ticket_again_is_refused() -> None:
-    before = ticket(*ACCEPTED)
-    with pytest.raises(TransitionRefused, match="cannot be routed again"):
-        apply(before, routed("planning", at=later(before)))
+@pytest.mark.parametrize("setup", [(), ACCEPTED, RESOLVED, CLOSED, BOUNCED])
+def test_routing_a_known_ticket_again_is_a_duplicate_never_applied(setup: tuple[Any, ...]) -> None:
+    """A repeated submission (broker restart, re-sent message) must not re-route a live ticket."""
+    before = ticket(*setup)
+    assert apply(before, routed("planning", ("market",), at=later(before))) is before
+
+
+def test_only_the_answer_to_the_tickets_own_reroute_request_routes_it_again() -> None:
+    bounced = ticket(*BOUNCED)
+    assert bounced.reroute_request_id is not None
+    stranger = routed("construction", (), at=later(bounced)).model_copy(
+        update={"reroute_request_id": "someone-elses-request"}
+    )
+    assert apply(bounced, stranger) is bounced
+    answered = apply(bounced, routed("construction", (), at=later(bounced), answering=bounced))
+    assert answered.status is TicketStatus.routed and answered.lead_department == "construction"
+    assert answered.reroute_request_id is None
+    late_copy = routed("market", (), at=later(answered), answering=bounced)
+    assert apply(answered, late_copy) is answered
+
+
+def test_a_reroute_answer_after_the_office_dispatched_by_hand_is_not_applied() -> None:
+    bounced = ticket(*BOUNCED)
+    dispatched = apply(bounced, act(TicketDispatched, "office", later(bounced), lead_department="market"))
+    assert dispatched.reroute_request_id is None
+    late = routed("construction", (), at=later(dispatched), answering=bounced)
+    assert apply(dispatched, late) is dispatched
 
 
 # ---------------------------------------------------------------- idempotency
@@ -520,7 +546,7 @@ def test_lead_bounce_waits_for_rerouting_and_accumulates_bounced_by() -> None:
     assert state.history[-1].summary == "退单：需其他部门办理 — 属规划事项；建议转 construction"
     assert state.bounces[-1].suggested_department == "construction"
 
-    state = apply(state, routed("construction", ("planning",), at=clock()))
+    state = apply(state, routed("construction", ("planning",), at=clock(), answering=state))
     assert state.status is TicketStatus.routed and state.routed_at == T0
     state = apply(state, act(TicketBounced, "construction", clock(), reason=BounceReason.wrong_street))
     assert state.bounced_by == ("approval", "construction")
@@ -547,7 +573,7 @@ def test_reroute_keeps_departments_that_stay_and_releases_the_others() -> None:
     clock = Clock()
     state = run(routed("approval", ("planning", "market")), act(TicketAccepted, "planning", clock()))
     state = apply(state, act(TicketBounced, "approval", clock()))
-    state = apply(state, routed("construction", ("planning",), at=clock()))
+    state = apply(state, routed("construction", ("planning",), at=clock(), answering=state))
     planning = [a for a in state.assignments if a.department == "planning"]
     assert len(planning) == 1 and planning[0].accepted_at is not None
     market = [a for a in state.assignments if a.department == "market"][-1]
@@ -575,9 +601,9 @@ def test_manual_triage_then_dispatch_by_the_office() -> None:
     assert state.history[-1].summary == "人工派单：主办 approval，协办 planning"
 
 
-def test_router_can_send_a_triage_ticket_on() -> None:
-    state = run(routed(manual=True), routed(at=T0 + timedelta(hours=1)))
-    assert state.status is TicketStatus.routed and state.routed_at == T0
+def test_a_triage_ticket_waits_for_the_office_not_a_repeated_routing() -> None:
+    triage = run(routed(manual=True))
+    assert apply(triage, routed(at=T0 + timedelta(hours=1))) is triage
 
 
 def test_joint_meeting_adds_co_departments_and_re_engages_done_ones() -> None:
@@ -819,7 +845,7 @@ def test_refused_events_never_change_state_and_repeats_are_no_ops(data: st.DataO
 
 def test_a_reroute_after_a_bounce_says_so() -> None:
     state = ticket(*BOUNCED)
-    state = apply(state, routed("construction", (), at=later(state)))
+    state = apply(state, routed("construction", (), at=later(state), answering=state))
     assert state.history[-1].summary.startswith("重新派单：主办 construction，协办 无")
 
 

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from consumers.sla_engine import SlaBook
 from consumers.ticket_store import InMemoryTicketStore, TicketStore
+from schemas.sla import SlaEvent
 from tests.unit.store_contract import TicketStoreContract
 
 
 class TestInMemoryTicketStore(TicketStoreContract):
-    def make_store(self) -> TicketStore:
-        return InMemoryTicketStore()
+    def make_store(self, book: SlaBook | None = None) -> TicketStore:
+        return InMemoryTicketStore(book=book)
+
+    def alerts(self, store: TicketStore) -> list[SlaEvent]:
+        assert isinstance(store, InMemoryTicketStore)
+        return store.alerts

@@ -1,0 +1,75 @@
+"""The monitor against a real Redis: poison is dead-lettered, an unrecorded alert is published again."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+import pytest
+import redis
+
+from consumers.monitor import Monitor
+from consumers.sla_engine import SlaBook
+from consumers.ticket_store import RedisTicketStore
+from deploy.embedded import EmbeddedStack
+from schemas.sla import SlaEvent
+from streams.routing import route_ticket
+from tests.unit.factories import NOW, submission
+from ztc.bootstrap import DEFAULT_POLICY, load_checked_policy
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture()
+def store(stack: EmbeddedStack) -> RedisTicketStore:
+    client = redis.Redis.from_url(stack.redis_url)
+    book = SlaBook(load_checked_policy(DEFAULT_POLICY))
+    return RedisTicketStore(client, f"m{uuid.uuid4().hex[:8]}:", book)
+
+
+def routed_ticket(store: RedisTicketStore, message_id: str) -> str:
+    assert store.book is not None
+    sub = submission(ticket_id=f"ZTC-20261127-{message_id.upper():0>8}", channel_message_id=message_id)
+    event = route_ticket(sub, store.book.policy, NOW)
+    store.record(event)
+    return event.ticket_id
+
+
+def test_a_corrupt_ticket_is_dead_lettered_and_the_pass_goes_on(store: RedisTicketStore) -> None:
+    assert store.book is not None
+    good = routed_ticket(store, "aa")
+    bad = routed_ticket(store, "bb")
+    store.client.set(f"{store.prefix}ticket:{bad}", b'{"not": "a ticket"}')
+    published: list[SlaEvent] = []
+    reported: list[tuple[str, str]] = []
+    monitor = Monitor(store, store.book, published.append, dead_letter=lambda k, r: reported.append((k, r)))
+    emitted = monitor.run_pass(NOW + timedelta(days=60))
+    assert emitted and {e.ticket_id for e in emitted} == {good}
+    assert reported and all(key.startswith(bad) for key, _ in reported)
+    assert all("ValidationError" in reason for _, reason in reported)
+    due = [
+        str(m.decode() if isinstance(m, bytes) else m) for m in store.client.zrange(store.sla_due_key, 0, -1)
+    ]
+    assert not any(key.startswith(bad) for key in due)
+
+
+def test_an_alert_the_recorder_never_got_is_published_again_and_a_recorded_one_is_not(
+    store: RedisTicketStore,
+) -> None:
+    assert store.book is not None
+    ticket_id = routed_ticket(store, "cc")
+    record = store.get(ticket_id)
+    assert record is not None
+    first_alert = min(store.book.schedule(record), key=lambda a: a.fire_at)
+    at = first_alert.fire_at + timedelta(seconds=1)
+    published: list[SlaEvent] = []
+    monitor = Monitor(store, store.book, published.append, lease_s=1, republish_after_s=60)
+    [event] = monitor.run_pass(at)
+    assert monitor.run_pass(at + timedelta(seconds=30)) == []  # waiting for the recorder
+    store.client.delete(monitor._claim_key(first_alert.key))  # the lease ran out
+    [again] = monitor.run_pass(at + timedelta(seconds=61))  # the broker lost it: publish again
+    assert again.event_id == event.event_id
+    store.record(again)  # now recorded: it leaves the index for good
+    store.client.delete(monitor._claim_key(first_alert.key))
+    assert [e.key for e in monitor.run_pass(at + timedelta(seconds=200))] == []
+    assert [e.event_id for e in published] == [event.event_id, event.event_id]

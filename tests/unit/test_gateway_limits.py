@@ -1,0 +1,65 @@
+"""The web edge refuses hostile JSON with 422 on every route, before any parser can crash on it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from consumers.access import KeyRing, write_demo_keys
+from schemas.settings import Settings
+from ztc.bootstrap import DEFAULT_POLICY, load_checked_policy
+from ztc.web_app import create_app
+
+POLICY = load_checked_policy(DEFAULT_POLICY)
+
+HOSTILE = {
+    "deep": b"[" * 30_000 + b"]" * 30_000,
+    "deep object": b'{"a":' * 5_000 + b"1" + b"}" * 5_000,
+    "huge number": b'{"text": "x", "n": ' + b"9" * 5_000 + b"}",
+    "huge float": b'{"text": 1.' + b"5" * 5_000 + b"}",
+    "NaN": b'{"text": NaN}',
+    "not utf-8": b'{"text": "\xff\xfe"}',
+    "truncated": b'{"text": "abc',
+}
+
+
+@pytest.fixture(scope="module")
+def http(tmp_path_factory: pytest.TempPathFactory) -> tuple[TestClient, dict[str, str]]:
+    keys_file: Path = tmp_path_factory.mktemp("keys") / "keys.toml"
+    keys = write_demo_keys(keys_file, POLICY.department_codes)
+    unreachable = Settings(redis_url="redis://127.0.0.1:1/0", bootstrap_servers="127.0.0.1:1")
+    return TestClient(create_app(unreachable, POLICY, KeyRing(keys_file))), keys
+
+
+@pytest.mark.parametrize("body", HOSTILE.values(), ids=HOSTILE.keys())
+@pytest.mark.parametrize(
+    ("path", "key"),
+    [
+        ("/api/tickets", "channel-web_form"),
+        ("/api/robot/callback", "channel-wechat_group"),
+        ("/api/tickets/ZTC-20261128-00000000/accept", "dept-approval"),
+    ],
+)
+def test_hostile_json_is_a_clear_422_on_every_route(
+    http: tuple[TestClient, dict[str, str]], path: str, key: str, body: bytes
+) -> None:
+    client, keys = http
+    headers = {"X-API-Key": keys[key], "Content-Type": "application/json"}
+    answer = client.post(path, content=body, headers=headers)
+    assert answer.status_code == 422, answer.text
+    [problem] = answer.json()["detail"]
+    assert problem["loc"] == ["body"] and problem["msg"]
+
+
+@pytest.mark.parametrize("value", [" ", "\t", ""])
+def test_a_blank_idempotency_key_is_refused(http: tuple[TestClient, dict[str, str]], value: str) -> None:
+    client, keys = http
+    answer = client.post(
+        "/api/tickets",
+        json={"text": "我们想办理食品经营许可证"},
+        headers={"X-API-Key": keys["channel-web_form"], "Idempotency-Key": value},
+    )
+    assert answer.status_code == 422, answer.text
+    assert any(p["loc"] == ["header", "Idempotency-Key"] for p in answer.json()["detail"])
