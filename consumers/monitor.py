@@ -52,7 +52,7 @@ class Monitor:
         *,
         lease_s: int = 30,
         batch: int = 500,
-        republish_after_s: float = 120.0,
+        republish_after_s: float = 30.0,
         dead_letter: DeadLetter = _log_dead_letter,
     ) -> None:
         self.store = store

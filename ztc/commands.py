@@ -141,7 +141,7 @@ def run(args: argparse.Namespace) -> int:
         if args.demo and not stop.is_set():
             _feed_demo(settings, policy)
         print("运行中，按 Ctrl-C 停止 / running, Ctrl-C stops everything", flush=True)
-        watch = StackWatch(stack, settings, policy, supervisor) if stack is not None else None
+        watch = StackWatch.for_run(stack, settings, policy, supervisor) if stack is not None else None
         while not stop.wait(1.0):
             notes = watch.check() if watch is not None else []
             for note in notes + supervisor.check():

@@ -9,9 +9,11 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from types import FrameType
+from typing import Protocol
 
 from kafka import KafkaProducer
 
@@ -21,7 +23,7 @@ from consumers.metrics import EVENTS_OUT, start_metrics_server
 from consumers.monitor import Monitor
 from consumers.recorder import Recorder
 from consumers.sla_engine import SlaBook
-from deploy.embedded import EmbeddedStack, StackError, die_with_parent
+from deploy.embedded import EmbeddedStack, ServiceStatus, StackError, die_with_parent
 from deploy.topics import ensure_topics
 from producers.outbox import RedisOutbox, Relay, kafka_send
 from schemas.events import now_in_district
@@ -273,6 +275,13 @@ class Supervisor:
             self.start(name, self.background.get(name, False))
 
 
+class WatchedStack(Protocol):
+    """What the watch needs of the embedded stack (``deploy.embedded.EmbeddedStack``)."""
+
+    def status(self) -> list[ServiceStatus]: ...
+    def restart(self, name: str, timeout_s: float = 20.0) -> None: ...
+
+
 class StackWatch:
     """Under ``ztc run``: notice a dead embedded broker or Redis within seconds and bring it back.
 
@@ -288,13 +297,29 @@ class StackWatch:
     """A live process must fail this many checks in a row (one a second) before it is restarted."""
 
     def __init__(
-        self, stack: EmbeddedStack, settings: Settings, policy: RoutingPolicy, supervisor: Supervisor
+        self,
+        stack: WatchedStack,
+        supervisor: Supervisor,
+        recreate_topics: Callable[[], None],
+        replay_outbox: Callable[[], int],
     ) -> None:
         self.stack = stack
-        self.settings = settings
-        self.policy = policy
         self.supervisor = supervisor
+        self.recreate_topics = recreate_topics
+        self.replay_outbox = replay_outbox
         self.unanswered: dict[str, int] = {}
+
+    @classmethod
+    def for_run(
+        cls, stack: EmbeddedStack, settings: Settings, policy: RoutingPolicy, supervisor: Supervisor
+    ) -> StackWatch:
+        def recreate_topics() -> None:
+            prepare_topics(settings, policy, force=True)
+
+        def replay_outbox() -> int:
+            return RedisOutbox(redis_client(settings), settings.redis_prefix).replay_all()
+
+        return cls(stack, supervisor, recreate_topics, replay_outbox)
 
     def check(self) -> list[str]:
         notes: list[str] = []
@@ -325,8 +350,8 @@ class StackWatch:
         started = time.monotonic()
         self.supervisor.halt(self.KAFKA_WORKERS)
         self.stack.restart("broker")
-        prepare_topics(self.settings, self.policy, force=True)
-        replayed = RedisOutbox(redis_client(self.settings), self.settings.redis_prefix).replay_all()
+        self.recreate_topics()
+        replayed = self.replay_outbox()
         self.supervisor.resume(self.KAFKA_WORKERS)
         took = time.monotonic() - started
         return [
