@@ -34,7 +34,7 @@ from consumers.follow_ups import follow_ups
 from consumers.metrics import DEAD_LETTERS, EVENTS_IN, EVENTS_OUT
 from consumers.ticket_store import RecordOutcome, RecordStatus, TicketStore
 from schemas.events import DeadLettered, Event, RerouteRequested, TicketRouted
-from schemas.feedback import parse_feedback
+from schemas.feedback import ENTERPRISE, parse_feedback
 from schemas.outbox import Outbox, OutboxEntry, answered_entries, event_entry_id
 from schemas.settings import Settings
 from schemas.sla import SLA_EVENT_ADAPTER
@@ -104,16 +104,41 @@ class Outputs:
     """outbox entries this message answered"""
 
 
+DEPARTMENT_FIELDS = ("department", "lead_department", "co_departments", "departments", "suggested_department")
+
+
+def named_departments(event: Event) -> set[str]:
+    """Every department code an event names (lead, co-departments, actor's department, suggestions)."""
+    named: set[str] = set()
+    for name in DEPARTMENT_FIELDS:
+        value = getattr(event, name, None)
+        if isinstance(value, str):
+            named.add(value)
+        elif isinstance(value, tuple):
+            named.update(value)
+    return named
+
+
 class RecorderStep:
-    """The recorder's decision for one message, over a ticket store and a dead-letter store."""
+    """The recorder's decision for one message, over a ticket store and a dead-letter store.
+
+    ``departments``: the policy's department codes; an event naming any other is refused
+    (``enterprise`` may act for itself).
+    """
 
     def __init__(
-        self, settings: Settings, store: TicketStore, dead_letters: DeadLetterStore, clock: Clock
+        self,
+        settings: Settings,
+        store: TicketStore,
+        dead_letters: DeadLetterStore,
+        clock: Clock,
+        departments: frozenset[str] | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
         self.dead_letters = dead_letters
         self.clock = clock
+        self.departments = departments | {ENTERPRISE} if departments is not None else None
         topics = settings.topics
         self.kind_of_topic = {
             topics.routed: "routed",
@@ -135,6 +160,10 @@ class RecorderStep:
             self._dead_letter(message, str(exc), out)
             return out
         out.confirms += answered_entries(event)
+        unknown = sorted(named_departments(event) - self.departments) if self.departments else []
+        if unknown:
+            self._dead_letter(message, f"refused: unknown department {', '.join(unknown)}", out, event)
+            return out
         try:
             outcome = self._record_with_retry(event, stop)
         except InterruptedError:
@@ -233,11 +262,12 @@ class Recorder:
         clock: Clock,
         outbox: Outbox,
         dead_letters: DeadLetterStore,
+        departments: frozenset[str] | None = None,
     ) -> None:
         self.settings = settings
         self.outbox = outbox
         self.clock = clock
-        self.step = RecorderStep(settings, store, dead_letters, clock)
+        self.step = RecorderStep(settings, store, dead_letters, clock, departments)
         self._sent: list[Any] = []
 
     def _consumer(self) -> KafkaConsumer:

@@ -29,7 +29,7 @@ import unicodedata
 import uuid
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal, Self
 from zoneinfo import ZoneInfo
 
 from pydantic import (
@@ -264,6 +264,16 @@ class TicketRouted(Event):
     def departments(self) -> tuple[str, ...]:
         return (self.lead_department, *self.co_departments)
 
+    @model_validator(mode="after")
+    def _about_its_submission(self) -> Self:
+        _require_same_ticket(self.ticket_id, self.submission)
+        return self
+
+
+def _require_same_ticket(ticket_id: str, submission: TicketSubmitted) -> None:
+    if submission.ticket_id != ticket_id:
+        raise ValueError(f"ticket_id {ticket_id} differs from its submission's {submission.ticket_id}")
+
 
 class RerouteRequested(Event):
     """A lead department bounced the ticket: route it again without the departments that bounced it."""
@@ -275,6 +285,11 @@ class RerouteRequested(Event):
     excluded_departments: tuple[Identifier, ...]
     reason: FreeText
     bounce_event_id: Identifier
+
+    @model_validator(mode="after")
+    def _about_its_submission(self) -> Self:
+        _require_same_ticket(self.ticket_id, self.submission)
+        return self
 
 
 def derived_event_id(kind: str, source_event_id: str) -> str:

@@ -100,15 +100,39 @@ def _parse_constant(name: str) -> Any:
     raise JsonLimitError(f"{name} is not a JSON number (NaN and Infinity are not accepted)")
 
 
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+
+
+def _check_surrogates(document: Any) -> None:
+    """A ``\\udXXX`` escape left unpaired decodes to a string no UTF-8 writer can encode."""
+    stack = [document]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError as exc:
+                raise JsonLimitError(
+                    f"a string holds a lone UTF-16 surrogate (U+{ord(value[exc.start]):04X})"
+                ) from None
+        elif isinstance(value, dict):
+            stack += [*value.keys(), *value.values()]
+        elif isinstance(value, list):
+            stack += value
+
+
 def loads_limited(raw: bytes | str, *, max_bytes: int) -> Any:
     """Decode untrusted JSON (UTF-8 bytes or text) within the limits; raise only JsonLimitError."""
     text = _as_text(raw, max_bytes)
     if text.count("[") + text.count("{") > MAX_JSON_DEPTH:
         _check_depth(text)
     try:
-        return json.loads(
+        document = json.loads(
             text, parse_int=_parse_int, parse_float=_parse_float, parse_constant=_parse_constant
         )
+        if _SURROGATE_ESCAPE.search(text):  # rare: only then look at every string
+            _check_surrogates(document)
+        return document
     except JsonLimitError:
         raise
     except json.JSONDecodeError as exc:

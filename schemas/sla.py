@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import date, time
 from enum import StrEnum
-from typing import Annotated, ClassVar, Literal
+from typing import Annotated, ClassVar, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator, model_validator
 
 from schemas.events import Event, EventTime, Identifier, Priority
 
@@ -133,6 +133,12 @@ class SlaEvent(Event):
     due_at: EventTime
     round: int = 0
     key: Identifier = Field(description="ticket:stage:kind:round — one event per key, ever")
+
+    @model_validator(mode="after")
+    def _key_of_its_ticket(self) -> Self:
+        if not self.key.startswith(f"{self.ticket_id}:"):
+            raise ValueError(f"key {self.key} is not an alert of ticket {self.ticket_id}")
+        return self
 
 
 class SlaWarning(SlaEvent):

@@ -94,7 +94,8 @@ def run_recorder(settings: Settings) -> int:
     store = ticket_store(settings, policy)
     outbox = RedisOutbox(store.client, settings.redis_prefix)
     dead_letters = RedisDeadLetterStore(store.client, settings.redis_prefix)
-    Recorder(settings, store, now_in_district, outbox, dead_letters).run(stop)
+    departments = frozenset(policy.department_codes)
+    Recorder(settings, store, now_in_district, outbox, dead_letters, departments).run(stop)
     log.info("recorder stopped")
     return 0
 

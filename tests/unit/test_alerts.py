@@ -26,11 +26,11 @@ DUE = NOW + timedelta(hours=2)
 
 def test_the_texts_name_ticket_stage_deadline_and_who_must_act() -> None:
     common = {"ticket_id": TICKET, "occurred_at": NOW, "department": "approval", "due_at": DUE}
-    warning = SlaWarning(stage=SlaStage.accept, key="k1", share=0.8, **common)
-    breached = SlaBreached(stage=SlaStage.resolve, key="k2", **common)
+    warning = SlaWarning(stage=SlaStage.accept, key=f"{TICKET}:accept:warning:0", share=0.8, **common)
+    breached = SlaBreached(stage=SlaStage.resolve, key=f"{TICKET}:resolve:breach:0", **common)
     escalated = SlaEscalated(
-        stage=SlaStage.resolve, key="k3", level=2, level_name="supervision", level_label="督办",
-        notify="office", **common,
+        stage=SlaStage.resolve, key=f"{TICKET}:resolve:escalation2:0", level=2,
+        level_name="supervision", level_label="督办", notify="office", **common,
     )  # fmt: skip
     assert (
         alert_text(warning)
@@ -97,7 +97,12 @@ def test_the_outbox_is_the_stream_the_recorder_writes() -> None:
 
 def test_an_outbox_entry_holds_one_sla_event_or_is_undecodable() -> None:
     event = SlaBreached(
-        ticket_id=TICKET, occurred_at=NOW, department="approval", due_at=DUE, stage=SlaStage.accept, key="k"
+        ticket_id=TICKET,
+        occurred_at=NOW,
+        department="approval",
+        due_at=DUE,
+        stage=SlaStage.accept,
+        key=f"{TICKET}:accept:breach:0",
     )
     assert decode_entry({b"event": event.model_dump_json().encode()}) == event
     assert decode_entry({"event": event.model_dump_json()}) == event  # a client that decodes responses

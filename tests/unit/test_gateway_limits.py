@@ -22,6 +22,7 @@ HOSTILE = {
     "NaN": b'{"text": NaN}',
     "not utf-8": b'{"text": "\xff\xfe"}',
     "truncated": b'{"text": "abc',
+    "lone surrogate": b'{"actor": "\\ud800", "reason": "not_our_remit", "note": "x"}',
 }
 
 

@@ -151,3 +151,14 @@ def test_arbitrary_json_decodes_or_raises_json_limit_error(value: Any, wrap: int
         assert str(exc)
     else:
         assert wrap <= MAX_JSON_DEPTH and json.dumps(decoded) == document
+
+
+@pytest.mark.parametrize("raw", [r'{"a": "\ud800"}', r'["x\udc00"]', r'{"\udbff": 1}'])
+def test_a_lone_surrogate_escape_is_refused_because_no_utf8_writer_could_encode_it(raw: str) -> None:
+    with pytest.raises(JsonLimitError, match="lone UTF-16 surrogate"):
+        loads_limited(raw, max_bytes=1000)
+
+
+def test_a_surrogate_pair_and_an_escaped_backslash_are_fine() -> None:
+    assert loads_limited(r'{"k": "\ud83d\ude00"}', max_bytes=1000) == {"k": "\U0001f600"}
+    assert loads_limited(r'{"k": "\\ud800"}', max_bytes=1000) == {"k": "\\ud800"}

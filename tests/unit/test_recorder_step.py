@@ -39,7 +39,8 @@ class Message:
 def make_step(store: object | None = None) -> tuple[RecorderStep, InMemoryDeadLetterStore]:
     letters = InMemoryDeadLetterStore()
     tickets = store if store is not None else InMemoryTicketStore(book=SlaBook(POLICY))
-    return RecorderStep(SETTINGS, tickets, letters, lambda: NOW), letters  # type: ignore[arg-type]
+    departments = frozenset(POLICY.department_codes)
+    return RecorderStep(SETTINGS, tickets, letters, lambda: NOW, departments), letters  # type: ignore[arg-type]
 
 
 def handle(step: RecorderStep, topic: str, value: bytes | None) -> Outputs:
@@ -166,3 +167,21 @@ def test_dead_letters_from_other_workers_are_kept_even_unreadable_ones() -> None
     assert len(letters.records) == 2
     assert letters.records[router_letter.event_id].reason == "schema: text missing"
     assert any(r.reason.startswith("unreadable dead letter") for r in letters.records.values())
+
+
+def test_an_event_naming_a_department_the_policy_does_not_know_is_refused() -> None:
+    step, letters = make_step()
+    forged = routed().model_copy(update={"lead_department": "no-such-department"})
+    out = handle(step, TOPICS.routed, as_bytes(forged))
+    [kept] = letters.records.values()
+    assert kept.reason == "refused: unknown department no-such-department"
+    assert out.confirms  # it reached the recorder: its outbox entry (if any) is answered
+
+
+def test_an_event_about_another_tickets_submission_is_malformed() -> None:
+    step, letters = make_step()
+    event = routed()
+    forged = json.loads(as_bytes(event)) | {"ticket_id": "ZTC-20261127-99999999"}
+    handle(step, TOPICS.routed, json.dumps(forged).encode())
+    [kept] = letters.records.values()
+    assert "differs from its submission" in kept.reason
