@@ -54,6 +54,13 @@ def _wants_json(scope: Scope) -> bool:
     return not content_type or b"json" in content_type
 
 
+def _api_body(scope: Scope) -> bool:
+    """A request to the JSON API that declares some other kind of body (the dashboard's forms are not API)."""
+    declared = dict(scope["headers"]).get(b"content-length", b"0")
+    has_body = declared != b"0" or b"chunked" in dict(scope["headers"]).get(b"transfer-encoding", b"")
+    return scope.get("method") in ("POST", "PUT", "PATCH") and scope["path"].startswith("/api/") and has_body
+
+
 class BodyLimit:
     """ASGI middleware: 413 for bodies over the limit; 422 for JSON bodies nobody may parse.
 
@@ -80,6 +87,10 @@ class BodyLimit:
             return
         if _wants_json(scope):
             await self._checked_json(scope, receive, send)
+            return
+        if _api_body(scope):
+            detail = "请以 JSON 提交 / the API takes JSON bodies: Content-Type: application/json"
+            await self._answer(scope, receive, send, 415, detail, close=True)
             return
         received = 0
 

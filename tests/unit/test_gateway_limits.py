@@ -64,3 +64,13 @@ def test_a_blank_idempotency_key_is_refused(http: tuple[TestClient, dict[str, st
     )
     assert answer.status_code == 422, answer.text
     assert any(p["loc"] == ["header", "Idempotency-Key"] for p in answer.json()["detail"])
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", "image/png"])
+def test_an_api_body_that_is_not_json_is_a_415_not_a_crash(
+    http: tuple[TestClient, dict[str, str]], content_type: str
+) -> None:
+    client, keys = http
+    headers = {"X-API-Key": keys["dept-approval"], "Content-Type": content_type}
+    answer = client.post("/api/tickets/ZTC-20261128-00000000/bounce", content=b"N\xf7\x00", headers=headers)
+    assert answer.status_code == 415, answer.text
