@@ -187,6 +187,13 @@ def answers_reroute(state: TicketRecord, event: TicketRouted) -> bool:
 
 
 def _apply_routed(state: TicketRecord | None, event: TicketRouted) -> TicketRecord:
+    if state is not None and state.submission.dedupe_key != event.submission.dedupe_key:
+        _refuse(
+            state,
+            f"ticket id collision: {event.submission.dedupe_key} hashes to the id of "
+            f"{state.submission.dedupe_key}",
+            "工单号冲突：另一条渠道消息已占用此工单号",
+        )
     if state is not None and not answers_reroute(state, event):
         return state  # a repeated routing of a known ticket: a duplicate, never applied
     entry = HistoryEntry(

@@ -40,7 +40,7 @@ FAST = RetryPolicy(
     lease_s=1.0,
     busy_wait_s=0.05,
 )
-TICKET = re.compile(r"ZTC-\d{8}-[0-9A-F]{8}")
+TICKET = re.compile(r"ZTC-\d{8}-[0-9A-F]{12}")
 OK = (200, {"errcode": 0, "errmsg": "ok"})
 
 

@@ -864,3 +864,19 @@ def test_an_extension_is_requested_by_the_lead_and_approved_by_the_office() -> N
     approved = apply(asked, act(ExtensionApproved, "office", T0, note="同意"))
     assert approved.pending_extension is None
     assert approved.history[-1].summary.startswith("批准延期 5 working days")
+
+
+def test_a_second_channel_message_under_a_taken_ticket_id_is_refused_loudly_not_dropped() -> None:
+    first = ticket()
+    other = routed(at=later(first)).model_copy(
+        update={"submission": first.submission.model_copy(update={"channel_message_id": "another-message"})}
+    )
+    with pytest.raises(TransitionRefused, match="ticket id collision"):
+        apply(first, other)
+
+
+def test_ticket_ids_carry_48_bits_of_the_message_under_the_day() -> None:
+    from schemas.events import ticket_id_for
+
+    ticket_id = ticket_id_for("web_form", "m-1", T0)
+    assert len(ticket_id.rsplit("-", 1)[1]) == 12
