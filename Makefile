@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint unit integration bench clean chromium
+.PHONY: run test lint unit integration bench clean chromium chaos
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,11 @@ test: lint chromium
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_classifier.py
+
+# The fault suite: kill -9, restarts, malformed input, fuzzed HTTP against a real `ztc run` (tests/chaos);
+# e.g. make chaos CHAOS_ARGS="--tickets 2000 --only kill-broker,malformed".
+chaos: $(STAMP)
+	$(BIN)/python -m tests.chaos $(CHAOS_ARGS)
 
 clean:
 	rm -rf $(VENV) .ztc .mypy_cache .pytest_cache .ruff_cache
