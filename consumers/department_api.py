@@ -18,13 +18,13 @@ from fastapi import APIRouter, Depends, HTTPException, Query
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
 from consumers.access import Principal, Scope
-from consumers.ticket_state import TransitionRefused
 from consumers.ticket_store import TicketStore
 from producers.department_client import ActionError, DepartmentClient
 from schemas.feedback import BounceReason, DepartmentAction
 from schemas.policy import PrivacyPolicy
 from schemas.privacy import mask_optional, mask_personal, reader_roles, record_for, shows_personal_data
 from schemas.ticket import InboxBucket, TicketRecord, TicketStatus
+from schemas.ticket_state import TransitionRefused
 
 ClientFactory = Callable[[], DepartmentClient]
 

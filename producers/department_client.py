@@ -13,7 +13,6 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from consumers.ticket_state import apply
 from consumers.ticket_store import TicketStore
 from producers.publisher import TicketPublisher
 from schemas.feedback import (
@@ -37,6 +36,7 @@ from schemas.feedback import (
     TicketResolved,
 )
 from schemas.ticket import TicketRecord
+from schemas.ticket_state import apply
 from streams.business_calendar import parse_target
 
 Clock = Callable[[], datetime]

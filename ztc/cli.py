@@ -17,12 +17,12 @@ import redis
 from kafka.errors import KafkaError
 from pydantic import ValidationError
 
-from consumers.ticket_state import TransitionRefused
 from deploy.embedded import StackError
 from deploy.probe import BROKER, REDIS, ServiceUnavailable, require_servers
 from producers.department_client import ActionError
 from schemas.policy import PolicyError
 from schemas.settings import Settings, SettingsError
+from schemas.ticket_state import TransitionRefused
 from streams.classifier import ModelLoadError
 from streams.intake import describe_validation_error
 from ztc import commands

@@ -11,7 +11,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from consumers.ticket_state import TransitionRefused, apply, inbox_buckets
 from consumers.ticket_store import InMemoryTicketStore, RecordStatus
 from schemas.events import DISTRICT_ZONE, Channel, Event, Priority, TicketRouted, TicketSubmitted
 from schemas.feedback import (
@@ -36,6 +35,7 @@ from schemas.feedback import (
     parse_feedback,
 )
 from schemas.ticket import AssignmentRole, InboxBucket, ReleaseReason, TicketRecord, TicketStatus
+from schemas.ticket_state import TransitionRefused, apply, inbox_buckets
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=DISTRICT_ZONE)
 TICKET = "ZTC-20261102-0000ABCD"

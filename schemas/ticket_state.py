@@ -45,7 +45,7 @@ from schemas.ticket import (
     TicketRecord,
     TicketStatus,
 )
-from streams.business_calendar import parse_target
+from schemas.time_limits import parse_target
 
 WORKING = frozenset({TicketStatus.accepted, TicketStatus.in_progress, TicketStatus.awaiting_enterprise})
 DISPATCHABLE = frozenset({TicketStatus.triage, TicketStatus.rerouting})
