@@ -67,6 +67,9 @@ class InMemoryPublisher:
     def events(self, topic: str) -> list[Event]:
         return [p.event for p in self.published if p.topic == topic]
 
+    def close(self) -> None:
+        """Nothing to close; here so it stands in wherever a ``TicketPublisher`` is closed."""
+
 
 class TicketPublisher:
     """Publishes what an edge acknowledges; one producer per process, made on first use, closed by the caller.
