@@ -47,6 +47,8 @@ from schemas.feedback import (
 ACTION_PATH_PREFIX = "/api/tickets/{ticket_id}/"
 _KEBAB = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
 _RESERVED_FLAGS = frozenset({"--as", "--actor", "--no-wait", "--help", "-h"})
+_ENVELOPE = frozenset({*DepartmentAction.model_fields, "type"})
+"""Fields every action fills the same way (ids, time, ``department``, ``actor``), never an entry's own."""
 
 
 class ActionError(ValueError):
@@ -188,6 +190,9 @@ class ActionSpec:
         unknown = [f.name for f in self.fields if f.name not in self.event.model_fields]
         if unknown:
             raise ValueError(f"{where}: {self.event.__name__} has no field {', '.join(unknown)}")
+        envelope = [f.name for f in self.fields if f.name in _ENVELOPE]
+        if envelope:
+            raise ValueError(f"{where}: {', '.join(envelope)} is filled by every action, not a field of it")
         for attribute in ("name", "cli_flag", "body_name"):
             values = [getattr(f, attribute) for f in self.fields]
             if len(set(values)) != len(values):

@@ -119,6 +119,7 @@ def test_who_decides_how_the_department_is_filled() -> None:
     ("changes", "complaint"),
     [
         ({"fields": (FieldSpec("nope", "无", "none"),)}, "Pinged has no field nope"),
+        ({"fields": (FieldSpec("department", "部门", "who"),)}, "department is filled by every action"),
         ({"verb": "Ping"}, "lower-case words"),
         ({"who": ()}, "who may try"),
         ({"example": {}}, "documents an example"),
@@ -162,7 +163,7 @@ def sample_value(field: FieldSpec) -> tuple[str, Any]:
     if field.kind is Kind.choice:
         return field.choice_values[-1], field.choice_values[-1]
     if field.kind is Kind.departments:
-        return "planning, market", ("planning", "market")
+        return "planning, construction", ("planning", "construction")
     samples = {Kind.department: "market", Kind.time_limit: "5 working days"}
     return samples.get(field.kind, "说明"), samples.get(field.kind, "说明")
 
@@ -270,6 +271,26 @@ def test_a_cli_action_is_published_and_a_refused_one_is_one_line(
     assert cli.main(["dispatch", TICKET, "--lead", "nowhere", "--no-wait"]) == 2
     assert capsys.readouterr().err == "错误 / error: unknown department 'nowhere'\n"
     assert len(publisher.published) == 1
+
+
+@pytest.mark.parametrize("spec", ACTIONS, ids=lambda spec: spec.verb)
+def test_every_generated_command_line_makes_a_valid_event(
+    spec: ActionSpec,
+    offline: tuple[InMemoryTicketStore, InMemoryPublisher],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Published (0) or refused by the ticket's state (1); never a field the event rejects (2)."""
+    _, publisher = offline
+    argv, values = sample_argv(spec)
+    code = cli.main([*argv, "--no-wait"])
+    out, err = capsys.readouterr()
+    assert code in (0, 1), err
+    if code == 1:
+        assert err.startswith("拒绝 / refused:") and publisher.published == []
+        return
+    [sent] = publisher.published
+    assert isinstance(sent.event, spec.event) and out.startswith(f"已发布 published: {spec.label} ")
+    assert {name: getattr(sent.event, name) for name in values} == values
 
 
 # ---------------------------------------------------------------- the HTTP API
