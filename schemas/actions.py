@@ -214,6 +214,8 @@ class ActionSpec:
 
     @property
     def acting(self) -> Acting:
+        """A department role among ``who``: the department acting; the office alone: the office;
+        otherwise (the enterprise, or the office on its behalf): the ``sets_department`` field."""
         if DEPARTMENT_ROLES & set(self.who):
             return Acting.department
         if self.who == (Who.office,):
