@@ -3,30 +3,49 @@
 A department sees and acts on only the tickets it is or was involved in (lead
 or co, any row in ``assignments``); any other ticket is 404, exactly like one
 that does not exist. The office's key also sees everything and may dispatch
-and convene. Actions go through ``DepartmentClient``: refused by the ticket's
-state → 409 with the reason; nothing is published then.
+and convene. One route per entry of the action registry that has an HTTP path
+(``schemas.actions.ACTIONS``), with its request model and OpenAPI docs
+generated from the entry. Actions go through a ``Performer`` the composition
+root injects (the department client): refused by the ticket's state → 409 with
+the reason; nothing is published then.
 
 Phone and ID-card numbers in answers are masked unless the policy's
 ``[privacy]`` lets the reader's role on that ticket see them (by default only
 the lead department, which must call the enterprise).
 """
 
-from collections.abc import Callable
-from typing import Annotated, Any, Self
+from collections.abc import Callable, Iterable, Mapping
+from typing import Annotated, Any, Protocol, Self
 
 from fastapi import APIRouter, Depends, HTTPException, Query
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
 from consumers.access import Principal, Scope
-from consumers.ticket_state import TransitionRefused
 from consumers.ticket_store import TicketStore
-from producers.department_client import ActionError, DepartmentClient
-from schemas.feedback import BounceReason, DepartmentAction
+from schemas.actions import ACTIONS, Acting, ActionError, ActionSpec, FieldSpec, Kind
+from schemas.feedback import DepartmentAction
 from schemas.policy import PrivacyPolicy
 from schemas.privacy import mask_optional, mask_personal, reader_roles, record_for, shows_personal_data
 from schemas.ticket import InboxBucket, TicketRecord, TicketStatus
+from schemas.ticket_state import TransitionRefused
 
-ClientFactory = Callable[[], DepartmentClient]
+
+class Performer(Protocol):
+    """What the routes need to act: ``producers.department_client.DepartmentClient`` is one."""
+
+    def perform(
+        self,
+        spec: ActionSpec,
+        ticket_id: str,
+        actor: str,
+        values: Mapping[str, Any] | None = None,
+        department: str | None = None,
+    ) -> DepartmentAction: ...
+
+    def wait_recorded(self, event: DepartmentAction, timeout_s: float = 15.0) -> TicketRecord | None: ...
+
+
+PerformerFactory = Callable[[], Performer]
 
 
 # ---------------------------------------------------------------- bodies
@@ -40,72 +59,42 @@ class ActionIn(BaseModel):
     )
 
 
-class AcceptIn(ActionIn):
-    model_config = ConfigDict(
-        json_schema_extra={"examples": [{"actor": "王科长", "note": "已签收，今日联系企业"}]}
-    )
-    note: str | None = Field(default=None, description="备注 / note")
+def _body_field(field: FieldSpec) -> tuple[Any, Any]:
+    """The annotation and ``Field`` of one registry field in a request body."""
+    kind: Any = field.choices if field.choices is not None else str
+    if field.kind is Kind.departments:
+        if field.required:
+            return list[str], Field(min_length=1, description=field.description)
+        return list[str], Field(default_factory=list, description=field.description)
+    if field.required:
+        return kind, Field(description=field.description)
+    if field.default is not None:
+        return kind, Field(default=field.default, description=field.description)
+    return kind | None, Field(default=None, description=field.description)
 
 
-class NoteIn(ActionIn):
-    model_config = ConfigDict(
-        json_schema_extra={"examples": [{"actor": "王科长", "note": "已与企业对接材料清单"}]}
-    )
-    note: str = Field(description="进展说明 / what happened")
+def request_model(spec: ActionSpec) -> type[ActionIn]:
+    """The body of ``POST /api/tickets/{ticket_id}/<path>``: ``actor`` plus the entry's fields."""
+    assert spec.path is not None
+    name = "".join(word.capitalize() for word in spec.path.split("-")) + "In"
+    namespace: dict[str, Any] = {
+        "__module__": __name__,
+        "__doc__": f"{spec.summary} → {spec.event.__name__}",
+        "__annotations__": {},
+        "model_config": ConfigDict(extra="forbid", json_schema_extra={"examples": [dict(spec.example)]}),
+    }
+    for field in spec.fields:
+        annotation, info = _body_field(field)
+        namespace["__annotations__"][field.body_name] = annotation
+        namespace[field.body_name] = info
+    model: type[ActionIn] = type(name, (ActionIn,), namespace)
+    return model
 
 
-class QuestionIn(ActionIn):
-    model_config = ConfigDict(
-        json_schema_extra={"examples": [{"actor": "王科长", "question": "请补充土方量测算报告"}]}
-    )
-    question: str = Field(description="需企业补充的材料 / what the enterprise must supply")
-
-
-class BounceIn(ActionIn):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "actor": "李科长",
-                    "reason": "not_our_remit",
-                    "note": "属审批事项",
-                    "suggested_department": "approval",
-                }
-            ]
-        }
-    )
-    reason: BounceReason
-    note: str = Field(description="退单说明 / why")
-    suggested_department: str | None = Field(default=None, description="建议部门 / better department")
-
-
-class ResolveIn(ActionIn):
-    model_config = ConfigDict(
-        json_schema_extra={"examples": [{"actor": "王科长", "resolution": "土石方施工许可证已核发"}]}
-    )
-    resolution: str = Field(description="办理结果 / outcome")
-    override_reason: str | None = Field(
-        default=None, description="协办未完成时办结的理由 / if co-work is open"
-    )
-
-
-class DispatchIn(ActionIn):
-    model_config = ConfigDict(
-        json_schema_extra={"examples": [{"actor": "派单台 张三", "lead": "approval", "co": ["construction"]}]}
-    )
-    lead: str = Field(description="主办部门 / lead department")
-    co: list[str] = Field(default_factory=list, description="协办部门 / co-departments")
-    note: str | None = None
-
-
-class ConveneIn(ActionIn):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [{"actor": "督办科", "departments": ["planning", "approval"], "note": "周三联席会议"}]
-        }
-    )
-    departments: list[str] = Field(min_length=1, description="参会并协办的部门 / departments joining")
-    note: str
+def _values(spec: ActionSpec, body: BaseModel) -> dict[str, Any]:
+    """The body's fields by the event's field names; lists become the event's tuples."""
+    values = {f.name: getattr(body, f.body_name) for f in spec.fields}
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
 
 
 # ---------------------------------------------------------------- answers
@@ -199,10 +188,10 @@ def _office_only(principal: Principal) -> None:
 
 
 def _perform(
-    client: DepartmentClient, wait_s: float, act: Callable[[DepartmentClient], DepartmentAction]
+    performer: Performer, wait_s: float, act: Callable[[Performer], DepartmentAction]
 ) -> ActionResult:
     try:
-        event = act(client)
+        event = act(performer)
     except TransitionRefused as exc:
         raise HTTPException(409, str(exc)) from None
     except ActionError as exc:
@@ -212,7 +201,7 @@ def _perform(
             {"loc": ["body", *e["loc"]], "msg": e["msg"], "type": e["type"]} for e in exc.errors()
         ]
         raise HTTPException(422, detail) from None
-    record = client.wait_recorded(event, timeout_s=wait_s) if wait_s > 0 else None
+    record = performer.wait_recorded(event, timeout_s=wait_s) if wait_s > 0 else None
     return ActionResult(
         event_id=event.event_id,
         event_type=event.event_type,
@@ -229,11 +218,15 @@ def _perform(
 
 def department_router(
     store: Callable[[], TicketStore],
-    client: ClientFactory,
+    performer: PerformerFactory,
     principal: Callable[..., Principal],
     privacy: PrivacyPolicy | None = None,
+    actions: Iterable[ActionSpec] = ACTIONS,
 ) -> APIRouter:
-    """The department routes; ``privacy`` is the policy's ``[privacy]`` (default: only the lead unmasked)."""
+    """The department routes: inbox, read, and one per action of ``actions`` that has an HTTP path.
+
+    ``privacy`` is the policy's ``[privacy]`` (default: only the lead unmasked).
+    """
     router = APIRouter(tags=["departments 部门"])
     privacy = privacy if privacy is not None else PrivacyPolicy()
     errors: dict[int | str, dict[str, Any]] = {
@@ -289,81 +282,32 @@ def department_router(
     def read(ticket_id: str, who: Who) -> TicketRecord:
         return shown_to(ticket_for(ticket_id, who), who, privacy)
 
-    def action(
-        path: str, summary: str
-    ) -> Callable[[Callable[..., ActionResult]], Callable[..., ActionResult]]:
-        return router.post(
-            f"/api/tickets/{{ticket_id}}/{path}",
+    def add_action(spec: ActionSpec, path: str) -> None:
+        """``POST path``: the entry's body; the department is the key's (or the office's, office key only)."""
+
+        def act(ticket_id: str, body: ActionIn, who: Who, wait_s: Wait = 5.0) -> ActionResult:
+            if spec.acting is Acting.office:
+                _office_only(who)
+            department = department_of(who)
+            ticket_for(ticket_id, who)
+            values = _values(spec, body)
+            return _perform(
+                performer(), wait_s, lambda p: p.perform(spec, ticket_id, body.actor, values, department)
+            )
+
+        act.__annotations__["body"] = request_model(spec)  # FastAPI reads the body's model from here
+        router.add_api_route(
+            path,
+            act,
+            methods=["POST"],
+            name=spec.name,
             response_model=ActionResult,
-            summary=summary,
+            summary=spec.summary,
             responses=errors,
             response_description="已发布（附记录后的状态）/ published, with the recorded status",
         )
 
-    @action("accept", "签收 / accept")
-    def accept(ticket_id: str, body: AcceptIn, who: Who, wait_s: Wait = 5.0) -> ActionResult:
-        dept = department_of(who)
-        ticket_for(ticket_id, who)
-        return _perform(client(), wait_s, lambda c: c.accept(ticket_id, dept, body.actor, body.note))
-
-    @action("progress", "进展 / progress")
-    def progress(ticket_id: str, body: NoteIn, who: Who, wait_s: Wait = 5.0) -> ActionResult:
-        dept = department_of(who)
-        ticket_for(ticket_id, who)
-        return _perform(client(), wait_s, lambda c: c.progress(ticket_id, dept, body.actor, body.note))
-
-    @action("request-info", "需企业补充材料 / request information")
-    def request_info(ticket_id: str, body: QuestionIn, who: Who, wait_s: Wait = 5.0) -> ActionResult:
-        dept = department_of(who)
-        ticket_for(ticket_id, who)
-        return _perform(
-            client(), wait_s, lambda c: c.request_info(ticket_id, dept, body.actor, body.question)
-        )
-
-    @action("co-done", "协办完成 / co-department done")
-    def co_done(ticket_id: str, body: NoteIn, who: Who, wait_s: Wait = 5.0) -> ActionResult:
-        dept = department_of(who)
-        ticket_for(ticket_id, who)
-        return _perform(client(), wait_s, lambda c: c.co_done(ticket_id, dept, body.actor, body.note))
-
-    @action("bounce", "退单 / bounce")
-    def bounce(ticket_id: str, body: BounceIn, who: Who, wait_s: Wait = 5.0) -> ActionResult:
-        dept = department_of(who)
-        ticket_for(ticket_id, who)
-        return _perform(
-            client(),
-            wait_s,
-            lambda c: c.bounce(
-                ticket_id, dept, body.actor, body.reason, body.note, body.suggested_department
-            ),
-        )
-
-    @action("resolve", "办结 / resolve")
-    def resolve(ticket_id: str, body: ResolveIn, who: Who, wait_s: Wait = 5.0) -> ActionResult:
-        dept = department_of(who)
-        ticket_for(ticket_id, who)
-        return _perform(
-            client(),
-            wait_s,
-            lambda c: c.resolve(ticket_id, dept, body.actor, body.resolution, body.override_reason),
-        )
-
-    @action("dispatch", "人工派单（区政府办公室）/ dispatch (office)")
-    def dispatch(ticket_id: str, body: DispatchIn, who: Who, wait_s: Wait = 5.0) -> ActionResult:
-        _office_only(who)
-        ticket_for(ticket_id, who)
-        return _perform(
-            client(),
-            wait_s,
-            lambda c: c.dispatch(ticket_id, body.actor, body.lead, tuple(body.co), body.note),
-        )
-
-    @action("convene", "联席会议（区政府办公室）/ convene (office)")
-    def convene(ticket_id: str, body: ConveneIn, who: Who, wait_s: Wait = 5.0) -> ActionResult:
-        _office_only(who)
-        ticket_for(ticket_id, who)
-        return _perform(
-            client(), wait_s, lambda c: c.convene(ticket_id, body.actor, tuple(body.departments), body.note)
-        )
-
+    for spec in actions:
+        if spec.http_path is not None:
+            add_action(spec, spec.http_path)
     return router

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from consumers.ticket_state import reroute_request_id
 from schemas.events import Event, RerouteRequested
 from schemas.feedback import JointMeetingConvened, TicketBounced, TicketDispatched
 from schemas.ticket import TicketRecord, TicketStatus
+from schemas.ticket_state import reroute_request_id
 from schemas.topics import Topics
 
 

@@ -16,11 +16,11 @@ from typing import Protocol
 import redis
 
 from consumers.sla_engine import SlaBook
-from consumers.ticket_state import TransitionRefused, apply, inbox_buckets
 from schemas.events import Event, TicketRouted
 from schemas.outbox import alert_outbox_key, message_key
 from schemas.sla import SlaBreached, SlaEvent, SlaStage
 from schemas.ticket import InboxBucket, TicketRecord
+from schemas.ticket_state import TransitionRefused, apply, inbox_buckets
 
 
 class RecordStatus(StrEnum):

@@ -1,4 +1,11 @@
-"""Department client: the Python API behind ``ztc accept``, ``ztc bounce`` and friends.
+"""Department client: the Python API behind ``ztc accept``, ``ztc bounce``, the department routes and friends.
+
+Every entry of the action registry (``schemas.actions.ACTIONS``) is one call,
+``perform(spec, ticket_id, actor, values, department)``, and a method named
+after the entry, generated from it: ``client.co_done(ticket_id, department,
+actor, note)``. A method's parameters are the ticket id, the acting department
+(left out for the office's actions; the rater for 回访), the actor, then the
+entry's fields in order; ``inspect.signature`` shows them.
 
 Each action is checked against the ticket's current state with the same pure
 ``apply`` the recorder uses, so a refused action fails here at once with its
@@ -8,49 +15,78 @@ reason and nothing is published; an allowed one is published to
 
 from __future__ import annotations
 
+import inspect
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Any
+from functools import cache
+from typing import Any, Protocol
 
-from consumers.ticket_state import apply
-from consumers.ticket_store import TicketStore
-from producers.publisher import TicketPublisher
-from schemas.feedback import (
-    OFFICE,
-    BounceReason,
-    CoDepartmentDone,
-    DepartmentAction,
-    ExtensionApproved,
-    ExtensionRequested,
-    InformationRequested,
-    InformationSupplied,
-    JointMeetingConvened,
-    ProgressNoted,
-    RatedBy,
-    Rating,
-    SatisfactionRated,
-    TicketAccepted,
-    TicketBounced,
-    TicketDispatched,
-    TicketReopened,
-    TicketResolved,
-)
+from producers.publisher import Publisher
+from schemas.actions import ACTIONS_BY_NAME, Acting, ActionError, ActionSpec, FieldSpec, Kind
+from schemas.feedback import ENTERPRISE, OFFICE, DepartmentAction
 from schemas.ticket import TicketRecord
-from streams.business_calendar import parse_target
+from schemas.ticket_state import apply
+from schemas.time_limits import parse_target
+
+__all__ = ["ActionError", "DepartmentClient", "TicketReader", "method_signature"]
 
 Clock = Callable[[], datetime]
 
 
-class ActionError(ValueError):
-    """An action that cannot be taken (unknown ticket or department); the message says why."""
+class TicketReader(Protocol):
+    """What the client reads: the ticket's current state (every ticket store has ``get``)."""
+
+    def get(self, ticket_id: str) -> TicketRecord | None: ...
+
+
+@cache
+def method_signature(spec: ActionSpec) -> inspect.Signature:
+    """The generated method's parameters: ticket id, the acting department, actor, the fields."""
+    positional = inspect.Parameter.POSITIONAL_OR_KEYWORD
+    params = [inspect.Parameter("ticket_id", positional)]
+    setter = spec.department_field
+    if spec.acting is Acting.department:
+        params.append(inspect.Parameter("department", positional))
+    elif setter is not None:
+        params.append(inspect.Parameter(setter.name, positional))
+    params.append(inspect.Parameter("actor", positional))
+    seen_optional = by_name = False
+    for f in spec.fields:
+        if f is setter:
+            continue
+        by_name = by_name or (f.required and seen_optional)  # a required field after an optional one
+        kind = inspect.Parameter.KEYWORD_ONLY if by_name else positional
+        default = inspect.Parameter.empty if f.required else f.default
+        params.append(inspect.Parameter(f.name, kind, default=default))
+        seen_optional = seen_optional or not f.required
+    return inspect.Signature(params)
+
+
+class ActionMethod:
+    """``client.<action name>``: binds its arguments by the entry's signature, then ``perform``."""
+
+    def __init__(self, client: DepartmentClient, spec: ActionSpec) -> None:
+        self.client = client
+        self.spec = spec
+        self.__signature__ = method_signature(spec)
+        self.__name__ = spec.name
+        self.__doc__ = f"{spec.help} (``{spec.event.__name__}``)"
+
+    def __call__(self, *args: Any, **kwargs: Any) -> DepartmentAction:
+        bound = self.__signature__.bind(*args, **kwargs)
+        bound.apply_defaults()
+        values = dict(bound.arguments)
+        ticket_id, actor = values.pop("ticket_id"), values.pop("actor")
+        department = values.pop("department", None)
+        return self.client.perform(self.spec, ticket_id, actor, values, department)
 
 
 class DepartmentClient:
     def __init__(
         self,
-        store: TicketStore,
-        publisher: TicketPublisher,
+        store: TicketReader,
+        publisher: Publisher,
         feedback_topic: str,
         departments: tuple[str, ...],
         clock: Clock,
@@ -61,10 +97,59 @@ class DepartmentClient:
         self.departments = departments
         self.clock = clock
 
+    def __getattr__(self, name: str) -> Callable[..., DepartmentAction]:
+        """The registry's actions as methods: ``client.accept(...)``, ``client.co_done(...)``."""
+        spec = ACTIONS_BY_NAME.get(name)
+        if spec is None:
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        return ActionMethod(self, spec)
+
     def _known(self, *codes: str) -> None:
         for code in codes:
-            if code not in self.departments and code != "enterprise":
+            if code not in self.departments and code != ENTERPRISE:
                 raise ActionError(f"unknown department {code!r}")
+
+    def _check(self, field: FieldSpec, value: Any) -> None:
+        if field.kind is Kind.department:
+            self._known(value)
+        elif field.kind is Kind.departments:
+            self._known(*value)
+        elif field.kind is Kind.time_limit:
+            try:
+                parse_target(value)
+            except ValueError as exc:
+                raise ActionError(f"{field.name}: {exc}") from None
+
+    @staticmethod
+    def _acting(spec: ActionSpec, department: str | None, values: Mapping[str, Any]) -> str:
+        setter = spec.department_field
+        if spec.acting is Acting.office:
+            return OFFICE
+        if setter is not None:
+            return str(values[setter.name])
+        if department is None:
+            raise ActionError(f"{spec.verb}: which department acts? (--as DEPT)")
+        return department
+
+    def perform(
+        self,
+        spec: ActionSpec,
+        ticket_id: str,
+        actor: str,
+        values: Mapping[str, Any] | None = None,
+        department: str | None = None,
+    ) -> DepartmentAction:
+        """One registry action: its fields checked, its department filled as the entry says, then ``act``.
+
+        ``values`` are the entry's fields by event field name; ``None`` means "not given".
+        """
+        defaults = {f.name: f.default for f in spec.fields if f.default is not None}
+        given = defaults | {name: value for name, value in (values or {}).items() if value is not None}
+        for field in spec.fields:
+            if field.name in given:
+                self._check(field, given[field.name])
+        acting = self._acting(spec, department, given)
+        return self.act(spec.event, ticket_id, acting, actor=actor, **given)
 
     def act(
         self, action: type[DepartmentAction], ticket_id: str, department: str, **fields: Any
@@ -88,105 +173,3 @@ class DepartmentClient:
                 return record
             time.sleep(0.1)
         return None
-
-    def accept(
-        self, ticket_id: str, department: str, actor: str, note: str | None = None
-    ) -> DepartmentAction:
-        return self.act(TicketAccepted, ticket_id, department, actor=actor, note=note)
-
-    def progress(self, ticket_id: str, department: str, actor: str, note: str) -> DepartmentAction:
-        return self.act(ProgressNoted, ticket_id, department, actor=actor, note=note)
-
-    def request_info(self, ticket_id: str, department: str, actor: str, question: str) -> DepartmentAction:
-        return self.act(InformationRequested, ticket_id, department, actor=actor, question=question)
-
-    def supply_info(self, ticket_id: str, department: str, actor: str, content: str) -> DepartmentAction:
-        return self.act(InformationSupplied, ticket_id, department, actor=actor, content=content)
-
-    def bounce(
-        self,
-        ticket_id: str,
-        department: str,
-        actor: str,
-        reason: BounceReason,
-        note: str,
-        suggested_department: str | None = None,
-    ) -> DepartmentAction:
-        if suggested_department is not None:
-            self._known(suggested_department)
-        return self.act(
-            TicketBounced,
-            ticket_id,
-            department,
-            actor=actor,
-            reason=reason,
-            note=note,
-            suggested_department=suggested_department,
-        )
-
-    def co_done(self, ticket_id: str, department: str, actor: str, note: str) -> DepartmentAction:
-        return self.act(CoDepartmentDone, ticket_id, department, actor=actor, note=note)
-
-    def resolve(
-        self, ticket_id: str, department: str, actor: str, resolution: str, override_reason: str | None = None
-    ) -> DepartmentAction:
-        return self.act(
-            TicketResolved,
-            ticket_id,
-            department,
-            actor=actor,
-            resolution=resolution,
-            override_reason=override_reason,
-        )
-
-    def reopen(self, ticket_id: str, actor: str, reason: str) -> DepartmentAction:
-        return self.act(TicketReopened, ticket_id, OFFICE, actor=actor, reason=reason)
-
-    def dispatch(
-        self, ticket_id: str, actor: str, lead: str, co: tuple[str, ...] = (), note: str | None = None
-    ) -> DepartmentAction:
-        self._known(lead, *co)
-        return self.act(
-            TicketDispatched,
-            ticket_id,
-            OFFICE,
-            actor=actor,
-            lead_department=lead,
-            co_departments=co,
-            note=note,
-        )
-
-    def convene(
-        self, ticket_id: str, actor: str, departments: tuple[str, ...], note: str
-    ) -> DepartmentAction:
-        self._known(*departments)
-        return self.act(
-            JointMeetingConvened, ticket_id, OFFICE, actor=actor, departments=departments, note=note
-        )
-
-    def extend(
-        self, ticket_id: str, department: str, actor: str, extension: str, reason: str
-    ) -> DepartmentAction:
-        try:
-            parse_target(extension)
-        except ValueError as exc:
-            raise ActionError(f"extension: {exc}") from None
-        return self.act(
-            ExtensionRequested, ticket_id, department, actor=actor, extension=extension, reason=reason
-        )
-
-    def approve_extension(self, ticket_id: str, actor: str, note: str | None = None) -> DepartmentAction:
-        return self.act(ExtensionApproved, ticket_id, OFFICE, actor=actor, note=note)
-
-    def rate(
-        self, ticket_id: str, rated_by: RatedBy, actor: str, rating: Rating, comment: str | None = None
-    ) -> DepartmentAction:
-        return self.act(
-            SatisfactionRated,
-            ticket_id,
-            rated_by.value,
-            actor=actor,
-            rating=rating,
-            comment=comment,
-            rated_by=rated_by,
-        )

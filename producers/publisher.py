@@ -2,7 +2,9 @@
 
 ``publish`` returns once the submission is durable (in the outbox, then
 acknowledged by the broker with ``acks=all`` when it is up), so a channel can
-tell its user the ticket id.
+tell its user the ticket id. ``Publisher`` is the small Protocol the department
+client needs (one event to one topic); ``InMemoryPublisher`` implements it for
+unit tests.
 """
 
 from __future__ import annotations
@@ -10,8 +12,9 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from kafka import KafkaProducer
 from kafka.errors import KafkaError
@@ -34,6 +37,38 @@ def build_submission(fields: Mapping[str, Any], now: datetime) -> TicketSubmitte
     probe = TicketSubmitted.model_validate({**values, "ticket_id": "pending"})  # ids are ZTC's, never input
     ticket_id = ticket_id_for(probe.channel.value, probe.channel_message_id, probe.submitted_at)
     return probe.model_copy(update={"ticket_id": ticket_id})
+
+
+class Publisher(Protocol):
+    """Publishes one event to a topic, keyed by its ticket id; returns once it is durable."""
+
+    def publish_event(self, topic: str, event: Event, timeout_s: float = 10.0) -> None: ...
+
+
+@dataclass(frozen=True)
+class Published:
+    """One record as the broker would get it: topic, key, JSON value (and the event it came from)."""
+
+    topic: str
+    key: str
+    value: str
+    event: Event
+
+
+class InMemoryPublisher:
+    """A ``Publisher`` that keeps what it was given, in order; for unit tests."""
+
+    def __init__(self) -> None:
+        self.published: list[Published] = []
+
+    def publish_event(self, topic: str, event: Event, timeout_s: float = 10.0) -> None:
+        self.published.append(Published(topic, event.ticket_id, event.model_dump_json(), event))
+
+    def events(self, topic: str) -> list[Event]:
+        return [p.event for p in self.published if p.topic == topic]
+
+    def close(self) -> None:
+        """Nothing to close; here so it stands in wherever a ``TicketPublisher`` is closed."""
 
 
 class TicketPublisher:

@@ -9,7 +9,7 @@ the feedback topic through one discriminated union on ``type``.
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated, ClassVar, Literal, Self
+from typing import Annotated, ClassVar, Literal, Self, get_args
 
 from pydantic import Field, TypeAdapter, ValidationError, model_validator
 
@@ -244,24 +244,6 @@ class ExtensionApproved(DepartmentAction):
     note: OptionalText = Field(default=None, max_length=MAX_TEXT_CHARS)
 
 
-FEEDBACK_EVENT_TYPES: tuple[type[DepartmentAction], ...] = (
-    TicketAccepted,
-    ProgressNoted,
-    InformationRequested,
-    InformationSupplied,
-    TicketBounced,
-    CoDepartmentDone,
-    TicketResolved,
-    TicketReopened,
-    TicketDispatched,
-    JointMeetingConvened,
-    SatisfactionRated,
-    ExtensionRequested,
-    ExtensionApproved,
-)
-
-FEEDBACK_LABELS: dict[str, str] = {cls.event_type: cls.label for cls in FEEDBACK_EVENT_TYPES}
-
 FeedbackEvent = Annotated[
     TicketAccepted
     | ProgressNoted
@@ -278,6 +260,11 @@ FeedbackEvent = Annotated[
     | ExtensionApproved,
     Field(discriminator="type"),
 ]
+
+FEEDBACK_EVENT_TYPES: tuple[type[DepartmentAction], ...] = get_args(get_args(FeedbackEvent)[0])
+"""Every department action, in the union's order (the action registry has one entry for each)."""
+
+FEEDBACK_LABELS: dict[str, str] = {cls.event_type: cls.label for cls in FEEDBACK_EVENT_TYPES}
 
 _FEEDBACK_ADAPTER: TypeAdapter[FeedbackEvent] = TypeAdapter(FeedbackEvent)
 

@@ -17,12 +17,12 @@ import redis
 from kafka.errors import KafkaError
 from pydantic import ValidationError
 
-from consumers.ticket_state import TransitionRefused
 from deploy.embedded import StackError
 from deploy.probe import BROKER, REDIS, ServiceUnavailable, require_servers
-from producers.department_client import ActionError
+from schemas.actions import ACTIONS, ActionError
 from schemas.policy import PolicyError
 from schemas.settings import Settings, SettingsError
+from schemas.ticket_state import TransitionRefused
 from streams.classifier import ModelLoadError
 from streams.intake import describe_validation_error
 from ztc import commands
@@ -38,10 +38,7 @@ EXIT_USAGE = 2
 BOTH = frozenset({BROKER, REDIS})
 STORE = frozenset({REDIS})
 NOTHING: frozenset[str] = frozenset()
-DEPARTMENT_ACTIONS = (
-    "accept", "progress", "ask", "supply", "bounce", "co-done", "resolve", "reopen", "dispatch",
-    "convene", "rate", "extend", "approve-extension",
-)  # fmt: skip
+DEPARTMENT_ACTIONS = tuple(spec.verb for spec in ACTIONS)
 SERVICES_AND_OFFLINE = (
     "dev", "run", "router", "recorder", "alerter", "api", "route", "policy", "schema", "classify", "sla",
 )  # fmt: skip

@@ -1,4 +1,9 @@
-"""Department actions and files on the command line: accept, bounce, resolve, rate, enterprise show ..."""
+"""Department actions and files on the command line: accept, bounce, resolve, rate, enterprise show ...
+
+One subcommand per entry of the action registry (``schemas.actions.ACTIONS``):
+its verb, ``--as DEPT`` when a department acts for itself, and one flag per
+field, all generated; every action runs through ``DepartmentClient.perform``.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +11,12 @@ import argparse
 import getpass
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Iterable
 from typing import Any
 
 from producers.department_client import DepartmentClient
+from schemas.actions import ACTIONS, Acting, ActionSpec, FieldSpec, Kind
 from schemas.events import now_in_district
-from schemas.feedback import BounceReason, DepartmentAction, RatedBy, Rating
 from schemas.policy import RoutingPolicy
 from schemas.privacy import mask_personal
 from schemas.settings import Settings
@@ -19,8 +24,6 @@ from schemas.ticket import TicketRecord
 from ztc import render
 from ztc.bootstrap import policy_for, ticket_store
 from ztc.commands import CliError, intake_publisher, print_json
-
-Action = Callable[[DepartmentClient, argparse.Namespace], DepartmentAction]
 
 
 def _csv(value: str) -> tuple[str, ...]:
@@ -33,15 +36,16 @@ def _actor(args: argparse.Namespace) -> str:
     return os.environ.get("ZTC_ACTOR") or getpass.getuser() or "cli"
 
 
-def _perform(args: argparse.Namespace, action: Action) -> int:
+def _perform(args: argparse.Namespace, spec: ActionSpec) -> int:
     settings: Settings = args.settings
     policy = policy_for(settings)
     publisher = intake_publisher(settings)
     client = DepartmentClient(
         ticket_store(settings), publisher, settings.topics.feedback, policy.department_codes, now_in_district
     )
+    values = {f.name: getattr(args, f.name) for f in spec.fields}
     try:
-        event = action(client, args)
+        event = client.perform(spec, args.ticket_id, _actor(args), values, getattr(args, "department", None))
     finally:
         publisher.close()
     print(f"已发布 published: {event.label} {event.ticket_id} ({event.event_type}, event {event.event_id})")
@@ -57,130 +61,42 @@ def _perform(args: argparse.Namespace, action: Action) -> int:
     return 0
 
 
-def _add_action(sub: Any, name: str, help_text: str, action: Action, *, needs_dept: bool = True) -> Any:
-    parser = sub.add_parser(name, help=help_text, description=help_text)
+def _add_field(parser: argparse.ArgumentParser, field: FieldSpec) -> None:
+    options: dict[str, Any] = {"dest": field.name, "help": field.cli_help}
+    if field.required and field.cli_default is None:
+        options["required"] = True
+    default = field.cli_default if field.cli_default is not None else field.default
+    if field.kind is Kind.departments:
+        options["type"] = _csv
+        default = default if default is not None or field.required else ""
+    if default is not None:
+        options["default"] = default
+    if field.choices is not None:
+        options["choices"] = field.choice_values
+    else:
+        options["metavar"] = field.metavar or field.cli_flag.removeprefix("--").upper().replace("-", "_")
+    parser.add_argument(field.cli_flag, **options)
+
+
+def add_action_parser(sub: Any, spec: ActionSpec) -> argparse.ArgumentParser:
+    """``ztc <verb> ID [--as DEPT] [--actor A] [--no-wait] <the entry's flags>``."""
+    parser: argparse.ArgumentParser = sub.add_parser(spec.verb, help=spec.help, description=spec.help)
     parser.add_argument("ticket_id", metavar="ID")
-    if needs_dept:
+    if spec.acting is Acting.department:
         parser.add_argument(
             "--as", dest="department", required=True, metavar="DEPT", help="操作部门代码 acting department"
         )
     parser.add_argument("--actor", help="经办人 person acting (default: $ZTC_ACTOR or the login name)")
     parser.add_argument("--no-wait", action="store_true", help="不等待记录 do not wait for the recorder")
-    parser.set_defaults(func=lambda args: _perform(args, action))
+    for field in spec.fields:
+        _add_field(parser, field)
+    parser.set_defaults(func=lambda args: _perform(args, spec))
     return parser
 
 
-def add_feedback_parsers(sub: Any) -> None:
-    p = _add_action(
-        sub,
-        "accept",
-        "签收 accept a ticket",
-        lambda c, a: c.accept(a.ticket_id, a.department, _actor(a), a.note),
-    )
-    p.add_argument("--note")
-    p = _add_action(
-        sub,
-        "progress",
-        "进展 record progress",
-        lambda c, a: c.progress(a.ticket_id, a.department, _actor(a), a.note),
-    )
-    p.add_argument("--note", required=True)
-    p = _add_action(
-        sub,
-        "ask",
-        "需企业补充 request information from the enterprise (clock waits)",
-        lambda c, a: c.request_info(a.ticket_id, a.department, _actor(a), a.question),
-    )
-    p.add_argument("--question", required=True)
-    p = _add_action(
-        sub,
-        "supply",
-        "企业已补充 information supplied (--as enterprise|office|DEPT)",
-        lambda c, a: c.supply_info(a.ticket_id, a.department, _actor(a), a.content),
-    )
-    p.add_argument("--content", required=True)
-    p = _add_action(
-        sub,
-        "bounce",
-        "退单 bounce a ticket that is not yours; it is routed again without you",
-        lambda c, a: c.bounce(
-            a.ticket_id, a.department, _actor(a), BounceReason(a.reason), a.note, a.suggest
-        ),
-    )
-    p.add_argument("--reason", required=True, choices=[r.value for r in BounceReason])
-    p.add_argument("--note", required=True)
-    p.add_argument("--suggest", metavar="DEPT", help="建议部门 suggested department")
-    p = _add_action(
-        sub,
-        "co-done",
-        "协办完成 a co-department's part is done",
-        lambda c, a: c.co_done(a.ticket_id, a.department, _actor(a), a.note),
-    )
-    p.add_argument("--note", required=True)
-    p = _add_action(
-        sub,
-        "resolve",
-        "办结 resolve (lead only; all co-departments done, or --override)",
-        lambda c, a: c.resolve(a.ticket_id, a.department, _actor(a), a.resolution, a.override),
-    )
-    p.add_argument("--resolution", required=True)
-    p.add_argument(
-        "--override", metavar="REASON", help="协办未完成仍办结的理由 resolve before co-departments are done"
-    )
-    p = _add_action(
-        sub,
-        "reopen",
-        "重办 reopen (office)",
-        lambda c, a: c.reopen(a.ticket_id, _actor(a), a.reason),
-        needs_dept=False,
-    )
-    p.add_argument("--reason", required=True)
-    p = _add_action(
-        sub,
-        "dispatch",
-        "人工派单 dispatch by hand (office)",
-        lambda c, a: c.dispatch(a.ticket_id, _actor(a), a.lead, _csv(a.co), a.note),
-        needs_dept=False,
-    )
-    p.add_argument("--lead", required=True, metavar="DEPT")
-    p.add_argument("--co", default="", metavar="D2,D3", help="协办部门 co-departments, comma separated")
-    p.add_argument("--note")
-    p = _add_action(
-        sub,
-        "convene",
-        "联席会议 joint meeting: add departments as co-departments and notify them",
-        lambda c, a: c.convene(a.ticket_id, _actor(a), _csv(a.departments), a.note),
-        needs_dept=False,
-    )
-    p.add_argument("--departments", required=True, metavar="A,B,C")
-    p.add_argument("--note", default="联席会议协同办理")
-    p = _add_action(
-        sub,
-        "rate",
-        "回访 satisfaction callback (enterprise, or office on its behalf)",
-        lambda c, a: c.rate(a.ticket_id, RatedBy(a.by), _actor(a), Rating(a.rating), a.comment),
-        needs_dept=False,
-    )
-    p.add_argument("--rating", required=True, choices=[r.value for r in Rating])
-    p.add_argument("--comment")
-    p.add_argument("--by", default=RatedBy.enterprise.value, choices=[r.value for r in RatedBy])
-
-    p = _add_action(
-        sub,
-        "extend",
-        "延期申请 ask the office for more time (lead)",
-        lambda c, a: c.extend(a.ticket_id, a.department, _actor(a), a.by, a.reason),
-    )
-    p.add_argument("--by", required=True, metavar="TARGET", help='延长 e.g. "5 working days"')
-    p.add_argument("--reason", required=True)
-    p = _add_action(
-        sub,
-        "approve-extension",
-        "批准延期 approve the pending extension (office)",
-        lambda c, a: c.approve_extension(a.ticket_id, _actor(a), a.note),
-        needs_dept=False,
-    )
-    p.add_argument("--note")
+def add_feedback_parsers(sub: Any, actions: Iterable[ActionSpec] = ACTIONS) -> None:
+    for spec in actions:
+        add_action_parser(sub, spec)
 
     files = sub.add_parser(
         "enterprise", help="一企一策 an enterprise's file", description="一企一策 an enterprise's file"

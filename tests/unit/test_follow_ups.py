@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 from consumers.follow_ups import follow_ups
-from consumers.ticket_state import apply
 from schemas.events import RerouteRequested
 from schemas.feedback import (
     BounceReason,
@@ -14,6 +13,7 @@ from schemas.feedback import (
     TicketBounced,
     TicketDispatched,
 )
+from schemas.ticket_state import apply
 from schemas.topics import Topics
 from tests.unit.factories import NOW
 from tests.unit.store_contract import routed

@@ -18,7 +18,6 @@ from consumers.supervision import (
     sla_alerts,
     tickets_per_day,
 )
-from consumers.ticket_state import apply
 from schemas.events import DISTRICT_ZONE, Priority, TicketRouted
 from schemas.feedback import (
     CoDepartmentDone,
@@ -30,6 +29,7 @@ from schemas.feedback import (
 )
 from schemas.sla import SlaClock, SlaStage
 from schemas.ticket import TicketRecord
+from schemas.ticket_state import apply
 from tests.unit.factories import submission
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=DISTRICT_ZONE)

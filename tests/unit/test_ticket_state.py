@@ -5,13 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from consumers.ticket_state import TransitionRefused, apply, inbox_buckets
 from consumers.ticket_store import InMemoryTicketStore, RecordStatus
 from schemas.events import DISTRICT_ZONE, Channel, Event, Priority, TicketRouted, TicketSubmitted
 from schemas.feedback import (
@@ -36,6 +35,7 @@ from schemas.feedback import (
     parse_feedback,
 )
 from schemas.ticket import AssignmentRole, InboxBucket, ReleaseReason, TicketRecord, TicketStatus
+from schemas.ticket_state import TRANSITIONS, Change, TransitionRefused, apply, inbox_buckets, transition
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=DISTRICT_ZONE)
 TICKET = "ZTC-20261102-0000ABCD"
@@ -397,6 +397,27 @@ def test_an_event_for_another_ticket_is_refused() -> None:
 def test_feedback_on_an_unknown_ticket_is_refused() -> None:
     with pytest.raises(TransitionRefused, match="unknown ticket"):
         apply(None, act(TicketAccepted, "approval", T0))
+
+
+def test_every_department_action_has_exactly_one_transition() -> None:
+    assert set(TRANSITIONS) == set(FEEDBACK_EVENT_TYPES)
+    with pytest.raises(ValueError, match="already has a transition"):
+        transition(TicketAccepted)(lambda state, event: Change("again"))
+
+
+class Unregistered(DepartmentAction):
+    """A department action nobody gave a transition: refused, never applied."""
+
+    event_type: ClassVar[str] = "Unregistered"
+
+
+def test_an_action_without_a_transition_is_refused() -> None:
+    before = ticket()
+    stray = Unregistered(ticket_id=TICKET, occurred_at=later(before), department="approval", actor="x")
+    with pytest.raises(
+        TransitionRefused, match="Unregistered does not apply to tickets / 此事件不适用于工单"
+    ):
+        apply(before, stray)
 
 
 @pytest.mark.parametrize("setup", [(), ACCEPTED, RESOLVED, CLOSED, BOUNCED])

@@ -8,9 +8,10 @@ assignment clocks. ``apply`` never reads the clock: "now" is the event's
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 
 from schemas.events import Event, TicketRouted, derived_event_id
 from schemas.feedback import (
@@ -45,7 +46,7 @@ from schemas.ticket import (
     TicketRecord,
     TicketStatus,
 )
-from streams.business_calendar import parse_target
+from schemas.time_limits import parse_target
 
 WORKING = frozenset({TicketStatus.accepted, TicketStatus.in_progress, TicketStatus.awaiting_enterprise})
 DISPATCHABLE = frozenset({TicketStatus.triage, TicketStatus.rerouting})
@@ -66,6 +67,26 @@ class Change:
     summary: str
     updates: dict[str, Any] = field(default_factory=dict)
     details: dict[str, Any] = field(default_factory=dict)
+
+
+ActionT = TypeVar("ActionT", bound=DepartmentAction)
+Decide = Callable[[TicketRecord, ActionT], Change]
+
+TRANSITIONS: dict[type[DepartmentAction], Callable[[TicketRecord, Any], Change]] = {}
+"""What each department action does to a ticket: one function per event type, registered by
+``@transition``; ``apply`` dispatches through this table. A unit test checks every action has one."""
+
+
+def transition(action: type[ActionT]) -> Callable[[Decide[ActionT]], Decide[ActionT]]:
+    """Register ``decide`` as the transition for ``action``: it refuses or returns the ``Change``."""
+
+    def register(decide: Decide[ActionT]) -> Decide[ActionT]:
+        if action in TRANSITIONS:
+            raise ValueError(f"{action.__name__} already has a transition")
+        TRANSITIONS[action] = decide
+        return decide
+
+    return register
 
 
 def reroute_request_id(bounce: TicketBounced) -> str:
@@ -240,6 +261,7 @@ def _apply_routed(state: TicketRecord | None, event: TicketRouted) -> TicketReco
     )
 
 
+@transition(TicketDispatched)
 def _dispatched(state: TicketRecord, event: TicketDispatched) -> Change:
     if event.department != OFFICE:
         _refuse(state, "only the office dispatches by hand", "仅区政府办公室可人工派单")
@@ -266,6 +288,7 @@ def _dispatched(state: TicketRecord, event: TicketDispatched) -> Change:
 # ---------------------------------------------------------------- department work
 
 
+@transition(TicketAccepted)
 def _accepted(state: TicketRecord, event: TicketAccepted) -> Change:
     _require_status(state, OPEN_STATUSES, "accept", "签收")
     row = _involved(state, event.department)
@@ -281,6 +304,7 @@ def _accepted(state: TicketRecord, event: TicketAccepted) -> Change:
     return Change(f"签收（协办）{note}", {"assignments": rows})
 
 
+@transition(ProgressNoted)
 def _progress(state: TicketRecord, event: ProgressNoted) -> Change:
     _require_lead(state, event.department, "note progress")
     _require_status(state, WORKING, "note progress", "记录进展")
@@ -288,6 +312,7 @@ def _progress(state: TicketRecord, event: ProgressNoted) -> Change:
     return Change(f"进展：{event.note}", {"status": status})
 
 
+@transition(InformationRequested)
 def _requested(state: TicketRecord, event: InformationRequested) -> Change:
     _require_lead(state, event.department, "request information", office_too=True)
     _require_status(state, WORKING, "request information", "要求企业补充材料")
@@ -295,6 +320,7 @@ def _requested(state: TicketRecord, event: InformationRequested) -> Change:
     return Change(f"需企业补充材料{by}：{event.question}", {"status": TicketStatus.awaiting_enterprise})
 
 
+@transition(InformationSupplied)
 def _supplied(state: TicketRecord, event: InformationSupplied) -> Change:
     if event.department not in (ENTERPRISE, OFFICE, state.lead_department):
         _refuse(
@@ -312,6 +338,7 @@ def _supplied(state: TicketRecord, event: InformationSupplied) -> Change:
     )
 
 
+@transition(TicketBounced)
 def _bounced(state: TicketRecord, event: TicketBounced) -> Change:
     _require_status(state, OPEN_STATUSES, "bounce", "退单")
     row = _involved(state, event.department)
@@ -347,6 +374,7 @@ def _bounced(state: TicketRecord, event: TicketBounced) -> Change:
     return Change(summary, updates, details)
 
 
+@transition(CoDepartmentDone)
 def _co_done(state: TicketRecord, event: CoDepartmentDone) -> Change:
     _require_status(state, OPEN_STATUSES, "report co-department done", "报告协办完成")
     row = _involved(state, event.department)
@@ -369,6 +397,7 @@ def _pending_co(state: TicketRecord) -> list[str]:
     ]
 
 
+@transition(TicketResolved)
 def _resolved(state: TicketRecord, event: TicketResolved) -> Change:
     _require_lead(state, event.department, "resolve")
     _require_status(state, WORKING, "resolve", "办结")
@@ -398,6 +427,7 @@ def _resolved(state: TicketRecord, event: TicketResolved) -> Change:
     )
 
 
+@transition(TicketReopened)
 def _reopened(state: TicketRecord, event: TicketReopened) -> Change:
     if event.department != OFFICE:
         _refuse(state, "only the office reopens a ticket", "仅区政府办公室可发起重办")
@@ -408,6 +438,7 @@ def _reopened(state: TicketRecord, event: TicketReopened) -> Change:
     )
 
 
+@transition(SatisfactionRated)
 def _rated(state: TicketRecord, event: SatisfactionRated) -> Change:
     if state.status is TicketStatus.closed:
         _refuse(state, "this resolution has already been rated", "本轮办结已回访")
@@ -440,6 +471,7 @@ def _rated(state: TicketRecord, event: SatisfactionRated) -> Change:
     return Change(summary, updates, {"rating": event.rating.value, "rated_by": event.rated_by.value})
 
 
+@transition(JointMeetingConvened)
 def _convened(state: TicketRecord, event: JointMeetingConvened) -> Change:
     _require_lead(state, event.department, "convene a joint meeting", office_too=True)
     _require_status(state, OPEN_STATUSES, "convene a joint meeting", "召开联席会议")
@@ -463,6 +495,7 @@ def _convened(state: TicketRecord, event: JointMeetingConvened) -> Change:
     )
 
 
+@transition(ExtensionRequested)
 def _extension_requested(state: TicketRecord, event: ExtensionRequested) -> Change:
     _require_lead(state, event.department, "request an extension")
     _require_status(state, WORKING, "request an extension", "申请延期")
@@ -479,6 +512,7 @@ def _extension_requested(state: TicketRecord, event: ExtensionRequested) -> Chan
     )
 
 
+@transition(ExtensionApproved)
 def _extension_approved(state: TicketRecord, event: ExtensionApproved) -> Change:
     if event.department != OFFICE:
         _refuse(state, "only the office approves extensions", "仅区政府办公室可批准延期")
@@ -522,33 +556,10 @@ def _sla_recorded(state: TicketRecord, event: SlaEvent) -> TicketRecord:
 
 
 def _decide(state: TicketRecord, event: DepartmentAction) -> Change:
-    if isinstance(event, TicketAccepted):
-        return _accepted(state, event)
-    if isinstance(event, ProgressNoted):
-        return _progress(state, event)
-    if isinstance(event, InformationRequested):
-        return _requested(state, event)
-    if isinstance(event, InformationSupplied):
-        return _supplied(state, event)
-    if isinstance(event, TicketBounced):
-        return _bounced(state, event)
-    if isinstance(event, CoDepartmentDone):
-        return _co_done(state, event)
-    if isinstance(event, TicketResolved):
-        return _resolved(state, event)
-    if isinstance(event, TicketReopened):
-        return _reopened(state, event)
-    if isinstance(event, SatisfactionRated):
-        return _rated(state, event)
-    if isinstance(event, TicketDispatched):
-        return _dispatched(state, event)
-    if isinstance(event, JointMeetingConvened):
-        return _convened(state, event)
-    if isinstance(event, ExtensionRequested):
-        return _extension_requested(state, event)
-    if isinstance(event, ExtensionApproved):
-        return _extension_approved(state, event)
-    _refuse(state, f"{type(event).__name__} does not apply to tickets", "此事件不适用于工单")
+    decide = TRANSITIONS.get(type(event))
+    if decide is None:
+        _refuse(state, f"{type(event).__name__} does not apply to tickets", "此事件不适用于工单")
+    return decide(state, event)
 
 
 def _commit(state: TicketRecord, event: DepartmentAction, change: Change) -> TicketRecord:
