@@ -28,6 +28,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from consumers.access import KeyRing
+from consumers.sla_engine import SlaBook
 from consumers.supervision import (
     DailyCounts,
     department_figures,
@@ -202,6 +203,7 @@ def dashboard_router(
 ) -> APIRouter:
     router = APIRouter(tags=["dashboard 督办看板"], include_in_schema=False)
     templates = make_templates(policy)
+    book = SlaBook(policy)
     category_names = {c.code: c.name for c in policy.categories}
 
     def page(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
@@ -256,8 +258,8 @@ def dashboard_router(
         except ValueError as exc:
             raise HTTPException(400, str(exc)) from None
         records = store().records()
-        overdue, at_risk = sla_alerts(records, now, policy.sla.warning_share)
-        ranking = rank(department_figures(records, period, now).values())
+        overdue, at_risk = sla_alerts(records, book, now)
+        ranking = rank(department_figures(records, period, book, now).values())
         chart = bar_chart(tickets_per_day(records, period), category_names)
         return page(
             request,

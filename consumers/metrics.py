@@ -27,6 +27,7 @@ from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from consumers.sla_engine import SlaBook
 from consumers.supervision import open_by_department
 from schemas.ticket import TicketRecord
 
@@ -46,8 +47,11 @@ HTTP_REQUESTS = Counter("ztc_http_requests", "Web edge requests, per route and s
 class TicketGauges(Collector):
     """Open and overdue tickets per lead department, computed from the ticket store on each scrape."""
 
-    def __init__(self, records: Callable[[], Iterable[TicketRecord]], clock: Callable[[], datetime]) -> None:
+    def __init__(
+        self, records: Callable[[], Iterable[TicketRecord]], book: SlaBook, clock: Callable[[], datetime]
+    ) -> None:
         self.records = records
+        self.book = book
         self.clock = clock
 
     def collect(self) -> Iterator[Metric]:
@@ -60,7 +64,7 @@ class TicketGauges(Collector):
             labels=["department"],
         )
         try:
-            figures = open_by_department(self.records(), self.clock())
+            figures = open_by_department(self.records(), self.book, self.clock())
         except Exception:  # a scrape must answer even when Redis does not
             log.exception("could not compute ticket gauges")
             figures = {}

@@ -7,12 +7,17 @@ the paused business time), restarts them on re-routing and reopening, and
 moves the resolve deadline by an approved extension. ``schedule`` lists the
 warnings, breaches and escalation rungs still to come, each with a unique key
 (ticket:stage:kind:round) so it is emitted once.
+
+``sla_status`` is the one rule for "which stages are open, at risk, overdue":
+``open_windows`` gives each open stage its warning moment and deadline (no
+``now``: the recorder indexes them), ``StageWindow.state(now)`` judges it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 
 from schemas.events import Event, Priority, TicketRouted, derived_event_id
 from schemas.feedback import (
@@ -66,9 +71,9 @@ class SlaBook:
     def schedule(self, record: TicketRecord) -> list[ScheduledAlert]:
         return schedule(record, self)
 
-    def open_deadlines(self, record: TicketRecord) -> list[tuple[SlaStage, datetime, datetime]]:
-        """(stage, clock start, due) for every stage whose clock is running now."""
-        return _open_stages(record, record.sla) if record.sla is not None else []
+    def windows(self, record: TicketRecord) -> list[StageWindow]:
+        """The ticket's open SLA stages (see ``open_windows``)."""
+        return open_windows(record, self)
 
 
 def _fresh(
@@ -145,8 +150,94 @@ def _resumed(clock: SlaClock, at: datetime, accept: str, resolve: str, book: Sla
     return clock.model_copy(update=updates)
 
 
+class SlaState(StrEnum):
+    """Where an open stage stands at a moment: the one answer every view gives."""
+
+    on_track = "on_track"
+    at_risk = "at_risk"
+    overdue = "overdue"
+
+    @property
+    def label(self) -> str:
+        return {"on_track": "正常", "at_risk": "临期", "overdue": "超期"}[self.value]
+
+
+@dataclass(frozen=True)
+class StageWindow:
+    """One open SLA stage: whose it is, when it becomes at risk and when it falls due.
+
+    Everything here follows from the ticket alone (no ``now``), so the recorder
+    can index it; ``state(now)`` turns it into overdue / at risk / on track.
+    """
+
+    ticket_id: str
+    stage: SlaStage
+    department: str
+    escalation_level: int
+    warn_at: datetime
+    due_at: datetime
+
+    @property
+    def key(self) -> str:
+        return f"{self.ticket_id}:{self.stage.value}"
+
+    def state(self, now: datetime) -> SlaState:
+        """Overdue once ``now`` is past the deadline; at risk from ``warn_at`` up to the deadline."""
+        if now > self.due_at:
+            return SlaState.overdue
+        if now >= self.warn_at:
+            return SlaState.at_risk
+        return SlaState.on_track
+
+    def status(self, now: datetime) -> StageStatus:
+        return StageStatus(self, self.state(now), max(0, int((now - self.due_at).total_seconds())))
+
+
+@dataclass(frozen=True)
+class StageStatus:
+    """A stage window judged at one moment; ``late_seconds`` is wall-clock time past the deadline."""
+
+    window: StageWindow
+    state: SlaState
+    late_seconds: int
+
+    @property
+    def ticket_id(self) -> str:
+        return self.window.ticket_id
+
+    @property
+    def stage(self) -> SlaStage:
+        return self.window.stage
+
+    @property
+    def department(self) -> str:
+        return self.window.department
+
+    @property
+    def escalation_level(self) -> int:
+        return self.window.escalation_level
+
+    @property
+    def due_at(self) -> datetime:
+        return self.window.due_at
+
+    @property
+    def warn_at(self) -> datetime:
+        return self.window.warn_at
+
+    @property
+    def overdue(self) -> bool:
+        return self.state is SlaState.overdue
+
+
+CLOCKED_STATUSES = frozenset({*OPEN_STATUSES, TicketStatus.triage})
+"""Statuses whose clocks run. Not ``rerouting``: the bounce released the lead, the router answers
+within seconds and the next lead starts with fresh clocks. Not resolved or closed."""
+
+
 def _open_stages(record: TicketRecord, clock: SlaClock) -> list[tuple[SlaStage, datetime, datetime]]:
-    if clock.paused_since is not None or record.status not in {*OPEN_STATUSES, TicketStatus.triage}:
+    """(stage, clock start, due) of the stages whose clocks run now (none while paused)."""
+    if clock.paused_since is not None or record.status not in CLOCKED_STATUSES:
         return []
     stages = []
     if clock.accepted_at is None and record.status in (TicketStatus.routed, TicketStatus.triage):
@@ -156,22 +247,69 @@ def _open_stages(record: TicketRecord, clock: SlaClock) -> list[tuple[SlaStage, 
     return stages
 
 
+def _stage_target(book: SlaBook, clock: SlaClock, stage: SlaStage) -> str:
+    tier = book.sla.tier(clock.tier)
+    if tier is None:
+        return "1 working day"
+    return tier.accept if stage is SlaStage.accept else tier.resolve
+
+
+def open_windows(record: TicketRecord, book: SlaBook) -> list[StageWindow]:
+    """The ticket's open SLA stages, each with its warning moment and deadline.
+
+    - accept (签收) runs until the lead accepts; in ``triage`` it is the office's
+      time to dispatch, so a triage ticket counts against the office;
+    - resolve (办结) runs until the lead resolves;
+    - nothing runs while the ticket awaits the enterprise (paused), while it is
+      ``rerouting`` (no department holds it), or once it is resolved or closed.
+
+    At risk (临期) starts when the policy's ``warning_share`` of the window is
+    used — in business time for business-time targets ("1 working day"), in
+    wall-clock time for wall-clock targets ("2 hours"): the moment the monitor's
+    SlaWarning is due (before it is held for working hours).
+    """
+    clock = record.sla
+    if clock is None:
+        return []
+    out = []
+    for stage, start, due in _open_stages(record, clock):
+        business = _is_business(_stage_target(book, clock, stage))
+        warn = warning_at(start, due, book.sla.warning_share, book.calendar, business=business)
+        out.append(
+            StageWindow(record.ticket_id, stage, record.lead_department, clock.escalation_level, warn, due)
+        )
+    return out
+
+
+def sla_status(record: TicketRecord, book: SlaBook, now: datetime) -> list[StageStatus]:
+    """The one SLA status rule: every open stage of ``record`` judged at ``now``.
+
+    The monitor, ``ztc overdue``, ``ztc ticket show``, the dashboard and ``/metrics``
+    all answer from this: the read model indexes ``open_windows`` and its queries
+    compare the same way (``consumers.views``), so no two of them can disagree.
+    """
+    return [window.status(now) for window in open_windows(record, book)]
+
+
+def deadline_status(record: TicketRecord, book: SlaBook, now: datetime) -> list[StageStatus]:
+    """Overdue and at-risk stages of one ticket at ``now`` (empty when on track or done)."""
+    return [s for s in sla_status(record, book, now) if s.state is not SlaState.on_track]
+
+
 def schedule(record: TicketRecord, book: SlaBook) -> list[ScheduledAlert]:
     """Every SLA event still to come for this ticket, in no particular order."""
     clock = record.sla
     if clock is None:
         return []
-    tier = book.sla.tier(clock.tier)
     out: list[ScheduledAlert] = []
-    for stage, start, due in _open_stages(record, clock):
-        text = (tier.accept if stage is SlaStage.accept else tier.resolve) if tier else "1 working day"
-        hold = book.sla.hold_outside_working_hours and not clock.urgent
+    hold = book.sla.hold_outside_working_hours and not clock.urgent
 
-        def held(moment: datetime, hold: bool = hold) -> datetime:
-            return hold_until_working_time(moment, book.calendar) if hold else moment
+    def held(moment: datetime) -> datetime:
+        return hold_until_working_time(moment, book.calendar) if hold else moment
 
-        warn = warning_at(start, due, book.sla.warning_share, book.calendar, business=_is_business(text))
-        items = [("warning", 0, held(warn)), ("breach", 0, due)]
+    for window in open_windows(record, book):
+        stage, due = window.stage, window.due_at
+        items = [("warning", 0, held(window.warn_at)), ("breach", 0, due)]
         items += [
             (f"escalation{rung.level}", rung.level, held(escalation_time(due, rung.after, book.calendar)))
             for rung in book.sla.escalation
@@ -216,42 +354,3 @@ def alert_event(alert: ScheduledAlert, book: SlaBook, now: datetime) -> SlaEvent
     return SlaEscalated(
         **common, level=rung.level, level_name=rung.name, level_label=rung.label, notify=rung.notify
     )
-
-
-@dataclass(frozen=True)
-class DeadlineStatus:
-    ticket_id: str
-    stage: SlaStage
-    department: str
-    due_at: datetime
-    warn_at: datetime
-    overdue: bool
-    late_seconds: int
-    escalation_level: int
-
-
-def deadline_status(record: TicketRecord, book: SlaBook, now: datetime) -> list[DeadlineStatus]:
-    """Overdue and at-risk stages of one ticket at ``now`` (empty when on track or done)."""
-    clock = record.sla
-    if clock is None:
-        return []
-    tier = book.sla.tier(clock.tier)
-    out = []
-    for stage, start, due in _open_stages(record, clock):
-        text = (tier.accept if stage is SlaStage.accept else tier.resolve) if tier else "1 working day"
-        warn = warning_at(start, due, book.sla.warning_share, book.calendar, business=_is_business(text))
-        if now < warn:
-            continue
-        out.append(
-            DeadlineStatus(
-                ticket_id=record.ticket_id,
-                stage=stage,
-                department=record.lead_department,
-                due_at=due,
-                warn_at=warn,
-                overdue=now > due,
-                late_seconds=max(0, int((now - due).total_seconds())),
-                escalation_level=clock.escalation_level,
-            )
-        )
-    return out

@@ -19,76 +19,48 @@ from datetime import date, datetime, time, timedelta
 from statistics import fmean
 from zoneinfo import ZoneInfo
 
+from consumers.sla_engine import SlaBook, StageStatus, StageWindow, deadline_status, sla_status
 from schemas.events import DISTRICT_ZONE
-from schemas.sla import SlaStage
 from schemas.ticket import AssignmentRole, TicketRecord, TicketStatus
 
-ACCEPT_OPEN = frozenset({TicketStatus.routed, TicketStatus.triage})
 FINISHED = frozenset({TicketStatus.resolved, TicketStatus.closed})
-DEFAULT_WARNING_SHARE = 0.8
 
 
 # ---------------------------------------------------------------- SLA alerts
 
 
 @dataclass(frozen=True)
-class StageWindow:
-    stage: SlaStage
-    started_at: datetime
-    due_at: datetime
-
-    def share(self, now: datetime) -> float:
-        """How much of the window has passed (1.0 = due now)."""
-        total = (self.due_at - self.started_at).total_seconds()
-        if total <= 0:
-            return 1.0 if now >= self.due_at else 0.0
-        return (now - self.started_at).total_seconds() / total
-
-
-def open_stages(record: TicketRecord) -> list[StageWindow]:
-    """SLA stages still running: accept until accepted, resolve until resolved (not while paused)."""
-    sla = record.sla
-    if sla is None:
-        return []
-    stages = []
-    if sla.accepted_at is None and record.status in ACCEPT_OPEN:
-        stages.append(StageWindow(SlaStage.accept, sla.accept_started_at, sla.accept_due_at))
-    if record.status not in FINISHED and sla.resolved_at is None and sla.paused_since is None:
-        stages.append(StageWindow(SlaStage.resolve, sla.resolve_started_at, sla.resolve_due_at))
-    return stages
-
-
-@dataclass(frozen=True)
 class SlaAlert:
-    """One open stage that is overdue, or past the warning share of its window."""
+    """One open stage that is overdue or at risk, by the one rule (``sla_engine.sla_status``)."""
 
     record: TicketRecord
-    window: StageWindow
-    overdue: bool
-    share: float
+    status: StageStatus
     late_by: timedelta = field(repr=False)
+    """now − deadline: positive when late, negative (time left) when at risk"""
+
+    @property
+    def window(self) -> StageWindow:
+        return self.status.window
+
+    @property
+    def overdue(self) -> bool:
+        return self.status.overdue
 
     @property
     def department(self) -> str:
-        return self.record.lead_department
+        return self.status.department
 
     @property
     def escalation_level(self) -> int:
-        return self.record.sla.escalation_level if self.record.sla else 0
+        return self.status.escalation_level
 
 
-def alerts_for(record: TicketRecord, now: datetime, warning_share: float) -> list[SlaAlert]:
-    out = []
-    for window in open_stages(record):
-        share = window.share(now)
-        overdue = window.due_at < now
-        if overdue or share >= warning_share:
-            out.append(SlaAlert(record, window, overdue, share, now - window.due_at))
-    return out
+def alerts_for(record: TicketRecord, book: SlaBook, now: datetime) -> list[SlaAlert]:
+    return [SlaAlert(record, s, now - s.due_at) for s in deadline_status(record, book, now)]
 
 
-def is_overdue(record: TicketRecord, now: datetime) -> bool:
-    return any(w.due_at < now for w in open_stages(record))
+def is_overdue(record: TicketRecord, book: SlaBook, now: datetime) -> bool:
+    return any(s.overdue for s in sla_status(record, book, now))
 
 
 @dataclass(frozen=True)
@@ -99,13 +71,13 @@ class AlertGroup:
 
 
 def sla_alerts(
-    records: Iterable[TicketRecord], now: datetime, warning_share: float = DEFAULT_WARNING_SHARE
+    records: Iterable[TicketRecord], book: SlaBook, now: datetime
 ) -> tuple[list[AlertGroup], list[AlertGroup]]:
     """(overdue, at risk), each grouped by department and escalation level, most escalated first."""
     overdue: dict[tuple[str, int], list[SlaAlert]] = defaultdict(list)
     at_risk: dict[tuple[str, int], list[SlaAlert]] = defaultdict(list)
     for record in records:
-        for alert in alerts_for(record, now, warning_share):
+        for alert in alerts_for(record, book, now):
             target = overdue if alert.overdue else at_risk
             target[(alert.department, alert.escalation_level)].append(alert)
     return _groups(overdue), _groups(at_risk)
@@ -237,7 +209,7 @@ def _lead_outcomes(figures: DepartmentFigures, record: TicketRecord, now: dateti
 
 
 def department_figures(
-    records: Iterable[TicketRecord], period: Period, now: datetime
+    records: Iterable[TicketRecord], period: Period, book: SlaBook, now: datetime
 ) -> dict[str, DepartmentFigures]:
     """Figures per department over the tickets routed in ``period``.
 
@@ -269,7 +241,7 @@ def department_figures(
                 figures.handling_times.append(row.done_at - row.assigned_at)
         if record.status is not TicketStatus.triage:
             _lead_outcomes(of(record.lead_department), record, now)
-            of(record.lead_department).overdue_now += is_overdue(record, now)
+            of(record.lead_department).overdue_now += is_overdue(record, book, now)
     return out
 
 
@@ -311,12 +283,14 @@ def tickets_per_day(records: Iterable[TicketRecord], period: Period) -> DailyCou
     return DailyCounts(days, categories, dict(counts))
 
 
-def open_by_department(records: Iterable[TicketRecord], now: datetime) -> dict[str, tuple[int, int]]:
+def open_by_department(
+    records: Iterable[TicketRecord], book: SlaBook, now: datetime
+) -> dict[str, tuple[int, int]]:
     """Per lead department: (open tickets, overdue tickets) — for the metrics gauges."""
     out: dict[str, tuple[int, int]] = {}
     for record in records:
         if record.status in FINISHED:
             continue
         opened, overdue = out.get(record.lead_department, (0, 0))
-        out[record.lead_department] = (opened + 1, overdue + is_overdue(record, now))
+        out[record.lead_department] = (opened + 1, overdue + is_overdue(record, book, now))
     return out

@@ -232,8 +232,8 @@ class RedisTicketStore:
         alerts = self.book.schedule(new)
         if alerts:
             pipe.zadd(self.sla_due_key, {a.key: a.fire_at.timestamp() for a in alerts})
-        for stage, _start, due in self.book.open_deadlines(new):
-            pipe.zadd(self.deadlines_key, {f"{new.ticket_id}:{stage.value}": due.timestamp()})
+        for window in self.book.windows(new):
+            pipe.zadd(self.deadlines_key, {window.key: window.due_at.timestamp()})
 
     def _load_many(self, ticket_ids: list[str]) -> list[TicketRecord]:
         if not ticket_ids:

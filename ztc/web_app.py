@@ -31,6 +31,7 @@ from consumers.access import KeyRing, principal_dependency
 from consumers.dashboard import STATIC, TEMPLATES, ReportingStore, SessionSigner, dashboard_router
 from consumers.department_api import department_router
 from consumers.metrics import CountRequests, TicketGauges, exposition
+from consumers.sla_engine import SlaBook
 from producers.department_client import DepartmentClient
 from producers.gateway import MAX_BODY_BYTES, BodyLimit, Intake, body_schemas, gateway_router
 from producers.outbox import RedisOutbox
@@ -208,7 +209,7 @@ def create_app(
     app.openapi = openapi  # type: ignore[method-assign]
 
     gauges = CollectorRegistry(auto_describe=False)
-    gauges.register(TicketGauges(lambda: resources.store().records(), clock))
+    gauges.register(TicketGauges(lambda: resources.store().records(), SlaBook(policy), clock))
 
     @app.get("/metrics", include_in_schema=False)
     def metrics(request: Request) -> Response:

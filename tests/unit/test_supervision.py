@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 
 from consumers.dashboard import bar_chart, duration, percent
+from consumers.sla_engine import SlaBook, open_windows
 from consumers.supervision import (
     department_figures,
     open_by_department,
-    open_stages,
     parse_period,
     period_of_days,
     rank,
@@ -28,12 +28,23 @@ from schemas.feedback import (
     TicketAccepted,
     TicketResolved,
 )
-from schemas.sla import SlaClock, SlaStage
+from schemas.sla import SlaClock, SlaStage, SlaTier
 from schemas.ticket import TicketRecord
 from tests.unit.factories import submission
+from ztc.bootstrap import DEFAULT_POLICY, load_checked_policy
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=DISTRICT_ZONE)
 HOUR = timedelta(hours=1)
+_POLICY = load_checked_policy(DEFAULT_POLICY)
+WALL_CLOCK_TIER = SlaTier(name="ordinary", accept="4 hours", resolve="48 hours")
+BOOK = SlaBook(
+    _POLICY.model_copy(update={"sla": _POLICY.sla.model_copy(update={"tiers": (WALL_CLOCK_TIER,)})})
+)
+"""Wall-clock targets, so a window's warning share is plain arithmetic in these tests."""
+
+
+def open_stages(record: TicketRecord) -> list[SlaStage]:
+    return [w.stage for w in open_windows(record, BOOK)]
 
 
 def routed(
@@ -95,16 +106,16 @@ def test_records_without_sla_have_no_open_stage() -> None:
 
 def test_accept_stage_open_until_accepted_resolve_until_resolved() -> None:
     record = with_sla(routed(1))
-    assert [w.stage for w in open_stages(record)] == [SlaStage.accept, SlaStage.resolve]
+    assert open_stages(record) == [SlaStage.accept, SlaStage.resolve]
     record = with_sla(accepted(routed(1), T0 + HOUR), accepted_at=T0 + HOUR)
-    assert [w.stage for w in open_stages(record)] == [SlaStage.resolve]
+    assert open_stages(record) == [SlaStage.resolve]
     assert open_stages(with_sla(resolved(accepted(routed(1), T0 + HOUR), T0 + 2 * HOUR))) == []
 
 
 def test_a_paused_resolve_clock_is_neither_overdue_nor_at_risk() -> None:
     record = with_sla(accepted(routed(1), T0), paused_since=T0 + HOUR, accepted_at=T0)
     assert open_stages(record) == []
-    overdue, at_risk = sla_alerts([record], T0 + 100 * HOUR)
+    overdue, at_risk = sla_alerts([record], BOOK, T0 + 100 * HOUR)
     assert overdue == [] and at_risk == []
 
 
@@ -114,22 +125,22 @@ def test_overdue_and_at_risk_are_grouped_by_department_and_level_most_escalated_
     risky = with_sla(routed(3, lead="approval", at=T0 + 4 * HOUR), accept_h=10)
     fresh = with_sla(routed(4, lead="approval", at=T0 + 7 * HOUR), accept_h=10)
     now = T0 + 5 * HOUR  # the first two were due at T0+4h; the others have most of their window left
-    overdue, at_risk = sla_alerts([late_accept, late_supervised, risky, fresh], now)
+    overdue, at_risk = sla_alerts([late_accept, late_supervised, risky, fresh], BOOK, now)
     assert [(g.department, g.escalation_level) for g in overdue] == [("planning", 2), ("approval", 1)]
     assert [a.window.stage for a in overdue[1].alerts] == [SlaStage.accept]
     assert overdue[1].alerts[0].late_by == HOUR
     assert at_risk == []
 
     now = T0 + 12.5 * HOUR  # risky: 8.5h of 10h passed (85%), fresh: 5.5h (55%)
-    overdue, at_risk = sla_alerts([risky, fresh], now, warning_share=0.8)
+    overdue, at_risk = sla_alerts([risky, fresh], BOOK, now)
     assert overdue == []
     assert [a.record.ticket_id for g in at_risk for a in g.alerts] == [risky.ticket_id]
-    assert at_risk[0].alerts[0].share == pytest.approx(0.85)
+    assert at_risk[0].alerts[0].window.warn_at == risky.routed_at + 8 * HOUR  # 80% of 10 h
 
 
 def test_an_overdue_accept_and_resolve_are_two_alerts() -> None:
     record = with_sla(routed(1), accept_h=1, resolve_h=2)
-    overdue, _ = sla_alerts([record], T0 + 3 * HOUR)
+    overdue, _ = sla_alerts([record], BOOK, T0 + 3 * HOUR)
     assert [a.window.stage for a in overdue[0].alerts] == [SlaStage.accept, SlaStage.resolve]
 
 
@@ -142,7 +153,9 @@ def test_response_rate_counts_only_decided_tickets() -> None:
     never = with_sla(routed(3), accept_h=4)  # past due at now: counts as missed
     not_due = with_sla(routed(4, at=T0 + 9 * HOUR), accept_h=4)  # still has time: not judged
     now = T0 + 10 * HOUR
-    figures = department_figures([on_time, late, never, not_due], period_of_days(T0.date(), T0.date()), now)
+    figures = department_figures(
+        [on_time, late, never, not_due], period_of_days(T0.date(), T0.date()), BOOK, now
+    )
     approval = figures["approval"]
     assert (approval.responded_on_time, approval.response_due) == (1, 3)
     assert approval.response_rate == pytest.approx(1 / 3)
@@ -160,7 +173,7 @@ def test_resolution_and_satisfaction_rates() -> None:
         with_sla(accepted(routed(4), T0), resolve_h=24),  # open and overdue at now
     ]
     now = T0 + 40 * HOUR
-    approval = department_figures(records, period_of_days(T0.date(), T0.date()), now)["approval"]
+    approval = department_figures(records, period_of_days(T0.date(), T0.date()), BOOK, now)["approval"]
     assert (approval.resolved_on_time, approval.resolution_due) == (1, 3)
     assert (approval.satisfied, approval.rated) == (2, 3)
     assert approval.satisfaction_rate == pytest.approx(2 / 3)
@@ -171,7 +184,7 @@ def test_handling_time_uses_each_departments_assignment_rows() -> None:
     record = routed(1, lead="approval", co=("planning",))
     record = act(record, TicketAccepted, T0 + HOUR, "planning")
     record = act(record, CoDepartmentDone, T0 + 3 * HOUR, "planning", note="已出具意见")
-    figures = department_figures([record], period_of_days(T0.date(), T0.date()), T0 + 5 * HOUR)
+    figures = department_figures([record], period_of_days(T0.date(), T0.date()), BOOK, T0 + 5 * HOUR)
     assert figures["planning"].avg_response == HOUR
     assert figures["planning"].avg_handling == 3 * HOUR
     assert figures["planning"].led == 0 and figures["planning"].response_rate is None
@@ -180,7 +193,7 @@ def test_handling_time_uses_each_departments_assignment_rows() -> None:
 
 def test_tickets_outside_the_period_do_not_count() -> None:
     inside, outside = routed(1), routed(2, at=T0 - timedelta(days=3))
-    figures = department_figures([inside, outside], period_of_days(T0.date(), T0.date()), T0 + HOUR)
+    figures = department_figures([inside, outside], period_of_days(T0.date(), T0.date()), BOOK, T0 + HOUR)
     assert figures["approval"].tickets == 1
 
 
@@ -188,7 +201,9 @@ def test_ranking_puts_better_rates_first_and_unjudged_last() -> None:
     good = with_sla(accepted(routed(1, lead="approval"), T0 + HOUR))
     poor = with_sla(accepted(routed(2, lead="planning"), T0 + 9 * HOUR))
     unjudged = routed(3, lead="construction")
-    figures = department_figures([good, poor, unjudged], period_of_days(T0.date(), T0.date()), T0 + 10 * HOUR)
+    figures = department_figures(
+        [good, poor, unjudged], period_of_days(T0.date(), T0.date()), BOOK, T0 + 10 * HOUR
+    )
     assert [f.department for f in rank(figures.values())] == ["approval", "planning", "construction"]
 
 
@@ -236,7 +251,7 @@ def test_bar_chart_stacks_categories_and_scales_to_the_busiest_day() -> None:
 
 def test_open_by_department_and_formatting() -> None:
     records = [with_sla(routed(1)), routed(2), resolved(accepted(routed(3), T0), T0 + HOUR)]
-    assert open_by_department(records, T0 + 5 * HOUR) == {"approval": (2, 1)}
+    assert open_by_department(records, BOOK, T0 + 5 * HOUR) == {"approval": (2, 1)}
     assert duration(timedelta(days=2, hours=3)) == "2天3小时"
     assert duration(timedelta(hours=4, minutes=5)) == "4小时5分"
     assert duration(timedelta(seconds=38)) == "38秒"
