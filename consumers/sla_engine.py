@@ -28,7 +28,7 @@ from schemas.feedback import (
     TicketResolved,
 )
 from schemas.policy import RoutingPolicy
-from schemas.sla import SlaBreached, SlaClock, SlaEscalated, SlaEvent, SlaStage, SlaWarning
+from schemas.sla import SlaBreached, SlaClock, SlaEscalated, SlaEvent, SlaOutcome, SlaStage, SlaWarning
 from schemas.ticket import OPEN_STATUSES, TicketRecord, TicketStatus
 from streams.business_calendar import (
     BusinessCalendar,
@@ -95,6 +95,13 @@ def _is_business(text: str) -> bool:
 
 def next_clock(old: TicketRecord | None, new: TicketRecord, event: Event, book: SlaBook) -> SlaClock | None:
     """The ticket's SLA clock after ``event`` (``new`` is the record ``apply`` produced)."""
+    clock = _moved_clock(old, new, event, book)
+    if clock is None:
+        return None
+    return _with_outcomes(old, new, event, clock)
+
+
+def _moved_clock(old: TicketRecord | None, new: TicketRecord, event: Event, book: SlaBook) -> SlaClock | None:
     clock = new.sla
     at = event.occurred_at
     if isinstance(event, TicketRouted | TicketDispatched):
@@ -130,6 +137,69 @@ def next_clock(old: TicketRecord | None, new: TicketRecord, event: Event, book: 
         moved = due_at(clock.resolve_due_at, target(old.pending_extension), book.calendar)
         return clock.model_copy(update={"resolve_due_at": moved, "extensions": clock.extensions + 1})
     return clock
+
+
+# ---------------------------------------------------------------- outcomes (met / missed)
+
+
+def outcomes_of(record: TicketRecord) -> tuple[SlaOutcome, ...]:
+    """Every stage decided so far, all rounds; for records older than outcomes, read off the clock."""
+    clock = record.sla
+    if clock is None:
+        return ()
+    return clock.outcomes if clock.outcomes is not None else _legacy_outcomes(record, clock)
+
+
+def _legacy_outcomes(record: TicketRecord, clock: SlaClock) -> tuple[SlaOutcome, ...]:
+    """A record from before outcomes were kept: its current round, read off the clock."""
+    if record.status is TicketStatus.triage:
+        return ()
+    out = []
+    dept, round_ = record.lead_department, clock.round
+    if SlaStage.accept in clock.breached:
+        out.append(_missed(SlaStage.accept, dept, round_, clock.accept_due_at, clock.accept_due_at))
+    elif clock.accepted_at is not None:
+        out.append(_met(SlaStage.accept, dept, round_, clock.accept_due_at, clock.accepted_at))
+    if SlaStage.resolve in clock.breached:
+        out.append(_missed(SlaStage.resolve, dept, round_, clock.resolve_due_at, clock.resolve_due_at))
+    elif clock.resolved_at is not None:
+        out.append(_met(SlaStage.resolve, dept, round_, clock.resolve_due_at, clock.resolved_at))
+    return tuple(out)
+
+
+def _met(stage: SlaStage, department: str, round_: int, due: datetime, done: datetime) -> SlaOutcome:
+    return SlaOutcome(
+        stage=stage, department=department, round=round_, due_at=due, decided_at=done, met=done <= due
+    )
+
+
+def _missed(stage: SlaStage, department: str, round_: int, due: datetime, at: datetime) -> SlaOutcome:
+    return SlaOutcome(stage=stage, department=department, round=round_, due_at=due, decided_at=at, met=False)
+
+
+def _with_outcomes(old: TicketRecord | None, new: TicketRecord, event: Event, clock: SlaClock) -> SlaClock:
+    """``clock`` with the outcome this event decided, if any: once per stage and round, never for triage."""
+    decided = outcomes_of(old) if old is not None else ()
+    before = old.sla if old is not None else None
+    added: list[SlaOutcome] = []
+    lead = new.lead_department
+    if before is not None and before.round == clock.round and new.status is not TicketStatus.triage:
+        if before.accepted_at is None and clock.accepted_at is not None:
+            added.append(_met(SlaStage.accept, lead, clock.round, clock.accept_due_at, clock.accepted_at))
+        if before.resolved_at is None and clock.resolved_at is not None:
+            added.append(_met(SlaStage.resolve, lead, clock.round, clock.resolve_due_at, clock.resolved_at))
+    if isinstance(event, SlaBreached) and old is not None and _breach_counts(old, event, clock):
+        added.append(_missed(event.stage, event.department, event.round, event.due_at, event.occurred_at))
+    seen = {(o.stage, o.round) for o in decided}
+    outcomes = (*decided, *(o for o in added if (o.stage, o.round) not in seen))
+    return clock if clock.outcomes == outcomes else clock.model_copy(update={"outcomes": outcomes})
+
+
+def _breach_counts(old: TicketRecord, event: SlaBreached, clock: SlaClock) -> bool:
+    """A breach decides its stage only while that stage is open for a lead, in the clock's round."""
+    if old.sla is None or event.round != clock.round or old.status is TicketStatus.triage:
+        return False
+    return event.stage in {stage for stage, _start, _due in _open_stages(old, old.sla)}
 
 
 def _resumed(clock: SlaClock, at: datetime, accept: str, resolve: str, book: SlaBook) -> SlaClock:
