@@ -29,7 +29,7 @@ from schemas.feedback import (
 )
 from schemas.policy import RoutingPolicy
 from schemas.sla import SlaBreached, SlaClock, SlaEscalated, SlaEvent, SlaOutcome, SlaStage, SlaWarning
-from schemas.ticket import OPEN_STATUSES, TicketRecord, TicketStatus
+from schemas.ticket import OPEN_STATUSES, Assignment, TicketRecord, TicketStatus
 from streams.business_calendar import (
     BusinessCalendar,
     business_seconds_between,
@@ -260,40 +260,29 @@ class StageWindow:
         return SlaState.on_track
 
     def status(self, now: datetime) -> StageStatus:
-        return StageStatus(self, self.state(now), max(0, int((now - self.due_at).total_seconds())))
+        late = max(0, int((now - self.due_at).total_seconds()))
+        return StageStatus(
+            self.ticket_id,
+            self.stage,
+            self.department,
+            self.escalation_level,
+            self.due_at,
+            self.state(now),
+            late,
+        )
 
 
 @dataclass(frozen=True)
 class StageStatus:
-    """A stage window judged at one moment; ``late_seconds`` is wall-clock time past the deadline."""
+    """An open stage judged at one moment; ``late_seconds`` is wall-clock time past the deadline."""
 
-    window: StageWindow
+    ticket_id: str
+    stage: SlaStage
+    department: str
+    escalation_level: int
+    due_at: datetime
     state: SlaState
     late_seconds: int
-
-    @property
-    def ticket_id(self) -> str:
-        return self.window.ticket_id
-
-    @property
-    def stage(self) -> SlaStage:
-        return self.window.stage
-
-    @property
-    def department(self) -> str:
-        return self.window.department
-
-    @property
-    def escalation_level(self) -> int:
-        return self.window.escalation_level
-
-    @property
-    def due_at(self) -> datetime:
-        return self.window.due_at
-
-    @property
-    def warn_at(self) -> datetime:
-        return self.window.warn_at
 
     @property
     def overdue(self) -> bool:
@@ -364,6 +353,17 @@ def sla_status(record: TicketRecord, book: SlaBook, now: datetime) -> list[Stage
 def deadline_status(record: TicketRecord, book: SlaBook, now: datetime) -> list[StageStatus]:
     """Overdue and at-risk stages of one ticket at ``now`` (empty when on track or done)."""
     return [s for s in sla_status(record, book, now) if s.state is not SlaState.on_track]
+
+
+def working_time(record: TicketRecord, book: SlaBook, now: datetime) -> list[tuple[Assignment, int]]:
+    """Working (business) seconds of each assignment row: to done, released, or ``now`` while open."""
+    finished = record.status in REOPENABLE
+    out = []
+    for row in record.assignments:
+        end = row.done_at or row.released_at or (None if finished else now)
+        end = end or record.resolved_at or record.updated_at
+        out.append((row, round(business_seconds_between(row.assigned_at, end, book.calendar))))
+    return out
 
 
 def schedule(record: TicketRecord, book: SlaBook) -> list[ScheduledAlert]:

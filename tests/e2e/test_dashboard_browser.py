@@ -12,8 +12,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from consumers.sla_engine import SlaBook
-from consumers.supervision import is_overdue
+from consumers.sla_engine import SlaBook, sla_status
 from consumers.ticket_store import RedisTicketStore
 from producers.demo import DEMO_TICKETS
 from producers.department_client import DepartmentClient
@@ -77,7 +76,7 @@ def overdue_and_supervised(book: SlaBook) -> Callable[[TicketRecord], bool]:
     def ok(record: TicketRecord) -> bool:
         return (
             record.sla is not None
-            and is_overdue(record, book, now_in_district())
+            and any(s.overdue for s in sla_status(record, book, now_in_district()))
             and record.sla.escalation_level >= 2
         )
 
