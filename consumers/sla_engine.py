@@ -63,6 +63,18 @@ class SlaBook:
         self.policy = policy
         self.sla = policy.sla
         self.calendar: BusinessCalendar = calendar_for(policy.sla)
+        self._warnings: dict[tuple[datetime, datetime, bool], datetime] = {}
+
+    def warning_at(self, start: datetime, due: datetime, business: bool) -> datetime:
+        """When ``warning_share`` of the window is used (remembered: one write asks for it several times)."""
+        key = (start, due, business)
+        found = self._warnings.get(key)
+        if found is None:
+            if len(self._warnings) > 50_000:
+                self._warnings.clear()
+            found = warning_at(start, due, self.sla.warning_share, self.calendar, business=business)
+            self._warnings[key] = found
+        return found
 
     def advance(self, old: TicketRecord | None, new: TicketRecord, event: Event) -> TicketRecord:
         clock = next_clock(old, new, event, self)
@@ -332,8 +344,7 @@ def open_windows(record: TicketRecord, book: SlaBook) -> list[StageWindow]:
         return []
     out = []
     for stage, start, due in _open_stages(record, clock):
-        business = _is_business(_stage_target(book, clock, stage))
-        warn = warning_at(start, due, book.sla.warning_share, book.calendar, business=business)
+        warn = book.warning_at(start, due, _is_business(_stage_target(book, clock, stage)))
         out.append(
             StageWindow(record.ticket_id, stage, record.lead_department, clock.escalation_level, warn, due)
         )
