@@ -114,7 +114,8 @@ def overview(store: TicketStore, period: Period, now: datetime, limit: int = LIS
 
 def _departments(days: dict[date, dict[str, int]]) -> list[str]:
     """Departments named in a period's day counters (``d|dept|name``)."""
-    return sorted({name.split("|")[1] for counters in days.values() for name in counters if name[:2] == "d|"})
+    fields = {name for counters in days.values() for name in counters if name.startswith("d|")}
+    return sorted({name[2:].rpartition("|")[0] for name in fields})
 
 
 def gauges(store: TicketStore, now: datetime) -> dict[str, tuple[int, int]]:
