@@ -71,59 +71,6 @@ def local_day(moment: datetime) -> date:
     return moment.astimezone(DISTRICT_ZONE).date()
 
 
-class ReadModelKeys:
-    """Redis key names of the read model, all under ``{prefix}rm:``."""
-
-    def __init__(self, prefix: str) -> None:
-        self.prefix = prefix
-        self.root = f"{prefix}rm:"
-
-    @property
-    def open(self) -> str:
-        """Hash: lead department → open tickets."""
-        return f"{self.root}open"
-
-    @property
-    def groups(self) -> str:
-        """Hash: ``department|level`` → open stages in that group."""
-        return f"{self.root}groups"
-
-    @property
-    def leads(self) -> str:
-        """Sorted set: ``ticket:stage`` → seconds from its warning to its deadline."""
-        return f"{self.root}leads"
-
-    @property
-    def built(self) -> str:
-        """The read model's version, set once it holds every stored ticket (``ztc reindex``)."""
-        return f"{self.root}built"
-
-    def due(self, group: Group) -> str:
-        """Sorted set: ``ticket:stage`` → deadline (epoch seconds)."""
-        return f"{self.root}due:{group[0]}:{group[1]}"
-
-    def warn(self, group: Group) -> str:
-        """Sorted set: ``ticket:stage`` → warning moment (epoch seconds)."""
-        return f"{self.root}warn:{group[0]}:{group[1]}"
-
-    def first_due(self, department: str) -> str:
-        """Sorted set: ticket → its earliest open deadline (overdue tickets per department)."""
-        return f"{self.root}first-due:{department}"
-
-    def day(self, day: date) -> str:
-        """Hash of day counters (``d|dept|name``, ``c|category``)."""
-        return f"{self.root}day:{day.isoformat()}"
-
-    @staticmethod
-    def group_field(group: Group) -> str:
-        return f"{group[0]}|{group[1]}"
-
-    @staticmethod
-    def parse_group(text: str) -> Group:
-        department, level = text.rsplit("|", 1)
-        return department, int(level)
-
-
 # ---------------------------------------------------------------- what one ticket contributes (pure)
 
 

@@ -19,8 +19,8 @@ from typing import Protocol
 
 import redis
 
-from consumers.read_model import InMemoryReadModel, ReadModelKeys, ReportSource, contribution
-from consumers.redis_read_model import RedisReadModel, replace_all, write_changes
+from consumers.read_model import InMemoryReadModel, ReportSource, contribution
+from consumers.redis_read_model import ReadModelKeys, RedisReadModel, replace_all, write_changes
 from consumers.sla_engine import SlaBook
 from consumers.ticket_state import TransitionRefused, apply, inbox_buckets
 from schemas.events import Event, TicketRouted
