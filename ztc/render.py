@@ -47,6 +47,13 @@ def _hours(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
+def late_text(seconds: int) -> str:
+    """How late, for people: 2天3小时5分, 3小时5分."""
+    hours, rest = divmod(seconds, 3600)
+    days, hours = divmod(hours, 24)
+    return f"{days}天{hours}小时{rest // 60}分" if days else f"{hours}小时{rest // 60}分"
+
+
 def sla_lines(record: TicketRecord, policy: RoutingPolicy, now: datetime) -> list[str]:
     """The ticket's time limits, where each open stage stands (the one SLA rule), and working time."""
     shown = ticket_sla(record, SlaBook(policy), now)
@@ -61,7 +68,7 @@ def sla_lines(record: TicketRecord, policy: RoutingPolicy, now: datetime) -> lis
             f"  督办级别 {clock.escalation_level}  延期 {clock.extensions}{paused}"
         )
     for stage in shown.stages:
-        late = f" {_hours(stage.late_seconds)}" if stage.overdue else ""
+        late = f" {late_text(stage.late_seconds)}" if stage.overdue else ""
         lines.append(
             f"  {stage.stage.label} {stage.state.label} {stage.state.value}{late}  时限 {local(stage.due_at)}"
         )

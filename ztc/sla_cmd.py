@@ -27,12 +27,6 @@ def parse_moment(text: str) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=DISTRICT_ZONE)
 
 
-def _late(seconds: int) -> str:
-    hours, rest = divmod(seconds, 3600)
-    days, hours = divmod(hours, 24)
-    return f"{days}天{hours}小时{rest // 60}分" if days else f"{hours}小时{rest // 60}分"
-
-
 def overdue(args: argparse.Namespace) -> int:
     settings: Settings = args.settings
     policy = policy_for(settings)
@@ -45,7 +39,7 @@ def overdue(args: argparse.Namespace) -> int:
         return 0
     print(f"超期与临期 overdue and at-risk at {render.local(now)}: {len(items)}")
     for s in items:
-        state = f"超期 {_late(s.late_seconds)}" if s.overdue else "临期 at risk"
+        state = f"超期 {render.late_text(s.late_seconds)}" if s.overdue else "临期 at risk"
         level = f"  督办级别 {s.escalation_level}" if s.escalation_level else ""
         print(f"  {s.ticket_id}  {s.stage.label}  {render.dept_name(s.department, policy)}  "
               f"时限 {render.local(s.due_at)}  {state}{level}")  # fmt: skip

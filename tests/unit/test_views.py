@@ -54,7 +54,7 @@ def test_ticket_show_gives_each_open_stage_its_state_by_the_rule() -> None:
     monday_4pm = "\n".join(render.sla_lines(record, POLICY, at(30, 16)))
     assert "签收 临期 at_risk" in monday_4pm
     tuesday = "\n".join(render.sla_lines(record, POLICY, at(30, 18, 30)))
-    assert "签收 超期 overdue 1.0 h" in tuesday
+    assert "签收 超期 overdue 1小时0分" in tuesday
     shown = views.ticket_sla(record, BOOK, at(30, 16))
     working = {row.department: seconds for row, seconds in shown.working}
     assert working[record.lead_department] == (1.5 + 3.5 + 2.5) * 3600  # Fri 16:00–17:30, Mon 8:30–16:00
