@@ -1,8 +1,8 @@
 """Supervision dashboard (督办看板): server-rendered pages, readable without JavaScript.
 
-Figures come from what the recorder keeps in Redis (``ReportingStore``), the
-maths from ``consumers.supervision``; this module only reads, signs the
-office's session cookie, and renders Jinja2 templates with an inline SVG chart.
+Figures come from the read model the recorder keeps next to the tickets, through
+``consumers.views`` (a page never reads every ticket); this module signs the
+office's session cookie and renders Jinja2 templates with an inline SVG chart.
 Every free text a template shows goes through the ``personal`` filter: phone and
 ID-card numbers masked, unless the policy's ``[privacy]`` lets the office see them.
 Only the office's key can sign in; the key is exchanged once for a signed,
@@ -27,20 +27,13 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
+from consumers import views
 from consumers.access import KeyRing
-from consumers.supervision import (
-    DailyCounts,
-    department_figures,
-    parse_period,
-    rank,
-    sla_alerts,
-    tickets_per_day,
-)
-from consumers.ticket_store import RedisTicketStore
+from consumers.supervision import DailyCounts, parse_period
+from consumers.ticket_store import TicketStore
 from schemas.events import DISTRICT_ZONE
 from schemas.policy import PrivacyRole, RoutingPolicy
 from schemas.privacy import mask_personal, shows_personal_data
-from schemas.ticket import TicketRecord
 
 log = logging.getLogger(__name__)
 
@@ -50,20 +43,6 @@ STATIC = HERE / "static"
 COOKIE = "ztc_session"
 SESSION_HOURS = 8
 PALETTE = ("#1f5fa8", "#d9822b", "#3a8f5c", "#b8423a", "#7a5cad", "#2b9bb0", "#8c6d31", "#6b6b6b")
-
-
-class ReportingStore(RedisTicketStore):
-    """The recorder's Redis store plus the reads reports need: tickets by routing time."""
-
-    def ticket_ids(self, start: datetime | None = None, end: datetime | None = None) -> list[str]:
-        low = start.timestamp() if start else "-inf"
-        high = f"({end.timestamp()}" if end else "+inf"
-        members = self.client.zrangebyscore(f"{self.prefix}tickets", low, high)
-        return [m.decode() if isinstance(m, bytes) else str(m) for m in members]
-
-    def records(self, start: datetime | None = None, end: datetime | None = None) -> list[TicketRecord]:
-        ids = self.ticket_ids(start, end)
-        return [r for i in range(0, len(ids), 500) for r in self._load_many(ids[i : i + 500])]
 
 
 # ---------------------------------------------------------------- sessions
@@ -194,7 +173,7 @@ def make_templates(policy: RoutingPolicy) -> Jinja2Templates:
 
 
 def dashboard_router(
-    store: Callable[[], ReportingStore],
+    store: Callable[[], TicketStore],
     keys: KeyRing,
     policy: RoutingPolicy,
     clock: Callable[[], datetime],
@@ -255,19 +234,16 @@ def dashboard_router(
             )
         except ValueError as exc:
             raise HTTPException(400, str(exc)) from None
-        records = store().records()
-        overdue, at_risk = sla_alerts(records, now, policy.sla.warning_share)
-        ranking = rank(department_figures(records, period, now).values())
-        chart = bar_chart(tickets_per_day(records, period), category_names)
+        shown = views.overview(store(), period, now)
         return page(
             request,
             "overview.html",
             user=user,
             period=period,
-            overdue=overdue,
-            at_risk=at_risk,
-            ranking=ranking,
-            chart=chart,
+            overdue=shown.overdue,
+            at_risk=shown.at_risk,
+            ranking=shown.ranking,
+            chart=bar_chart(shown.daily, category_names),
         )
 
     @router.get("/dashboard/tickets/{ticket_id}", response_model=None)

@@ -3,16 +3,16 @@
 The counters and the histogram live in prometheus-client's default registry
 (metric objects, not clients: nothing connects at import). A service exposes
 them with ``start_metrics_server(port)``; the gateway serves them at
-``/metrics`` together with ``TicketGauges``, which computes open and overdue
-tickets per department from Redis at scrape time (register it in one process
+``/metrics`` together with ``TicketGauges``, which reads open and overdue
+tickets per department from the read model at scrape time (``views.gauges``:
+a few commands per department, never every ticket; register it in one process
 only, so the figures are not reported twice).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Iterator
-from datetime import datetime
+from collections.abc import Callable, Iterator
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -26,9 +26,6 @@ from prometheus_client import (
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-
-from consumers.supervision import open_by_department
-from schemas.ticket import TicketRecord
 
 log = logging.getLogger(__name__)
 
@@ -44,11 +41,13 @@ HTTP_REQUESTS = Counter("ztc_http_requests", "Web edge requests, per route and s
 
 
 class TicketGauges(Collector):
-    """Open and overdue tickets per lead department, computed from the ticket store on each scrape."""
+    """Open and overdue tickets per lead department, read on each scrape.
 
-    def __init__(self, records: Callable[[], Iterable[TicketRecord]], clock: Callable[[], datetime]) -> None:
-        self.records = records
-        self.clock = clock
+    ``figures``: department → (open tickets, tickets with an overdue stage).
+    """
+
+    def __init__(self, figures: Callable[[], dict[str, tuple[int, int]]]) -> None:
+        self.figures = figures
 
     def collect(self) -> Iterator[Metric]:
         open_gauge = GaugeMetricFamily(
@@ -60,7 +59,7 @@ class TicketGauges(Collector):
             labels=["department"],
         )
         try:
-            figures = open_by_department(self.records(), self.clock())
+            figures = self.figures()
         except Exception:  # a scrape must answer even when Redis does not
             log.exception("could not compute ticket gauges")
             figures = {}

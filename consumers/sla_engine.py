@@ -7,12 +7,17 @@ the paused business time), restarts them on re-routing and reopening, and
 moves the resolve deadline by an approved extension. ``schedule`` lists the
 warnings, breaches and escalation rungs still to come, each with a unique key
 (ticket:stage:kind:round) so it is emitted once.
+
+``sla_status`` is the one rule for "which stages are open, at risk, overdue":
+``open_windows`` gives each open stage its warning moment and deadline (no
+``now``: the recorder indexes them), ``StageWindow.state(now)`` judges it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 
 from schemas.events import Event, Priority, TicketRouted, derived_event_id
 from schemas.feedback import (
@@ -23,8 +28,8 @@ from schemas.feedback import (
     TicketResolved,
 )
 from schemas.policy import RoutingPolicy
-from schemas.sla import SlaBreached, SlaClock, SlaEscalated, SlaEvent, SlaStage, SlaWarning
-from schemas.ticket import OPEN_STATUSES, TicketRecord, TicketStatus
+from schemas.sla import SlaBreached, SlaClock, SlaEscalated, SlaEvent, SlaOutcome, SlaStage, SlaWarning
+from schemas.ticket import OPEN_STATUSES, Assignment, TicketRecord, TicketStatus
 from streams.business_calendar import (
     BusinessCalendar,
     business_seconds_between,
@@ -58,6 +63,18 @@ class SlaBook:
         self.policy = policy
         self.sla = policy.sla
         self.calendar: BusinessCalendar = calendar_for(policy.sla)
+        self._warnings: dict[tuple[datetime, datetime, bool], datetime] = {}
+
+    def warning_at(self, start: datetime, due: datetime, business: bool) -> datetime:
+        """When ``warning_share`` of the window is used (remembered: one write asks for it several times)."""
+        key = (start, due, business)
+        found = self._warnings.get(key)
+        if found is None:
+            if len(self._warnings) > 50_000:
+                self._warnings.clear()
+            found = warning_at(start, due, self.sla.warning_share, self.calendar, business=business)
+            self._warnings[key] = found
+        return found
 
     def advance(self, old: TicketRecord | None, new: TicketRecord, event: Event) -> TicketRecord:
         clock = next_clock(old, new, event, self)
@@ -66,9 +83,9 @@ class SlaBook:
     def schedule(self, record: TicketRecord) -> list[ScheduledAlert]:
         return schedule(record, self)
 
-    def open_deadlines(self, record: TicketRecord) -> list[tuple[SlaStage, datetime, datetime]]:
-        """(stage, clock start, due) for every stage whose clock is running now."""
-        return _open_stages(record, record.sla) if record.sla is not None else []
+    def windows(self, record: TicketRecord) -> list[StageWindow]:
+        """The ticket's open SLA stages (see ``open_windows``)."""
+        return open_windows(record, self)
 
 
 def _fresh(
@@ -90,6 +107,13 @@ def _is_business(text: str) -> bool:
 
 def next_clock(old: TicketRecord | None, new: TicketRecord, event: Event, book: SlaBook) -> SlaClock | None:
     """The ticket's SLA clock after ``event`` (``new`` is the record ``apply`` produced)."""
+    clock = _moved_clock(old, new, event, book)
+    if clock is None:
+        return None
+    return _with_outcomes(old, new, event, clock)
+
+
+def _moved_clock(old: TicketRecord | None, new: TicketRecord, event: Event, book: SlaBook) -> SlaClock | None:
     clock = new.sla
     at = event.occurred_at
     if isinstance(event, TicketRouted | TicketDispatched):
@@ -127,6 +151,69 @@ def next_clock(old: TicketRecord | None, new: TicketRecord, event: Event, book: 
     return clock
 
 
+# ---------------------------------------------------------------- outcomes (met / missed)
+
+
+def outcomes_of(record: TicketRecord) -> tuple[SlaOutcome, ...]:
+    """Every stage decided so far, all rounds; for records older than outcomes, read off the clock."""
+    clock = record.sla
+    if clock is None:
+        return ()
+    return clock.outcomes if clock.outcomes is not None else _legacy_outcomes(record, clock)
+
+
+def _legacy_outcomes(record: TicketRecord, clock: SlaClock) -> tuple[SlaOutcome, ...]:
+    """A record from before outcomes were kept: its current round, read off the clock."""
+    if record.status is TicketStatus.triage:
+        return ()
+    out = []
+    dept, round_ = record.lead_department, clock.round
+    if SlaStage.accept in clock.breached:
+        out.append(_missed(SlaStage.accept, dept, round_, clock.accept_due_at, clock.accept_due_at))
+    elif clock.accepted_at is not None:
+        out.append(_met(SlaStage.accept, dept, round_, clock.accept_due_at, clock.accepted_at))
+    if SlaStage.resolve in clock.breached:
+        out.append(_missed(SlaStage.resolve, dept, round_, clock.resolve_due_at, clock.resolve_due_at))
+    elif clock.resolved_at is not None:
+        out.append(_met(SlaStage.resolve, dept, round_, clock.resolve_due_at, clock.resolved_at))
+    return tuple(out)
+
+
+def _met(stage: SlaStage, department: str, round_: int, due: datetime, done: datetime) -> SlaOutcome:
+    return SlaOutcome(
+        stage=stage, department=department, round=round_, due_at=due, decided_at=done, met=done <= due
+    )
+
+
+def _missed(stage: SlaStage, department: str, round_: int, due: datetime, at: datetime) -> SlaOutcome:
+    return SlaOutcome(stage=stage, department=department, round=round_, due_at=due, decided_at=at, met=False)
+
+
+def _with_outcomes(old: TicketRecord | None, new: TicketRecord, event: Event, clock: SlaClock) -> SlaClock:
+    """``clock`` with the outcome this event decided, if any: once per stage and round, never for triage."""
+    decided = outcomes_of(old) if old is not None else ()
+    before = old.sla if old is not None else None
+    added: list[SlaOutcome] = []
+    lead = new.lead_department
+    if before is not None and before.round == clock.round and new.status is not TicketStatus.triage:
+        if before.accepted_at is None and clock.accepted_at is not None:
+            added.append(_met(SlaStage.accept, lead, clock.round, clock.accept_due_at, clock.accepted_at))
+        if before.resolved_at is None and clock.resolved_at is not None:
+            added.append(_met(SlaStage.resolve, lead, clock.round, clock.resolve_due_at, clock.resolved_at))
+    if isinstance(event, SlaBreached) and old is not None and _breach_counts(old, event, clock):
+        added.append(_missed(event.stage, event.department, event.round, event.due_at, event.occurred_at))
+    seen = {(o.stage, o.round) for o in decided}
+    outcomes = (*decided, *(o for o in added if (o.stage, o.round) not in seen))
+    return clock if clock.outcomes == outcomes else clock.model_copy(update={"outcomes": outcomes})
+
+
+def _breach_counts(old: TicketRecord, event: SlaBreached, clock: SlaClock) -> bool:
+    """A breach decides its stage only while that stage is open for a lead, in the clock's round."""
+    if old.sla is None or event.round != clock.round or old.status is TicketStatus.triage:
+        return False
+    return event.stage in {stage for stage, _start, _due in _open_stages(old, old.sla)}
+
+
 def _resumed(clock: SlaClock, at: datetime, accept: str, resolve: str, book: SlaBook) -> SlaClock:
     assert clock.paused_since is not None
     since, cal = clock.paused_since, book.calendar
@@ -145,8 +232,83 @@ def _resumed(clock: SlaClock, at: datetime, accept: str, resolve: str, book: Sla
     return clock.model_copy(update=updates)
 
 
+class SlaState(StrEnum):
+    """Where an open stage stands at a moment: the one answer every view gives."""
+
+    on_track = "on_track"
+    at_risk = "at_risk"
+    overdue = "overdue"
+
+    @property
+    def label(self) -> str:
+        return {"on_track": "正常", "at_risk": "临期", "overdue": "超期"}[self.value]
+
+
+@dataclass(frozen=True)
+class StageWindow:
+    """One open SLA stage: whose it is, when it becomes at risk and when it falls due.
+
+    Everything here follows from the ticket alone (no ``now``), so the recorder
+    can index it; ``state(now)`` turns it into overdue / at risk / on track.
+    """
+
+    ticket_id: str
+    stage: SlaStage
+    department: str
+    escalation_level: int
+    warn_at: datetime
+    due_at: datetime
+
+    @property
+    def key(self) -> str:
+        return f"{self.ticket_id}:{self.stage.value}"
+
+    def state(self, now: datetime) -> SlaState:
+        """Overdue once ``now`` is past the deadline; at risk from ``warn_at`` up to the deadline."""
+        if now > self.due_at:
+            return SlaState.overdue
+        if now >= self.warn_at:
+            return SlaState.at_risk
+        return SlaState.on_track
+
+    def status(self, now: datetime) -> StageStatus:
+        late = max(0, int((now - self.due_at).total_seconds()))
+        return StageStatus(
+            self.ticket_id,
+            self.stage,
+            self.department,
+            self.escalation_level,
+            self.due_at,
+            self.state(now),
+            late,
+        )
+
+
+@dataclass(frozen=True)
+class StageStatus:
+    """An open stage judged at one moment; ``late_seconds`` is wall-clock time past the deadline."""
+
+    ticket_id: str
+    stage: SlaStage
+    department: str
+    escalation_level: int
+    due_at: datetime
+    state: SlaState
+    late_seconds: int
+
+    @property
+    def overdue(self) -> bool:
+        return self.state is SlaState.overdue
+
+
+CLOCKED_STATUSES = frozenset({*OPEN_STATUSES, TicketStatus.triage})
+"""Statuses whose clocks run. Not ``rerouting``: the bounce released the lead, the router answers
+within seconds and the next lead starts with fresh clocks. Not resolved or closed."""
+
+
 def _open_stages(record: TicketRecord, clock: SlaClock) -> list[tuple[SlaStage, datetime, datetime]]:
-    if clock.paused_since is not None or record.status not in {*OPEN_STATUSES, TicketStatus.triage}:
+    """(stage, clock start, due) of the stages whose clocks run now (none while paused)."""
+    if clock.paused_since is not None or record.status not in CLOCKED_STATUSES:
         return []
     stages = []
     if clock.accepted_at is None and record.status in (TicketStatus.routed, TicketStatus.triage):
@@ -156,22 +318,79 @@ def _open_stages(record: TicketRecord, clock: SlaClock) -> list[tuple[SlaStage, 
     return stages
 
 
+def _stage_target(book: SlaBook, clock: SlaClock, stage: SlaStage) -> str:
+    tier = book.sla.tier(clock.tier)
+    if tier is None:
+        return "1 working day"
+    return tier.accept if stage is SlaStage.accept else tier.resolve
+
+
+def open_windows(record: TicketRecord, book: SlaBook) -> list[StageWindow]:
+    """The ticket's open SLA stages, each with its warning moment and deadline.
+
+    - accept (签收) runs until the lead accepts; in ``triage`` it is the office's
+      time to dispatch, so a triage ticket counts against the office;
+    - resolve (办结) runs until the lead resolves;
+    - nothing runs while the ticket awaits the enterprise (paused), while it is
+      ``rerouting`` (no department holds it), or once it is resolved or closed.
+
+    At risk (临期) starts when the policy's ``warning_share`` of the window is
+    used — in business time for business-time targets ("1 working day"), in
+    wall-clock time for wall-clock targets ("2 hours"): the moment the monitor's
+    SlaWarning is due (before it is held for working hours).
+    """
+    clock = record.sla
+    if clock is None:
+        return []
+    out = []
+    for stage, start, due in _open_stages(record, clock):
+        warn = book.warning_at(start, due, _is_business(_stage_target(book, clock, stage)))
+        out.append(
+            StageWindow(record.ticket_id, stage, record.lead_department, clock.escalation_level, warn, due)
+        )
+    return out
+
+
+def sla_status(record: TicketRecord, book: SlaBook, now: datetime) -> list[StageStatus]:
+    """The one SLA status rule: every open stage of ``record`` judged at ``now``.
+
+    The monitor, ``ztc overdue``, ``ztc ticket show``, the dashboard and ``/metrics``
+    all answer from this: the read model indexes ``open_windows`` and its queries
+    compare the same way (``consumers.views``), so no two of them can disagree.
+    """
+    return [window.status(now) for window in open_windows(record, book)]
+
+
+def deadline_status(record: TicketRecord, book: SlaBook, now: datetime) -> list[StageStatus]:
+    """Overdue and at-risk stages of one ticket at ``now`` (empty when on track or done)."""
+    return [s for s in sla_status(record, book, now) if s.state is not SlaState.on_track]
+
+
+def working_time(record: TicketRecord, book: SlaBook, now: datetime) -> list[tuple[Assignment, int]]:
+    """Working (business) seconds of each assignment row: to done, released, or ``now`` while open."""
+    finished = record.status in REOPENABLE
+    out = []
+    for row in record.assignments:
+        end = row.done_at or row.released_at or (None if finished else now)
+        end = end or record.resolved_at or record.updated_at
+        out.append((row, round(business_seconds_between(row.assigned_at, end, book.calendar))))
+    return out
+
+
 def schedule(record: TicketRecord, book: SlaBook) -> list[ScheduledAlert]:
     """Every SLA event still to come for this ticket, in no particular order."""
     clock = record.sla
     if clock is None:
         return []
-    tier = book.sla.tier(clock.tier)
     out: list[ScheduledAlert] = []
-    for stage, start, due in _open_stages(record, clock):
-        text = (tier.accept if stage is SlaStage.accept else tier.resolve) if tier else "1 working day"
-        hold = book.sla.hold_outside_working_hours and not clock.urgent
+    hold = book.sla.hold_outside_working_hours and not clock.urgent
 
-        def held(moment: datetime, hold: bool = hold) -> datetime:
-            return hold_until_working_time(moment, book.calendar) if hold else moment
+    def held(moment: datetime) -> datetime:
+        return hold_until_working_time(moment, book.calendar) if hold else moment
 
-        warn = warning_at(start, due, book.sla.warning_share, book.calendar, business=_is_business(text))
-        items = [("warning", 0, held(warn)), ("breach", 0, due)]
+    for window in open_windows(record, book):
+        stage, due = window.stage, window.due_at
+        items = [("warning", 0, held(window.warn_at)), ("breach", 0, due)]
         items += [
             (f"escalation{rung.level}", rung.level, held(escalation_time(due, rung.after, book.calendar)))
             for rung in book.sla.escalation
@@ -216,42 +435,3 @@ def alert_event(alert: ScheduledAlert, book: SlaBook, now: datetime) -> SlaEvent
     return SlaEscalated(
         **common, level=rung.level, level_name=rung.name, level_label=rung.label, notify=rung.notify
     )
-
-
-@dataclass(frozen=True)
-class DeadlineStatus:
-    ticket_id: str
-    stage: SlaStage
-    department: str
-    due_at: datetime
-    warn_at: datetime
-    overdue: bool
-    late_seconds: int
-    escalation_level: int
-
-
-def deadline_status(record: TicketRecord, book: SlaBook, now: datetime) -> list[DeadlineStatus]:
-    """Overdue and at-risk stages of one ticket at ``now`` (empty when on track or done)."""
-    clock = record.sla
-    if clock is None:
-        return []
-    tier = book.sla.tier(clock.tier)
-    out = []
-    for stage, start, due in _open_stages(record, clock):
-        text = (tier.accept if stage is SlaStage.accept else tier.resolve) if tier else "1 working day"
-        warn = warning_at(start, due, book.sla.warning_share, book.calendar, business=_is_business(text))
-        if now < warn:
-            continue
-        out.append(
-            DeadlineStatus(
-                ticket_id=record.ticket_id,
-                stage=stage,
-                department=record.lead_department,
-                due_at=due,
-                warn_at=warn,
-                overdue=now > due,
-                late_seconds=max(0, int((now - due).total_seconds())),
-                escalation_level=clock.escalation_level,
-            )
-        )
-    return out

@@ -1,123 +1,26 @@
-"""Supervision reports (督办): pure functions over recorded tickets, ``now`` passed in.
+"""Supervision reports (督办): pure maths over the read model's day counters.
 
-- ``sla_alerts``: open SLA stages that are overdue (超期) or at risk (临期), by
-  department and escalation level;
 - ``department_figures`` / ``rank``: the three rates (签收及时率, 办结及时率,
   满意率) and average response / handling times per department for a period;
-- ``tickets_per_day``: how many tickets arrived each day, by category.
+- ``daily_counts``: how many tickets arrived each day, by category;
+- ``Period`` and ``parse_period``: the dashboard's ``?from=&to=``.
 
-Nothing here reads the clock, Redis or the network; the dashboard and the
-metrics collector feed it records read from the ticket store.
+Nothing here reads the clock, Redis or the network: ``consumers.views`` reads the
+counters (``consumers.read_model``) and hands them over.
 """
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from statistics import fmean
 from zoneinfo import ZoneInfo
 
+from consumers import read_model as rm
 from schemas.events import DISTRICT_ZONE
-from schemas.sla import SlaStage
-from schemas.ticket import AssignmentRole, TicketRecord, TicketStatus
-
-ACCEPT_OPEN = frozenset({TicketStatus.routed, TicketStatus.triage})
-FINISHED = frozenset({TicketStatus.resolved, TicketStatus.closed})
-DEFAULT_WARNING_SHARE = 0.8
-
-
-# ---------------------------------------------------------------- SLA alerts
-
-
-@dataclass(frozen=True)
-class StageWindow:
-    stage: SlaStage
-    started_at: datetime
-    due_at: datetime
-
-    def share(self, now: datetime) -> float:
-        """How much of the window has passed (1.0 = due now)."""
-        total = (self.due_at - self.started_at).total_seconds()
-        if total <= 0:
-            return 1.0 if now >= self.due_at else 0.0
-        return (now - self.started_at).total_seconds() / total
-
-
-def open_stages(record: TicketRecord) -> list[StageWindow]:
-    """SLA stages still running: accept until accepted, resolve until resolved (not while paused)."""
-    sla = record.sla
-    if sla is None:
-        return []
-    stages = []
-    if sla.accepted_at is None and record.status in ACCEPT_OPEN:
-        stages.append(StageWindow(SlaStage.accept, sla.accept_started_at, sla.accept_due_at))
-    if record.status not in FINISHED and sla.resolved_at is None and sla.paused_since is None:
-        stages.append(StageWindow(SlaStage.resolve, sla.resolve_started_at, sla.resolve_due_at))
-    return stages
-
-
-@dataclass(frozen=True)
-class SlaAlert:
-    """One open stage that is overdue, or past the warning share of its window."""
-
-    record: TicketRecord
-    window: StageWindow
-    overdue: bool
-    share: float
-    late_by: timedelta = field(repr=False)
-
-    @property
-    def department(self) -> str:
-        return self.record.lead_department
-
-    @property
-    def escalation_level(self) -> int:
-        return self.record.sla.escalation_level if self.record.sla else 0
-
-
-def alerts_for(record: TicketRecord, now: datetime, warning_share: float) -> list[SlaAlert]:
-    out = []
-    for window in open_stages(record):
-        share = window.share(now)
-        overdue = window.due_at < now
-        if overdue or share >= warning_share:
-            out.append(SlaAlert(record, window, overdue, share, now - window.due_at))
-    return out
-
-
-def is_overdue(record: TicketRecord, now: datetime) -> bool:
-    return any(w.due_at < now for w in open_stages(record))
-
-
-@dataclass(frozen=True)
-class AlertGroup:
-    department: str
-    escalation_level: int
-    alerts: tuple[SlaAlert, ...]
-
-
-def sla_alerts(
-    records: Iterable[TicketRecord], now: datetime, warning_share: float = DEFAULT_WARNING_SHARE
-) -> tuple[list[AlertGroup], list[AlertGroup]]:
-    """(overdue, at risk), each grouped by department and escalation level, most escalated first."""
-    overdue: dict[tuple[str, int], list[SlaAlert]] = defaultdict(list)
-    at_risk: dict[tuple[str, int], list[SlaAlert]] = defaultdict(list)
-    for record in records:
-        for alert in alerts_for(record, now, warning_share):
-            target = overdue if alert.overdue else at_risk
-            target[(alert.department, alert.escalation_level)].append(alert)
-    return _groups(overdue), _groups(at_risk)
-
-
-def _groups(grouped: dict[tuple[str, int], list[SlaAlert]]) -> list[AlertGroup]:
-    keys = sorted(grouped, key=lambda k: (-k[1], k[0]))
-    return [
-        AlertGroup(dept, level, tuple(sorted(grouped[(dept, level)], key=lambda a: a.window.due_at)))
-        for dept, level in keys
-    ]
-
+from schemas.feedback import Rating
 
 # ---------------------------------------------------------------- periods
 
@@ -139,6 +42,12 @@ class Period:
     @property
     def last_day(self) -> date:
         return (self.end - timedelta(microseconds=1)).astimezone(DISTRICT_ZONE).date()
+
+    @property
+    def days(self) -> tuple[date, ...]:
+        """Every local day of the period, in order."""
+        span = (self.last_day - self.first_day).days + 1
+        return tuple(self.first_day + timedelta(days=i) for i in range(span))
 
 
 def period_of_days(first: date, last: date, zone: ZoneInfo = DISTRICT_ZONE) -> Period:
@@ -167,8 +76,8 @@ def _rate(hits: int, total: int) -> float | None:
     return hits / total if total else None
 
 
-def _mean(values: list[timedelta]) -> timedelta | None:
-    return timedelta(seconds=fmean(v.total_seconds() for v in values)) if values else None
+def _mean(seconds: int, count: int) -> timedelta | None:
+    return timedelta(seconds=seconds / count) if count else None
 
 
 @dataclass
@@ -185,8 +94,10 @@ class DepartmentFigures:
     rated: int = 0
     satisfied: int = 0
     overdue_now: int = 0
-    response_times: list[timedelta] = field(default_factory=list, repr=False)
-    handling_times: list[timedelta] = field(default_factory=list, repr=False)
+    response_count: int = 0
+    response_seconds: int = 0
+    handling_count: int = 0
+    handling_seconds: int = 0
 
     @property
     def response_rate(self) -> float | None:
@@ -202,11 +113,11 @@ class DepartmentFigures:
 
     @property
     def avg_response(self) -> timedelta | None:
-        return _mean(self.response_times)
+        return _mean(self.response_seconds, self.response_count)
 
     @property
     def avg_handling(self) -> timedelta | None:
-        return _mean(self.handling_times)
+        return _mean(self.handling_seconds, self.handling_count)
 
     @property
     def score(self) -> float | None:
@@ -217,59 +128,50 @@ class DepartmentFigures:
         return fmean(rates) if rates else None
 
 
-def _lead_outcomes(figures: DepartmentFigures, record: TicketRecord, now: datetime) -> None:
-    """Deadline outcomes of the current lead: counted once decided (done, or past due)."""
-    sla = record.sla
-    figures.led += 1
-    figures.rated += len(record.ratings)
-    figures.satisfied += sum(1 for r in record.ratings if r.rating.closes)
-    if sla is None:
-        return
-    row = record.current_assignment(record.lead_department)
-    accepted = sla.accepted_at or (row.accepted_at if row else None)
-    if accepted is not None or now > sla.accept_due_at:
-        figures.response_due += 1
-        figures.responded_on_time += accepted is not None and accepted <= sla.accept_due_at
-    resolved = sla.resolved_at or record.resolved_at
-    if resolved is not None or (now > sla.resolve_due_at and sla.paused_since is None):
-        figures.resolution_due += 1
-        figures.resolved_on_time += resolved is not None and resolved <= sla.resolve_due_at
+FIGURE_OF_COUNTER = {
+    rm.TICKETS: "tickets",
+    rm.LED: "led",
+    rm.RESPONSE_DUE: "response_due",
+    rm.RESPONSE_MET: "responded_on_time",
+    rm.RESOLUTION_DUE: "resolution_due",
+    rm.RESOLUTION_MET: "resolved_on_time",
+    rm.RATED: "rated",
+    Rating.satisfied.value: "satisfied",
+    Rating.basically_satisfied.value: "satisfied",
+    rm.RESPONSE_N: "response_count",
+    rm.RESPONSE_S: "response_seconds",
+    rm.HANDLING_N: "handling_count",
+    rm.HANDLING_S: "handling_seconds",
+}
 
 
 def department_figures(
-    records: Iterable[TicketRecord], period: Period, now: datetime
+    days: Iterable[Mapping[str, int]], overdue_now: Mapping[str, int] | None = None
 ) -> dict[str, DepartmentFigures]:
-    """Figures per department over the tickets routed in ``period``.
+    """Figures per department from the day counters of a period (``read_model.counters_of``).
 
-    Response and handling times use every lead / co assignment row of those
-    tickets (accepted − assigned; done − assigned). The three rates belong to
-    the ticket's current lead: response = accepted by the accept deadline,
-    resolution = resolved by the resolve deadline (each counted once decided),
-    satisfaction = satisfied or basically satisfied among ratings.
+    Everything counts on the day it happened: a department's tickets and led
+    tickets on the day it was assigned; response and handling times (every lead
+    and co-department assignment: accepted − assigned, done − assigned) on the
+    day accepted or done; a deadline on the day it was decided — met when
+    accepted / resolved by it, missed at the breach or by a late accept /
+    resolve; a rating on the day given, to the lead whose resolution it rates
+    (satisfied = satisfied + basically satisfied). ``overdue_now`` (tickets
+    overdue at the moment of asking) is added to the departments that have figures.
     """
     out: dict[str, DepartmentFigures] = {}
-
-    def of(code: str) -> DepartmentFigures:
-        return out.setdefault(code, DepartmentFigures(code))
-
-    for record in records:
-        if record.routed_at not in period:
-            continue
-        seen: set[str] = set()
-        for row in record.assignments:
-            if row.role is AssignmentRole.triage:
+    for counters in days:
+        for name, n in counters.items():
+            kind, _, rest = name.partition("|")
+            if kind != "d":
                 continue
-            figures = of(row.department)
-            if row.department not in seen:
-                figures.tickets += 1
-                seen.add(row.department)
-            if row.accepted_at is not None:
-                figures.response_times.append(row.accepted_at - row.assigned_at)
-            if row.done_at is not None:
-                figures.handling_times.append(row.done_at - row.assigned_at)
-        if record.status is not TicketStatus.triage:
-            _lead_outcomes(of(record.lead_department), record, now)
-            of(record.lead_department).overdue_now += is_overdue(record, now)
+            department, _, counter = rest.rpartition("|")
+            attribute = FIGURE_OF_COUNTER.get(counter)
+            if attribute is not None:
+                figures = out.setdefault(department, DepartmentFigures(department))
+                setattr(figures, attribute, getattr(figures, attribute) + n)
+    for department, figures in out.items():
+        figures.overdue_now = (overdue_now or {}).get(department, 0)
     return out
 
 
@@ -296,27 +198,15 @@ class DailyCounts:
         return sum(self.counts.get((day, c), 0) for c in self.categories)
 
 
-def tickets_per_day(records: Iterable[TicketRecord], period: Period) -> DailyCounts:
-    """Tickets routed on each local day of the period, by category (most frequent category first)."""
+def daily_counts(days: Mapping[date, Mapping[str, int]], period: Period) -> DailyCounts:
+    """Tickets first routed on each local day of the period, by category (most frequent category first)."""
     counts: Counter[tuple[date, str]] = Counter()
     by_category: Counter[str] = Counter()
-    for record in records:
-        if record.routed_at in period:
-            day = record.routed_at.astimezone(DISTRICT_ZONE).date()
-            counts[(day, record.category)] += 1
-            by_category[record.category] += 1
-    span = (period.last_day - period.first_day).days + 1
-    days = tuple(period.first_day + timedelta(days=i) for i in range(span))
+    for day, counters in days.items():
+        for name, n in counters.items():
+            kind, _, category = name.partition("|")
+            if kind == "c" and n:
+                counts[(day, category)] += n
+                by_category[category] += n
     categories = tuple(sorted(by_category, key=lambda c: (-by_category[c], c)))
-    return DailyCounts(days, categories, dict(counts))
-
-
-def open_by_department(records: Iterable[TicketRecord], now: datetime) -> dict[str, tuple[int, int]]:
-    """Per lead department: (open tickets, overdue tickets) — for the metrics gauges."""
-    out: dict[str, tuple[int, int]] = {}
-    for record in records:
-        if record.status in FINISHED:
-            continue
-        opened, overdue = out.get(record.lead_department, (0, 0))
-        out[record.lead_department] = (opened + 1, overdue + is_overdue(record, now))
-    return out
+    return DailyCounts(period.days, categories, dict(counts))

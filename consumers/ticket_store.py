@@ -4,23 +4,31 @@
 is the real one; ``InMemoryTicketStore`` is a full adapter for fast unit tests
 and passes the same contract tests. Both delegate every decision to the pure
 ``apply`` and ``inbox_buckets``; they only persist the outcome, atomically and
-idempotently by ``event_id``.
+idempotently by ``event_id`` — the ticket, its indexes, its SLA alerts and its
+share of the reports' read model (``consumers.read_model``) in one transaction.
 """
 
 from __future__ import annotations
 
+import logging
+import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol
 
 import redis
 
+from consumers.read_model import InMemoryReadModel, ReportSource, contribution
+from consumers.redis_read_model import ReadModelKeys, RedisReadModel, replace_all, write_changes
 from consumers.sla_engine import SlaBook
 from schemas.events import Event, TicketRouted
 from schemas.outbox import alert_outbox_key, message_key
-from schemas.sla import SlaBreached, SlaEvent, SlaStage
+from schemas.sla import SlaBreached, SlaEvent
 from schemas.ticket import InboxBucket, TicketRecord
 from schemas.ticket_state import TransitionRefused, apply, inbox_buckets
+
+log = logging.getLogger(__name__)
 
 
 class RecordStatus(StrEnum):
@@ -57,6 +65,10 @@ class TicketStore(Protocol):
     def inbox(self, department: str, bucket: InboxBucket) -> list[TicketRecord]: ...
     def enterprise_tickets(self, name_or_code: str) -> list[TicketRecord]: ...
     def project_tickets(self, project: str) -> list[TicketRecord]: ...
+    def get_many(self, ticket_ids: Sequence[str]) -> list[TicketRecord]: ...
+    @property
+    def reports(self) -> ReportSource: ...
+    def rebuild_read_model(self) -> int: ...
 
 
 def message_of(event: Event) -> str | None:
@@ -84,25 +96,48 @@ class InMemoryTicketStore:
     """channel message (dedupe key) → the ticket it became"""
     alerts: list[SlaEvent] = field(default_factory=list)
     """the alert outbox: every applied SLA event, once"""
+    read_model: InMemoryReadModel = field(default_factory=InMemoryReadModel)
+
+    def __post_init__(self) -> None:
+        if self.tickets:  # tickets given up front: as if ``ztc reindex`` had run
+            self.rebuild_read_model()
+
+    @property
+    def reports(self) -> InMemoryReadModel:
+        return self.read_model
+
+    def rebuild_read_model(self) -> int:
+        """The read model summed afresh over every ticket; returns how many tickets."""
+        self.read_model = InMemoryReadModel()
+        self.read_model.add(contribution(r, self.book) for r in self.tickets.values())
+        return len(self.tickets)
 
     def record(self, event: Event) -> RecordOutcome:
-        old = self.tickets.get(event.ticket_id)
-        message = message_of(event)
-        owner = self.messages.get(message) if message is not None and old is None else None
-        if owner is not None and owner != event.ticket_id:
-            return RecordOutcome(RecordStatus.duplicate, self.tickets.get(owner))
-        result = _transition(old, event, self.book)
-        if isinstance(result, RecordOutcome):
-            return result
-        self.tickets[result.ticket_id] = result
-        if message is not None:
-            self.messages.setdefault(message, result.ticket_id)
-        if isinstance(event, SlaEvent):
-            self.alerts.append(event)
-        return RecordOutcome(RecordStatus.applied, result)
+        """Like Redis: re-read and decide again if another writer changed the ticket meanwhile (WATCH)."""
+        while True:
+            old = self.tickets.get(event.ticket_id)
+            message = message_of(event)
+            owner = self.messages.get(message) if message is not None and old is None else None
+            if owner is not None and owner != event.ticket_id:
+                return RecordOutcome(RecordStatus.duplicate, self.tickets.get(owner))
+            result = _transition(old, event, self.book)
+            if isinstance(result, RecordOutcome):
+                return result
+            if self.tickets.get(event.ticket_id) is not old:
+                continue
+            self.tickets[result.ticket_id] = result
+            self.read_model.replace(contribution(old, self.book), contribution(result, self.book))
+            if message is not None:
+                self.messages.setdefault(message, result.ticket_id)
+            if isinstance(event, SlaEvent):
+                self.alerts.append(event)
+            return RecordOutcome(RecordStatus.applied, result)
 
     def get(self, ticket_id: str) -> TicketRecord | None:
         return self.tickets.get(ticket_id)
+
+    def get_many(self, ticket_ids: Sequence[str]) -> list[TicketRecord]:
+        return [self.tickets[t] for t in ticket_ids if t in self.tickets]
 
     def ticket_for_message(self, dedupe_key: str) -> str | None:
         return self.messages.get(dedupe_key)
@@ -128,16 +163,16 @@ class RedisTicketStore:
         self.client = client
         self.prefix = prefix
         self.book = book
+        self.read_model_keys = ReadModelKeys(prefix)
+
+    @property
+    def reports(self) -> RedisReadModel:
+        return RedisReadModel(self.client, self.prefix)
 
     @property
     def sla_due_key(self) -> str:
         """Sorted set of scheduled SLA alerts (member: alert key, score: when it fires)."""
         return f"{self.prefix}sla:due"
-
-    @property
-    def deadlines_key(self) -> str:
-        """Sorted set of open deadlines (member: ticket:stage, score: due time), for `ztc overdue`."""
-        return f"{self.prefix}sla:deadlines"
 
     @property
     def alerts_key(self) -> str:
@@ -192,6 +227,12 @@ class RedisTicketStore:
                         pipe.xadd(self.alerts_key, {"event": event.model_dump_json()})
                     self._reindex(pipe, old, result)
                     self._reschedule(pipe, old, result, event)
+                    write_changes(
+                        pipe,
+                        self.read_model_keys,
+                        contribution(old, self.book),
+                        contribution(result, self.book),
+                    )
                     pipe.execute()
                     return RecordOutcome(RecordStatus.applied, result)
                 except redis.WatchError:
@@ -224,22 +265,62 @@ class RedisTicketStore:
             pipe.hincrby(self.breach_counts_key, event.department, 1)
         if self.book is None:
             return
-        for stage in SlaStage:
-            pipe.zrem(self.deadlines_key, f"{new.ticket_id}:{stage.value}")
         stale = [a.key for a in self.book.schedule(old)] if old is not None else []
         if stale:
             pipe.zrem(self.sla_due_key, *stale)
         alerts = self.book.schedule(new)
         if alerts:
             pipe.zadd(self.sla_due_key, {a.key: a.fire_at.timestamp() for a in alerts})
-        for stage, _start, due in self.book.open_deadlines(new):
-            pipe.zadd(self.deadlines_key, {f"{new.ticket_id}:{stage.value}": due.timestamp()})
 
-    def _load_many(self, ticket_ids: list[str]) -> list[TicketRecord]:
+    def _load_many(self, ticket_ids: Sequence[str]) -> list[TicketRecord]:
         if not ticket_ids:
             return []
         raws = self.client.mget([self._ticket_key(t) for t in ticket_ids])
         return [TicketRecord.model_validate_json(raw) for raw in raws if raw]
+
+    def get_many(self, ticket_ids: Sequence[str]) -> list[TicketRecord]:
+        """The tickets of ``ticket_ids`` that exist, in one round trip."""
+        return self._load_many(ticket_ids)
+
+    def rebuild_read_model(self, batch: int = 500) -> int:
+        """Sum the read model afresh over every stored ticket and swap it in; returns how many tickets.
+
+        Run it while no recorder writes (``ztc reindex`` says so): a write between the
+        read and the swap would be lost from the sums.
+        """
+        model = InMemoryReadModel()
+        ids = self._members(f"{self.prefix}tickets")
+        for i in range(0, len(ids), batch):
+            model.add(contribution(r, self.book) for r in self._load_many(ids[i : i + batch]))
+        replace_all(self.client, self.prefix, model)
+        return len(ids)
+
+    def ensure_read_model(self, timeout_s: float = 600.0, poll_s: float = 0.5) -> int | None:
+        """Before a recorder's first write: build the read model if this Redis has none (or an older one).
+
+        Tickets recorded before the read model existed are summed in once; one
+        recorder builds (under a lock) while the others wait. Returns the tickets
+        summed by this call, None when it was already built.
+        """
+        reports = self.reports
+        if reports.is_built():
+            return None
+        lock = f"{self.prefix}rm-rebuild-lock"
+        deadline = time.monotonic() + timeout_s
+        while not self.client.set(lock, "1", nx=True, ex=int(timeout_s)):
+            if reports.is_built():
+                return None
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"another recorder held {lock} for {timeout_s:.0f}s")
+            time.sleep(poll_s)
+        try:
+            if reports.is_built():
+                return None
+            count = self.rebuild_read_model()
+            log.info("read model built from %d recorded tickets", count)
+            return count
+        finally:
+            self.client.delete(lock)
 
     def _members(self, key: str) -> list[str]:
         return [m.decode() if isinstance(m, bytes) else str(m) for m in self.client.zrange(key, 0, -1)]

@@ -101,6 +101,23 @@ class SlaPolicy(BaseModel):
         return next((t for t in self.tiers if t.name == name), None)
 
 
+class SlaOutcome(BaseModel):
+    """One stage decided for the lead of one round: met (accepted / resolved by the deadline) or missed.
+
+    Missed is decided at the breach (the monitor's SlaBreached) or, when no breach
+    was recorded, by a late accept / resolve; a stage missed stays missed.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    stage: SlaStage
+    department: str
+    round: int
+    due_at: EventTime
+    decided_at: EventTime
+    met: bool
+
+
 class SlaClock(BaseModel):
     """A ticket's SLA state: tier, current deadlines, pauses and what was already emitted."""
 
@@ -121,6 +138,10 @@ class SlaClock(BaseModel):
     emitted: tuple[str, ...] = Field(default=(), description="keys of SLA events recorded for this ticket")
     breached: tuple[SlaStage, ...] = ()
     escalation_level: int = 0
+    outcomes: tuple[SlaOutcome, ...] | None = Field(
+        default=None,
+        description="decided stages of every round; None: recorded before outcomes were kept",
+    )
 
 
 class SlaEvent(Event):

@@ -68,6 +68,7 @@ def new_clock(deadlines: Deadlines, start: datetime, urgent: bool, round_: int =
         accept_due_at=deadlines.accept_due_at,
         resolve_started_at=start,
         resolve_due_at=deadlines.resolve_due_at,
+        outcomes=(),
     )
 
 

@@ -50,6 +50,7 @@ SERVERS_NEEDED: dict[str, frozenset[str] | Callable[[argparse.Namespace], frozen
     "ticket": STORE,
     "inbox": STORE,
     "overdue": STORE,
+    "reindex": STORE,
     "enterprise": STORE,
     "project": STORE,
     "deadletter": lambda args: BOTH if args.action == "replay" else STORE,

@@ -11,12 +11,12 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from consumers.sla_engine import SlaBook
+from consumers.views import ticket_sla
 from schemas.events import DISTRICT_ZONE, DeadLettered, TicketRouted
 from schemas.policy import PrivacyRole, RoutingPolicy
 from schemas.privacy import mask_personal, mask_record, mask_submission, shows_personal_data
 from schemas.ticket import InboxBucket, TicketRecord
-from streams.business_calendar import business_seconds_between
-from streams.sla import calendar_for
 
 
 def local(moment: datetime) -> str:
@@ -47,9 +47,16 @@ def _hours(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
+def late_text(seconds: int) -> str:
+    """How late, for people: 2天3小时5分, 3小时5分."""
+    hours, rest = divmod(seconds, 3600)
+    days, hours = divmod(hours, 24)
+    return f"{days}天{hours}小时{rest // 60}分" if days else f"{hours}小时{rest // 60}分"
+
+
 def sla_lines(record: TicketRecord, policy: RoutingPolicy, now: datetime) -> list[str]:
-    """The ticket's time limits and each department's share of the working time it took."""
-    calendar = calendar_for(policy.sla)
+    """The ticket's time limits, where each open stage stands (the one SLA rule), and working time."""
+    shown = ticket_sla(record, SlaBook(policy), now)
     lines = []
     if record.sla is not None:
         clock = record.sla
@@ -60,20 +67,18 @@ def sla_lines(record: TicketRecord, policy: RoutingPolicy, now: datetime) -> lis
             f"  办结期限 {local(clock.resolve_due_at)}  超期 {breached}"
             f"  督办级别 {clock.escalation_level}  延期 {clock.extensions}{paused}"
         )
-    if record.assignments:
+    for stage in shown.stages:
+        late = f" {late_text(stage.late_seconds)}" if stage.overdue else ""
+        lines.append(
+            f"  {stage.stage.label} {stage.state.label} {stage.state.value}{late}  时限 {local(stage.due_at)}"
+        )
+    if shown.working:
         lines.append("各部门用时 working time per department:")
-        for row in record.assignments:
-            end = (
-                row.done_at
-                or row.released_at
-                or (now if record.status.value not in ("resolved", "closed") else None)
-            )
-            end = end or record.resolved_at or record.updated_at
-            spent = business_seconds_between(row.assigned_at, end, calendar)
+        for row, seconds in shown.working:
             accepted = f"签收 {local(row.accepted_at)}" if row.accepted_at else "未签收"
             lines.append(
                 f"  {dept_name(row.department, policy)} {row.role.label}  派单 {local(row.assigned_at)}  "
-                f"{accepted}  工作时间 {_hours(spent)}"
+                f"{accepted}  工作时间 {_hours(seconds)}"
             )
     return lines
 

@@ -92,6 +92,7 @@ def run_recorder(settings: Settings) -> int:
     prepare_topics(settings, policy)
     stop = _stop_on_signals("recorder")
     store = ticket_store(settings, policy)
+    store.ensure_read_model()  # tickets from before the read model are summed in before the first write
     outbox = RedisOutbox(store.client, settings.redis_prefix)
     dead_letters = RedisDeadLetterStore(store.client, settings.redis_prefix)
     departments = frozenset(policy.department_codes)

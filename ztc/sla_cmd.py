@@ -1,12 +1,14 @@
-"""SLA on the command line: ``ztc overdue``, ``ztc sla due``, ``ztc monitor``, ``ztc alerter``."""
+"""SLA and reports on the command line: ``ztc overdue``, ``ztc sla due``, ``ztc monitor``, ``ztc alerter``,
+``ztc reindex``."""
 
 from __future__ import annotations
 
 import argparse
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-from consumers.sla_engine import SlaBook, deadline_status
+from consumers import views
+from consumers.sla_engine import StageStatus
 from schemas.events import DISTRICT_ZONE, now_in_district
 from schemas.settings import Settings
 from streams.business_calendar import due_at, parse_target
@@ -14,8 +16,6 @@ from streams.sla import calendar_for
 from ztc import render
 from ztc.bootstrap import policy_for, ticket_store
 from ztc.commands import CliError, print_json
-
-AT_RISK_HORIZON = timedelta(days=40)
 
 
 def parse_moment(text: str) -> datetime:
@@ -27,44 +27,26 @@ def parse_moment(text: str) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=DISTRICT_ZONE)
 
 
-def _late(seconds: int) -> str:
-    hours, rest = divmod(seconds, 3600)
-    days, hours = divmod(hours, 24)
-    return f"{days}天{hours}小时{rest // 60}分" if days else f"{hours}小时{rest // 60}分"
-
-
 def overdue(args: argparse.Namespace) -> int:
     settings: Settings = args.settings
     policy = policy_for(settings)
     if args.dept and policy.department(args.dept) is None:
         raise CliError(f"unknown department {args.dept!r}")
     now = parse_moment(args.now) if args.now else now_in_district()
-    store = ticket_store(settings)
-    book = SlaBook(policy)
-    horizon = (now + AT_RISK_HORIZON).timestamp()
-    members = store.client.zrangebyscore(store.deadlines_key, "-inf", horizon)
-    ticket_ids = sorted({(m.decode() if isinstance(m, bytes) else str(m)).rsplit(":", 1)[0] for m in members})
-    items = []
-    for ticket_id in ticket_ids:
-        record = store.get(ticket_id)
-        if record is not None:
-            items += [
-                s for s in deadline_status(record, book, now) if not args.dept or s.department == args.dept
-            ]
-    items.sort(key=lambda s: (not s.overdue, s.due_at))
+    items = views.overdue_items(ticket_store(settings), now, args.dept or None)
     if args.json:
         print_json([_item_json(s) for s in items])
         return 0
     print(f"超期与临期 overdue and at-risk at {render.local(now)}: {len(items)}")
     for s in items:
-        state = f"超期 {_late(s.late_seconds)}" if s.overdue else "临期 at risk"
+        state = f"超期 {render.late_text(s.late_seconds)}" if s.overdue else "临期 at risk"
         level = f"  督办级别 {s.escalation_level}" if s.escalation_level else ""
         print(f"  {s.ticket_id}  {s.stage.label}  {render.dept_name(s.department, policy)}  "
               f"时限 {render.local(s.due_at)}  {state}{level}")  # fmt: skip
     return 0
 
 
-def _item_json(s: Any) -> dict[str, Any]:
+def _item_json(s: StageStatus) -> dict[str, Any]:
     return {
         "ticket_id": s.ticket_id,
         "stage": s.stage.value,
@@ -106,6 +88,15 @@ def monitor(args: argparse.Namespace) -> int:
     return 0
 
 
+def reindex(args: argparse.Namespace) -> int:
+    """Rebuild the reports' read model from the stored tickets (after an upgrade, or to repair it)."""
+    settings: Settings = args.settings
+    store = ticket_store(settings, policy_for(settings))
+    count = store.rebuild_read_model()
+    print(f"报表数据已重建 read model rebuilt from {count} tickets")
+    return 0
+
+
 def alerter(args: argparse.Namespace) -> int:
     from ztc.services import run_alerter_service
 
@@ -128,5 +119,12 @@ def add_sla_parsers(sub: Any) -> None:
     mon.add_argument("--once", action="store_true", help="one pass, then exit")
     mon.add_argument("--now", help="with --once: as if it were this ISO time (drills, tests)")
     mon.set_defaults(func=monitor)
+    again = sub.add_parser(
+        "reindex",
+        help="重建报表数据 rebuild the reports' read model from the tickets",
+        description="从工单重建报表数据（计数与期限索引）。请在记录服务停止时运行 / rebuild the "
+        "read model (counters and deadline indexes) from the tickets; run it while no recorder writes",
+    )
+    again.set_defaults(func=reindex)
     alert = sub.add_parser("alerter", help="告警推送 send SLA alerts to the sinks", description="告警推送")
     alert.set_defaults(func=alerter)

@@ -13,7 +13,6 @@ import json
 import logging
 import secrets
 import threading
-import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -27,10 +26,12 @@ from fastapi.templating import Jinja2Templates
 from kafka.errors import KafkaError
 from prometheus_client import CollectorRegistry
 
+from consumers import views
 from consumers.access import KeyRing, principal_dependency
-from consumers.dashboard import STATIC, TEMPLATES, ReportingStore, SessionSigner, dashboard_router
+from consumers.dashboard import STATIC, TEMPLATES, SessionSigner, dashboard_router
 from consumers.department_api import department_router
 from consumers.metrics import CountRequests, TicketGauges, exposition
+from consumers.ticket_store import RedisTicketStore
 from producers.department_client import DepartmentClient
 from producers.gateway import MAX_BODY_BYTES, BodyLimit, Intake, body_schemas, gateway_router
 from producers.outbox import RedisOutbox
@@ -38,7 +39,6 @@ from producers.publisher import TicketPublisher
 from schemas.events import now_in_district
 from schemas.policy import RoutingPolicy
 from schemas.settings import Settings
-from schemas.ticket import TicketRecord
 from ztc.bootstrap import redis_client
 
 log = logging.getLogger(__name__)
@@ -51,44 +51,6 @@ Every call carries its API key in the `X-API-Key` header. Retry a submission wit
 """
 
 
-class SnapshotStore(ReportingStore):
-    """Reports that read every ticket do so at most once per ``ttl_s``, however many ask at once.
-
-    A page view or a scrape gets the last snapshot while one thread refreshes it,
-    so a burst of dashboard views or ``/metrics`` scrapes costs one full read, not
-    one each, and cannot starve intake of the process's threads.
-    """
-
-    def __init__(self, client: redis.Redis, prefix: str, ttl_s: float = 15.0) -> None:
-        super().__init__(client, prefix)
-        self.ttl_s = ttl_s
-        self._lock = threading.Lock()
-        self._first_load = threading.Lock()
-        self._snapshot: list[TicketRecord] | None = None
-        self._taken_at = 0.0
-        self._refreshing = False
-
-    def records(self, start: datetime | None = None, end: datetime | None = None) -> list[TicketRecord]:
-        if start is not None or end is not None:
-            return super().records(start, end)
-        with self._lock:
-            age = time.monotonic() - self._taken_at
-            if self._snapshot is not None and (age < self.ttl_s or self._refreshing):
-                return self._snapshot
-            self._refreshing = True
-        try:
-            with self._first_load:  # before the first snapshot exists, readers queue for it
-                if self._snapshot is not None and time.monotonic() - self._taken_at < self.ttl_s:
-                    return self._snapshot
-                snapshot = super().records()
-        finally:
-            with self._lock:
-                self._refreshing = False
-        with self._lock:
-            self._snapshot, self._taken_at = snapshot, time.monotonic()
-        return snapshot
-
-
 class Resources:
     """Adapters of one web process; the Kafka producer is made on first use, closed at shutdown."""
 
@@ -97,11 +59,11 @@ class Resources:
         self.policy = policy
         self.clock = clock
         self.redis = redis_client(settings)
-        self._store = SnapshotStore(self.redis, settings.redis_prefix)
+        self._store = RedisTicketStore(self.redis, settings.redis_prefix)
         self._publisher: TicketPublisher | None = None
         self._lock = threading.Lock()
 
-    def store(self) -> ReportingStore:
+    def store(self) -> RedisTicketStore:
         return self._store
 
     def publisher(self) -> TicketPublisher:
@@ -208,7 +170,7 @@ def create_app(
     app.openapi = openapi  # type: ignore[method-assign]
 
     gauges = CollectorRegistry(auto_describe=False)
-    gauges.register(TicketGauges(lambda: resources.store().records(), clock))
+    gauges.register(TicketGauges(lambda: views.gauges(resources.store(), clock())))
 
     @app.get("/metrics", include_in_schema=False)
     def metrics(request: Request) -> Response:

@@ -112,7 +112,7 @@ def prefix(settings: Settings) -> str:
 
 
 def breach(n: int) -> SlaBreached:
-    ticket_id = f"ZTC-20261128-{n:08X}"
+    ticket_id = f"ZTC-20261128-{n:012X}"
     now = now_in_district()
     return SlaBreached(
         ticket_id=ticket_id,

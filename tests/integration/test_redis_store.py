@@ -2,21 +2,39 @@
 
 from __future__ import annotations
 
+import json
+import time
 import uuid
+from collections import Counter
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
+from pathlib import Path
 
 import pytest
 import redis
+from fastapi.testclient import TestClient
 
-from consumers.sla_engine import SlaBook
-from consumers.ticket_store import RedisTicketStore, TicketStore
+from consumers import views
+from consumers.access import KeyRing, write_demo_keys
+from consumers.sla_engine import SlaBook, alert_event
+from consumers.ticket_store import RecordStatus, RedisTicketStore, TicketStore
+from consumers.views import LIST_LIMIT
 from deploy.embedded import EmbeddedStack
-from schemas.sla import SLA_EVENT_ADAPTER, SlaEvent
-from tests.unit.store_contract import TicketStoreContract
+from schemas.events import DISTRICT_ZONE, Event, Priority, TicketRouted
+from schemas.feedback import TicketAccepted, TicketResolved
+from schemas.settings import Settings
+from schemas.sla import SLA_EVENT_ADAPTER, SlaEvent, SlaStage
+from schemas.ticket import TicketRecord
+from tests.integration.conftest import stack_settings, ztc
+from tests.unit.factories import submission
+from tests.unit.store_contract import ReadModelContract, snapshot
+from ztc.bootstrap import DEFAULT_POLICY, load_checked_policy
+from ztc.web_app import create_app
 
 pytestmark = pytest.mark.integration
 
 
-class TestRedisTicketStore(TicketStoreContract):
+class TestRedisTicketStore(ReadModelContract):
     @pytest.fixture(autouse=True)
     def _redis(self, stack: EmbeddedStack) -> None:
         self.client = redis.Redis.from_url(stack.redis_url)
@@ -28,3 +46,182 @@ class TestRedisTicketStore(TicketStoreContract):
         assert isinstance(store, RedisTicketStore)
         entries: list[tuple[bytes, dict[bytes, bytes]]] = self.client.xrange(store.alerts_key)  # type: ignore[assignment]
         return [SLA_EVENT_ADAPTER.validate_json(fields[b"event"]) for _, fields in entries]
+
+    def forget_read_model(self, store: TicketStore) -> None:
+        assert isinstance(store, RedisTicketStore)
+        stale = list(self.client.scan_iter(match=f"{store.prefix}rm:*"))
+        if stale:
+            self.client.delete(*stale)
+
+
+# ---------------------------------------------------------------- what a report costs
+
+POLICY = load_checked_policy(DEFAULT_POLICY)
+BOOK = SlaBook(POLICY)
+NOW = datetime(2026, 12, 15, 10, 0, tzinfo=DISTRICT_ZONE)
+DEPARTMENTS = ("approval", "planning", "construction", "market", "hrss")
+CATEGORIES = ("admin_licence", "building_project", "land_planning")
+
+
+def fill(store: RedisTicketStore, n: int) -> None:
+    """``n`` tickets through the store itself: every tenth untouched, escalated, accepted or resolved.
+
+    Ticket i leads with ``DEPARTMENTS[i % 5]``, was routed ``i % 20`` days ago and does
+    ``i % 10``'s part, so 10 tickets and 10,000 fill the same departments, levels and days.
+    """
+    for i in range(n):
+        ticket_id = f"ZTC-{n}-{i:06d}"
+        when = NOW.replace(hour=9) - timedelta(days=i % 20, minutes=i % 7)
+        sub = submission(
+            ticket_id=ticket_id, channel_message_id=ticket_id, occurred_at=when, submitted_at=when
+        )
+        lead = DEPARTMENTS[i % 5]
+        routed = TicketRouted(
+            ticket_id=ticket_id,
+            occurred_at=when,
+            submission=sub,
+            category=CATEGORIES[i % 3],
+            confidence=0.9,
+            lead_department=lead,
+            priority=Priority.normal,
+            policy_version="cost",
+        )
+        assert store.record(routed).status is RecordStatus.applied
+        events: list[Event] = []
+        if i % 10 == 1:  # 催办: escalated to level 1 at the accept deadline
+            record = store.get(ticket_id)
+            assert record is not None
+            rung = next(a for a in BOOK.schedule(record) if a.level == 1 and a.stage is SlaStage.accept)
+            events.append(alert_event(rung, BOOK, rung.fire_at))
+        elif i % 10 in (2, 3):
+            events.append(TicketAccepted(ticket_id=ticket_id, occurred_at=when + timedelta(hours=1),
+                                         department=lead, actor="张"))  # fmt: skip
+            if i % 10 == 3:
+                events.append(TicketResolved(ticket_id=ticket_id, occurred_at=when + timedelta(hours=2),
+                                             department=lead, actor="张", resolution="已办"))  # fmt: skip
+        for event in events:
+            assert store.record(event).status is RecordStatus.applied
+
+
+HANDSHAKE = ("info", "hello", "client", "auth", "select")
+"""INFO itself, and what a new pooled connection says first: not the report's reads."""
+
+
+def commands_run(client: redis.Redis, action: Callable[[], object]) -> Counter[str]:
+    """The Redis commands the server executed during ``action`` (INFO commandstats deltas)."""
+
+    def calls() -> Counter[str]:
+        stats: dict[str, dict[str, int]] = client.info("commandstats")
+        return Counter({name[len("cmdstat_") :]: s["calls"] for name, s in stats.items()})
+
+    before = calls()
+    action()
+    spent = calls() - before
+    for name in HANDSHAKE:
+        del spent[name]
+    return spent
+
+
+def report_costs(
+    redis_url: str, prefix: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> tuple[Counter[str], Counter[str], int]:
+    """(commands of one dashboard overview, of one /metrics scrape, tickets the overview loaded)."""
+    loaded: list[str] = []
+    real_get_many = RedisTicketStore.get_many
+
+    def counting(self: RedisTicketStore, ticket_ids: Sequence[str]) -> list[TicketRecord]:
+        loaded.extend(ticket_ids)
+        return real_get_many(self, ticket_ids)
+
+    monkeypatch.setattr(RedisTicketStore, "get_many", counting)
+    client = redis.Redis.from_url(redis_url)
+    keys_file = tmp_path / f"{prefix.strip(':')}-keys.toml"
+    keys = write_demo_keys(keys_file, POLICY.department_codes)
+    settings = Settings(redis_url=redis_url, redis_prefix=prefix)
+    app = create_app(settings, POLICY, KeyRing(keys_file), lambda: NOW)
+    with TestClient(app, client=("127.0.0.1", 50000)) as http:
+        office = {"key": keys["dept-office"], "next": "/dashboard"}
+        signed_in = http.post("/dashboard/login", data=office, follow_redirects=False)
+        assert signed_in.status_code == 303
+        period = {"from": "2026-11-16", "to": "2026-12-15"}
+        page = commands_run(client, lambda: http.get("/dashboard", params=period, follow_redirects=False))
+        tickets_read = len(loaded)
+        scrape = commands_run(client, lambda: http.get("/metrics"))
+        shown = http.get("/dashboard", params=period)
+        assert shown.status_code == 200 and "部门排名" in shown.text
+        assert 'ztc_open_tickets{department="approval"}' in http.get("/metrics").text
+    monkeypatch.undo()
+    return page, scrape, tickets_read
+
+
+def test_a_page_view_and_a_scrape_cost_the_same_with_10_and_10000_tickets(
+    stack: EmbeddedStack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = redis.Redis.from_url(stack.redis_url)
+    costs = {}
+    for n in (10, 10_000):
+        prefix = f"cost{n}-{uuid.uuid4().hex[:6]}:"
+        store = RedisTicketStore(client, prefix, BOOK)
+        started = time.monotonic()
+        fill(store, n)
+        filled_s = time.monotonic() - started
+        page, scrape, tickets_read = report_costs(stack.redis_url, prefix, tmp_path, monkeypatch)
+        groups = len(store.reports.groups())
+        costs[n] = (sum(page.values()), sum(scrape.values()))
+        print(f"\n{n} tickets (written in {filled_s:.1f}s, {groups} department/level groups):")
+        print(f"  overview {costs[n][0]} commands {dict(page)}")
+        print(f"  /metrics {costs[n][1]} commands {dict(scrape)}")
+        print(f"  tickets the overview loaded: {tickets_read}")
+        days, departments = 30, len(DEPARTMENTS)
+        # the groups, 2 counts and 3 ranges per group, the longest lead, one MGET of the listed
+        # tickets, one hash per day, the overdue tickets of each department: never one per ticket
+        assert costs[n][0] == 5 * groups + days + departments + 3
+        assert costs[n][1] == departments + 1  # open counts, then overdue tickets per department
+        assert tickets_read <= 2 * LIST_LIMIT * groups  # only the tickets the page lists
+        assert (
+            "keys" not in page and "scan" not in page and "zrange" not in page
+        )  # no listing of every ticket
+    assert costs[10] == costs[10_000]
+
+
+# ---------------------------------------------------------------- tickets from before the read model
+
+
+def forget_read_model(client: redis.Redis, prefix: str) -> None:
+    """Leave only what an installation had before the read model: tickets and the old deadline index."""
+    stale = list(client.scan_iter(match=f"{prefix}rm:*"))
+    client.delete(*stale)
+    client.zadd(f"{prefix}sla:deadlines", {"ZTC-old:accept": 1.0})
+
+
+def test_ztc_reindex_sums_in_tickets_recorded_before_the_read_model(
+    stack: EmbeddedStack, tmp_path: Path
+) -> None:
+    settings = stack_settings(stack, tmp_path)
+    client = redis.Redis.from_url(stack.redis_url)
+    store = RedisTicketStore(client, settings.redis_prefix, BOOK)
+    fill(store, 40)
+    expected = snapshot(store, NOW)
+    forget_read_model(client, settings.redis_prefix)
+    assert store.reports.groups() == [] and not store.reports.is_built()
+
+    result = ztc(settings, "reindex", check=True)
+    assert "40 tickets" in result.stdout
+    assert snapshot(store, NOW) == expected and store.reports.is_built()
+    assert not client.exists(f"{settings.redis_prefix}sla:deadlines")
+    shown = json.loads(ztc(settings, "overdue", "--json", "--now", NOW.isoformat(), check=True).stdout)
+    assert [(o["ticket_id"], o["stage"], o["overdue"]) for o in shown] == [
+        (s.ticket_id, s.stage.value, s.overdue) for s in views.overdue_items(store, NOW)
+    ]
+    assert any(o["overdue"] for o in shown) and not all(o["overdue"] for o in shown)
+
+
+def test_a_recorder_builds_a_missing_read_model_once_before_it_writes(stack: EmbeddedStack) -> None:
+    client = redis.Redis.from_url(stack.redis_url)
+    store = RedisTicketStore(client, f"up{uuid.uuid4().hex[:8]}:", BOOK)
+    fill(store, 20)
+    expected = snapshot(store, NOW)
+    forget_read_model(client, store.prefix)
+    assert store.ensure_read_model() == 20
+    assert store.ensure_read_model() is None  # built: the next recorder start does nothing
+    assert snapshot(store, NOW) == expected

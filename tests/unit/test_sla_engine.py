@@ -6,7 +6,15 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from consumers.sla_engine import SlaBook, alert_event, deadline_status
+from consumers.sla_engine import (
+    SlaBook,
+    SlaState,
+    alert_event,
+    deadline_status,
+    open_windows,
+    outcomes_of,
+    sla_status,
+)
 from consumers.ticket_store import InMemoryTicketStore
 from schemas.events import DISTRICT_ZONE, Event, Priority, TicketRouted
 from schemas.feedback import (
@@ -20,6 +28,7 @@ from schemas.feedback import (
     SatisfactionRated,
     TicketAccepted,
     TicketBounced,
+    TicketDispatched,
     TicketResolved,
 )
 from schemas.policy import RoutingPolicy
@@ -209,3 +218,154 @@ def test_recorded_sla_events_are_not_scheduled_again(
     assert store.record(events[0]).status.value == "duplicate"
     [status] = [s for s in deadline_status(record, book, now) if s.stage is SlaStage.accept]
     assert status.overdue and status.late_seconds == 60
+
+
+# ---------------------------------------------------------------- the one status rule
+
+
+def test_friday_4pm_is_not_at_risk_on_monday_8am_in_business_time(
+    store: InMemoryTicketStore, policy: RoutingPolicy
+) -> None:
+    """1 working day from Friday 16:00 is due Monday 17:30; 80 % of its 9 working hours is Monday 15:42.
+
+    (The dashboard's old wall-clock share called it at risk from Monday 02:48.)
+    """
+    book = SlaBook(policy)
+    record = record_all(store, ordinary(policy))
+    [accept] = [w for w in open_windows(record, book) if w.stage is SlaStage.accept]
+    assert accept.warn_at == at(30, 15, 42) and accept.due_at == at(30, 17, 30)
+    assert accept.state(at(30, 8, 0)) is SlaState.on_track
+    assert deadline_status(record, book, at(30, 8, 0)) == []
+    assert accept.state(at(30, 15, 42)) is SlaState.at_risk
+    assert accept.state(at(30, 17, 30)) is SlaState.at_risk  # due, not yet late
+    late = [s for s in sla_status(record, book, at(30, 17, 31)) if s.stage is SlaStage.accept]
+    assert late[0].overdue and late[0].late_seconds == 60
+
+
+def test_a_wall_clock_target_warns_at_its_wall_clock_share(policy: RoutingPolicy) -> None:
+    night = datetime(2026, 11, 27, 21, 0, tzinfo=DISTRICT_ZONE)
+    store = InMemoryTicketStore(book=SlaBook(policy))
+    urgent = record_all(store, route_ticket(submission("工地停工，情况紧急，燃气接入"), policy, night))
+    [accept] = [w for w in open_windows(urgent, SlaBook(policy)) if w.stage is SlaStage.accept]
+    assert accept.warn_at == night + timedelta(minutes=96)
+
+
+def test_rerouting_shows_nothing_triage_counts_against_the_office_paused_shows_nothing(
+    store: InMemoryTicketStore, policy: RoutingPolicy
+) -> None:
+    book = SlaBook(policy)
+    late = datetime(2026, 12, 31, 9, 0, tzinfo=DISTRICT_ZONE)  # every deadline long past
+    bounced = record_all(
+        store,
+        ordinary(policy),
+        action(TicketBounced, "approval", at(27, 16, 30), reason=BounceReason.not_our_remit, note="x"),
+    )
+    assert bounced.status.value == "rerouting"
+    assert sla_status(bounced, book, late) == [] and open_windows(bounced, book) == []
+    assert SlaBook(policy).schedule(bounced) == []  # the monitor agrees
+
+    triage = route_ticket(submission("有问题想反映"), policy, FRIDAY_4PM)
+    assert triage.manual_triage
+    routed = record_all(InMemoryTicketStore(book=book), triage)
+    statuses = sla_status(routed, book, late)
+    assert {(s.stage, s.department, s.state) for s in statuses} == {
+        (SlaStage.accept, "office", SlaState.overdue),
+        (SlaStage.resolve, "office", SlaState.overdue),
+    }
+
+    paused = record_all(
+        InMemoryTicketStore(book=book),
+        ordinary(policy),
+        action(TicketAccepted, "approval", at(27, 16, 30)),
+        action(InformationRequested, "approval", at(30, 9, 0), question="请补充材料"),
+    )
+    assert sla_status(paused, book, late) == []
+
+
+# ---------------------------------------------------------------- outcomes: met or missed, once
+
+
+def outcome_view(record: TicketRecord) -> list[tuple[str, str, int, bool]]:
+    return [(o.stage.value, o.department, o.round, o.met) for o in outcomes_of(record)]
+
+
+def test_accepting_and_resolving_decide_their_stages_once(
+    store: InMemoryTicketStore, policy: RoutingPolicy
+) -> None:
+    record = record_all(store, ordinary(policy))
+    assert record.sla is not None and record.sla.outcomes == ()
+    record = record_all(
+        store,
+        action(TicketAccepted, "approval", at(30, 18, 0)),  # after Monday 17:30: late, no breach recorded
+        action(TicketResolved, "approval", at(30, 18, 30), resolution="已办"),
+    )
+    assert outcome_view(record) == [("accept", "approval", 0, False), ("resolve", "approval", 0, True)]
+    assert record.sla is not None and record.sla.outcomes is not None
+    assert record.sla.outcomes[0].decided_at == at(30, 18, 0)
+
+
+def test_a_recorded_breach_decides_missed_and_a_late_accept_adds_nothing(
+    store: InMemoryTicketStore, policy: RoutingPolicy
+) -> None:
+    book = SlaBook(policy)
+    record = record_all(store, ordinary(policy))
+    breach = next(a for a in book.schedule(record) if a.kind == "breach" and a.stage is SlaStage.accept)
+    record = record_all(store, alert_event(breach, book, at(30, 17, 30)))
+    assert outcome_view(record) == [("accept", "approval", 0, False)]
+    record = record_all(store, action(TicketAccepted, "approval", at(1, 9, 0) + timedelta(days=30)))
+    assert outcome_view(record) == [("accept", "approval", 0, False)]
+
+
+def test_a_breach_recorded_after_the_accept_decides_nothing(
+    store: InMemoryTicketStore, policy: RoutingPolicy
+) -> None:
+    book = SlaBook(policy)
+    record = record_all(store, ordinary(policy))
+    breach = next(a for a in book.schedule(record) if a.kind == "breach" and a.stage is SlaStage.accept)
+    record = record_all(store, action(TicketAccepted, "approval", at(30, 9, 0)))
+    record = record_all(store, alert_event(breach, book, at(30, 17, 30)))  # published before the accept
+    assert outcome_view(record) == [("accept", "approval", 0, True)]
+
+
+def test_outcomes_survive_a_new_lead_and_reopening_and_triage_decides_nothing(
+    store: InMemoryTicketStore, policy: RoutingPolicy
+) -> None:
+    unsatisfied = {"rating": Rating.unsatisfied, "rated_by": RatedBy.enterprise}
+    record = record_all(
+        store,
+        ordinary(policy),
+        action(TicketAccepted, "approval", at(27, 16, 30)),
+        action(TicketBounced, "approval", at(30, 10, 0), reason=BounceReason.not_our_remit, note="x"),
+        action(TicketDispatched, "office", at(30, 10, 5), lead_department="market"),
+        action(TicketAccepted, "market", at(30, 11, 0)),
+        action(TicketResolved, "market", at(30, 15, 0), resolution="已办"),
+        action(SatisfactionRated, "enterprise", at(30, 16, 0), **unsatisfied),
+        action(TicketResolved, "market", at(30, 17, 0), resolution="再办"),
+    )
+    assert outcome_view(record) == [
+        ("accept", "approval", 0, True),
+        ("accept", "market", 1, True),
+        ("resolve", "market", 1, True),
+        ("resolve", "market", 2, True),
+    ]
+    book = SlaBook(policy)
+    triage = InMemoryTicketStore(book=book)
+    routed = record_all(triage, route_ticket(submission("有问题想反映"), policy, FRIDAY_4PM))
+    breach = next(a for a in book.schedule(routed) if a.kind == "breach" and a.stage is SlaStage.accept)
+    assert outcomes_of(record_all(triage, alert_event(breach, book, breach.fire_at))) == ()
+
+
+def test_records_from_before_outcomes_read_their_current_round_off_the_clock(
+    store: InMemoryTicketStore, policy: RoutingPolicy
+) -> None:
+    record = record_all(store, ordinary(policy), action(TicketAccepted, "approval", at(27, 16, 30)))
+    assert record.sla is not None
+    legacy = record.model_copy(update={"sla": record.sla.model_copy(update={"outcomes": None})})
+    assert outcome_view(legacy) == [("accept", "approval", 0, True)]
+    breached = legacy.model_copy(
+        update={"sla": legacy.sla.model_copy(update={"breached": (SlaStage.resolve,)})}  # type: ignore[union-attr]
+    )
+    assert outcome_view(breached) == [("accept", "approval", 0, True), ("resolve", "approval", 0, False)]
+    old_store = InMemoryTicketStore(book=SlaBook(policy), tickets={legacy.ticket_id: legacy})
+    later = record_all(old_store, action(TicketResolved, "approval", at(30, 9, 0), resolution="已办"))
+    assert outcome_view(later) == [("accept", "approval", 0, True), ("resolve", "approval", 0, True)]

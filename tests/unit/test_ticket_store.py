@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+from consumers.read_model import InMemoryReadModel
 from consumers.sla_engine import SlaBook
 from consumers.ticket_store import InMemoryTicketStore, TicketStore
 from schemas.sla import SlaEvent
-from tests.unit.store_contract import TicketStoreContract
+from tests.unit.store_contract import ReadModelContract
 
 
-class TestInMemoryTicketStore(TicketStoreContract):
+class TestInMemoryTicketStore(ReadModelContract):
     def make_store(self, book: SlaBook | None = None) -> TicketStore:
         return InMemoryTicketStore(book=book)
 
     def alerts(self, store: TicketStore) -> list[SlaEvent]:
         assert isinstance(store, InMemoryTicketStore)
         return store.alerts
+
+    def forget_read_model(self, store: TicketStore) -> None:
+        assert isinstance(store, InMemoryTicketStore)
+        store.read_model = InMemoryReadModel()

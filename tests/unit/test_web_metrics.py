@@ -1,18 +1,16 @@
-"""``/metrics`` on the web edge: a token when one is set, else loopback only; reports share one snapshot."""
+"""``/metrics`` on the web edge: a token when one is set, else loopback only; gauges from the read model."""
 
 from __future__ import annotations
 
-import threading
-import time
-
 import pytest
 from fastapi.testclient import TestClient
+from prometheus_client import CollectorRegistry
 
 from consumers.access import KeyRing
+from consumers.metrics import TicketGauges, exposition
 from schemas.settings import Settings
-from schemas.ticket import TicketRecord
 from ztc.bootstrap import DEFAULT_POLICY, load_checked_policy
-from ztc.web_app import SnapshotStore, create_app
+from ztc.web_app import create_app
 
 POLICY = load_checked_policy(DEFAULT_POLICY)
 TOKEN = "s3cret-token-for-scrapers"
@@ -38,24 +36,10 @@ def test_with_a_token_only_its_bearer_may_scrape_from_anywhere() -> None:
     assert answer.status_code == 200 and "ztc_open_tickets" in answer.text
 
 
-def test_concurrent_reports_share_one_full_read() -> None:
-    reads: list[float] = []
-
-    class Counting(SnapshotStore):
-        def ticket_ids(self, *args: object, **kwargs: object) -> list[str]:
-            reads.append(time.monotonic())
-            time.sleep(0.2)  # a slow full read, as with 55,000 tickets
-            return []
-
-        def _load_many(self, ticket_ids: list[str]) -> list[TicketRecord]:
-            return []
-
-    store = Counting(client=None, prefix="x:", ttl_s=60)  # type: ignore[arg-type]
-    threads = [threading.Thread(target=store.records) for _ in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert len(reads) == 1
-    store.records()
-    assert len(reads) == 1
+def test_gauges_show_what_the_read_model_answers() -> None:
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(TicketGauges(lambda: {"approval": (3, 1), "planning": (2, 0)}))
+    text = exposition(registry)[0].decode()
+    assert 'ztc_open_tickets{department="approval"} 3.0' in text
+    assert 'ztc_overdue_tickets{department="approval"} 1.0' in text
+    assert 'ztc_overdue_tickets{department="planning"} 0.0' in text
