@@ -20,10 +20,11 @@ from typing import Any
 import faust
 
 from consumers.metrics import DEAD_LETTERS, EVENTS_IN, EVENTS_OUT, ROUTING_LATENCY
+from schemas.dead_letters import dead_letter
 from schemas.events import RerouteRequested, TicketRouted, TicketSubmitted, derived_event_id
 from schemas.policy import RoutingPolicy
 from schemas.settings import Settings
-from streams.intake import InvalidInput, dead_letter, parse_submission
+from streams.intake import InvalidInput, parse_submission
 from streams.routing import LabelModel, route_ticket
 
 log = logging.getLogger(__name__)

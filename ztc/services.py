@@ -26,11 +26,11 @@ from consumers.sla_engine import SlaBook
 from deploy.embedded import EmbeddedStack, ServiceStatus, StackError, die_with_parent
 from deploy.topics import ensure_topics
 from producers.outbox import RedisOutbox, Relay, kafka_send
+from schemas.dead_letters import dead_letter
 from schemas.events import now_in_district
 from schemas.policy import RoutingPolicy
 from schemas.settings import Settings
 from schemas.sla import SlaEvent
-from streams.intake import dead_letter
 from ztc.bootstrap import configure_logging, model_for, policy_for, redis_client, ticket_store
 
 log = logging.getLogger(__name__)
