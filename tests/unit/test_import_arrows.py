@@ -32,7 +32,6 @@ ALLOWED: dict[str, frozenset[str]] = {
 }
 
 KNOWN_VIOLATIONS: dict[tuple[str, str], str] = {
-    ("streams/router.py", "consumers.metrics"): "the Faust router counts events with the consumers' metrics",
     ("deploy/policy/make_training.py", "ztc.classify_cmd"): "--train reuses ztc's classify parser",
 }
 """Arrows that existed before this test, each with why; remove an entry when its import goes."""
