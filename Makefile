@@ -18,7 +18,7 @@ run: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy producers streams consumers schemas deploy ztc tests
+	$(BIN)/mypy producers streams consumers schemas deploy ztc tests tools
 
 unit: $(STAMP)
 	$(BIN)/pytest tests/unit -q
