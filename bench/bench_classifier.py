@@ -18,9 +18,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from streams.classifier import train_classifier
+from streams.classifier_eval import read_labelled_csv
 from streams.classifier_features import normalise, title_of
-from streams.classifier_train import TrainConfig, read_labelled_csv
+from streams.classifier_train import TrainConfig, fit
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "tipdm2020c_train.csv"
 LENGTH = 230
@@ -74,7 +74,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5, help="timing passes (the best one counts)")
     args = parser.parse_args()
     texts, labels = read_labelled_csv(args.data)
-    model = train_classifier(texts, labels, seed=0)
+    model = fit(texts, labels, seed=0)
     pipeline = sklearn_pipeline(texts, labels)
     sample = [fixed_length(texts[i % len(texts)]) for i in range(args.n)]
 

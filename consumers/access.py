@@ -5,7 +5,8 @@ key: a name for logs, a scope (``channel`` to submit tickets, ``department``
 to act on tickets) and the key's salted SHA-256. Plaintext keys are never
 stored or logged. ``KeyRing`` re-reads the file whenever its mtime or size
 changes, so adding, rotating or revoking a key needs no restart; a file that
-cannot be read keeps the last good keys and logs why.
+cannot be read keeps the last good keys and logs why. What a matched key stands
+for (``Principal``, ``Scope``) is a contract in ``schemas.principals``.
 """
 
 from __future__ import annotations
@@ -19,9 +20,7 @@ import secrets
 import threading
 import tomllib
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from datetime import datetime
-from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -29,16 +28,11 @@ from fastapi import HTTPException, Request, Security
 from fastapi.security import APIKeyHeader
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
-from schemas.feedback import OFFICE
+from schemas.principals import Principal, Scope
 
 log = logging.getLogger(__name__)
 
 KEY_PREFIX = "ztc_"
-
-
-class Scope(StrEnum):
-    channel = "channel"
-    department = "department"
 
 
 class KeyEntry(BaseModel):
@@ -59,20 +53,6 @@ class KeysFile(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     keys: tuple[KeyEntry, ...] = ()
-
-
-@dataclass(frozen=True)
-class Principal:
-    """Who a request acts for, once its key matched."""
-
-    name: str
-    scope: Scope
-    channel: str | None = None
-    department: str | None = None
-
-    @property
-    def is_office(self) -> bool:
-        return self.scope is Scope.department and self.department == OFFICE
 
 
 def new_key() -> str:

@@ -41,10 +41,10 @@ from consumers.alerts import (
     WebhookSink,
 )
 from consumers.metrics import DEAD_LETTERS
+from schemas.dead_letters import describe_validation_error
 from schemas.outbox import alert_outbox_key
 from schemas.settings import Settings, SettingsError
 from schemas.sla import SLA_EVENT_ADAPTER, SlaEvent
-from streams.intake import describe_validation_error
 
 log = logging.getLogger(__name__)
 

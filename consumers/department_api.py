@@ -20,11 +20,11 @@ from typing import Annotated, Any, Protocol, Self
 from fastapi import APIRouter, Depends, HTTPException, Query
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
-from consumers.access import Principal, Scope
 from consumers.ticket_store import TicketStore
 from schemas.actions import ACTIONS, Acting, ActionError, ActionSpec, FieldSpec, Kind
 from schemas.feedback import DepartmentAction
 from schemas.policy import PrivacyPolicy
+from schemas.principals import Principal, Scope
 from schemas.privacy import mask_optional, mask_personal, reader_roles, record_for, shows_personal_data
 from schemas.ticket import InboxBucket, TicketRecord, TicketStatus
 from schemas.ticket_state import TransitionRefused

@@ -1,12 +1,16 @@
-"""Prometheus metrics: what every ZTC process counts, and how to expose it.
+"""Prometheus metrics: what the consumer-side workers and the gateway count, and how to expose it.
 
-The counters and the histogram live in prometheus-client's default registry
-(metric objects, not clients: nothing connects at import). A service exposes
-them with ``start_metrics_server(port)``; the gateway serves them at
-``/metrics`` together with ``TicketGauges``, which reads open and overdue
-tickets per department from the read model at scrape time (``views.gauges``:
-a few commands per department, never every ticket; register it in one process
-only, so the figures are not reported twice).
+The counters live in prometheus-client's default registry (metric objects, not
+clients: nothing connects at import); the recorder, monitor, alerter and the
+gateway each run in their own process and count into it. The router owns its
+own counters (``streams.metrics.RouterMetrics``, same names and labels),
+created in a registry ``ztc`` builds for the router's process. A service
+exposes a registry with ``start_metrics_server(port, registry=...)``; the
+gateway serves the default registry at ``/metrics`` together with
+``TicketGauges``, which reads open and overdue tickets per department from the
+read model at scrape time (``views.gauges``: a few commands per department,
+never every ticket; register it in one process only, so the figures are not
+reported twice).
 """
 
 from __future__ import annotations
@@ -19,7 +23,6 @@ from prometheus_client import (
     REGISTRY,
     CollectorRegistry,
     Counter,
-    Histogram,
     generate_latest,
     start_http_server,
 )
@@ -32,11 +35,6 @@ log = logging.getLogger(__name__)
 EVENTS_IN = Counter("ztc_events_in", "Events consumed, per topic", ["topic"])
 EVENTS_OUT = Counter("ztc_events_out", "Events produced, per topic", ["topic"])
 DEAD_LETTERS = Counter("ztc_dead_letters", "Inputs sent to the dead-letter topic, per stage", ["stage"])
-ROUTING_LATENCY = Histogram(
-    "ztc_routing_latency_seconds",
-    "Time from submission to routing decision",
-    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
-)
 HTTP_REQUESTS = Counter("ztc_http_requests", "Web edge requests, per route and status", ["route", "status"])
 
 
@@ -101,7 +99,9 @@ def exposition(*registries: CollectorRegistry) -> tuple[bytes, str]:
     return body, CONTENT_TYPE_LATEST
 
 
-def start_metrics_server(port: int, addr: str = "127.0.0.1") -> None:
-    """Serve the default registry at ``http://addr:port/metrics`` from a daemon thread."""
-    start_http_server(port, addr=addr)
+def start_metrics_server(
+    port: int, addr: str = "127.0.0.1", registry: CollectorRegistry | None = None
+) -> None:
+    """Serve ``registry`` (else the default one) at ``http://addr:port/metrics`` from a daemon thread."""
+    start_http_server(port, addr=addr, registry=REGISTRY if registry is None else registry)
     log.info("metrics at http://%s:%d/metrics", addr, port)

@@ -33,12 +33,12 @@ from consumers.dead_letters import DeadLetterStore
 from consumers.follow_ups import follow_ups
 from consumers.metrics import DEAD_LETTERS, EVENTS_IN, EVENTS_OUT
 from consumers.ticket_store import RecordOutcome, RecordStatus, TicketStore
+from schemas.dead_letters import dead_letter, describe_validation_error
 from schemas.events import DeadLettered, Event, RerouteRequested, TicketRouted
 from schemas.feedback import ENTERPRISE, parse_feedback
 from schemas.outbox import Outbox, OutboxEntry, answered_entries, event_entry_id
 from schemas.settings import Settings
 from schemas.sla import SLA_EVENT_ADAPTER
-from streams.intake import dead_letter, describe_validation_error
 
 log = logging.getLogger(__name__)
 

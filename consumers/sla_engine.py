@@ -19,6 +19,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
+from schemas.business_calendar import (
+    BusinessCalendar,
+    business_seconds_between,
+    due_at,
+    hold_until_working_time,
+    shift_deadline,
+    warning_at,
+)
 from schemas.events import Event, Priority, TicketRouted, derived_event_id
 from schemas.feedback import (
     ExtensionApproved,
@@ -29,16 +37,16 @@ from schemas.feedback import (
 )
 from schemas.policy import RoutingPolicy
 from schemas.sla import SlaBreached, SlaClock, SlaEscalated, SlaEvent, SlaOutcome, SlaStage, SlaWarning
-from schemas.ticket import OPEN_STATUSES, Assignment, TicketRecord, TicketStatus
-from streams.business_calendar import (
-    BusinessCalendar,
-    business_seconds_between,
-    due_at,
-    hold_until_working_time,
-    shift_deadline,
-    warning_at,
+from schemas.sla_rules import (
+    Deadlines,
+    calendar_for,
+    deadlines_from,
+    escalation_time,
+    new_clock,
+    target,
+    tier_for,
 )
-from streams.sla import Deadlines, calendar_for, deadlines_from, escalation_time, new_clock, target, tier_for
+from schemas.ticket import OPEN_STATUSES, Assignment, TicketRecord, TicketStatus
 
 REOPENABLE = frozenset({TicketStatus.resolved, TicketStatus.closed})
 

@@ -24,11 +24,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from consumers.access import Principal
-from consumers.access import Scope as KeyScope
 from producers.publisher import TicketPublisher, build_submission
 from schemas.events import Channel, TicketSubmitted
 from schemas.json_limits import JsonLimitError, loads_limited, parse_json_object
+from schemas.principals import Principal
+from schemas.principals import Scope as KeyScope
 
 log = logging.getLogger(__name__)
 

@@ -313,7 +313,7 @@ class DeadLettered(Event):
     original; ``original_length`` and ``original_sha256`` describe the whole of
     it and ``original_truncated`` says whether bytes were left out. ``reason``
     and ``original_preview`` are not checked for control characters, so that
-    every dead letter ever written still parses; ``streams.intake.dead_letter``
+    every dead letter ever written still parses; ``schemas.dead_letters.dead_letter``
     writes them without control characters and with personal data masked.
     """
 

@@ -3,8 +3,8 @@
 The grammar of a time limit (an SLA tier's accept / resolve target, an
 extension a lead asks for) is a contract every side shares: the pure ticket
 state machine and the department client refuse an extension it cannot read,
-and the SLA rules in ``streams`` count with what it parses (the counting
-itself, working days and business hours, lives with the business calendar).
+and the SLA rules (``schemas.sla_rules``) count with what it parses (the counting
+itself, working days and business hours, lives in ``schemas.business_calendar``).
 """
 
 from __future__ import annotations

@@ -11,8 +11,9 @@ The model file is plain JSON (format ``ztc-text-classifier``, version 1):
 loading it never executes code. Anything wrong with the file raises
 `ModelLoadError` with a one-line message naming the path.
 
-Training, cross-validation and evaluation live in `streams.classifier_train`;
-the functions here with the same names are thin entry points to it.
+Training and cross-validation live in `streams.classifier_train` (scikit-learn,
+the ``ztc[train]`` extra), evaluation and CSV reading in `streams.classifier_eval`;
+both import this module, never the other way round.
 """
 
 from __future__ import annotations
@@ -74,7 +75,7 @@ class _Block:
 
 
 class TextClassifier:
-    """A trained classifier. Build with `train_classifier` or `TextClassifier.load`."""
+    """A trained classifier. Build with `streams.classifier_train.fit` or `TextClassifier.load`."""
 
     def __init__(self, payload: Mapping[str, Any]) -> None:
         """Build from a validated model payload (see `_validate`); raises ValueError."""
@@ -300,45 +301,3 @@ def _check_numbers(values: Any, size: int, what: str) -> None:
     for value in values:
         if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
             raise ValueError(f"'{what}' holds a non-number or non-finite value")
-
-
-# -- training entry points (implemented in streams.classifier_train) -------------
-def train_classifier(
-    texts: Sequence[str],
-    labels: Sequence[str],
-    *,
-    seed: int = 0,
-    lexicon: Sequence[tuple[str, str]] = (),
-) -> TextClassifier:
-    """Train on labelled texts (plus optional (text, label) lexicon pseudo-documents)."""
-    from streams.classifier_train import fit
-
-    return fit(texts, labels, seed=seed, lexicon=lexicon)
-
-
-def cross_validate(
-    texts: Sequence[str],
-    labels: Sequence[str],
-    *,
-    folds: int = 5,
-    seed: int = 0,
-    lexicon: Sequence[tuple[str, str]] = (),
-) -> dict[str, Any]:
-    """Stratified k-fold CV; `evaluate`'s dict computed on the out-of-fold predictions."""
-    from streams.classifier_train import cross_validate as run
-
-    return run(texts, labels, folds=folds, seed=seed, lexicon=lexicon)
-
-
-def evaluate(model: TextClassifier, texts: Sequence[str], labels: Sequence[str]) -> dict[str, Any]:
-    """Accuracy, macro-F1, per-label scores and the confidence coverage curve."""
-    from streams.classifier_train import evaluate_predictions
-
-    return evaluate_predictions([model.predict(t) for t in texts], labels)
-
-
-def read_labelled_csv(path: Path) -> tuple[list[str], list[str]]:
-    """Read a `text,label` CSV; raises ValueError with a one-line message on problems."""
-    from streams.classifier_train import read_labelled_csv as read
-
-    return read(path)

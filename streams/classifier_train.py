@@ -1,6 +1,8 @@
-"""Training, cross-validation and evaluation for `streams.classifier`.
+"""Training and cross-validation for `streams.classifier` — needs the ``ztc[train]`` extra.
 
-Training (scikit-learn, imported lazily so prediction never needs it):
+scikit-learn and scipy are imported at the top of this module and nowhere on
+the runtime path: the router, the recorder, ``ztc route`` and prediction load
+``streams.classifier`` only, which never imports this module. Training:
 
 1. normalise texts, build two tf-idf blocks of character n-grams (title, whole
    text) with sublinear tf, the title block scaled by ``title_weight``;
@@ -14,26 +16,26 @@ Training (scikit-learn, imported lazily so prediction never needs it):
 4. fit a softmax temperature on out-of-fold scores (inner stratified CV), so
    the confidence is calibrated and can be thresholded by the router.
 
-Evaluation is pure Python.
+Scoring the out-of-fold predictions and reading CSVs are in `streams.classifier_eval`.
 """
 
 from __future__ import annotations
 
-import csv
 import math
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
+from scipy.sparse import csr_matrix
+from sklearn.model_selection import RepeatedStratifiedKFold, StratifiedKFold
+from sklearn.naive_bayes import ComplementNB
+from sklearn.svm import LinearSVC
 
 from streams.classifier import FORMAT_NAME, FORMAT_VERSION, FloatArray, Prediction, TextClassifier
+from streams.classifier_eval import evaluate_predictions
 from streams.classifier_features import NormaliseOptions, block_texts, char_ngrams, normalise
-
-THRESHOLDS = [round(0.05 * i, 2) for i in range(20)] + [0.97, 0.98, 0.99]
-PRECISION_TARGETS = (0.9, 0.95, 0.98)
 
 
 @dataclass(frozen=True)
@@ -118,8 +120,6 @@ def _fit_linear(
     parts: Parts, y: Any, weights: Any, n_classes: int, config: TrainConfig, seed: int
 ) -> tuple[Blocks, FloatArray, FloatArray]:
     """Vectorise, fit the two linear models and mix them into one (coef F×K, intercept K)."""
-    from sklearn.naive_bayes import ComplementNB
-
     blocks: Blocks = []
     for index, scale in ((0, config.title_weight), (1, 1.0)):
         vocab, idf = _fit_vocabulary([p[index] for p in parts], config)
@@ -149,8 +149,6 @@ def _fit_nbsvm(
     The ratios compare how (sample-weighted) often each feature occurs at all in
     the class vs the rest; the class's score is ``(r * w) . x + b``: linear in x.
     """
-    from sklearn.svm import LinearSVC
-
     present = matrix.copy()
     present.data[:] = 1.0
     coef = np.zeros((matrix.shape[1], n_classes))
@@ -181,8 +179,6 @@ def _fit_vocabulary(docs: list[str], config: TrainConfig) -> tuple[list[str], li
 
 def _matrix(parts: Parts, blocks: Blocks, config: TrainConfig) -> Any:
     """CSR matrix of the concatenated, L2-normalised, scaled tf-idf blocks."""
-    from scipy.sparse import csr_matrix
-
     low, high = config.ngram
     indices: list[int] = []
     values: list[float] = []
@@ -206,8 +202,6 @@ def _fit_temperature(
     parts: Parts, y: Any, weights: Any, n_real: int, config: TrainConfig, seed: int
 ) -> float:
     """Temperature minimising the log-loss of inner out-of-fold scores (1.0 if too few rows)."""
-    from sklearn.model_selection import StratifiedKFold
-
     real_y = y[:n_real]
     folds = min(config.calibration_folds, int(np.bincount(real_y).min()))
     if folds < 2:
@@ -246,8 +240,6 @@ def cross_validate(
     config: TrainConfig = TrainConfig(),
 ) -> dict[str, Any]:
     """Stratified (repeated) k-fold CV: `evaluate_predictions` on all out-of-fold predictions."""
-    from sklearn.model_selection import RepeatedStratifiedKFold
-
     splitter = RepeatedStratifiedKFold(n_splits=folds, n_repeats=repeats, random_state=seed)
     predictions: list[Prediction] = []
     gold: list[str] = []
@@ -260,92 +252,3 @@ def cross_validate(
     result = evaluate_predictions(predictions, gold)
     result.update(folds=folds, repeats=repeats, seed=seed)
     return result
-
-
-def evaluate_predictions(predictions: Sequence[Prediction], labels: Sequence[str]) -> dict[str, Any]:
-    """The `evaluate` dict for predictions against gold labels."""
-    if len(predictions) != len(labels):
-        raise ValueError(f"{len(predictions)} predictions but {len(labels)} labels")
-    n = len(labels)
-    hits = [p.label == gold for p, gold in zip(predictions, labels, strict=True)]
-    per_label: dict[str, dict[str, float]] = {}
-    for label in sorted(set(labels) | {p.label for p in predictions}):
-        tp = sum(1 for p, g in zip(predictions, labels, strict=True) if p.label == label == g)
-        predicted = sum(1 for p in predictions if p.label == label)
-        support = sum(1 for g in labels if g == label)
-        precision = tp / predicted if predicted else 0.0
-        recall = tp / support if support else 0.0
-        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-        per_label[label] = {"precision": precision, "recall": recall, "f1": f1, "support": support}
-    scored = [(p.confidence, hit) for p, hit in zip(predictions, hits, strict=True)]
-    curve = [_coverage_point(scored, t, n) for t in THRESHOLDS]
-    supported = [s["f1"] for s in per_label.values() if s["support"]]
-    return {
-        "n": n,
-        "accuracy": sum(hits) / n if n else 0.0,
-        "macro_f1": sum(supported) / len(supported) if supported else 0.0,
-        "per_label": per_label,
-        "coverage_curve": curve,
-        "operating_points": [_operating_point(scored, target, n) for target in PRECISION_TARGETS],
-    }
-
-
-def _coverage_point(scored: list[tuple[float, bool]], threshold: float, n: int) -> dict[str, float]:
-    kept = [hit for confidence, hit in scored if confidence >= threshold]
-    precision = sum(kept) / len(kept) if kept else 1.0
-    return {"threshold": threshold, "coverage": len(kept) / n if n else 0.0, "precision": precision}
-
-
-def _operating_point(scored: list[tuple[float, bool]], target: float, n: int) -> dict[str, Any]:
-    """The lowest threshold (step 0.01) whose auto-routed share has precision ≥ target."""
-    for step in range(101):
-        point = _coverage_point(scored, step / 100, n)
-        if point["coverage"] > 0 and point["precision"] >= target:
-            return {"target_precision": target, **point}
-    return {"target_precision": target, "threshold": None, "coverage": 0.0, "precision": None}
-
-
-def read_labelled_csv(path: Path) -> tuple[list[str], list[str]]:
-    """Read a UTF-8 `text,label` CSV; ValueError with a one-line message on problems."""
-    rows = _read_csv(Path(path), ("text", "label"))
-    texts = [r["text"].strip() for r in rows]
-    labels = [r["label"].strip() for r in rows]
-    for line, (text, label) in enumerate(zip(texts, labels, strict=True), start=2):
-        if not text or not label:
-            raise ValueError(f"{path}: row {line} has an empty text or label")
-    return texts, labels
-
-
-def read_texts_csv(path: Path) -> list[str]:
-    """The `text` column of a CSV (other columns ignored)."""
-    return [r["text"].strip() for r in _read_csv(Path(path), ("text",))]
-
-
-def read_lexicon_csv(path: Path) -> list[tuple[str, str]]:
-    """Lexicon pseudo-documents from a taxonomy CSV (`level1,level2,level3`; label = level1)."""
-    rows = _read_csv(Path(path), ("level1", "level2", "level3"))
-    return [(f"{r['level2']}。{r['level3']}", r["level1"].strip()) for r in rows]
-
-
-def _read_csv(path: Path, columns: tuple[str, ...]) -> list[dict[str, str]]:
-    try:
-        with path.open(encoding="utf-8-sig", newline="") as handle:
-            reader = csv.DictReader(handle)
-            header = reader.fieldnames or []
-            if not header:
-                raise ValueError(f"{path}: empty file (expected a header {','.join(columns)})")
-            missing = [c for c in columns if c not in header]
-            if missing:
-                raise ValueError(
-                    f"{path}: missing column(s) {', '.join(missing)} (header is {','.join(header)})"
-                )
-            rows = [{k: (v or "") for k, v in row.items() if k is not None} for row in reader]
-    except FileNotFoundError:
-        raise ValueError(f"{path}: file not found") from None
-    except (UnicodeDecodeError, csv.Error) as exc:
-        raise ValueError(f"{path}: not a readable UTF-8 CSV ({exc})") from None
-    except IsADirectoryError:
-        raise ValueError(f"{path}: is a directory, not a CSV file") from None
-    if not rows:
-        raise ValueError(f"{path}: no data rows")
-    return rows

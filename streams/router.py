@@ -18,12 +18,14 @@ from datetime import datetime
 from typing import Any
 
 import faust
+from prometheus_client import CollectorRegistry
 
-from consumers.metrics import DEAD_LETTERS, EVENTS_IN, EVENTS_OUT, ROUTING_LATENCY
+from schemas.dead_letters import dead_letter
 from schemas.events import RerouteRequested, TicketRouted, TicketSubmitted, derived_event_id
 from schemas.policy import RoutingPolicy
 from schemas.settings import Settings
-from streams.intake import InvalidInput, dead_letter, parse_submission
+from streams.intake import InvalidInput, parse_submission
+from streams.metrics import RouterMetrics
 from streams.routing import LabelModel, route_ticket
 
 log = logging.getLogger(__name__)
@@ -36,9 +38,18 @@ def _raw_topic(app: faust.App, name: str) -> Any:
 
 
 def build_router_app(
-    settings: Settings, policy: RoutingPolicy, clock: Clock, model: LabelModel | None = None
+    settings: Settings,
+    policy: RoutingPolicy,
+    clock: Clock,
+    model: LabelModel | None = None,
+    metrics: RouterMetrics | None = None,
 ) -> faust.App:
-    """Compose the router: app, topics, table and agents. Connects nothing until started."""
+    """Compose the router: app, topics, table and agents. Connects nothing until started.
+
+    ``metrics`` are the counters the caller exposes (``ztc`` serves their registry);
+    without them the router counts into a registry of its own that nobody scrapes.
+    """
+    counts = metrics if metrics is not None else RouterMetrics.registered_in(CollectorRegistry())
     app = faust.App(
         f"{settings.group_prefix}-router",
         broker=f"kafka://{settings.kafka_bootstrap}",
@@ -72,13 +83,13 @@ def build_router_app(
             ticket_id=ticket_id,
         )
         log.warning("dead-lettered %s@%s/%s: %s", message.topic, message.partition, message.offset, reason)
-        DEAD_LETTERS.labels(stage=stage).inc()
+        counts.dead_letters.labels(stage=stage).inc()
         await deadletter.send(key=None, value=record.model_dump_json().encode())
 
     @app.agent(submitted)
     async def validate(stream: faust.StreamT[Any]) -> None:
         async for event in stream.events():
-            EVENTS_IN.labels(topic=event.message.topic).inc()
+            counts.events_in.labels(topic=event.message.topic).inc()
             try:
                 submission = parse_submission(event.value)
             except InvalidInput as exc:
@@ -125,8 +136,8 @@ def build_router_app(
         await routed.send(key=key, value=payload)
         for code in decision.departments:
             await departments[code].send(key=key, value=payload)
-        EVENTS_OUT.labels(topic=names.routed).inc()
-        ROUTING_LATENCY.observe(
+        counts.events_out.labels(topic=names.routed).inc()
+        counts.routing_latency.observe(
             max(0.0, (decision.occurred_at - decision.submission.submitted_at).total_seconds())
         )
         log.info(

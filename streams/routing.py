@@ -18,7 +18,7 @@ from typing import Protocol
 
 from schemas.events import Priority, RuleHit, TicketRouted, TicketSubmitted, derived_event_id
 from schemas.policy import Category, DepartmentKind, KeyProject, RoutingPolicy, Rule
-from streams.sla import calendar_for, deadlines_from, tier_for
+from schemas.sla_rules import calendar_for, deadlines_from, tier_for
 
 UNCLASSIFIED = "unclassified"
 

@@ -14,8 +14,8 @@ from consumers.ticket_store import RedisTicketStore
 from deploy.embedded import embedded_redis_url
 from schemas.policy import PolicyError, PolicyProblem, RoutingPolicy, load_policy
 from schemas.settings import Settings
+from schemas.sla_rules import sla_problems
 from streams.classifier import ModelLoadError, TextClassifier
-from streams.sla import sla_problems
 
 DEFAULT_POLICY = Path(str(files("deploy") / "policy" / "default.toml"))
 

@@ -1,7 +1,9 @@
 """`ztc classify` subcommands: train, evaluate and run the ticket text classifier.
 
 User mistakes (missing files, bad CSV, bad model) print one line to stderr,
-``错误 / error: ...``, and exit with status 2; no stack traces.
+``错误 / error: ...``, and exit with status 2; no stack traces. ``train`` needs
+the ``ztc[train]`` extra (scikit-learn, scipy) and says so in one line without
+it; ``eval`` and ``predict`` run on the runtime dependencies alone.
 """
 
 from __future__ import annotations
@@ -13,9 +15,14 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from streams.classifier import ModelLoadError, TextClassifier, evaluate, train_classifier
+from streams.classifier import ModelLoadError, TextClassifier
+from streams.classifier_eval import evaluate, read_labelled_csv, read_lexicon_csv, read_texts_csv
 
 EXIT_USER_ERROR = 2
+TRAINING_MODULES = frozenset({"sklearn", "scipy"})
+MISSING_TRAINING = (
+    "training needs scikit-learn and scipy ({module} is not installed): pip install 'ztc[train]'"
+)
 SHOWN_THRESHOLDS = (0.5, 0.7, 0.8, 0.9, 0.95)
 
 
@@ -59,8 +66,6 @@ def _fail(message: str) -> int:
 
 
 def _lexicon(args: argparse.Namespace) -> list[tuple[str, str]]:
-    from streams.classifier_train import read_lexicon_csv
-
     if args.no_lexicon:
         return []
     path: Path | None = args.lexicon
@@ -74,8 +79,12 @@ def _lexicon(args: argparse.Namespace) -> list[tuple[str, str]]:
 
 
 def run_train(args: argparse.Namespace) -> int:
-    from streams.classifier_train import cross_validate, read_labelled_csv
-
+    try:
+        from streams.classifier_train import cross_validate, fit
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").split(".")[0] not in TRAINING_MODULES:
+            raise
+        return _fail(MISSING_TRAINING.format(module=exc.name))
     try:
         texts, labels = read_labelled_csv(args.data)
         lexicon = _lexicon(args)
@@ -93,7 +102,7 @@ def run_train(args: argparse.Namespace) -> int:
             _print_summary(report)
         elif args.folds >= 2:
             print(f"跳过交叉验证 / CV skipped: smallest class has {smallest} rows < {args.folds} folds")
-        model = train_classifier(texts, labels, seed=args.seed, lexicon=lexicon)
+        model = fit(texts, labels, seed=args.seed, lexicon=lexicon)
         model.save(args.out)
     except (ValueError, OSError) as exc:
         return _fail(str(exc))
@@ -102,8 +111,6 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def run_eval(args: argparse.Namespace) -> int:
-    from streams.classifier_train import read_labelled_csv
-
     try:
         model = TextClassifier.load(args.model)
         texts, labels = read_labelled_csv(args.data)
@@ -118,8 +125,6 @@ def run_eval(args: argparse.Namespace) -> int:
 
 
 def run_predict(args: argparse.Namespace) -> int:
-    from streams.classifier_train import read_texts_csv
-
     try:
         model = TextClassifier.load(args.model)
         texts = [args.text] if args.text is not None else read_texts_csv(args.data)

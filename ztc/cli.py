@@ -20,11 +20,11 @@ from pydantic import ValidationError
 from deploy.embedded import StackError
 from deploy.probe import BROKER, REDIS, ServiceUnavailable, require_servers
 from schemas.actions import ACTIONS, ActionError
+from schemas.dead_letters import describe_validation_error
 from schemas.policy import PolicyError
 from schemas.settings import Settings, SettingsError
 from schemas.ticket_state import TransitionRefused
 from streams.classifier import ModelLoadError
-from streams.intake import describe_validation_error
 from ztc import commands
 from ztc.api_cmd import add_api_parser
 from ztc.bootstrap import redis_url

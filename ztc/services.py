@@ -16,6 +16,7 @@ from types import FrameType
 from typing import Protocol
 
 from kafka import KafkaProducer
+from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
 
 from consumers.alerter import outbox_key, run_alerter, sinks_from
 from consumers.dead_letters import RedisDeadLetterStore
@@ -26,11 +27,12 @@ from consumers.sla_engine import SlaBook
 from deploy.embedded import EmbeddedStack, ServiceStatus, StackError, die_with_parent
 from deploy.topics import ensure_topics
 from producers.outbox import RedisOutbox, Relay, kafka_send
+from schemas.dead_letters import dead_letter
 from schemas.events import now_in_district
 from schemas.policy import RoutingPolicy
 from schemas.settings import Settings
 from schemas.sla import SlaEvent
-from streams.intake import dead_letter
+from streams.metrics import RouterMetrics
 from ztc.bootstrap import configure_logging, model_for, policy_for, redis_client, ticket_store
 
 log = logging.getLogger(__name__)
@@ -60,12 +62,29 @@ def prepare_topics(settings: Settings, policy: RoutingPolicy, force: bool = Fals
 METRICS_OFFSET = {"router": 0, "recorder": 1, "monitor": 2, "alerter": 3}
 
 
-def serve_metrics(settings: Settings, service: str) -> None:
-    """Prometheus /metrics for one worker, at ZTC_METRICS_PORT + its offset (off when unset)."""
+def serve_metrics(settings: Settings, service: str, registry: CollectorRegistry | None = None) -> None:
+    """Prometheus /metrics for one worker, at ZTC_METRICS_PORT + its offset (off when unset).
+
+    ``registry``: what to serve; the default registry unless the worker was given its own.
+    """
     if settings.metrics_port is not None:
         port = settings.metrics_port + METRICS_OFFSET[service]
-        start_metrics_server(port)
+        start_metrics_server(port, registry=registry)
         log.info("%s metrics on http://127.0.0.1:%s/metrics", service, port)
+
+
+def router_registry() -> tuple[CollectorRegistry, RouterMetrics]:
+    """The router process's registry: its own counters plus the process, platform and GC collectors.
+
+    The router does not count into the default registry, which ``consumers.metrics``
+    fills with the other workers' counters of the same names; serving this one
+    instead keeps every family once in the exposition.
+    """
+    registry = CollectorRegistry()
+    ProcessCollector(registry=registry)
+    PlatformCollector(registry=registry)
+    GCCollector(registry=registry)
+    return registry, RouterMetrics.registered_in(registry)
 
 
 def run_router(settings: Settings) -> int:
@@ -74,11 +93,12 @@ def run_router(settings: Settings) -> int:
 
     from streams.router import build_router_app
 
-    serve_metrics(settings, "router")
+    registry, metrics = router_registry()
+    serve_metrics(settings, "router", registry)
     policy = policy_for(settings)
     model = model_for(settings, policy)  # a bad model stops the router here, before it consumes anything
     prepare_topics(settings, policy)
-    app = build_router_app(settings, policy, now_in_district, model)
+    app = build_router_app(settings, policy, now_in_district, model, metrics)
     worker = Worker(app, loglevel="INFO", quiet=True, redirect_stdouts=False)
     worker.execute_from_commandline()
     return 0  # pragma: no cover - execute_from_commandline exits

@@ -9,10 +9,10 @@ from typing import Any
 
 from consumers import views
 from consumers.sla_engine import StageStatus
+from schemas.business_calendar import due_at, parse_target
 from schemas.events import DISTRICT_ZONE, now_in_district
 from schemas.settings import Settings
-from streams.business_calendar import due_at, parse_target
-from streams.sla import calendar_for
+from schemas.sla_rules import calendar_for
 from ztc import render
 from ztc.bootstrap import policy_for, ticket_store
 from ztc.commands import CliError, print_json

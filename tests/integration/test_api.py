@@ -16,10 +16,11 @@ from collections.abc import Iterator
 
 import pytest
 
-from consumers.access import Scope, entry_for, keys_toml, new_key, parse_keys
+from consumers.access import entry_for, keys_toml, new_key, parse_keys
 from consumers.ticket_store import RedisTicketStore
 from consumers.topic_reader import read_topic
 from schemas.policy import load_policy
+from schemas.principals import Scope
 from schemas.settings import Settings
 from schemas.ticket import TicketStatus
 from tests.integration.conftest import Services, WaitFor, ztc

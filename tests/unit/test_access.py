@@ -17,8 +17,6 @@ from fastapi import Depends, FastAPI
 from consumers.access import (
     KeyRing,
     KeysFile,
-    Principal,
-    Scope,
     entry_for,
     keys_toml,
     match,
@@ -29,6 +27,7 @@ from consumers.access import (
 )
 from consumers.dashboard import SessionSigner
 from schemas.events import DISTRICT_ZONE
+from schemas.principals import Principal, Scope
 
 NOW = datetime(2026, 11, 27, 10, 0, tzinfo=DISTRICT_ZONE)
 

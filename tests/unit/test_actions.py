@@ -11,7 +11,6 @@ import pytest
 from fastapi import FastAPI, Header
 from fastapi.testclient import TestClient
 
-from consumers.access import Principal, Scope
 from consumers.department_api import department_router, request_model
 from consumers.ticket_store import InMemoryTicketStore
 from producers.department_client import DepartmentClient
@@ -28,6 +27,7 @@ from schemas.actions import (
 )
 from schemas.events import Priority, TicketRouted
 from schemas.feedback import FEEDBACK_EVENT_TYPES, DepartmentAction, Text, TicketAccepted, TicketDispatched
+from schemas.principals import Principal, Scope
 from schemas.ticket_state import TRANSITIONS
 from tests.unit.factories import NOW, submission
 from ztc import cli

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streams.business_calendar import (
+from schemas.business_calendar import (
     SHANGHAI,
     BusinessCalendar,
     CalendarCoverageWarning,
@@ -26,7 +26,7 @@ from streams.business_calendar import (
 )
 
 # Any fallback to Monday-Friday outside the test that asks for it is a bug in the test setup.
-pytestmark = pytest.mark.filterwarnings("error::streams.business_calendar.CalendarCoverageWarning")
+pytestmark = pytest.mark.filterwarnings("error::schemas.business_calendar.CalendarCoverageWarning")
 FAST = settings(max_examples=200, deadline=None)
 DEFAULT = BusinessCalendar.default()
 # 2027 is not covered by chinese_calendar 1.11.0: declare a plausible schedule.

@@ -13,15 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from streams.classifier import (
-    FORMAT_NAME,
-    ModelLoadError,
-    Prediction,
-    TextClassifier,
-    evaluate,
-    read_labelled_csv,
-    train_classifier,
-)
+from streams.classifier import FORMAT_NAME, ModelLoadError, Prediction, TextClassifier
+from streams.classifier_eval import evaluate, evaluate_predictions, read_labelled_csv
 from streams.classifier_features import (
     NormaliseOptions,
     char_ngrams,
@@ -31,7 +24,7 @@ from streams.classifier_features import (
     normalise,
     title_of,
 )
-from streams.classifier_train import TrainConfig, _matrix, evaluate_predictions, fit
+from streams.classifier_train import TrainConfig, _matrix, fit
 from ztc.classify_cmd import add_classify_parser
 
 REPO = Path(__file__).resolve().parents[2]
@@ -229,9 +222,9 @@ def test_save_load_round_trip_is_identical(small_model: TextClassifier, tmp_path
 
 def test_train_rejects_bad_input() -> None:
     with pytest.raises(ValueError, match="labels"):
-        train_classifier(["a", "b"], ["x"])
+        fit(["a", "b"], ["x"])
     with pytest.raises(ValueError, match="two distinct"):
-        train_classifier(["a", "b"], ["x", "x"])
+        fit(["a", "b"], ["x", "x"])
 
 
 # -- model loading errors -------------------------------------------------------------

@@ -1,13 +1,18 @@
 """Package arrows point one way: ``schemas`` ← ``streams`` / ``consumers`` / ``producers`` ← ``ztc``.
 
 ``deploy`` may import ``schemas`` only; ``ztc``, the composition root, may import
-everything; nothing imports ``ztc``. Every import of every module of the six
-top-level packages is read with ``ast`` — module level, inside functions
-(lazy imports), under ``TYPE_CHECKING`` — so a cycle between packages cannot
-come back unnoticed. An arrow the layering forbids fails with its file, line
-and module, unless it is in ``KNOWN_VIOLATIONS`` with its reason; that list
-only shrinks: an entry that no longer occurs fails too, so whoever removes a
-violation removes its entry.
+everything; nothing imports ``ztc``, and no installed package imports what lies
+beside them unpackaged (``tools``, ``bench``, ``tests``). Every import of every
+module of the six top-level packages is read with ``ast`` — module level, inside
+functions (lazy imports), under ``TYPE_CHECKING`` — so a cycle between packages
+cannot come back unnoticed. An arrow the layering forbids fails with its file,
+line and module; there is no list of exceptions.
+
+Inside a package, modules must not form a cycle either: the same imports
+(lazy ones too, relative ones resolved, ``from package import module`` read as
+an import of that module) make a graph of modules that may have no strongly
+connected component of two or more. A lazy import that keeps Python's import
+machinery from tripping over a cycle still counts as one here.
 """
 
 from __future__ import annotations
@@ -22,6 +27,8 @@ import pytest
 
 ROOT = Path(__file__).parents[2]
 PACKAGES = ("schemas", "streams", "consumers", "producers", "deploy", "ztc")
+UNPACKAGED = ("tools", "bench", "tests")
+"""Beside the packages and never installed: no package may import them."""
 ALLOWED: dict[str, frozenset[str]] = {
     "schemas": frozenset(),
     "streams": frozenset({"schemas"}),
@@ -30,17 +37,6 @@ ALLOWED: dict[str, frozenset[str]] = {
     "deploy": frozenset({"schemas"}),
     "ztc": frozenset({"schemas", "streams", "consumers", "producers", "deploy"}),
 }
-
-KNOWN_VIOLATIONS: dict[tuple[str, str], str] = {
-    ("producers/gateway.py", "consumers.access"): "the gateway checks API keys with consumers' Principal",
-    ("streams/router.py", "consumers.metrics"): "the Faust router counts events with the consumers' metrics",
-    ("consumers/alerter.py", "streams.intake"): "describe_validation_error for a dead letter's reason",
-    ("consumers/recorder.py", "streams.intake"): "dead_letter and describe_validation_error",
-    ("consumers/sla_engine.py", "streams.business_calendar"): "business-calendar maths for SLA clocks",
-    ("consumers/sla_engine.py", "streams.sla"): "SLA tiers and deadlines computed in streams",
-    ("deploy/policy/make_training.py", "ztc.classify_cmd"): "--train reuses ztc's classify parser",
-}
-"""Arrows that existed before this test, each with why; remove an entry when its import goes."""
 
 
 @dataclass(frozen=True)
@@ -80,18 +76,24 @@ def imported_modules(tree: ast.Module) -> Iterator[tuple[int, str]]:
             yield node.lineno, node.module
 
 
-@cache
-def arrows(root: Path = ROOT) -> tuple[Arrow, ...]:
-    """Every import from one of the packages into another of them."""
-    found = []
+def python_files(root: Path) -> Iterator[tuple[str, Path]]:
+    """(package, file) for every module of the packages under ``root``."""
     for package in PACKAGES:
         for file in sorted((root / package).rglob("*.py")):
-            path = file.relative_to(root).as_posix()
-            tree = ast.parse(file.read_text(encoding="utf-8"), filename=path)
-            for line, module in imported_modules(tree):
-                arrow = Arrow(path, line, module)
-                if arrow.target in PACKAGES and arrow.target != package:
-                    found.append(arrow)
+            yield package, file
+
+
+@cache
+def arrows(root: Path = ROOT) -> tuple[Arrow, ...]:
+    """Every import from one of the packages into another of them, or into the unpackaged folders."""
+    found = []
+    for package, file in python_files(root):
+        path = file.relative_to(root).as_posix()
+        tree = ast.parse(file.read_text(encoding="utf-8"), filename=path)
+        for line, module in imported_modules(tree):
+            arrow = Arrow(path, line, module)
+            if arrow.target in (*PACKAGES, *UNPACKAGED) and arrow.target != package:
+                found.append(arrow)
     return tuple(found)
 
 
@@ -99,24 +101,11 @@ def forbidden(found: tuple[Arrow, ...]) -> list[Arrow]:
     return [a for a in found if a.target not in ALLOWED[a.source]]
 
 
-def test_no_new_arrow_against_the_layering() -> None:
-    new = [a for a in forbidden(arrows()) if (a.path, a.module) not in KNOWN_VIOLATIONS]
-    assert not new, "imports against schemas ← streams/consumers/producers ← ztc:\n" + "\n".join(
-        map(str, new)
-    )
-
-
-def test_every_known_violation_still_exists() -> None:
-    present = {(a.path, a.module) for a in forbidden(arrows())}
-    gone = [f"{path} → {module}" for path, module in KNOWN_VIOLATIONS if (path, module) not in present]
-    assert not gone, "fixed, so remove from KNOWN_VIOLATIONS:\n" + "\n".join(gone)
-
-
-def test_the_department_side_has_no_cycle_left() -> None:
-    """The arrows this layering was written to remove stay removed."""
+def test_no_arrow_against_the_layering() -> None:
     found = forbidden(arrows())
-    assert not [a for a in found if a.source == "consumers" and a.target == "producers"]
-    assert not [a for a in found if a.source == "producers" and a.path != "producers/gateway.py"]
+    assert not found, "imports against schemas ← streams/consumers/producers ← ztc:\n" + "\n".join(
+        map(str, found)
+    )
 
 
 @pytest.mark.parametrize(
@@ -141,6 +130,8 @@ def test_the_department_side_has_no_cycle_left() -> None:
             "match 1:\n    case 1:\n        from consumers import metrics\n",
             ["streams → consumers"],
         ),
+        ("ztc/x.py", "def train():\n    from tools.make_training import build\n", ["ztc → tools"]),
+        ("deploy/x.py", "import bench.bench_classifier\n", ["deploy → bench"]),
     ],
 )
 def test_the_check_reads_lazy_and_type_checking_imports(
@@ -150,3 +141,168 @@ def test_the_check_reads_lazy_and_type_checking_imports(
     file.parent.mkdir(parents=True)
     file.write_text(code, encoding="utf-8")
     assert [f"{a.source} → {a.target}" for a in forbidden(arrows(tmp_path))] == expected
+
+
+# ---------------------------------------------------------------- cycles between modules
+
+
+@dataclass(frozen=True)
+class Edge:
+    path: str
+    line: int
+    source: str
+    target: str
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}: {self.source} → {self.target}"
+
+
+def module_name(root: Path, file: Path) -> str:
+    parts = file.relative_to(root).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _known(name: str, modules: set[str]) -> str | None:
+    """The module ``name`` denotes: itself, else its longest known parent (``a.mod.Name`` → ``a.mod``)."""
+    while name and name not in modules:
+        name = name.rpartition(".")[0]
+    return name or None
+
+
+def _targets(node: ast.stmt, module: str, is_package: bool, modules: set[str]) -> Iterator[str]:
+    if isinstance(node, ast.Import):
+        for alias in node.names:
+            if (found := _known(alias.name, modules)) is not None:
+                yield found
+    elif isinstance(node, ast.ImportFrom):
+        base = node.module or ""
+        if node.level:
+            package = module.split(".") if is_package else module.split(".")[:-1]
+            kept = package[: len(package) - (node.level - 1)]
+            base = ".".join([*kept, *([node.module] if node.module else [])])
+        for alias in node.names:
+            submodule = f"{base}.{alias.name}"
+            found = submodule if submodule in modules else _known(base, modules)
+            if found is not None:
+                yield found
+
+
+@cache
+def module_edges(root: Path = ROOT) -> tuple[Edge, ...]:
+    """Every import of one module of the packages by another (lazy and ``TYPE_CHECKING`` ones too)."""
+    files = {module_name(root, file): file for _, file in python_files(root)}
+    modules = set(files)
+    edges = set()
+    for module, file in files.items():
+        path = file.relative_to(root).as_posix()
+        tree = ast.parse(file.read_text(encoding="utf-8"), filename=path)
+        for node in statements(tree.body):
+            for target in _targets(node, module, file.name == "__init__.py", modules):
+                if target != module:
+                    edges.add(Edge(path, node.lineno, module, target))
+    return tuple(sorted(edges, key=lambda e: (e.source, e.target, e.line)))
+
+
+def cycles(edges: tuple[Edge, ...]) -> list[list[str]]:
+    """Strongly connected components of two or more modules (Tarjan), each sorted."""
+    graph: dict[str, set[str]] = {}
+    for edge in edges:
+        graph.setdefault(edge.source, set()).add(edge.target)
+        graph.setdefault(edge.target, set())
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        for nxt in sorted(graph[node]):
+            if nxt not in index:
+                visit(nxt)
+                low[node] = min(low[node], low[nxt])
+            elif nxt in stack:
+                low[node] = min(low[node], index[nxt])
+        if low[node] == index[node]:
+            component = []
+            while True:
+                member = stack.pop()
+                component.append(member)
+                if member == node:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return sorted(found)
+
+
+def test_no_module_imports_itself_back() -> None:
+    edges = module_edges()
+    found = cycles(edges)
+    lines = []
+    for component in found:
+        inside = set(component)
+        lines.append(" ⇄ ".join(component))
+        lines += [f"    {e}" for e in edges if e.source in inside and e.target in inside]
+    assert not found, "import cycles between modules:\n" + "\n".join(lines)
+
+
+def test_the_module_graph_sees_the_imports_that_matter() -> None:
+    """A sanity check on the real tree: lazy, relative-free and ``from package import module`` edges."""
+    pairs = {(e.source, e.target) for e in module_edges()}
+    assert ("streams.classifier_train", "streams.classifier") in pairs
+    assert ("ztc.services", "streams.router") in pairs  # imported inside run_router
+    assert ("ztc.web_app", "consumers.views") in pairs  # from consumers import views
+
+
+@pytest.mark.parametrize(
+    ("files", "expected"),
+    [
+        (
+            {
+                "streams/a.py": "from streams.b import x\n",
+                "streams/b.py": "def f():\n    from streams.a import y\n",
+            },
+            [["streams.a", "streams.b"]],
+        ),
+        (
+            {
+                "consumers/__init__.py": "",
+                "consumers/a.py": "from . import b\n",
+                "consumers/b.py": "from .a import thing\n",
+            },
+            [["consumers.a", "consumers.b"]],
+        ),
+        (
+            {
+                "schemas/a.py": "from schemas import b\n",
+                "schemas/b.py": "import schemas.c\n",
+                "schemas/c.py": "if TYPE_CHECKING:\n    from schemas.a import A\n",
+            },
+            [["schemas.a", "schemas.b", "schemas.c"]],
+        ),
+        (
+            {
+                "streams/a.py": "from streams.b import x\n",
+                "streams/b.py": "import streams.c\n",
+                "streams/c.py": "import json\n",
+            },
+            [],
+        ),
+        (
+            {"ztc/pkg/__init__.py": "from .mod import f\n", "ztc/pkg/mod.py": "from ..other import g\n"},
+            [],
+        ),
+    ],
+)
+def test_the_cycle_check_reads_lazy_relative_and_package_imports(
+    tmp_path: Path, files: dict[str, str], expected: list[list[str]]
+) -> None:
+    for name, code in files.items():
+        file = tmp_path / name
+        file.parent.mkdir(parents=True, exist_ok=True)
+        file.write_text(code, encoding="utf-8")
+    assert cycles(module_edges(tmp_path)) == expected

@@ -11,8 +11,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from schemas.dead_letters import dead_letter
 from schemas.events import MAX_DEAD_LETTER_ORIGINAL_BYTES, DeadLettered, TicketSubmitted, ticket_id_for
-from streams.intake import MAX_MESSAGE_BYTES, InvalidInput, dead_letter, parse_submission
+from streams.intake import MAX_MESSAGE_BYTES, InvalidInput, parse_submission
 from tests.unit.factories import NOW, submission
 
 FAST = settings(max_examples=200, deadline=None)

@@ -11,7 +11,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from consumers.access import Principal, Scope
 from consumers.dashboard import make_templates, personal_filter
 from consumers.department_api import department_router
 from consumers.ticket_store import InMemoryTicketStore
@@ -19,6 +18,7 @@ from producers.department_client import DepartmentClient
 from schemas.events import DeadLettered, Priority, TicketRouted
 from schemas.feedback import TicketBounced
 from schemas.policy import PrivacyPolicy, PrivacyRole, RoutingPolicy, load_policy
+from schemas.principals import Principal, Scope
 from schemas.privacy import (
     mask_personal,
     mask_record,

@@ -14,11 +14,11 @@ from consumers.dead_letters import InMemoryDeadLetterStore
 from consumers.recorder import Outputs, RecorderStep
 from consumers.sla_engine import SlaBook
 from consumers.ticket_store import InMemoryTicketStore, RecordOutcome
+from schemas.dead_letters import dead_letter
 from schemas.events import DeadLettered, Event, RerouteRequested, TicketRouted
 from schemas.feedback import BounceReason, ExtensionRequested, TicketAccepted, TicketBounced
 from schemas.outbox import event_entry_id, submission_entry_id
 from schemas.settings import Settings
-from streams.intake import dead_letter
 from streams.routing import route_ticket
 from tests.unit.factories import NOW, submission
 from ztc.bootstrap import DEFAULT_POLICY, load_checked_policy

@@ -33,9 +33,9 @@ from schemas.feedback import (
 )
 from schemas.policy import RoutingPolicy
 from schemas.sla import SlaBreached, SlaEscalated, SlaStage, SlaWarning
+from schemas.sla_rules import tier_for
 from schemas.ticket import TicketRecord
 from streams.routing import route_ticket
-from streams.sla import tier_for
 from tests.unit.factories import submission
 from ztc.bootstrap import DEFAULT_POLICY, load_checked_policy
 

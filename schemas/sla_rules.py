@@ -1,4 +1,9 @@
-"""Pure SLA rules: which tier a ticket gets, the district calendar, and the deadlines it starts with."""
+"""Pure SLA rules: which tier a ticket gets, the district calendar, and the deadlines it starts with.
+
+Shared domain: the router stamps the first deadlines with it, the SLA engine in
+``consumers`` moves, pauses and escalates them, and ``ztc`` checks a policy's
+``[sla]`` section with :func:`sla_problems`.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +11,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 
+from schemas.business_calendar import BusinessCalendar, SlaTarget, due_at, parse_target
 from schemas.events import Priority
 from schemas.sla import SlaClock, SlaPolicy, SlaTier
-from streams.business_calendar import BusinessCalendar, SlaTarget, due_at, parse_target
 
 
 @lru_cache(maxsize=16)

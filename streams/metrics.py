@@ -1,0 +1,47 @@
+"""The router's Prometheus metrics, registered in the registry its composition root hands over.
+
+The router owns its counters instead of borrowing the consumers' module-level
+ones: ``RouterMetrics.registered_in(registry)`` creates them in a
+``prometheus_client.CollectorRegistry`` that ``ztc`` builds for the router's
+process and serves at ``ZTC_METRICS_PORT`` + 0. Names, help texts and labels
+are those the other workers use for the same figures (``consumers.metrics``;
+a unit test keeps them equal), so a scrape sums them across processes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+ROUTING_LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
+
+
+@dataclass(frozen=True)
+class RouterMetrics:
+    """What the router counts: events in and out per topic, dead letters per stage, routing latency."""
+
+    events_in: Counter
+    events_out: Counter
+    dead_letters: Counter
+    routing_latency: Histogram
+
+    @classmethod
+    def registered_in(cls, registry: CollectorRegistry) -> RouterMetrics:
+        """Create the router's metrics in ``registry`` (once per registry: names must be unique there)."""
+        return cls(
+            events_in=Counter("ztc_events_in", "Events consumed, per topic", ["topic"], registry=registry),
+            events_out=Counter("ztc_events_out", "Events produced, per topic", ["topic"], registry=registry),
+            dead_letters=Counter(
+                "ztc_dead_letters",
+                "Inputs sent to the dead-letter topic, per stage",
+                ["stage"],
+                registry=registry,
+            ),
+            routing_latency=Histogram(
+                "ztc_routing_latency_seconds",
+                "Time from submission to routing decision",
+                buckets=ROUTING_LATENCY_BUCKETS,
+                registry=registry,
+            ),
+        )
