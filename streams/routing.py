@@ -79,15 +79,45 @@ def ticket_text(submission: TicketSubmitted) -> str:
     return "\n".join(parts).lower()
 
 
-def _rule_match(rule: Rule, text: str) -> str | None:
-    for keyword in rule.keywords:
-        if keyword.lower() in text:
-            return keyword
-    if rule.pattern is not None:
-        found = _compiled(rule.pattern).search(text)
-        if found:
-            return found.group(0)
-    return None
+@dataclass(frozen=True)
+class _RuleMatcher:
+    """A rule ready for the hot path: keywords lowered and the pattern compiled once."""
+
+    rule: Rule
+    keywords: tuple[tuple[str, str], ...]  # (as written, lowered)
+    pattern: re.Pattern[str] | None
+
+    def match(self, text: str) -> str | None:
+        for keyword, lowered in self.keywords:
+            if lowered in text:
+                return keyword
+        if self.pattern is not None:
+            found = self.pattern.search(text)
+            if found:
+                return found.group(0)
+        return None
+
+
+_MATCHERS: dict[int, tuple[tuple[Rule, ...], tuple[_RuleMatcher, ...]]] = {}
+
+
+def _matchers(rules: tuple[Rule, ...]) -> tuple[_RuleMatcher, ...]:
+    """The policy's rules as matchers, built once per rules tuple (a policy is immutable)."""
+    cached = _MATCHERS.get(id(rules))
+    if cached is not None and cached[0] is rules:
+        return cached[1]
+    built = tuple(
+        _RuleMatcher(
+            rule,
+            tuple((keyword, keyword.lower()) for keyword in rule.keywords),
+            _compiled(rule.pattern) if rule.pattern is not None else None,
+        )
+        for rule in rules
+    )
+    if len(_MATCHERS) > 16:
+        _MATCHERS.clear()
+    _MATCHERS[id(rules)] = (rules, built)  # keeps ``rules`` alive, so its id is not reused
+    return built
 
 
 def rules_confidence(ranked_scores: list[float]) -> float:
@@ -153,10 +183,11 @@ def classify(
     overrides: list[str] = []
     urgent = False
     allowed = {c.code for c in policy.categories if c.lead not in excluded or c.lead_is_street}
-    for rule in policy.rules:
-        matched = _rule_match(rule, text)
+    for matcher in _matchers(policy.rules):
+        matched = matcher.match(text)
         if matched is None:
             continue
+        rule = matcher.rule
         urgent = urgent or rule.urgent
         hits.append(RuleHit(rule_id=rule.id, category=rule.category, weight=rule.weight, matched=matched))
         if rule.category is not None and rule.category in allowed:
