@@ -6,7 +6,6 @@ import argparse
 import contextlib
 import csv
 import json
-import os
 import signal
 import sys
 import threading
@@ -26,8 +25,7 @@ from schemas.settings import Settings
 from schemas.ticket import InboxBucket, TicketRecord
 from streams.routing import LabelModel, classify, model_text, route_ticket
 from ztc import render
-from ztc.api_cmd import keys_path
-from ztc.bootstrap import load_checked_policy, model_for, policy_for, ticket_store
+from ztc.bootstrap import actor_for, load_checked_policy, model_for, policy_for, ticket_store
 
 SERVICES = ("router", "recorder", "monitor", "alerter", "api")
 TICKET_PATH = frozenset({"router", "recorder"})  # started first and at normal priority
@@ -119,7 +117,7 @@ def run(args: argparse.Namespace) -> int:
         started = stack.up() if stack is not None else []
         print(f"ZTC 直通车 — broker {settings.kafka_bootstrap}, redis {settings.redis}", flush=True)
         prepare_topics(settings, policy)
-        keys_file = keys_path(settings, os.environ)
+        keys_file = settings.api_keys_path
         if args.demo and not keys_file.exists():
             from consumers.access import write_demo_keys  # the web stack loads only when needed
 
@@ -415,7 +413,7 @@ def deadletter(args: argparse.Namespace) -> int:
         return 0
     if view.handled:
         raise CliError(f"dead letter {record.event_id[:12]} was already handled: {view.handled}")
-    actor = args.actor or os.environ.get("ZTC_ACTOR") or os.environ.get("USER") or "cli"
+    actor = actor_for(settings, args.actor)
     if args.action == "discard":
         if not (args.reason or "").strip():
             raise CliError("discard needs --reason (why this input is dropped)")
