@@ -30,6 +30,7 @@ from ztc.bootstrap import redis_url, settings_from_env
 from ztc.classify_cmd import add_classify_parser
 from ztc.commands import CliError
 from ztc.feedback_cmd import add_feedback_parsers
+from ztc.schema_cmd import add_schema_parser
 from ztc.sla_cmd import add_sla_parsers
 
 EXIT_USAGE = 2
@@ -138,10 +139,6 @@ def build_parser() -> argparse.ArgumentParser:
     dl.add_argument("--json", action="store_true")
     dl.add_argument("--limit", type=int, default=50)
 
-    schema = _add(sub, "schema", "事件 JSON Schema: export DIR", commands.schema_export)
-    schema.add_argument("action", choices=["export"])
-    schema.add_argument("directory", type=Path)
-
     policy = _add(sub, "policy", "派单规则 policy: check FILE", commands.policy_check)
     policy.add_argument("action", choices=["check"])
     policy.add_argument("file", type=Path)
@@ -149,6 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_feedback_parsers(sub)
     add_sla_parsers(sub)
     add_classify_parser(sub)
+    add_schema_parser(sub)
     add_api_parser(sub)
     return parser
 

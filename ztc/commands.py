@@ -18,7 +18,7 @@ from tqdm import tqdm
 
 from producers.demo import DEMO_TICKETS
 from producers.publisher import TicketPublisher, build_submission
-from schemas.events import EVENT_TYPES, DeadLettered, now_in_district
+from schemas.events import DeadLettered, now_in_district
 from schemas.policy import PolicyError
 from schemas.privacy import mask_personal
 from schemas.settings import Settings
@@ -457,18 +457,6 @@ def _replay(settings: Settings, record: DeadLettered) -> None:
         publisher.publish_raw(base64.b64decode(record.original_b64), key)
     finally:
         publisher.close()
-
-
-def schema_export(args: argparse.Namespace) -> int:
-    directory: Path = args.directory
-    directory.mkdir(parents=True, exist_ok=True)
-    for model in EVENT_TYPES:
-        path = directory / f"{model.event_type}.schema.json"
-        schema = model.model_json_schema()
-        schema["$id"] = f"ztc:{model.event_type}"
-        path.write_text(json.dumps(schema, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
-        print(path)
-    return 0
 
 
 def policy_check(args: argparse.Namespace) -> int:
