@@ -12,7 +12,7 @@ import threading
 import time
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tqdm import tqdm
 
@@ -26,6 +26,9 @@ from schemas.ticket import InboxBucket, TicketRecord
 from streams.routing import LabelModel, classify, model_text, route_ticket
 from ztc import render
 from ztc.bootstrap import actor_for, load_checked_policy, model_for, policy_for, ticket_store
+
+if TYPE_CHECKING:
+    from consumers.dead_letters import DeadLetterStore
 
 SERVICES = ("router", "recorder", "monitor", "alerter", "api")
 TICKET_PATH = frozenset({"router", "recorder"})  # started first and at normal priority
@@ -375,7 +378,7 @@ def inbox(args: argparse.Namespace) -> int:
     return 0
 
 
-def _dead_letters(settings: Settings) -> Any:
+def _dead_letters(settings: Settings) -> DeadLetterStore:
     from consumers.dead_letters import RedisDeadLetterStore
 
     return RedisDeadLetterStore(ticket_store(settings).client, settings.redis_prefix)

@@ -19,7 +19,7 @@ from kafka import KafkaProducer
 from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
 
 from consumers.alerter import outbox_key, run_alerter, sinks_from
-from consumers.dead_letters import RedisDeadLetterStore
+from consumers.dead_letters import DeadLetterStore, RedisDeadLetterStore
 from consumers.metrics import EVENTS_OUT, start_metrics_server
 from consumers.monitor import Monitor
 from consumers.recorder import Recorder
@@ -143,7 +143,7 @@ def worker_producer(settings: Settings) -> KafkaProducer:
 class DeadLetterReporter:
     """Keeps what a worker could not handle as a dead letter people can read (``ztc deadletter``)."""
 
-    def __init__(self, dead_letters: RedisDeadLetterStore, stage: str, source: str) -> None:
+    def __init__(self, dead_letters: DeadLetterStore, stage: str, source: str) -> None:
         self.dead_letters = dead_letters
         self.stage = stage
         self.source = source
