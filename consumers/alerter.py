@@ -76,12 +76,14 @@ def sinks_from(settings: Settings, client: redis.Redis) -> list[AlertSink]:
             sinks.append(LogSink())
         elif name == "webhook":
             if not settings.alert_webhook_url:
-                raise SettingsError("ZTC_ALERT_WEBHOOK_URL: required when ZTC_ALERT_SINKS names webhook")
+                raise SettingsError(
+                    "ZTC_ALERT_WEBHOOK_URL: 使用 webhook 时必填 required when ZTC_ALERT_SINKS names webhook"
+                )
             sinks.append(WebhookSink(settings.alert_webhook_url))
         elif name == "redis":
             sinks.append(RedisPubSubSink(client, settings.alert_channel))
         else:
-            raise SettingsError(f"ZTC_ALERT_SINKS: unknown sink {name!r} (log, webhook, redis)")
+            raise SettingsError(f"ZTC_ALERT_SINKS: 未知告警渠道 unknown sink {name!r} (log, webhook, redis)")
     return sinks
 
 

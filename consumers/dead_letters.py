@@ -5,10 +5,16 @@ The dead-letter topic is where workers report; this store is what people read
 restart and a topic cannot say "handled". A dead letter stays *open* until it
 is replayed (its original bytes sent back to the topic it came from, after a
 fix) or discarded, and both are kept with who did it and when.
+
+Both stores pass one contract (``tests/unit/dead_letter_contract.py``): adding a
+letter again, even after it was handled, changes nothing; the open list is
+oldest first (ties by id) and at most ``limit`` long; an id prefix is matched
+literally.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
@@ -26,10 +32,22 @@ class DeadLetterView:
 
 
 class DeadLetterStore(Protocol):
-    def add(self, record: DeadLettered) -> bool: ...
-    def open_letters(self, limit: int = 100) -> list[DeadLettered]: ...
-    def find(self, id_or_prefix: str) -> DeadLetterView | None: ...
-    def mark(self, letter_id: str, handled: str) -> None: ...
+    def add(self, record: DeadLettered) -> bool:
+        """Keep one dead letter, open, unless its event id is known (open or handled); True if new."""
+        ...
+
+    def open_letters(self, limit: int = 100) -> list[DeadLettered]:
+        """At most ``limit`` open letters, oldest first (ties by event id)."""
+        ...
+
+    def find(self, id_or_prefix: str) -> DeadLetterView | None:
+        """The letter with this id, or the one whose id starts with it; AmbiguousId if several do."""
+        ...
+
+    def mark(self, letter_id: str, handled: str) -> None:
+        """Close a letter (replayed or discarded) with a note; an unknown id changes nothing."""
+        ...
+
     def open_count(self) -> int: ...
 
 
@@ -41,22 +59,42 @@ def _text(value: object) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
+_GLOB = re.compile(r"([*?\[\]\\])")
+
+# KEYS: records, open; ARGV: id, record JSON, score. A known id (open or handled) is left alone.
+_ADD = """
+if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 0 then return 0 end
+redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
+return 1
+"""
+
+# KEYS: records, open, handled; ARGV: id, note. Only a letter that is kept can be handled.
+_MARK = """
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[3], ARGV[1], ARGV[2])
+redis.call('ZREM', KEYS[2], ARGV[1])
+return 1
+"""
+
+
 class RedisDeadLetterStore:
     def __init__(self, client: redis.Redis, prefix: str) -> None:
         self.client = client
         self.records_key = f"{prefix}deadletters"
         self.open_key = f"{prefix}deadletters:open"
         self.handled_key = f"{prefix}deadletters:handled"
+        self._add = client.register_script(_ADD)
+        self._mark = client.register_script(_MARK)
 
     def add(self, record: DeadLettered) -> bool:
-        """Keep one dead letter (idempotent by its event id); True if it was new."""
-        with self.client.pipeline() as pipe:
-            pipe.hsetnx(self.records_key, record.event_id, record.model_dump_json())
-            pipe.zadd(self.open_key, {record.event_id: record.occurred_at.timestamp()}, nx=True)
-            new, _ = pipe.execute()
-        return bool(new)
+        """Keep one dead letter (idempotent by its event id, a handled one stays handled); True if new."""
+        keys = [self.records_key, self.open_key]
+        args: list[str | float] = [record.event_id, record.model_dump_json(), record.occurred_at.timestamp()]
+        return bool(self._add(keys=keys, args=args))
 
     def open_letters(self, limit: int = 100) -> list[DeadLettered]:
+        if limit <= 0:  # ZRANGE 0 -1 would be all of them
+            return []
         ids = [_text(i) for i in self.client.zrange(self.open_key, 0, limit - 1)]
         raws = self.client.hmget(self.records_key, ids) if ids else []
         return [DeadLettered.model_validate_json(raw) for raw in raws if raw]
@@ -79,17 +117,15 @@ class RedisDeadLetterStore:
             return None
         if self.client.hexists(self.records_key, id_or_prefix):
             return id_or_prefix
-        found = self.client.hscan_iter(self.records_key, match=f"{id_or_prefix}*")  # no NOVALUES in Redis 6
+        pattern = _GLOB.sub(r"\\\1", id_or_prefix) + "*"  # the prefix literally, not as a glob
+        found = self.client.hscan_iter(self.records_key, match=pattern)  # no NOVALUES in Redis 6
         matches = [_text(key) for key, _ in found]
         if len(matches) > 1:
             raise AmbiguousId(f"{id_or_prefix!r} matches {len(matches)} dead letters; give more characters")
         return matches[0] if matches else None
 
     def mark(self, letter_id: str, handled: str) -> None:
-        with self.client.pipeline() as pipe:
-            pipe.hset(self.handled_key, letter_id, handled)
-            pipe.zrem(self.open_key, letter_id)
-            pipe.execute()
+        self._mark(keys=[self.records_key, self.open_key, self.handled_key], args=[letter_id, handled])
 
 
 @dataclass
@@ -105,10 +141,10 @@ class InMemoryDeadLetterStore:
 
     def open_letters(self, limit: int = 100) -> list[DeadLettered]:
         open_ = [r for i, r in self.records.items() if i not in self.handled]
-        return sorted(open_, key=lambda r: r.occurred_at)[:limit]
+        return sorted(open_, key=lambda r: (r.occurred_at.timestamp(), r.event_id))[: max(limit, 0)]
 
     def open_count(self) -> int:
-        return len(self.records) - len(self.handled)
+        return sum(1 for i in self.records if i not in self.handled)
 
     def find(self, id_or_prefix: str) -> DeadLetterView | None:
         wanted = id_or_prefix.strip().lower()
@@ -122,7 +158,8 @@ class InMemoryDeadLetterStore:
         return DeadLetterView(self.records[matches[0]], self.handled.get(matches[0]))
 
     def mark(self, letter_id: str, handled: str) -> None:
-        self.handled[letter_id] = handled
+        if letter_id in self.records:
+            self.handled[letter_id] = handled
 
 
 def handled_note(action: str, actor: str, at: datetime) -> str:

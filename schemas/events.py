@@ -355,6 +355,7 @@ class DeadLettered(Event):
 
 
 EVENT_TYPES: tuple[type[Event], ...] = (TicketSubmitted, TicketRouted, RerouteRequested, DeadLettered)
+"""The ticket-path events of this module; every event type of ZTC: ``schemas.catalog.event_types()``."""
 
 
 def now_in_district() -> datetime:

@@ -4,6 +4,10 @@ With nothing configured, ZTC uses the embedded stack (a Tansu broker and a
 Redis server started from the project's own data dir). Setting
 ``ZTC_BOOTSTRAP_SERVERS`` and ``ZTC_REDIS_URL`` points the same code at a real
 Kafka cluster and Redis.
+
+This is the one place configuration is read: nothing else in the packages reads
+the environment. An entrypoint calls ``ztc.bootstrap.settings_from_env()`` once
+and passes the result down; tests pass a mapping or build ``Settings(...)``.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from schemas.feedback import Actor
 from schemas.topics import Topics
 
 ENV_PREFIX = "ZTC_"
@@ -61,6 +66,17 @@ class Settings(BaseModel):
         le=65000,
         description="first Prometheus port of the workers (router, +1 recorder, ...)",
     )
+    api_keys: Path | None = Field(
+        default=None, description="hashed API keys file; unset: <data_dir>/api-keys.toml"
+    )
+    actor: Actor | None = Field(
+        default=None, description="who CLI actions are recorded as; unset: the login name"
+    )
+    internal_topics_ready: str | None = Field(
+        default=None,
+        description="internal: set by `ztc run` for its workers, the bootstrap servers whose topics "
+        "it created already (so each worker skips creating them)",
+    )
 
     @property
     def embedded(self) -> bool:
@@ -79,17 +95,32 @@ class Settings(BaseModel):
     def topics(self) -> Topics:
         return Topics(prefix=self.topic_prefix)
 
+    @property
+    def api_keys_path(self) -> Path:
+        """The API keys file: ``ZTC_API_KEYS``, else ``api-keys.toml`` in the data dir."""
+        return self.api_keys if self.api_keys is not None else self.data_dir / "api-keys.toml"
+
+    @property
+    def topics_ready(self) -> bool:
+        """True in a worker started by ``ztc run`` for this broker: its topics exist already."""
+        return self.internal_topics_ready == self.kafka_bootstrap
+
+    @staticmethod
+    def variable(field: str) -> str:
+        """The environment variable of a field: ``topic_prefix`` → ``ZTC_TOPIC_PREFIX``."""
+        return ENV_PREFIX + field.upper()
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
         """Build settings from ``ZTC_*`` variables; raise SettingsError naming the variable."""
         values = {
-            name: environ[ENV_PREFIX + name.upper()]
+            name: environ[cls.variable(name)]
             for name in cls.model_fields
-            if environ.get(ENV_PREFIX + name.upper(), "") != ""
+            if environ.get(cls.variable(name), "") != ""
         }
         try:
             return cls.model_validate(values)
         except ValidationError as exc:
             first = exc.errors()[0]
-            var = ENV_PREFIX + str(first["loc"][0]).upper()
-            raise SettingsError(f"{var}: {first['msg']}") from None
+            var = cls.variable(str(first["loc"][0])) if first["loc"] else "ZTC_*"
+            raise SettingsError(f"{var}: 设置无效 invalid setting: {first['msg']}") from None

@@ -4,17 +4,16 @@
     ztc api spec [FILE]                          OpenAPI JSON to FILE (default: stdout)
     ztc api keys FILE                            demo keys file (hashes); prints the plaintext keys once
 
-The keys file comes from ``ZTC_API_KEYS`` (default ``<ZTC_DATA_DIR>/api-keys.toml``)
-and is re-read whenever it changes.
+The keys file is ``settings.api_keys_path`` (``ZTC_API_KEYS``, default
+``<ZTC_DATA_DIR>/api-keys.toml``) and is re-read whenever it changes.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,12 +21,6 @@ from schemas.settings import Settings
 
 if TYPE_CHECKING:
     from consumers.access import KeyRing
-
-KEYS_ENV = "ZTC_API_KEYS"
-
-
-def keys_path(settings: Settings, environ: Mapping[str, str]) -> Path:
-    return Path(environ[KEYS_ENV]) if environ.get(KEYS_ENV) else settings.data_dir / "api-keys.toml"
 
 
 def _app(settings: Settings, keys: KeyRing) -> Any:  # the web stack is imported only when served
@@ -37,13 +30,13 @@ def _app(settings: Settings, keys: KeyRing) -> Any:  # the web stack is imported
     return create_app(settings, policy_for(settings), keys)
 
 
-def serve(settings: Settings, host: str, port: int, environ: Mapping[str, str]) -> int:
+def serve(settings: Settings, host: str, port: int) -> int:
     import uvicorn
 
     from ztc.bootstrap import configure_logging
 
     configure_logging()
-    path = keys_path(settings, environ)
+    path = settings.api_keys_path
     if not path.exists():
         print(
             f"注意 note: no keys file at {path}; every API call is refused until it exists", file=sys.stderr
@@ -92,7 +85,7 @@ def run_api(args: argparse.Namespace) -> int:
         return demo_keys(settings, args.file)
     host = args.host or args.settings.api_host
     port = args.port or args.settings.api_port
-    return serve(settings, host, port, os.environ)
+    return serve(settings, host, port)
 
 
 def _arguments(parser: argparse.ArgumentParser) -> None:
@@ -117,7 +110,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="ztc api")
     _arguments(parser)
     args = parser.parse_args(argv)
-    args.settings = Settings.from_env(os.environ)
+    from ztc.bootstrap import settings_from_env
+
+    args.settings = settings_from_env()
     return run_api(args)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import logging
 import os
 from importlib.resources import files
@@ -21,7 +22,20 @@ DEFAULT_POLICY = Path(str(files("deploy") / "policy" / "default.toml"))
 
 
 def settings_from_env() -> Settings:
+    """The one place the environment enters: every entrypoint calls this once and passes it down."""
     return Settings.from_env(os.environ)
+
+
+def actor_for(settings: Settings, given: str | None = None) -> str:
+    """Who a CLI action is recorded as: ``--actor``, else ``ZTC_ACTOR``, else the login name."""
+    if given:
+        return given
+    if settings.actor is not None:
+        return settings.actor
+    try:
+        return getpass.getuser() or "cli"
+    except (KeyError, OSError):  # no login name (a container without a passwd entry)
+        return "cli"
 
 
 def load_checked_policy(path: Path) -> RoutingPolicy:

@@ -7,7 +7,6 @@ non-zero exit; the services themselves live in ``ztc.services``.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -22,15 +21,16 @@ from deploy.probe import BROKER, REDIS, ServiceUnavailable, require_servers
 from schemas.actions import ACTIONS, ActionError
 from schemas.dead_letters import describe_validation_error
 from schemas.policy import PolicyError
-from schemas.settings import Settings, SettingsError
+from schemas.settings import SettingsError
 from schemas.ticket_state import TransitionRefused
 from streams.classifier import ModelLoadError
 from ztc import commands
 from ztc.api_cmd import add_api_parser
-from ztc.bootstrap import redis_url
+from ztc.bootstrap import redis_url, settings_from_env
 from ztc.classify_cmd import add_classify_parser
 from ztc.commands import CliError
 from ztc.feedback_cmd import add_feedback_parsers
+from ztc.schema_cmd import add_schema_parser
 from ztc.sla_cmd import add_sla_parsers
 
 EXIT_USAGE = 2
@@ -139,10 +139,6 @@ def build_parser() -> argparse.ArgumentParser:
     dl.add_argument("--json", action="store_true")
     dl.add_argument("--limit", type=int, default=50)
 
-    schema = _add(sub, "schema", "事件 JSON Schema: export DIR", commands.schema_export)
-    schema.add_argument("action", choices=["export"])
-    schema.add_argument("directory", type=Path)
-
     policy = _add(sub, "policy", "派单规则 policy: check FILE", commands.policy_check)
     policy.add_argument("action", choices=["check"])
     policy.add_argument("file", type=Path)
@@ -150,6 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_feedback_parsers(sub)
     add_sla_parsers(sub)
     add_classify_parser(sub)
+    add_schema_parser(sub)
     add_api_parser(sub)
     return parser
 
@@ -170,7 +167,7 @@ def _require_servers(args: argparse.Namespace) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        args.settings = Settings.from_env(os.environ)
+        args.settings = settings_from_env()
         _require_servers(args)
         result: int = args.func(args)
         return result

@@ -6,28 +6,29 @@ import argparse
 import contextlib
 import csv
 import json
-import os
 import signal
 import sys
 import threading
 import time
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tqdm import tqdm
 
 from producers.demo import DEMO_TICKETS
 from producers.publisher import TicketPublisher, build_submission
-from schemas.events import EVENT_TYPES, DeadLettered, now_in_district
+from schemas.events import DeadLettered, now_in_district
 from schemas.policy import PolicyError
 from schemas.privacy import mask_personal
 from schemas.settings import Settings
 from schemas.ticket import InboxBucket, TicketRecord
 from streams.routing import LabelModel, classify, model_text, route_ticket
 from ztc import render
-from ztc.api_cmd import keys_path
-from ztc.bootstrap import load_checked_policy, model_for, policy_for, ticket_store
+from ztc.bootstrap import actor_for, load_checked_policy, model_for, policy_for, ticket_store
+
+if TYPE_CHECKING:
+    from consumers.dead_letters import DeadLetterStore
 
 SERVICES = ("router", "recorder", "monitor", "alerter", "api")
 TICKET_PATH = frozenset({"router", "recorder"})  # started first and at normal priority
@@ -119,7 +120,7 @@ def run(args: argparse.Namespace) -> int:
         started = stack.up() if stack is not None else []
         print(f"ZTC 直通车 — broker {settings.kafka_bootstrap}, redis {settings.redis}", flush=True)
         prepare_topics(settings, policy)
-        keys_file = keys_path(settings, os.environ)
+        keys_file = settings.api_keys_path
         if args.demo and not keys_file.exists():
             from consumers.access import write_demo_keys  # the web stack loads only when needed
 
@@ -377,7 +378,7 @@ def inbox(args: argparse.Namespace) -> int:
     return 0
 
 
-def _dead_letters(settings: Settings) -> Any:
+def _dead_letters(settings: Settings) -> DeadLetterStore:
     from consumers.dead_letters import RedisDeadLetterStore
 
     return RedisDeadLetterStore(ticket_store(settings).client, settings.redis_prefix)
@@ -415,7 +416,7 @@ def deadletter(args: argparse.Namespace) -> int:
         return 0
     if view.handled:
         raise CliError(f"dead letter {record.event_id[:12]} was already handled: {view.handled}")
-    actor = args.actor or os.environ.get("ZTC_ACTOR") or os.environ.get("USER") or "cli"
+    actor = actor_for(settings, args.actor)
     if args.action == "discard":
         if not (args.reason or "").strip():
             raise CliError("discard needs --reason (why this input is dropped)")
@@ -459,18 +460,6 @@ def _replay(settings: Settings, record: DeadLettered) -> None:
         publisher.publish_raw(base64.b64decode(record.original_b64), key)
     finally:
         publisher.close()
-
-
-def schema_export(args: argparse.Namespace) -> int:
-    directory: Path = args.directory
-    directory.mkdir(parents=True, exist_ok=True)
-    for model in EVENT_TYPES:
-        path = directory / f"{model.event_type}.schema.json"
-        schema = model.model_json_schema()
-        schema["$id"] = f"ztc:{model.event_type}"
-        path.write_text(json.dumps(schema, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
-        print(path)
-    return 0
 
 
 def policy_check(args: argparse.Namespace) -> int:

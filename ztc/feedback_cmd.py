@@ -8,8 +8,6 @@ field, all generated; every action runs through ``DepartmentClient.perform``.
 from __future__ import annotations
 
 import argparse
-import getpass
-import os
 import sys
 from collections.abc import Iterable
 from typing import Any
@@ -22,18 +20,12 @@ from schemas.privacy import mask_personal
 from schemas.settings import Settings
 from schemas.ticket import TicketRecord
 from ztc import render
-from ztc.bootstrap import policy_for, ticket_store
+from ztc.bootstrap import actor_for, policy_for, ticket_store
 from ztc.commands import CliError, intake_publisher, print_json
 
 
 def _csv(value: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in value.split(",") if part.strip())
-
-
-def _actor(args: argparse.Namespace) -> str:
-    if args.actor:
-        return str(args.actor)
-    return os.environ.get("ZTC_ACTOR") or getpass.getuser() or "cli"
 
 
 def _perform(args: argparse.Namespace, spec: ActionSpec) -> int:
@@ -45,7 +37,9 @@ def _perform(args: argparse.Namespace, spec: ActionSpec) -> int:
     )
     values = {f.name: getattr(args, f.name) for f in spec.fields}
     try:
-        event = client.perform(spec, args.ticket_id, _actor(args), values, getattr(args, "department", None))
+        event = client.perform(
+            spec, args.ticket_id, actor_for(settings, args.actor), values, getattr(args, "department", None)
+        )
     finally:
         publisher.close()
     print(f"已发布 published: {event.label} {event.ticket_id} ({event.event_type}, event {event.event_id})")

@@ -19,7 +19,7 @@ from kafka import KafkaProducer
 from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
 
 from consumers.alerter import outbox_key, run_alerter, sinks_from
-from consumers.dead_letters import RedisDeadLetterStore
+from consumers.dead_letters import DeadLetterStore, RedisDeadLetterStore
 from consumers.metrics import EVENTS_OUT, start_metrics_server
 from consumers.monitor import Monitor
 from consumers.recorder import Recorder
@@ -44,12 +44,9 @@ def embedded_stack(settings: Settings, *, tied_to_parent: bool = False) -> Embed
     )
 
 
-TOPICS_READY_ENV = "ZTC_INTERNAL_TOPICS_READY"  # set by the supervisor, which created them already
-
-
 def prepare_topics(settings: Settings, policy: RoutingPolicy, force: bool = False) -> None:
     """Create every topic of the installation, from the one table, with its partition count."""
-    if not force and os.environ.get(TOPICS_READY_ENV) == settings.kafka_bootstrap:
+    if not force and settings.topics_ready:  # a worker of `ztc run`, which created them already
         return
     ensure_topics(
         settings.kafka_bootstrap,
@@ -146,7 +143,7 @@ def worker_producer(settings: Settings) -> KafkaProducer:
 class DeadLetterReporter:
     """Keeps what a worker could not handle as a dead letter people can read (``ztc deadletter``)."""
 
-    def __init__(self, dead_letters: RedisDeadLetterStore, stage: str, source: str) -> None:
+    def __init__(self, dead_letters: DeadLetterStore, stage: str, source: str) -> None:
         self.dead_letters = dead_letters
         self.stage = stage
         self.source = source
@@ -229,7 +226,11 @@ class Supervisor:
         self.halted: set[str] = set()
 
     def start(self, name: str, background: bool = False) -> None:
-        """Start ``ztc NAME``; ``background`` services run niced, leaving the CPU to the ticket path."""
+        """Start ``ztc NAME``; ``background`` services run niced, leaving the CPU to the ticket path.
+
+        The child gets this process's environment plus ``ZTC_INTERNAL_TOPICS_READY`` (read back
+        through ``Settings``): the topics exist already, so it does not create them again.
+        """
         self.log_dir.mkdir(parents=True, exist_ok=True)
         log_path = self.log_dir / f"{name}.log"
         with open(log_path, "ab") as out:
@@ -239,7 +240,7 @@ class Supervisor:
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,
-                env={**os.environ, TOPICS_READY_ENV: self.settings.kafka_bootstrap},
+                env={**os.environ, Settings.variable("internal_topics_ready"): self.settings.kafka_bootstrap},
                 preexec_fn=_background_child if background else die_with_parent,
             )
         self.background[name] = background
