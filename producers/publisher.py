@@ -2,9 +2,9 @@
 
 ``publish`` returns once the submission is durable (in the outbox, then
 acknowledged by the broker with ``acks=all`` when it is up), so a channel can
-tell its user the ticket id. ``Publisher`` is the small Protocol the department
-client needs (one event to one topic); ``InMemoryPublisher`` implements it for
-unit tests.
+tell its user the ticket id. ``Publisher`` (``schemas.publishing``, re-exported
+here) is the small Protocol the department client and the monitor need (one
+event to one topic); ``InMemoryPublisher`` implements it for unit tests.
 """
 
 from __future__ import annotations
@@ -14,15 +14,18 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 from kafka import KafkaProducer
 from kafka.errors import KafkaError
 
 from schemas.events import Channel, Event, TicketSubmitted, now_in_district, ticket_id_for
 from schemas.outbox import Admission, Outbox, OutboxEntry, event_entry_id, submission_entry_id
+from schemas.publishing import Publisher
 
 log = logging.getLogger(__name__)
+
+__all__ = ["InMemoryPublisher", "Published", "Publisher", "TicketPublisher", "build_submission"]
 
 
 def build_submission(fields: Mapping[str, Any], now: datetime) -> TicketSubmitted:
@@ -37,12 +40,6 @@ def build_submission(fields: Mapping[str, Any], now: datetime) -> TicketSubmitte
     probe = TicketSubmitted.model_validate({**values, "ticket_id": "pending"})  # ids are ZTC's, never input
     ticket_id = ticket_id_for(probe.channel.value, probe.channel_message_id, probe.submitted_at)
     return probe.model_copy(update={"ticket_id": ticket_id})
-
-
-class Publisher(Protocol):
-    """Publishes one event to a topic, keyed by its ticket id; returns once it is durable."""
-
-    def publish_event(self, topic: str, event: Event, timeout_s: float = 10.0) -> None: ...
 
 
 @dataclass(frozen=True)
