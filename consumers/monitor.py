@@ -1,19 +1,26 @@
-"""The overdue monitor: emits SLA warnings, breaches and escalations from a Redis index, until recorded.
+"""The overdue monitor: emits SLA warnings, breaches and escalations from the alert schedule, until recorded.
 
-It never scans open tickets: the recorder keeps ``{prefix}sla:due`` (alert key →
-fire time) equal to what the pure engine schedules. Each pass takes the
-alerts due by ``now``, re-checks them against the ticket's current state,
-claims each with a short lease (``SET NX EX``) so two monitors never both emit
-it at once, and publishes the event (its id derived from the alert key, so
-every copy is recorded once). The alert stays in the index, pushed back by
-``republish_after_s``, until the recorder has recorded it — so an event the
-broker lost (the embedded broker forgets everything on a restart) is simply
-published again. People are alerted from what the recorder recorded (the
-alert outbox), never from this topic, so a re-publication never alerts twice.
+It never scans open tickets: the recorder keeps the schedule (``consumers.sla_schedule``,
+``{prefix}sla:due`` in Redis) equal to what the pure engine schedules. Two layers:
 
-A due alert that cannot be checked (a corrupt ticket, a bug) is dead-lettered
-with its reason and dropped from the index; an unavailable Redis or broker
-ends the pass, and the next pass tries again.
+- ``plan_pass`` decides, for the alerts due by ``now``, what to do — re-checked
+  against each ticket's current state: the events to emit, the alerts to drop
+  (accepted, resolved, paused or recorded meanwhile), the ones whose deadline
+  moved, and the ones that cannot be handled (dead letters). No broker, no
+  clock: unit tests drive it in milliseconds.
+- ``Monitor.run_pass`` applies that plan: it claims each alert with a short
+  lease so two monitors never emit it at once, publishes the event (its id
+  derived from the alert key, so every copy is recorded once) and pushes the
+  alert back by ``Pace.republish_after_s``; it stays scheduled until the recorder has
+  recorded it, so an event the broker lost (the embedded broker forgets
+  everything on a restart) is simply published again. ``Monitor.run`` is the
+  timer around it, and also runs the outbox relay.
+
+People are alerted from what the recorder recorded (the alert outbox), never
+from this topic, so a re-publication never alerts twice. A due alert that
+cannot be checked (a corrupt ticket, a bug) is dead-lettered with its reason
+and dropped from the schedule; an unavailable Redis or broker ends the pass,
+and the next pass tries again.
 """
 
 from __future__ import annotations
@@ -21,22 +28,84 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
-from collections.abc import Callable
-from datetime import datetime
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Protocol
 
 import redis
 from kafka.errors import KafkaError
 
 from consumers.sla_engine import SlaBook, alert_event
-from consumers.ticket_store import RedisTicketStore
+from consumers.sla_schedule import SlaSchedule
+from schemas.publishing import Publisher
 from schemas.sla import SlaEvent
+from schemas.ticket import TicketRecord
 
 log = logging.getLogger(__name__)
 
-Publish = Callable[[SlaEvent], None]
 DeadLetter = Callable[[str, str], None]
 """(alert key, reason): report an alert the monitor cannot handle."""
 Infrastructure = (redis.ConnectionError, redis.TimeoutError, KafkaError)
+
+
+class Tickets(Protocol):
+    """What the monitor reads of the ticket store."""
+
+    def get(self, ticket_id: str) -> TicketRecord | None: ...
+
+
+@dataclass
+class PassPlan:
+    """What one pass must do, decided from the due alerts and the tickets' current state."""
+
+    emit: list[tuple[str, SlaEvent]] = field(default_factory=list)
+    """(alert key, event) due now: claim, publish, push back until recorded"""
+    drop: list[str] = field(default_factory=list)
+    """alert keys no longer scheduled for their ticket"""
+    move: dict[str, datetime] = field(default_factory=dict)
+    """alert key → its new fire time (the deadline moved: pause, extension)"""
+    dead: list[tuple[str, str]] = field(default_factory=list)
+    """(alert key, reason) that could not be handled: dead-letter, then drop"""
+
+
+def _decide(key: str, tickets: Tickets, book: SlaBook, now: datetime, plan: PassPlan) -> None:
+    record = tickets.get(key.split(":", 1)[0])
+    alerts = {a.key: a for a in book.schedule(record)} if record is not None else {}
+    alert = alerts.get(key)
+    if alert is None:  # accepted, resolved, paused or already recorded meanwhile
+        plan.drop.append(key)
+    elif alert.fire_at > now:  # the deadline moved: wait for the new time
+        plan.move[key] = alert.fire_at
+    else:
+        plan.emit.append((key, alert_event(alert, book, now)))
+
+
+def plan_pass(due: Sequence[str], tickets: Tickets, book: SlaBook, now: datetime) -> PassPlan:
+    """Decide, for every alert key due by ``now``, what the pass must do; raise only for infrastructure."""
+    plan = PassPlan()
+    for key in due:
+        try:
+            _decide(key, tickets, book, now, plan)
+        except Infrastructure:
+            raise
+        except Exception as exc:  # poison: report it, drop it from the schedule, go on
+            log.exception("SLA alert %s failed", key)
+            plan.dead.append((key, f"monitor failed: {type(exc).__name__}: {exc}"))
+    return plan
+
+
+@dataclass(frozen=True)
+class Pace:
+    lease_s: int = 30
+    """how long a claim keeps other monitors from emitting the same alert"""
+    batch: int = 500
+    """due alerts read per pass"""
+    republish_after_s: float = 30.0
+    """an emitted alert the recorder has not recorded by then is published again"""
+
+
+DEFAULT_PACE = Pace()
 
 
 def _log_dead_letter(key: str, reason: str) -> None:
@@ -44,70 +113,48 @@ def _log_dead_letter(key: str, reason: str) -> None:
 
 
 class Monitor:
+    """Applies each pass's plan: schedule bookkeeping, leases, publication."""
+
     def __init__(
         self,
-        store: RedisTicketStore,
+        tickets: Tickets,
+        schedule: SlaSchedule,
         book: SlaBook,
-        publish: Publish,
+        publisher: Publisher,
+        topic: str,
         *,
-        lease_s: int = 30,
-        batch: int = 500,
-        republish_after_s: float = 30.0,
+        pace: Pace = DEFAULT_PACE,
         dead_letter: DeadLetter = _log_dead_letter,
     ) -> None:
-        self.store = store
-        self.client = store.client
+        self.tickets = tickets
+        self.schedule = schedule
         self.book = book
-        self.publish = publish
-        self.lease_s = lease_s
-        self.batch = batch
-        self.republish_after_s = republish_after_s
+        self.publisher = publisher
+        self.topic = topic
+        self.pace = pace
         self.dead_letter = dead_letter
         self.monitor_id = uuid.uuid4().hex
 
-    def _claim_key(self, alert_key: str) -> str:
-        return f"{self.store.prefix}sla:claim:{alert_key}"
-
     def run_pass(self, now: datetime) -> list[SlaEvent]:
         """Emit every alert due by ``now``; return what this monitor emitted."""
-        emitted: list[SlaEvent] = []
-        due = self.client.zrangebyscore(
-            self.store.sla_due_key, "-inf", now.timestamp(), start=0, num=self.batch
-        )
-        for raw in due:
-            key = raw.decode() if isinstance(raw, bytes) else str(raw)
-            try:
-                event = self._emit_if_due(key, now)
-            except Infrastructure:
-                raise
-            except Exception as exc:  # poison: report it, drop it from the index, go on
-                log.exception("SLA alert %s failed", key)
-                self.dead_letter(key, f"monitor failed: {type(exc).__name__}: {exc}")
-                self.client.zrem(self.store.sla_due_key, key)
-                continue
-            if event is not None:
-                emitted.append(event)
-        return emitted
+        plan = plan_pass(self.schedule.due(now, self.pace.batch), self.tickets, self.book, now)
+        for key, reason in plan.dead:
+            self.dead_letter(key, reason)
+            self.schedule.remove(key)
+        for key in plan.drop:
+            self.schedule.remove(key)
+        for key, fire_at in plan.move.items():
+            self.schedule.move(key, fire_at)
+        return [event for key, event in plan.emit if self._emit(key, event, now)]
 
-    def _emit_if_due(self, key: str, now: datetime) -> SlaEvent | None:
-        record = self.store.get(key.split(":", 1)[0])
-        alerts = {a.key: a for a in self.book.schedule(record)} if record is not None else {}
-        alert = alerts.get(key)
-        if alert is None:  # accepted, resolved, paused or already recorded meanwhile
-            self.client.zrem(self.store.sla_due_key, key)
-            return None
-        if alert.fire_at > now:  # the deadline moved (pause, extension): wait for the new time
-            self.client.zadd(self.store.sla_due_key, {key: alert.fire_at.timestamp()})
-            return None
-        if not self.client.set(self._claim_key(key), self.monitor_id, nx=True, ex=self.lease_s):
-            return None  # another monitor is emitting it right now
-        event = alert_event(alert, self.book, now)
-        self.publish(event)
-        # Until the recorder has it (it then leaves the index), look again later: the broker may lose it.
-        later = now.timestamp() + self.republish_after_s
-        self.client.zadd(self.store.sla_due_key, {key: later}, xx=True)
+    def _emit(self, key: str, event: SlaEvent, now: datetime) -> bool:
+        if not self.schedule.claim(key, self.monitor_id, self.pace.lease_s):
+            return False  # another monitor is emitting it right now
+        self.publisher.publish_event(self.topic, event)
+        # Until the recorder has it (it then leaves the schedule), look again later: the broker may lose it.
+        self.schedule.postpone(key, now + timedelta(seconds=self.pace.republish_after_s))
         log.info("emitted %s for %s (%s)", event.event_type, event.ticket_id, key)
-        return event
+        return True
 
     def run(
         self,
@@ -117,7 +164,7 @@ class Monitor:
         also: Callable[[datetime], object] | None = None,
     ) -> None:
         """Pass after pass until ``stop``; ``also`` runs after each pass (the outbox relay)."""
-        log.info("monitor %s watching %s", self.monitor_id[:8], self.store.sla_due_key)
+        log.info("monitor %s watching the SLA schedule", self.monitor_id[:8])
         while not stop.is_set():
             try:
                 self.run_pass(clock())

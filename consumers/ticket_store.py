@@ -22,6 +22,7 @@ import redis
 from consumers.read_model import InMemoryReadModel, ReportSource, contribution
 from consumers.redis_read_model import ReadModelKeys, RedisReadModel, replace_all, write_changes
 from consumers.sla_engine import SlaBook
+from consumers.sla_schedule import InMemorySlaSchedule, RedisSlaSchedule
 from schemas.events import Event, TicketRouted
 from schemas.outbox import alert_outbox_key, message_key
 from schemas.sla import SlaBreached, SlaEvent
@@ -97,6 +98,8 @@ class InMemoryTicketStore:
     alerts: list[SlaEvent] = field(default_factory=list)
     """the alert outbox: every applied SLA event, once"""
     read_model: InMemoryReadModel = field(default_factory=InMemoryReadModel)
+    sla_schedule: InMemorySlaSchedule = field(default_factory=InMemorySlaSchedule)
+    """the SLA alerts still to come, kept equal to what the book schedules (as Redis keeps ``sla:due``)"""
 
     def __post_init__(self) -> None:
         if self.tickets:  # tickets given up front: as if ``ztc reindex`` had run
@@ -129,6 +132,9 @@ class InMemoryTicketStore:
             self.read_model.replace(contribution(old, self.book), contribution(result, self.book))
             if message is not None:
                 self.messages.setdefault(message, result.ticket_id)
+            if self.book is not None:
+                stale = [a.key for a in self.book.schedule(old)] if old is not None else []
+                self.sla_schedule.replace(stale, self.book.schedule(result))
             if isinstance(event, SlaEvent):
                 self.alerts.append(event)
             return RecordOutcome(RecordStatus.applied, result)
@@ -170,9 +176,14 @@ class RedisTicketStore:
         return RedisReadModel(self.client, self.prefix)
 
     @property
+    def sla_schedule(self) -> RedisSlaSchedule:
+        """The SLA alerts still to come, which this store keeps in step with every write."""
+        return RedisSlaSchedule(self.client, self.prefix)
+
+    @property
     def sla_due_key(self) -> str:
         """Sorted set of scheduled SLA alerts (member: alert key, score: when it fires)."""
-        return f"{self.prefix}sla:due"
+        return self.sla_schedule.key
 
     @property
     def alerts_key(self) -> str:
@@ -266,11 +277,7 @@ class RedisTicketStore:
         if self.book is None:
             return
         stale = [a.key for a in self.book.schedule(old)] if old is not None else []
-        if stale:
-            pipe.zrem(self.sla_due_key, *stale)
-        alerts = self.book.schedule(new)
-        if alerts:
-            pipe.zadd(self.sla_due_key, {a.key: a.fire_at.timestamp() for a in alerts})
+        self.sla_schedule.replace_in(pipe, stale, self.book.schedule(new))
 
     def _load_many(self, ticket_ids: Sequence[str]) -> list[TicketRecord]:
         if not ticket_ids:

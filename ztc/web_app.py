@@ -129,7 +129,9 @@ def create_app(
     policy: RoutingPolicy,
     keys: KeyRing,
     clock: Callable[[], datetime] = now_in_district,
+    intake: Intake | None = None,
 ) -> FastAPI:
+    """The web app; ``intake``: the ticket intake to use instead of Redis and Kafka (unit tests)."""
     resources = Resources(settings, policy, clock)
 
     @asynccontextmanager
@@ -147,8 +149,7 @@ def create_app(
         lifespan=lifespan,
     )
     principal = principal_dependency(keys, clock)
-    intake = Intake(resources.publisher, clock)
-    app.include_router(gateway_router(intake, principal))
+    app.include_router(gateway_router(intake or Intake(resources.publisher, clock), principal))
     app.include_router(department_router(resources.store, resources.client, principal, policy.privacy))
     app.include_router(
         dashboard_router(resources.store, keys, policy, clock, SessionSigner(secrets.token_bytes(32)))
