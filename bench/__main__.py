@@ -108,6 +108,7 @@ def machine() -> dict[str, object]:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse(argv)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s bench %(message)s", datefmt="%H:%M:%S")
+    logging.getLogger("kafka").setLevel(logging.ERROR)  # kafka-python's event-loop notes under load
     options = options_from(args)
     chosen = [n.strip() for spec in args.only for n in spec.split(",") if n.strip()] or list(STAGES)
     unknown = [n for n in chosen if n not in STAGES]
