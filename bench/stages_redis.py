@@ -31,8 +31,7 @@ from consumers.monitor import Monitor
 from consumers.sla_engine import SlaBook
 from consumers.ticket_store import RedisTicketStore
 from deploy.embedded import free_port
-from schemas.events import TicketRouted, now_in_district
-from schemas.sla import SlaEvent
+from schemas.events import Event, TicketRouted, now_in_district
 
 
 def _events(ctx: Context, count: int) -> list[TicketRouted]:
@@ -223,9 +222,10 @@ def _monitor_case(ctx: Context, open_count: int, due: int) -> tuple[list[float],
         bootstrap_servers=ctx.stack.bootstrap, acks="all", allow_auto_create_topics=False
     )
 
-    def publish(event: SlaEvent) -> None:  # as ``run_monitor`` publishes: each one acknowledged
-        value = event.model_dump_json().encode()
-        producer.send(settings.topics.sla, key=event.ticket_id.encode(), value=value).get(timeout=10)
+    class AckedPublisher:  # as ``ztc monitor`` publishes: each one acknowledged
+        def publish_event(self, topic: str, event: Event, timeout_s: float = 10.0) -> None:
+            value = event.model_dump_json().encode()
+            producer.send(topic, key=event.ticket_id.encode(), value=value).get(timeout=timeout_s)
 
     now = datetime.fromtimestamp(moment + 0.5, tz=now_in_district().tzinfo)
     times, passes = [], 0
@@ -234,7 +234,7 @@ def _monitor_case(ctx: Context, open_count: int, due: int) -> tuple[list[float],
             client.zadd(store.sla_due_key, scheduled)
             for key in client.scan_iter(match=f"{settings.redis_prefix}sla:claim:*", count=1000):
                 client.delete(key)
-            monitor = Monitor(store, book, publish)
+            monitor = Monitor(store, store.sla_schedule, book, AckedPublisher(), settings.topics.sla)
             began = time.perf_counter()
             passes = 0
             while True:
