@@ -7,8 +7,6 @@ stored. Disabling ends the person's sessions at once. Every form carries the
 session's CSRF token (``consumers.web_sessions``).
 """
 
-from __future__ import annotations
-
 import logging
 import secrets
 from collections.abc import Callable

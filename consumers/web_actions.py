@@ -12,8 +12,6 @@ and a refusal by the ticket's state shows the ticket page again with the
 reason (409) and changes nothing.
 """
 
-from __future__ import annotations
-
 import logging
 from collections.abc import Callable
 from typing import Annotated, Any

@@ -15,7 +15,7 @@ import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 import redis
 from fastapi import APIRouter, FastAPI, Request
@@ -31,9 +31,9 @@ from consumers.account_store import AccountStore, RedisAccountStore
 from consumers.accounts import Passwords, SignIn
 from consumers.admin_pages import AdminPages, admin_router
 from consumers.dashboard import STATIC, TEMPLATES, TicketPage, dashboard_router, make_templates
-from consumers.department_api import department_router
+from consumers.department_api import Performer, department_router
 from consumers.metrics import CountRequests, TicketGauges, exposition
-from consumers.ticket_store import RedisTicketStore
+from consumers.ticket_store import RedisTicketStore, TicketStore
 from consumers.web_actions import action_router
 from consumers.web_sessions import WebSessions, sign_in_router
 from producers.department_client import DepartmentClient
@@ -147,7 +147,24 @@ def _docs_page(app: FastAPI) -> Callable[[Request], HTMLResponse]:
     return docs
 
 
-def web_pages(resources: Resources) -> APIRouter:
+class PageResources(Protocol):
+    """What the pages need: ``Resources`` in production, in-memory stand-ins in unit tests."""
+
+    @property
+    def settings(self) -> Settings: ...
+    @property
+    def policy(self) -> RoutingPolicy: ...
+    @property
+    def clock(self) -> Callable[[], datetime]: ...
+
+    def store(self) -> TicketStore: ...
+    def client(self) -> Performer: ...
+    def accounts(self) -> AccountStore: ...
+    def passwords(self) -> Passwords: ...
+    def sign_in(self) -> SignIn: ...
+
+
+def web_pages(resources: PageResources) -> APIRouter:
     """The pages people sign in to: sign-in, dashboard and ticket pages with their forms, admin."""
     policy, clock = resources.policy, resources.clock
     templates = make_templates(policy)
