@@ -60,7 +60,9 @@ class AdminPages:
             "departments": self.departments,
             **context,
         }
-        return self.templates.TemplateResponse(request, "admin_users.html", shown, status_code=status)
+        page = self.templates.TemplateResponse(request, "admin_users.html", shown, status_code=status)
+        page.headers["Cache-Control"] = "no-store"  # it may show a first password
+        return page
 
     def refused(self, request: Request, viewer: Viewer) -> HTMLResponse:
         shown = {"now": self.clock(), "viewer": viewer, "message": ADMIN_ONLY}
