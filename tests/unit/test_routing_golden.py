@@ -39,7 +39,13 @@ MOMENTS = (
     datetime(2026, 2, 14, 9, 0, tzinfo=DISTRICT_ZONE),  # a make-up workday near Spring Festival
     datetime(2026, 6, 1, 12, 5, tzinfo=DISTRICT_ZONE),  # lunch break
 )
-EXCLUSIONS = (frozenset(), frozenset(), frozenset(), frozenset({"approval"}), frozenset({"market", "tax"}))
+EXCLUSIONS: tuple[frozenset[str], ...] = (
+    frozenset(),
+    frozenset(),
+    frozenset(),
+    frozenset({"approval"}),
+    frozenset({"market", "tax"}),
+)
 STREETS = ("李村街道", "兴城路街道", "浮山路街道", None)
 PROJECTS = ("康杰药业项目", "粤浦科创", None, None, None)
 
