@@ -85,6 +85,9 @@ class BusinessCalendar:
     zone: ZoneInfo = SHANGHAI
     _cache: dict[date, bool] = field(default_factory=dict, init=False, repr=False, compare=False, hash=False)
     _uncovered: set[int] = field(default_factory=set, init=False, repr=False, compare=False, hash=False)
+    _after: dict[tuple[date, int], date] = field(
+        default_factory=dict, init=False, repr=False, compare=False, hash=False
+    )
 
     def __post_init__(self) -> None:
         periods = tuple((start, end) for start, end in self.working_periods)
@@ -137,9 +140,15 @@ class BusinessCalendar:
         """The ``n``-th working day after ``d`` (``d`` itself is never counted)."""
         if n < 0:
             raise ValueError(f"n must be >= 0, got {n}")
+        found = self._after.get((d, n))
+        if found is not None:
+            return found
         day = d
         for _ in range(n):
             day = self._next_workday(day)
+        if len(self._after) > 4096:  # a router runs for years: keep the memo small
+            self._after.clear()
+        self._after[(d, n)] = day
         return day
 
     def end_of_working_day(self, d: date) -> datetime:

@@ -47,7 +47,6 @@ def topic_events(topics: Topics, department_codes: tuple[str, ...]) -> dict[str,
     department = (TicketRouted, TicketDispatched, JointMeetingConvened)
     carried: dict[str, tuple[type[Event], ...]] = {
         topics.submitted: (TicketSubmitted,),
-        topics.validated: (TicketSubmitted,),
         topics.reroute: (RerouteRequested,),
         topics.routed: (TicketRouted,),
         topics.feedback: FEEDBACK_EVENT_TYPES,

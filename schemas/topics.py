@@ -19,11 +19,6 @@ class Topics:
         return self._name("tickets.submitted")
 
     @property
-    def validated(self) -> str:
-        """Router-internal: valid submissions re-keyed by their de-duplication key."""
-        return self._name("tickets.validated")
-
-    @property
     def reroute(self) -> str:
         """Recorder → router: bounced tickets to route again without the bouncing departments."""
         return self._name("tickets.reroute")
@@ -51,7 +46,6 @@ class Topics:
         """Every topic ZTC uses, for creating them up front."""
         fixed = (
             self.submitted,
-            self.validated,
             self.reroute,
             self.routed,
             self.feedback,

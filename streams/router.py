@@ -1,23 +1,34 @@
-"""The Faust router: two thin agents over the pure intake and routing functions.
+"""The Faust router: two thin agents over the pure routing steps, one hop per ticket.
 
-    tickets.submitted --validate--> tickets.validated (keyed by channel + message id)
-    tickets.validated --route-----> tickets.routed + dept.<lead> + dept.<co>...
-    tickets.reroute   --reroute---> the same, without the departments that bounced it
+    tickets.submitted --route---> tickets.routed + dept.<lead> + dept.<co>...
+    tickets.reroute   --reroute-> the same, without the departments that bounced it
 
-The first agent turns bytes into a ``TicketSubmitted`` (or a dead letter) and
-re-keys it so every copy of one channel message lands on one partition; the
-second de-duplicates with a changelogged table, routes, and publishes. What to
-send is decided by the pure steps in ``streams.router_steps`` (unit-tested
-without Faust); the agents only send it. Neither agent ever raises on input:
-anything it cannot handle is dead-lettered.
+Each agent takes its input in batches (``take_events``): every message is
+parsed and validated once, routed, and serialised once (the same bytes go to
+``tickets.routed`` and to each department), the whole batch's records are
+handed to the producer together (one produce request per partition, not one
+per record), and only when the broker has acknowledged all of them are the
+batch's offsets acknowledged to Faust, which commits them. A routing the broker
+refuses is dead-lettered with its reason instead; if even the dead letter
+cannot be written the process exits at once, before anything is acknowledged,
+so a restart reads the batch again (every output is idempotent downstream).
+
+Repeats of a channel message are filtered early by a bounded in-memory memory
+(``SeenMessages``); the recorder is what guarantees one routing per channel
+message (see ``streams.router_steps``). Publishers key submissions by their
+ticket id, which is derived from the channel message, so copies of one message
+share a partition and no re-keying hop is needed. What to send is decided by
+the pure steps in ``streams.router_steps`` (unit-tested without Faust).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Callable
+import os
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 import faust
 from prometheus_client import CollectorRegistry
@@ -25,12 +36,20 @@ from prometheus_client import CollectorRegistry
 from schemas.policy import RoutingPolicy
 from schemas.settings import Settings
 from streams.metrics import RouterMetrics
-from streams.router_steps import Origin, RouterSteps, StepOutput
+from streams.router_steps import Origin, RouterSteps, SeenMessages, StepOutput
 from streams.routing import LabelModel
 
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
+
+BATCH_MAX = 500
+"""Messages routed together at most; their records go to the producer together."""
+BATCH_WAIT_S = 0.01
+"""How long a batch waits to fill before it is routed as it is (the latency added at low rates)."""
+WHAT = {"route": "routing", "reroute": "re-routing"}
+UNDELIVERABLE_EXIT = 75
+"""Exit status when not even a dead letter could be written (EX_TEMPFAIL: restart and read again)."""
 
 
 def _raw_topic(app: faust.App, name: str) -> Any:
@@ -44,13 +63,57 @@ def build_router_app(
     model: LabelModel | None = None,
     metrics: RouterMetrics | None = None,
 ) -> faust.App:
-    """Compose the router: app, topics, table and agents. Connects nothing until started.
+    """Compose the router: app, topics and agents. Connects nothing until started.
 
     ``metrics`` are the counters the caller exposes (``ztc`` serves their registry);
     without them the router counts into a registry of its own that nobody scrapes.
     """
     counts = metrics if metrics is not None else RouterMetrics.registered_in(CollectorRegistry())
-    app = faust.App(
+    app = _faust_app(settings)
+    names = settings.topics
+    submitted = _raw_topic(app, names.submitted)
+    reroute_requests = _raw_topic(app, names.reroute)
+    seen = SeenMessages()
+    steps = RouterSteps(names, policy, clock, counts, model)
+
+    async def deliver(outputs: Sequence[tuple[Any, StepOutput]], stage: str) -> None:
+        """Send every output, then wait for the broker; an output it refuses is dead-lettered."""
+        pending = [(event, out, await _enqueue(app, out)) for event, out in outputs]
+        for event, out, sent in pending:
+            failure = await _acknowledged(sent)
+            if failure is not None:
+                log.error("sending the %s of %s failed: %r", stage, origin(event), failure)
+                reason = f"{WHAT[stage]} failed: {failure!r}"
+                letter = steps.dead_letter(event.value, origin(event), reason, stage)
+                if await _acknowledged(await _enqueue(app, letter)) is not None:
+                    _exit_unacknowledged(out)
+
+    @app.agent(submitted)
+    async def route(stream: faust.StreamT[Any]) -> None:
+        async for events in _batches(stream):
+            outputs = []
+            for event in events:
+                out = steps.route(event.value, origin(event), seen)
+                if out.remember is not None:
+                    seen.remember(*out.remember)
+                outputs.append((event, out))
+            await deliver(outputs, "route")
+
+    @app.agent(reroute_requests)
+    async def reroute(stream: faust.StreamT[Any]) -> None:
+        async for events in _batches(stream):
+            await deliver([(e, steps.reroute(e.value, origin(e))) for e in events], "reroute")
+
+    return app
+
+
+def _batches(stream: faust.StreamT[Any]) -> AsyncIterator[Sequence[Any]]:
+    """The stream's events in batches; Faust acknowledges a batch's offsets once the next is asked for."""
+    return cast(faust.Stream[Any], stream).take_events(BATCH_MAX, within=BATCH_WAIT_S)
+
+
+def _faust_app(settings: Settings) -> faust.App:
+    return faust.App(
         f"{settings.group_prefix}-router",
         broker=f"kafka://{settings.kafka_bootstrap}",
         store="memory://",
@@ -60,43 +123,39 @@ def build_router_app(
         broker_heartbeat_interval=2,
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
+        producer_linger=0.005,  # a batch's records are handed over together: little to wait for
+        producer_max_batch_size=256 * 1024,
     )
-    names = settings.topics
-    submitted = _raw_topic(app, names.submitted)
-    reroute_requests = _raw_topic(app, names.reroute)
-    departments = [names.department(code) for code in policy.department_codes]
-    topics = {n: _raw_topic(app, n) for n in (names.validated, names.routed, names.deadletter, *departments)}
-    seen = app.Table("seen-submissions", key_type=str, value_type=str)
-    steps = RouterSteps(names, policy, clock, counts, model)
 
-    async def emit(out: StepOutput) -> None:
-        for send in out.sends:
-            await topics[send.topic].send(key=send.key, value=send.value)
-        if out.remember is not None:
-            seen[out.remember[0]] = out.remember[1]
 
-    @app.agent(submitted)
-    async def validate(stream: faust.StreamT[Any]) -> None:
-        async for event in stream.events():
-            await emit(steps.validate(event.value, origin(event)))
+async def _enqueue(app: faust.App, out: StepOutput) -> list[Awaitable[Any]] | BaseException:
+    """Hand an output's records to the producer; the futures of their acknowledgements, or the error.
 
-    @app.agent(topics[names.validated])
-    async def route(stream: faust.StreamT[Any]) -> None:
-        async for event in stream.events():
-            where = origin(event)
-            out = steps.route(event.value, where, seen)
-            try:
-                await emit(out)
-            except Exception as exc:  # as a routing that failed: dead-letter and go on
-                log.exception("sending the routing of %s failed", where.offset)
-                await emit(steps.dead_letter(event.value, where, f"routing failed: {exc!r}", "route"))
+    Straight to the producer (raw bytes, default partitioner by key), not through ``Topic.send``:
+    the router needs none of its serialisation, callbacks or per-record bookkeeping.
+    """
+    send = app.producer.send
+    try:
+        return [await send(s.topic, s.key, s.value, None, None, None) for s in out.sends]
+    except Exception as exc:  # e.g. a topic the broker does not have
+        return exc
 
-    @app.agent(reroute_requests)
-    async def reroute(stream: faust.StreamT[Any]) -> None:
-        async for event in stream.events():
-            await emit(steps.reroute(event.value, origin(event)))
 
-    return app
+async def _acknowledged(sent: list[Awaitable[Any]] | BaseException) -> BaseException | None:
+    """None once the broker acknowledged every record, else why not."""
+    if isinstance(sent, BaseException):
+        return sent
+    results = await asyncio.gather(*sent, return_exceptions=True)
+    return next((r for r in results if isinstance(r, BaseException)), None)
+
+
+def _exit_unacknowledged(out: StepOutput) -> None:
+    """Neither the output nor its dead letter was written: stop before its offset is acknowledged."""
+    log.critical(
+        "the broker refused %d records and their dead letter; exiting so they are read again", len(out.sends)
+    )
+    logging.shutdown()
+    os._exit(UNDELIVERABLE_EXIT)
 
 
 def origin(event: Any) -> Origin:

@@ -1,24 +1,30 @@
-"""The router's three steps without Faust: one input's bytes in, the records to send out.
+"""The router's steps without Faust: one input's bytes in, the records to send out.
 
-``validate`` turns a submitted message into a ``TicketSubmitted`` on the
-validated topic (keyed by channel + message id) or a dead letter; ``route``
-routes a validated submission to ``tickets.routed`` and every department it
-names — unless the channel message was routed before (``seen``) — and says what
-to remember once sent; ``reroute`` routes a re-route request without the
-departments that bounced the ticket. No step raises on input: whatever cannot
-be handled becomes a dead letter with its reason. The Faust agents in
-``streams.router`` only send what a step returns.
+``route`` parses and validates a submitted message once (``streams.intake``:
+size, depth and number limits, strict schema, derived ticket id) and routes it
+to ``tickets.routed`` and every department it names — unless the channel message
+was routed recently (``seen``, a :class:`SeenMessages`) — and says what to
+remember; ``reroute`` routes a re-route request without the departments that
+bounced the ticket. No step raises on input: whatever cannot be handled becomes
+a dead letter with its reason. The Faust agents in ``streams.router`` only send
+what a step returns.
+
+``seen`` is a cheap early filter, not the guarantee: the recorder applies the
+first routing of a channel message only (its message index in Redis) and
+refuses any later one that does not answer the ticket's own re-route request,
+so a repeat the filter misses (after a restart, or beyond its size) changes nothing.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from schemas.dead_letters import dead_letter
-from schemas.events import RerouteRequested, TicketRouted, TicketSubmitted, derived_event_id
+from schemas.events import RerouteRequested, TicketRouted, derived_event_id
 from schemas.policy import RoutingPolicy
 from schemas.topics import Topics
 from streams.intake import InvalidInput, parse_submission
@@ -50,7 +56,26 @@ class Send:
 class StepOutput:
     sends: list[Send] = field(default_factory=list)
     remember: tuple[str, str] | None = None
-    """(channel message, ticket id) to put in the seen table once the sends are done"""
+    """(channel message, ticket id) to put in ``seen``"""
+
+
+class SeenMessages:
+    """The channel messages routed lately (dedupe key → ticket id), the oldest forgotten first."""
+
+    def __init__(self, capacity: int = 50_000) -> None:
+        self.capacity = capacity
+        self._tickets: OrderedDict[str, str] = OrderedDict()
+
+    def get(self, dedupe_key: str) -> str | None:
+        return self._tickets.get(dedupe_key)
+
+    def remember(self, dedupe_key: str, ticket_id: str) -> None:
+        self._tickets[dedupe_key] = ticket_id
+        if len(self._tickets) > self.capacity:
+            self._tickets.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._tickets)
 
 
 class RouterSteps:
@@ -68,7 +93,8 @@ class RouterSteps:
         self.counts = counts
         self.model = model
 
-    def validate(self, raw: bytes | None, origin: Origin) -> StepOutput:
+    def route(self, raw: bytes | None, origin: Origin, seen: SeenMessages) -> StepOutput:
+        """A submitted message routed (once per channel message while ``seen`` remembers it)."""
         self.counts.events_in.labels(topic=origin.topic).inc()
         try:
             submission = parse_submission(raw)
@@ -79,12 +105,7 @@ class RouterSteps:
             return self.dead_letter(
                 raw, origin, f"validation failed: {type(exc).__name__}: {exc}", "validate"
             )
-        key = submission.dedupe_key.encode()
-        return StepOutput([Send(self.topics.validated, key, submission.model_dump_json().encode())])
-
-    def route(self, raw: bytes | None, origin: Origin, seen: Mapping[str, str]) -> StepOutput:
         try:
-            submission = TicketSubmitted.model_validate_json(raw or b"")
             first = seen.get(submission.dedupe_key)
             if first is not None:
                 log.info("duplicate of %s ignored (%s)", first, submission.dedupe_key)
@@ -133,7 +154,7 @@ class RouterSteps:
         self.counts.routing_latency.observe(
             max(0.0, (decision.occurred_at - decision.submission.submitted_at).total_seconds())
         )
-        log.info(
+        log.debug(
             "routed %s → %s (co: %s) [%s, %.2f]",
             decision.ticket_id,
             decision.lead_department,

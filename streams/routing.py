@@ -10,15 +10,15 @@ arguments.
 from __future__ import annotations
 
 import math
-import re
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import lru_cache
 from typing import Protocol
 
 from schemas.events import Priority, RuleHit, TicketRouted, TicketSubmitted, derived_event_id
-from schemas.policy import Category, DepartmentKind, KeyProject, RoutingPolicy, Rule
-from schemas.sla_rules import calendar_for, deadlines_from, tier_for
+from schemas.policy import Category, KeyProject, RoutingPolicy
+from schemas.sla_rules import deadlines_from, tier_for
+from streams.routing_index import index_for
 
 UNCLASSIFIED = "unclassified"
 
@@ -68,56 +68,10 @@ class RouteDecision:
     street_department: str | None
 
 
-@lru_cache(maxsize=1024)
-def _compiled(pattern: str) -> re.Pattern[str]:
-    return re.compile(pattern, re.IGNORECASE)
-
-
 def ticket_text(submission: TicketSubmitted) -> str:
     """The text rules are matched against: title, project and body."""
     parts = (submission.title, submission.project_name or "", submission.text)
     return "\n".join(parts).lower()
-
-
-@dataclass(frozen=True)
-class _RuleMatcher:
-    """A rule ready for the hot path: keywords lowered and the pattern compiled once."""
-
-    rule: Rule
-    keywords: tuple[tuple[str, str], ...]  # (as written, lowered)
-    pattern: re.Pattern[str] | None
-
-    def match(self, text: str) -> str | None:
-        for keyword, lowered in self.keywords:
-            if lowered in text:
-                return keyword
-        if self.pattern is not None:
-            found = self.pattern.search(text)
-            if found:
-                return found.group(0)
-        return None
-
-
-_MATCHERS: dict[int, tuple[tuple[Rule, ...], tuple[_RuleMatcher, ...]]] = {}
-
-
-def _matchers(rules: tuple[Rule, ...]) -> tuple[_RuleMatcher, ...]:
-    """The policy's rules as matchers, built once per rules tuple (a policy is immutable)."""
-    cached = _MATCHERS.get(id(rules))
-    if cached is not None and cached[0] is rules:
-        return cached[1]
-    built = tuple(
-        _RuleMatcher(
-            rule,
-            tuple((keyword, keyword.lower()) for keyword in rule.keywords),
-            _compiled(rule.pattern) if rule.pattern is not None else None,
-        )
-        for rule in rules
-    )
-    if len(_MATCHERS) > 16:
-        _MATCHERS.clear()
-    _MATCHERS[id(rules)] = (rules, built)  # keeps ``rules`` alive, so its id is not reused
-    return built
 
 
 def rules_confidence(ranked_scores: list[float]) -> float:
@@ -139,16 +93,15 @@ def category_probabilities(
 ) -> dict[str, float]:
     """The model's label probabilities summed per policy category (``model_labels``, else the code)."""
     probabilities = model.predict_proba(model_text(submission))
+    get = probabilities.get
     return {
-        category.code: sum(
-            probabilities.get(label, 0.0) for label in (category.model_labels or (category.code,))
-        )
-        for category in policy.categories
+        code: get(labels[0], 0.0) if len(labels) == 1 else sum(get(label, 0.0) for label in labels)
+        for code, labels in index_for(policy).category_labels
     }
 
 
 def fuse(
-    model: dict[str, float], rules: dict[str, float], allowed: set[str], boost: float
+    model: dict[str, float], rules: dict[str, float], allowed: AbstractSet[str], boost: float
 ) -> dict[str, float]:
     """Model probabilities times exp(boost × rule score), renormalised; only allowed categories can win.
 
@@ -170,6 +123,7 @@ def classify(
     policy: RoutingPolicy,
     excluded: frozenset[str] = frozenset(),
     model: LabelModel | None = None,
+    text: str | None = None,
 ) -> Classification:
     """Score every category by the rules that fire (and the model, if any).
 
@@ -177,14 +131,16 @@ def classify(
     says — when an ``override`` rule fires, or when a coordination request spans several categories
     (a joint request is the policy's call, not a text classifier's).
     """
-    text = ticket_text(submission)
+    index = index_for(policy)
+    text = ticket_text(submission) if text is None else text
+    present = index.first_characters.intersection(text)
     scores: dict[str, float] = {}
     hits: list[RuleHit] = []
     overrides: list[str] = []
     urgent = False
-    allowed = {c.code for c in policy.categories if c.lead not in excluded or c.lead_is_street}
-    for matcher in _matchers(policy.rules):
-        matched = matcher.match(text)
+    allowed = index.allowed(excluded)
+    for matcher in index.matchers:
+        matched = matcher.match(text, present)
         if matched is None:
             continue
         rule = matcher.rule
@@ -221,27 +177,29 @@ def _absorb_into_coordination(
     return absorbed, True
 
 
-def named_street(submission: TicketSubmitted, policy: RoutingPolicy) -> str | None:
+def named_street(submission: TicketSubmitted, policy: RoutingPolicy, text: str | None = None) -> str | None:
     """The street office a ticket names: its street field first, then '...街道' in the text."""
-    streets = [d for d in policy.departments if d.kind is DepartmentKind.street]
+    streets = index_for(policy).streets
     if submission.street:
         wanted = submission.street.strip()
-        for dept in streets:
-            if wanted == dept.code or wanted in dept.street_names:
-                return dept.code
-    text = ticket_text(submission)
-    for dept in streets:
-        if any("街道" in name and name in text for name in dept.street_names):
-            return dept.code
+        for code, names, _ in streets:
+            if wanted == code or wanted in names:
+                return code
+    text = ticket_text(submission) if text is None else text
+    for code, _, named_in_text in streets:
+        if any(name in text for name in named_in_text):
+            return code
     return None
 
 
-def key_project_of(submission: TicketSubmitted, policy: RoutingPolicy) -> KeyProject | None:
-    text = ticket_text(submission)
-    for project in policy.key_projects:
-        if submission.project_name in project.names:
+def key_project_of(
+    submission: TicketSubmitted, policy: RoutingPolicy, text: str | None = None
+) -> KeyProject | None:
+    text = ticket_text(submission) if text is None else text
+    for project, names, lowered in index_for(policy).projects:
+        if submission.project_name in names:
             return project
-        if any(name.lower() in text for name in project.names):
+        if any(name in text for name in lowered):
             return project
     return None
 
@@ -283,13 +241,17 @@ def decide_route(
     classification: Classification,
     policy: RoutingPolicy,
     excluded: frozenset[str] = frozenset(),
+    text: str | None = None,
 ) -> RouteDecision:
     """Lead, co-departments and priority from a classification; unclear tickets go to triage."""
-    project = key_project_of(submission, policy)
-    street = named_street(submission, policy) or _street_of_project(project, policy)
+    categories = index_for(policy).categories
+    text = ticket_text(submission) if text is None else text
+    project = key_project_of(submission, policy, text)
+    street = named_street(submission, policy, text) or _street_of_project(project, policy)
     key_enterprise = is_key_enterprise(submission, policy)
-    top = classification.top
-    category = policy.category(top) if top else None
+    ranked = classification.ranked
+    top = ranked[0][0] if ranked and ranked[0][1] > 0 else None  # ``classification.top``
+    category = categories.get(top) if top else None
     priority = Priority.urgent if classification.urgent else Priority.normal
     if category is not None and category.priority.rank > priority.rank:
         priority = category.priority
@@ -311,10 +273,10 @@ def decide_route(
     share = 0.0 if category.lead_is_street else policy.co_share
     secondary = [
         other.lead
-        for code, score in classification.ranked[1:]
+        for code, score in ranked[1:]
         if classification.rule_scores.get(code, 0.0) > 0  # co-departments need evidence a person can read
         and score >= share * top_score
-        and (other := policy.category(code)) is not None
+        and (other := categories.get(code)) is not None
         and not other.lead_is_street
     ]
     co = _unique([*category.co, *secondary, *([street] if street else [])], {lead, *excluded})
@@ -338,13 +300,20 @@ def route_ticket(
     event_id: str | None = None,
     model: LabelModel | None = None,
 ) -> TicketRouted:
-    """Classify and decide in one step, as the router's agent does."""
-    classification = classify(submission, policy, excluded, model)
-    decision = decide_route(submission, classification, policy, excluded)
+    """Classify and decide in one step, as the router's agent does.
+
+    The event is assembled without validating it again: every field comes from the validated
+    submission, the validated policy or the arithmetic above (``tests/unit/test_routing_golden.py``
+    keeps the bytes equal to those of a validated construction).
+    """
+    index = index_for(policy)
+    text = ticket_text(submission)
+    classification = classify(submission, policy, excluded, model, text)
+    decision = decide_route(submission, classification, policy, excluded, text)
     key = decision.key_enterprise or decision.key_project is not None
     tier = tier_for(policy.sla, decision.category, decision.priority, key)
-    deadlines = deadlines_from(tier, now, calendar_for(policy.sla))
-    return TicketRouted(
+    deadlines = deadlines_from(tier, now, index.calendar)  # also refuses a naive ``now``
+    return TicketRouted.model_construct(
         event_id=event_id or derived_event_id("routed", submission.event_id),
         ticket_id=submission.ticket_id,
         occurred_at=now,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from datetime import timedelta
 from typing import Any
 
@@ -16,6 +17,7 @@ from schemas.events import (
     RerouteRequested,
     TicketRouted,
     TicketSubmitted,
+    derived_event_id,
 )
 from schemas.feedback import FEEDBACK_EVENT_TYPES, TicketAccepted, TicketResolved, parse_feedback
 from schemas.sla import SLA_EVENT_ADAPTER, SLA_EVENT_TYPES, SlaBreached, SlaClock, SlaStage
@@ -273,3 +275,9 @@ def test_dead_letter_ids_are_identifiers_but_its_texts_stay_lenient() -> None:
     }
     assert DeadLettered.model_validate(letter).reason == "not JSON \x00"
     assert "source_event_id" in errors_of(DeadLettered, {**letter, "source_event_id": "e\x00"})
+
+
+@pytest.mark.parametrize("source", ["0f3c9a", "ZTC-20261127-ABCDEF012345", "sla:工单:accept:0", "x" * 200])
+@pytest.mark.parametrize("kind", ["routed", "rerouted", "reroute", "sla"])
+def test_derived_event_ids_are_uuid5_of_the_kind_and_source(kind: str, source: str) -> None:
+    assert derived_event_id(kind, source) == uuid.uuid5(uuid.NAMESPACE_URL, f"ztc:{kind}:{source}").hex

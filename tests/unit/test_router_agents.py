@@ -1,7 +1,7 @@
 """The Faust agents themselves, in memory with ``agent.test_context()``: they send what the steps decide.
 
-Faust has no in-memory broker: ``Topic.send`` is replaced by a recorder for
-the test, and the seen-submissions table lives in the app's memory store.
+Faust has no in-memory broker: the producer's ``send`` is replaced by a recorder
+for the test that acknowledges every record at once (or refuses those to one topic).
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import asyncio
 from typing import Any
 
 import pytest
-from faust.topics import Topic
+from faust.transport.drivers.aiokafka import Producer
 
 from schemas.events import DeadLettered, TicketRouted
 from schemas.settings import Settings
@@ -24,14 +24,26 @@ TOPICS = Settings().topics
 Sent = list[tuple[str, bytes | None, bytes]]
 
 
+REFUSED: set[str] = set()
+
+
 @pytest.fixture()
 def sent(monkeypatch: pytest.MonkeyPatch) -> Sent:
     records: Sent = []
+    REFUSED.clear()
 
-    async def record(self: Topic, *, key: bytes | None = None, value: bytes = b"", **_: Any) -> None:
-        records.append((self.get_topic_name(), key, value))
+    async def record(
+        self: Producer, topic: str, key: bytes | None, value: bytes, *_: Any
+    ) -> asyncio.Future[None]:
+        acknowledged: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        if topic in REFUSED:
+            acknowledged.set_exception(RuntimeError("broker says no"))
+        else:
+            records.append((topic, key, value))
+            acknowledged.set_result(None)
+        return acknowledged
 
-    monkeypatch.setattr(Topic, "send", record)
+    monkeypatch.setattr(Producer, "send", record)
     return records
 
 
@@ -50,17 +62,20 @@ async def feed(agent_name: str, *values: bytes) -> None:
             await settle()
 
 
-def test_the_validate_agent_forwards_a_valid_submission_and_dead_letters_garbage(sent: Sent) -> None:
-    asyncio.run(feed("validate", submission().model_dump_json().encode(), b"{garbage"))
-    [(topic, key, _), (dead_topic, _, letter)] = sent
-    assert (topic, key) == (TOPICS.validated, b"wechat_group:m-1")
-    assert dead_topic == TOPICS.deadletter
-    assert DeadLettered.model_validate_json(letter).reason.startswith("not JSON")
-
-
 def test_the_route_agent_routes_to_the_lead_department_once_per_channel_message(sent: Sent) -> None:
     valid = submission().model_dump_json().encode()
-    asyncio.run(feed("route", valid, valid))
-    assert [topic for topic, _, _ in sent] == [TOPICS.routed, TOPICS.department("approval")]
+    asyncio.run(feed("route", valid, valid, b"{garbage"))
+    [routed_topic, lead_topic, dead_topic] = [topic for topic, _, _ in sent]
+    assert [routed_topic, lead_topic] == [TOPICS.routed, TOPICS.department("approval")]
     routed = TicketRouted.model_validate_json(sent[0][2])
     assert routed.lead_department == "approval" and sent[0][1] == routed.ticket_id.encode()
+    assert sent[1][2] == sent[0][2]  # one serialisation, the same bytes to every topic
+    assert dead_topic == TOPICS.deadletter
+    assert DeadLettered.model_validate_json(sent[2][2]).reason.startswith("not JSON")
+
+
+def test_a_routing_the_broker_refuses_is_dead_lettered_with_its_reason(sent: Sent) -> None:
+    REFUSED.add(TOPICS.department("approval"))
+    asyncio.run(feed("route", submission().model_dump_json().encode()))
+    dead = [DeadLettered.model_validate_json(value) for topic, _, value in sent if topic == TOPICS.deadletter]
+    assert [d.stage for d in dead] == ["route"] and dead[0].reason.startswith("routing failed")
