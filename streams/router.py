@@ -35,6 +35,7 @@ from prometheus_client import CollectorRegistry
 
 from schemas.policy import RoutingPolicy
 from schemas.settings import Settings
+from streams.faust_transport import PromptApp
 from streams.metrics import RouterMetrics
 from streams.router_steps import Origin, RouterSteps, SeenMessages, StepOutput
 from streams.routing import LabelModel
@@ -113,7 +114,7 @@ def _batches(stream: faust.StreamT[Any]) -> AsyncIterator[Sequence[Any]]:
 
 
 def _faust_app(settings: Settings) -> faust.App:
-    return faust.App(
+    return PromptApp(
         f"{settings.group_prefix}-router",
         broker=f"kafka://{settings.kafka_bootstrap}",
         store="memory://",
