@@ -80,11 +80,14 @@ def record_json(raw: bytes | str) -> bytes:
     if raw[:1] == b"{":
         return raw
     if raw[:1] == FORMAT_1:
+        unpacker = zlib.decompressobj(zdict=DICTIONARY_1)
         try:
-            unpacker = zlib.decompressobj(zdict=DICTIONARY_1)
-            return unpacker.decompress(raw[1:]) + unpacker.flush()
+            text = unpacker.decompress(raw[1:]) + unpacker.flush()
         except zlib.error as exc:
             raise StoredTicketError(f"stored ticket (format 1) does not decompress: {exc}") from None
+        if not unpacker.eof or unpacker.unused_data:
+            raise StoredTicketError("stored ticket (format 1) does not decompress: cut short or overlong")
+        return text
     raise StoredTicketError(f"no stored ticket format starts with {raw[:1]!r}")
 
 
