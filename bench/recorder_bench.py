@@ -7,8 +7,8 @@ model) as the bytes the recorder reads from ``tickets.routed``, in polls of
 
 - **bare**: per poll, ``json.loads`` each message and one pipeline of the
   essential writes per ticket — SET the ticket JSON, SET its channel-message
-  claim, ZADD it to the all-tickets, inbox and enterprise indexes and its SLA
-  deadlines to a due index;
+  claim, ZADD it to its departments' inboxes and its enterprise's index and its
+  SLA deadlines to a due index;
 - **per_event**: ``RecorderStep.handle`` message by message (parse, check,
   ``store.record``: a WATCH/MULTI transaction per event) — the recorder before
   issue 11;
@@ -105,7 +105,6 @@ def bare_loop(client: redis.Redis, prefix: str, messages: Sequence[Message], bat
                 pipe.set(f"{prefix}ticket:{ticket_id}", raw)
                 claim = f"{submission['channel']}:{submission['channel_message_id']}"
                 pipe.set(f"{prefix}message:{claim}", ticket_id)
-                pipe.zadd(f"{prefix}tickets", {ticket_id: score})
                 for department in (event["lead_department"], *event["co_departments"]):
                     pipe.zadd(f"{prefix}dept:{department}:new", {ticket_id: score})
                 if submission.get("enterprise_name"):

@@ -9,13 +9,14 @@ the same whether it is recorded alone or among five hundred.
 
 Per applied event the plan writes the ticket (once per batch, its last state,
 compactly: ``schemas.ticket_storage``), the message claim of a first routing,
-the inbox / enterprise / project / all-tickets indexes, the ticket's entry in
+the inbox / enterprise / project indexes, the ticket's entry in
 the SLA due index (member: the ticket id; score: its next alert), the alert
 outbox entry of an SLA event and the read model's changes.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 
 from consumers.read_model import Contribution, contribution
@@ -39,8 +40,9 @@ class TicketKeys:
     def __init__(self, prefix: str) -> None:
         self.prefix = prefix
         self.read_model = ReadModelKeys(prefix)
-        self.tickets = f"{prefix}tickets"
-        """Sorted set of every ticket id, scored by routing time (what ``ztc reindex`` walks)."""
+        self.legacy_tickets = f"{prefix}tickets"
+        """A sorted set of every ticket id that older recorders kept; ``ztc reindex`` walks the
+        ticket keys instead, and drops it."""
         self.sla_due = f"{prefix}sla:due"
         """Sorted set: ticket id → when its next SLA alert fires (the monitor's index)."""
         self.alerts = alert_outbox_key(prefix)
@@ -48,6 +50,11 @@ class TicketKeys:
 
     def ticket(self, ticket_id: str) -> str:
         return f"{self.prefix}ticket:{ticket_id}"
+
+    @property
+    def every_ticket(self) -> str:
+        """SCAN pattern of every ticket key (the prefix's glob characters escaped)."""
+        return re.sub(r"([*?\[\]\\])", r"\\\1", self.prefix) + "ticket:*"
 
     def inbox(self, department: str, bucket: InboxBucket) -> str:
         return f"{self.prefix}dept:{department}:{bucket.value}"
@@ -65,7 +72,7 @@ class TicketKeys:
 
 
 def reindex(writes: WriteBatch, keys: TicketKeys, old: TicketRecord | None, new: TicketRecord) -> None:
-    """The inbox, enterprise, project and all-tickets indexes of ``new`` (and out of ``old``'s)."""
+    """The inbox, enterprise and project indexes of ``new`` (and out of ``old``'s)."""
     score = new.routed_at.timestamp()
     before, after = inbox_buckets(old), inbox_buckets(new)
     for department, bucket in before.items():
@@ -77,7 +84,6 @@ def reindex(writes: WriteBatch, keys: TicketKeys, old: TicketRecord | None, new:
         writes.zadd(keys.enterprise(enterprise), {new.ticket_id: score})
     if new.key_project:
         writes.zadd(keys.project(new.key_project), {new.ticket_id: score})
-    writes.zadd(keys.tickets, {new.ticket_id: score})
 
 
 def reschedule(writes: WriteBatch, keys: TicketKeys, book: SlaBook, record: TicketRecord) -> None:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -295,16 +295,28 @@ class RedisTicketStore:
         """
         model = InMemoryReadModel()
         due: dict[str, float] = {}
-        ids = self._members(self.keys.tickets)
-        for i in range(0, len(ids), batch):
-            records = self._load_many(ids[i : i + batch])
+        count = 0
+        for records in self._every_ticket(batch):
+            count += len(records)
             model.add(contribution(r, self.book) for r in records)
             if self.book is not None:
                 due.update(_next_alerts(self.book, records))
         replace_all(self.client, self.prefix, model)
         if self.book is not None:
             self._replace_due(due, batch)
-        return len(ids)
+        self.client.delete(self.keys.legacy_tickets)
+        return count
+
+    def _every_ticket(self, batch: int) -> Iterator[list[TicketRecord]]:
+        """Every stored ticket, ``batch`` keys at a time (SCAN: each key once, in no order)."""
+        keys: list[bytes] = []
+        for key in self.client.scan_iter(match=self.keys.every_ticket, count=batch):
+            keys.append(key)
+            if len(keys) >= batch:
+                yield [decode_record(raw) for raw in self.client.mget(keys) if raw]
+                keys = []
+        if keys:
+            yield [decode_record(raw) for raw in self.client.mget(keys) if raw]
 
     def _replace_due(self, due: dict[str, float], batch: int) -> None:
         """The due index as ``due`` says (legacy members, one per alert, go)."""
