@@ -117,8 +117,8 @@ def bare_loop(client: redis.Redis, prefix: str, messages: Sequence[Message], bat
             pipe.execute()
 
 
-def _step(settings: Settings, client: redis.Redis, prefix: str, book: SlaBook) -> RecorderStep:
-    store = RedisTicketStore(client, prefix, book)
+def _step(settings: Settings, client: redis.Redis, prefix: str) -> RecorderStep:
+    store = RedisTicketStore(client, prefix, SlaBook(policy_for(settings)))  # its own, cold caches
     return RecorderStep(settings, store, RedisDeadLetterStore(client, prefix), now_in_district)
 
 
@@ -184,7 +184,6 @@ def measure_recorder(redis_url: str, n: int = 5000, repeat: int = 1, batch: int 
     """
     settings = Settings(redis_url=redis_url)
     client = redis.Redis.from_url(redis_url)
-    book = SlaBook(policy_for(settings))
     messages = routed_messages(settings, n, uuid.uuid4().hex[:6])
     json_bytes = statistics.mean(len(m.value or b"") for m in messages)
     rates: dict[str, list[float]] = {"bare": [], "per_event": [], "batched": []}
@@ -199,7 +198,7 @@ def measure_recorder(redis_url: str, n: int = 5000, repeat: int = 1, batch: int 
             if name == "bare":
                 rates[name].append(_timed(lambda p=prefix: bare_loop(client, p, messages, batch), n))
             else:
-                step = _step(settings, client, prefix, book)
+                step = _step(settings, client, prefix)
                 run = per_event if name == "per_event" else batched
                 rates[name].append(_timed(lambda s=step, r=run: r(s, messages), n))  # type: ignore[misc]
             sizes[name] = footprint(client, prefix, n, used)

@@ -16,8 +16,8 @@ again. People are alerted from what the recorder recorded (the alert outbox),
 never from this topic, so a re-publication never alerts twice.
 
 Members written before one-entry-per-ticket (``ticket:stage:kind:round``, one
-per alert) are read as their ticket and replaced by its entry when they come
-due (``ztc reindex`` replaces them all at once).
+per alert) are read as their ticket: when the first of them comes due, all of
+the ticket's are replaced by its entry (``ztc reindex`` replaces them all at once).
 
 A due ticket that cannot be checked (a corrupt ticket, a bug) is dead-lettered
 with its reason and dropped from the index; an unavailable Redis or broker
@@ -155,10 +155,12 @@ class Monitor:
     def _decide(self, members: list[str], raws: dict[str, bytes | str | None], now: datetime) -> DuePass:
         decided = DuePass()
         at = now.timestamp()
+        legacy = set()
         for member in members:
             ticket_id = ticket_of(member)
             if member != ticket_id:
                 decided.done.append(member)
+                legacy.add(ticket_id)
         for ticket_id, raw in raws.items():
             try:
                 alerts = self.book.schedule(decode_record(raw)) if raw else []
@@ -167,6 +169,8 @@ class Monitor:
                 decided.poison.append((ticket_id, f"monitor failed: {type(exc).__name__}: {exc}"))
                 decided.done.append(ticket_id)
                 continue
+            if ticket_id in legacy:  # its other alerts' members go too: the ticket's entry stands for them
+                decided.done += [a.key for a in alerts]
             due = sorted((a for a in alerts if a.fire_at <= now), key=lambda a: (a.fire_at, a.key))
             later = [a.fire_at.timestamp() for a in alerts if a.fire_at > now]
             if due:  # until the recorder has them (then the entry moves), look again later

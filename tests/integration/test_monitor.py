@@ -73,3 +73,33 @@ def test_an_alert_the_recorder_never_got_is_published_again_and_a_recorded_one_i
     store.client.delete(monitor._claim_key(first_alert.key))
     assert [e.key for e in monitor.run_pass(at + timedelta(seconds=200))] == []
     assert [e.event_id for e in published] == [event.event_id, event.event_id]
+
+
+def due_members(store: RedisTicketStore) -> list[tuple[str, float]]:
+    found: list[tuple[bytes, float]] = store.client.zrange(store.sla_due_key, 0, -1, withscores=True)  # type: ignore[assignment]
+    return [(m.decode() if isinstance(m, bytes) else str(m), float(s)) for m, s in found]
+
+
+def test_the_due_index_holds_one_entry_per_ticket_at_its_next_alert(store: RedisTicketStore) -> None:
+    assert store.book is not None
+    ticket_id = routed_ticket(store, "dd")
+    record = store.get(ticket_id)
+    assert record is not None
+    alerts = store.book.schedule(record)
+    assert len(alerts) > 2 and due_members(store) == [(ticket_id, min(a.fire_at for a in alerts).timestamp())]
+
+
+def test_legacy_members_one_per_alert_are_read_as_their_ticket_and_replaced(store: RedisTicketStore) -> None:
+    assert store.book is not None
+    ticket_id = routed_ticket(store, "ee")
+    record = store.get(ticket_id)
+    assert record is not None
+    alerts = sorted(store.book.schedule(record), key=lambda a: a.fire_at)
+    store.client.delete(store.sla_due_key)
+    store.client.zadd(store.sla_due_key, {a.key: a.fire_at.timestamp() for a in alerts})  # as before
+    published: list[SlaEvent] = []
+    monitor = Monitor(store, store.book, published.append)
+    at = alerts[0].fire_at
+    assert [e.key for e in monitor.run_pass(at)] == [a.key for a in alerts if a.fire_at <= at]
+    later = [a.fire_at.timestamp() for a in alerts if a.fire_at > at]
+    assert due_members(store) == [(ticket_id, min([at.timestamp() + monitor.republish_after_s, *later]))]
