@@ -18,7 +18,7 @@ run: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy producers streams consumers schemas deploy ztc tests tools
+	$(BIN)/mypy producers streams consumers schemas deploy ztc tests tools bench
 
 unit: $(STAMP)
 	$(BIN)/pytest tests/unit -q
@@ -34,8 +34,10 @@ chromium:
 test: lint chromium
 	$(BIN)/pytest -q
 
+# Every stage against its bare baseline on an isolated embedded stack (bench/, README "Speed");
+# e.g. make bench BENCH_ARGS="--quick" or BENCH_ARGS="--only router,recorder --repeat 5".
 bench: $(STAMP)
-	$(BIN)/python bench/bench_classifier.py
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 # The fault suite: kill -9, restarts, malformed input, fuzzed HTTP against a real `ztc run` (tests/chaos);
 # e.g. make chaos CHAOS_ARGS="--tickets 2000 --only kill-broker,malformed".

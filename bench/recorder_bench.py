@@ -35,6 +35,7 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -130,7 +131,7 @@ def per_event(step: RecorderStep, messages: Sequence[Message]) -> None:
 
 def batched(step: RecorderStep, messages: Sequence[Message], batch: int = BATCH) -> None:
     stop = threading.Event()
-    handle_batch: Callable[[Sequence[Message], threading.Event], Any] = step.handle_batch  # type: ignore[attr-defined]
+    handle_batch: Callable[[Sequence[Message], threading.Event], Any] = step.handle_batch
     for chunk in _chunks(messages, batch):
         handle_batch(chunk, stop)
 
@@ -196,11 +197,11 @@ def measure_recorder(redis_url: str, n: int = 5000, repeat: int = 1, batch: int 
             prefix = f"b{uuid.uuid4().hex[:3]}:"
             used = int(client.info("memory")["used_memory"])
             if name == "bare":
-                rates[name].append(_timed(lambda p=prefix: bare_loop(client, p, messages, batch), n))
+                rates[name].append(_timed(partial(bare_loop, client, prefix, messages, batch), n))
             else:
                 step = _step(settings, client, prefix)
                 run = per_event if name == "per_event" else batched
-                rates[name].append(_timed(lambda s=step, r=run: r(s, messages), n))  # type: ignore[misc]
+                rates[name].append(_timed(partial(run, step, messages), n))
             sizes[name] = footprint(client, prefix, n, used)
             _drop(client, prefix)
     return _summary(rates, sizes, json_bytes, n, batch)

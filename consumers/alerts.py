@@ -237,6 +237,15 @@ class Claim(StrEnum):
     """a lease expired without a marker: an alerter died mid-send, the alert is in doubt"""
 
 
+class Ledger(Protocol):
+    """Who sent what: what the courier needs of ``DeliveryLedger`` (and its in-memory double)."""
+
+    def claim(self, sink: str, event_id: str, owner: str, now: float, lease_s: float) -> Claim: ...
+    def release(self, sink: str, event_id: str, owner: str) -> None: ...
+    def mark(self, sink: str, event_id: str) -> None: ...
+    def is_sent(self, sink: str, event_id: str) -> bool: ...
+
+
 # KEYS: sent marker, lease; ARGV: now ms, lease deadline ms, owner, ttl s.
 _CLAIM = """
 if redis.call('EXISTS', KEYS[1]) == 1 then return 'sent' end
@@ -320,6 +329,17 @@ class ParkedAlert:
     """retries since it was parked (the backoff)"""
     retry_at: float | None = None
     """next retry (epoch seconds); None when read without it"""
+
+
+class Parking(Protocol):
+    """Alerts a sink kept refusing: what the courier needs of ``ParkedAlerts`` (and its in-memory double)."""
+
+    def park(self, alert: ParkedAlert, retry_at: float) -> None: ...
+    def due(self, sink: str, now: float, limit: int = 50) -> list[str]: ...
+    def take(self, sink: str, event_id: str, now: float, lease_until: float) -> ParkedAlert | None: ...
+    def remove(self, sink: str, event_id: str) -> None: ...
+    def count(self, sink: str) -> int: ...
+    def waiting(self, sink: str, limit: int = 100) -> list[ParkedAlert]: ...
 
 
 # KEYS: parked zset; ARGV: event id, now, lease until. Take a due alert for one retry (a lease, not removal).
@@ -458,8 +478,8 @@ class Courier:
     def __init__(
         self,
         sink: AlertSink,
-        ledger: DeliveryLedger,
-        parked: ParkedAlerts,
+        ledger: Ledger,
+        parked: Parking,
         owner: str,
         stop: threading.Event,
         policy: RetryPolicy | None = None,
@@ -468,6 +488,8 @@ class Courier:
         self.sink = sink
         self.name = sink.name
         self.ledger = ledger
+        self.marking = sink if isinstance(sink, MarkingSink) and isinstance(ledger, DeliveryLedger) else None
+        """a sink that marks in its own transaction (Redis with the Redis ledger): exactly once"""
         self.parked = parked
         self.owner = owner
         self.stop = stop
@@ -549,7 +571,7 @@ class Courier:
             return Outcome.duplicate
         if claim is Claim.busy:
             return None
-        if claim is Claim.stale and not isinstance(self.sink, MarkingSink):
+        if claim is Claim.stale and self.marking is None:
             IN_DOUBT.labels(self.name).inc()
             log.warning(
                 "alert for %s may already be on %s (an alerter died mid-send); sending again",
@@ -561,8 +583,9 @@ class Courier:
             since = _iso(self.failing_since or now)
             return self._park(event, attempts, error or f"not tried: sink failing since {since}")
         try:
-            if isinstance(self.sink, MarkingSink):
-                if not self.sink.send_marked(event, self.ledger):
+            if self.marking is not None:
+                assert isinstance(self.ledger, DeliveryLedger)
+                if not self.marking.send_marked(event, self.ledger):
                     DUPLICATES.labels(self.name).inc()
                     return Outcome.duplicate
                 return self._succeeded()

@@ -1,77 +1,50 @@
 """Supervision dashboard (督办看板): server-rendered pages, readable without JavaScript.
 
 Figures come from the read model the recorder keeps next to the tickets, through
-``consumers.views`` (a page never reads every ticket); this module signs the
-office's session cookie and renders Jinja2 templates with an inline SVG chart.
+``consumers.views`` (a page never reads every ticket); this module renders
+Jinja2 templates with an inline SVG chart for the person signed in
+(``consumers.web_sessions``). Office people see every ticket; department people
+only their department's (another's ticket is 404, as in the API) and its own
+overdue groups; an administrator manages accounts and reads no tickets.
 Every free text a template shows goes through the ``personal`` filter: phone and
-ID-card numbers masked, unless the policy's ``[privacy]`` lets the office see them.
-Only the office's key can sign in; the key is exchanged once for a signed,
-HttpOnly session cookie and never stored.
+ID-card numbers masked, unless the policy's ``[privacy]`` lets the reader's
+role on the ticket see them (on lists: the office's role, else masked).
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
-import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, quote
+from urllib.parse import quote
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from jinja2 import pass_context
+from jinja2.runtime import Context
 
 from consumers import views
-from consumers.access import KeyRing
+from consumers.accounts import Viewer
 from consumers.supervision import DailyCounts, parse_period
 from consumers.ticket_store import TicketStore
+from consumers.web_sessions import WebSessions
+from schemas.accounts import Role, offered, sees_ticket
+from schemas.actions import ACTIONS, ActionSpec
 from schemas.events import DISTRICT_ZONE
 from schemas.policy import PrivacyRole, RoutingPolicy
-from schemas.privacy import mask_personal, shows_personal_data
+from schemas.privacy import mask_personal, reader_roles, shows_personal_data
+from schemas.ticket import TicketRecord
 
 log = logging.getLogger(__name__)
 
 HERE = Path(__file__).parent
 TEMPLATES = HERE / "templates"
 STATIC = HERE / "static"
-COOKIE = "ztc_session"
-SESSION_HOURS = 8
 PALETTE = ("#1f5fa8", "#d9822b", "#3a8f5c", "#b8423a", "#7a5cad", "#2b9bb0", "#8c6d31", "#6b6b6b")
-
-
-# ---------------------------------------------------------------- sessions
-
-
-@dataclass(frozen=True)
-class SessionSigner:
-    """HMAC-signed session tokens: who signed in and until when; nothing secret inside."""
-
-    secret: bytes
-
-    def _sign(self, payload: bytes) -> str:
-        return hmac.new(self.secret, payload, hashlib.sha256).hexdigest()
-
-    def issue(self, name: str, expires: datetime) -> str:
-        payload = base64.urlsafe_b64encode(json.dumps({"n": name, "e": expires.timestamp()}).encode())
-        return f"{payload.decode()}.{self._sign(payload)}"
-
-    def verify(self, token: str | None, now: datetime) -> str | None:
-        if not token or "." not in token:
-            return None
-        payload, signature = token.rsplit(".", 1)
-        if not hmac.compare_digest(self._sign(payload.encode()), signature):
-            return None
-        try:
-            data = json.loads(base64.urlsafe_b64decode(payload))
-        except ValueError:
-            return None
-        return str(data["n"]) if data.get("e", 0) > now.timestamp() else None
 
 
 # ---------------------------------------------------------------- presentation helpers (pure)
@@ -148,11 +121,19 @@ def local(moment: datetime | None) -> str:
     return "—" if moment is None else moment.astimezone(DISTRICT_ZONE).strftime("%Y-%m-%d %H:%M")
 
 
-def personal_filter(policy: RoutingPolicy) -> Callable[[Any], Any]:
-    """The ``personal`` Jinja filter: text as the office may read it (the dashboard is the office's)."""
-    if shows_personal_data(policy.privacy, (PrivacyRole.office,)):
-        return lambda value: value
-    return lambda value: mask_personal(value) if isinstance(value, str) else value
+def personal_filter(policy: RoutingPolicy) -> Callable[..., Any]:
+    """The ``personal`` Jinja filter: text unmasked only if the page's ``unmask`` says so (a ticket page
+    sets it from the reader's roles on the ticket), else as the office may read it."""
+    office = shows_personal_data(policy.privacy, (PrivacyRole.office,))
+
+    @pass_context
+    def personal(context: Context, value: Any) -> Any:
+        unmask = context.get("unmask")
+        if (office if unmask is None else unmask) or not isinstance(value, str):
+            return value
+        return mask_personal(value)
+
+    return personal
 
 
 def make_templates(policy: RoutingPolicy) -> Jinja2Templates:
@@ -165,6 +146,7 @@ def make_templates(policy: RoutingPolicy) -> Jinja2Templates:
         category=lambda code: c.name if (c := policy.category(code)) else code,
         level_label=lambda level: levels.get(level, f"{level}级"),
         key_projects=[p.name for p in policy.key_projects],
+        department_codes=policy.department_codes,
     )
     return templates
 
@@ -172,51 +154,73 @@ def make_templates(policy: RoutingPolicy) -> Jinja2Templates:
 # ---------------------------------------------------------------- routes
 
 
+def unmasked_for(viewer: Viewer, record: TicketRecord, policy: RoutingPolicy) -> bool:
+    department = viewer.account.acting_department or ""
+    roles = reader_roles(record, department, is_office=viewer.account.role.of_office)
+    return shows_personal_data(policy.privacy, roles)
+
+
+class TicketPage:
+    """The ticket page for one viewer, with the action forms their role allows (also after a refusal)."""
+
+    def __init__(
+        self, templates: Jinja2Templates, policy: RoutingPolicy, clock: Callable[[], datetime]
+    ) -> None:
+        self.templates = templates
+        self.policy = policy
+        self.clock = clock
+        self.actions: tuple[ActionSpec, ...] = tuple(a for a in ACTIONS if a.http_path is not None)
+
+    def render(
+        self,
+        request: Request,
+        viewer: Viewer,
+        ticket_id: str,
+        record: TicketRecord | None,
+        status: int = 200,
+        **context: Any,
+    ) -> HTMLResponse:
+        if record is None or not sees_ticket(viewer.account, record):
+            record, status = None, 404  # never say that another department's ticket exists
+        forms = offered(viewer.account, record, self.actions) if record is not None else []
+        shown = {
+            "now": self.clock(),
+            "viewer": viewer,
+            "record": record,
+            "ticket_id": ticket_id,
+            "forms": forms,
+            "unmask": record is not None and unmasked_for(viewer, record, self.policy),
+            **context,
+        }
+        return self.templates.TemplateResponse(request, "ticket.html", shown, status_code=status)
+
+
 def dashboard_router(
     store: Callable[[], TicketStore],
-    keys: KeyRing,
     policy: RoutingPolicy,
     clock: Callable[[], datetime],
-    signer: SessionSigner,
+    sessions: WebSessions,
+    templates: Jinja2Templates,
 ) -> APIRouter:
     router = APIRouter(tags=["dashboard 督办看板"], include_in_schema=False)
-    templates = make_templates(policy)
     category_names = {c.code: c.name for c in policy.categories}
+    tickets = TicketPage(templates, policy, clock)
 
-    def page(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
-        return templates.TemplateResponse(request, name, {"now": clock(), **context}, status_code=status)
+    def page(request: Request, name: str, viewer: Viewer, status: int = 200, **context: Any) -> HTMLResponse:
+        shown = {"now": clock(), "viewer": viewer, **context}
+        return templates.TemplateResponse(request, name, shown, status_code=status)
 
-    def signed_in(request: Request) -> str | None:
-        return signer.verify(request.cookies.get(COOKIE), clock())
+    def reader(request: Request) -> Viewer | Response:
+        """The person signed in who reads tickets; else a redirect (to sign in, or an admin home)."""
+        viewer = sessions.viewer(request)
+        if viewer is None:
+            return sessions.login_redirect(request)
+        if viewer.account.role is Role.admin:
+            return RedirectResponse("/admin/users", status_code=303)
+        return viewer
 
-    def login_redirect(request: Request) -> Response:
-        target = quote(str(request.url.path) + (f"?{request.url.query}" if request.url.query else ""))
-        return RedirectResponse(f"/dashboard/login?next={target}", status_code=303)
-
-    @router.get("/dashboard/login", response_class=HTMLResponse)
-    def login_form(request: Request, next: str = "/dashboard") -> HTMLResponse:
-        return page(request, "login.html", next=next if next.startswith("/dashboard") else "/dashboard")
-
-    @router.post("/dashboard/login", response_model=None)
-    async def login(request: Request) -> Response:
-        form = parse_qs((await request.body()).decode("utf-8", errors="replace"))
-        key = (form.get("key") or [""])[0].strip()
-        target = (form.get("next") or ["/dashboard"])[0]
-        target = target if target.startswith("/dashboard") else "/dashboard"
-        who = keys.authenticate(key, clock())
-        if who is None or not who.is_office:
-            log.warning("dashboard sign-in refused (%s)", "not the office's key" if who else "unknown key")
-            return page(request, "login.html", status=401, next=target, error=True)
-        response = RedirectResponse(target, status_code=303)
-        token = signer.issue(who.name, clock() + timedelta(hours=SESSION_HOURS))
-        response.set_cookie(COOKIE, token, max_age=SESSION_HOURS * 3600, httponly=True, samesite="strict")
-        return response
-
-    @router.post("/dashboard/logout")
-    def logout() -> Response:
-        response = RedirectResponse("/dashboard/login", status_code=303)
-        response.delete_cookie(COOKIE)
-        return response
+    def own(viewer: Viewer, records: list[TicketRecord]) -> list[TicketRecord]:
+        return [r for r in records if sees_ticket(viewer.account, r)]
 
     @router.get("/", include_in_schema=False)
     def root() -> Response:
@@ -224,8 +228,8 @@ def dashboard_router(
 
     @router.get("/dashboard", response_model=None)
     def overview(request: Request) -> Response:
-        if (user := signed_in(request)) is None:
-            return login_redirect(request)
+        if not isinstance(viewer := reader(request), Viewer):
+            return viewer
         now = clock()
         params = request.query_params
         try:
@@ -235,24 +239,24 @@ def dashboard_router(
         except ValueError as exc:
             raise HTTPException(400, str(exc)) from None
         shown = views.overview(store(), period, now)
+        department = None if viewer.account.role.of_office else viewer.account.department
         return page(
             request,
             "overview.html",
-            user=user,
+            viewer,
             period=period,
-            overdue=shown.overdue,
-            at_risk=shown.at_risk,
+            overdue=[g for g in shown.overdue if department in (None, g.department)],
+            at_risk=[g for g in shown.at_risk if department in (None, g.department)],
             ranking=shown.ranking,
             chart=bar_chart(shown.daily, category_names),
+            unmask=None if department is None else False,
         )
 
     @router.get("/dashboard/tickets/{ticket_id}", response_model=None)
     def ticket(request: Request, ticket_id: str) -> Response:
-        if (user := signed_in(request)) is None:
-            return login_redirect(request)
-        record = store().get(ticket_id.strip())
-        status = 200 if record else 404
-        return page(request, "ticket.html", status=status, user=user, record=record, ticket_id=ticket_id)
+        if not isinstance(viewer := reader(request), Viewer):
+            return viewer
+        return tickets.render(request, viewer, ticket_id, store().get(ticket_id.strip()))
 
     @router.get("/dashboard/ticket", response_model=None)
     def ticket_search(request: Request, id: str = "") -> Response:
@@ -260,17 +264,21 @@ def dashboard_router(
 
     @router.get("/dashboard/enterprise", response_model=None)
     def enterprise(request: Request, q: str = "") -> Response:
-        if (user := signed_in(request)) is None:
-            return login_redirect(request)
-        records = store().enterprise_tickets(q.strip()) if q.strip() else []
+        if not isinstance(viewer := reader(request), Viewer):
+            return viewer
+        records = own(viewer, store().enterprise_tickets(q.strip())) if q.strip() else []
         key = any(r.key_enterprise for r in records)
-        return page(request, "enterprise.html", user=user, q=q, records=records, key_enterprise=key)
+        masked = None if viewer.account.role.of_office else False
+        return page(
+            request, "enterprise.html", viewer, q=q, records=records, key_enterprise=key, unmask=masked
+        )
 
     @router.get("/dashboard/project", response_model=None)
     def project(request: Request, q: str = "") -> Response:
-        if (user := signed_in(request)) is None:
-            return login_redirect(request)
-        records = store().project_tickets(q.strip()) if q.strip() else []
-        return page(request, "project.html", user=user, q=q, records=records)
+        if not isinstance(viewer := reader(request), Viewer):
+            return viewer
+        records = own(viewer, store().project_tickets(q.strip())) if q.strip() else []
+        masked = None if viewer.account.role.of_office else False
+        return page(request, "project.html", viewer, q=q, records=records, unmask=masked)
 
     return router

@@ -21,6 +21,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
 from consumers.ticket_store import TicketStore
+from schemas.accounts import involved
 from schemas.actions import ACTIONS, Acting, ActionError, ActionSpec, FieldSpec, Kind
 from schemas.feedback import DepartmentAction
 from schemas.policy import PrivacyPolicy
@@ -156,11 +157,6 @@ def department_of(principal: Principal) -> str:
     if principal.scope is not Scope.department or principal.department is None:
         raise HTTPException(403, "此密钥不是部门密钥 / this key is not a department's key")
     return principal.department
-
-
-def involved(record: TicketRecord, department: str) -> bool:
-    """The department is or was lead or co-department of the ticket."""
-    return department in record.departments or any(a.department == department for a in record.assignments)
 
 
 def visible(record: TicketRecord | None, principal: Principal) -> TicketRecord:

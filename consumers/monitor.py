@@ -1,194 +1,172 @@
-"""The overdue monitor: emits SLA warnings, breaches and escalations from a Redis index, until recorded.
+"""The overdue monitor: emits SLA warnings, breaches and escalations from the SLA schedule, until recorded.
 
-It never scans open tickets: the recorder keeps ``{prefix}sla:due`` — one member
-per ticket with alerts to come, scored by when the next one fires — equal to
-what the pure engine schedules. A pass costs what is due: it takes up to
-``batch`` tickets due by ``now`` (ZRANGEBYSCORE … LIMIT), reads them in one
-MGET under WATCH, works out each one's due alerts from its current state and
-moves its entry to its next alert — or ``republish_after_s`` ahead while an
-alert it emits is not yet recorded — in one transaction (a ticket the recorder
-changed meanwhile is simply decided again at the next pass). Then it claims
-each due alert with a short lease (``SET NX EX``) so two monitors never both
-emit it at once, and publishes the event (its id derived from the alert key,
-so every copy is recorded once). An event the broker lost (the embedded broker
-forgets everything on a restart) is published again once the entry comes due
-again. People are alerted from what the recorder recorded (the alert outbox),
-never from this topic, so a re-publication never alerts twice.
+It never scans open tickets: the recorder keeps the schedule (``consumers.sla_schedule``,
+``{prefix}sla:due`` in Redis) at one entry per ticket with alerts to come, due
+when its next alert fires. A pass costs what is due. Two layers:
 
-Members written before one-entry-per-ticket (``ticket:stage:kind:round``, one
-per alert) are read as their ticket: when the first of them comes due, all of
-the ticket's are replaced by its entry (``ztc reindex`` replaces them all at once).
+- ``plan_pass`` decides, for the tickets due by ``now`` and from their current
+  state, what to do: the alerts to emit, when each ticket's entry comes due
+  next (its next alert — or ``Pace.republish_after_s`` ahead while an alert it
+  emits is not yet recorded), the entries to drop (accepted, resolved, paused
+  or recorded meanwhile; legacy per-alert members) and the tickets that cannot
+  be handled (dead letters). No broker, no clock, no Redis: unit tests drive
+  it in milliseconds.
+- ``Monitor.run_pass`` has the schedule ``settle`` that plan (the due tickets
+  read in one go, the entries moved in one transaction; a ticket the recorder
+  changed meanwhile is decided again), then claims each alert to emit with a
+  short lease so two monitors never emit it at once and publishes the event
+  (its id derived from the alert key, so every copy is recorded once). An
+  event the broker lost (the embedded broker forgets everything on a restart)
+  is published again once the ticket's entry comes due again; once recorded,
+  the recorder moves the entry to the ticket's next alert. ``Monitor.run`` is
+  the timer around it, and also runs the outbox relay.
 
-A due ticket that cannot be checked (a corrupt ticket, a bug) is dead-lettered
-with its reason and dropped from the index; an unavailable Redis or broker
-ends the pass, and the next pass tries again.
+People are alerted from what the recorder recorded (the alert outbox), never
+from this topic, so a re-publication never alerts twice. A due ticket that
+cannot be checked (a corrupt ticket, a bug) is dead-lettered with its reason
+and dropped from the schedule; an unavailable Redis or broker ends the pass,
+and the next pass tries again.
 """
 
 from __future__ import annotations
 
 import logging
-import re
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import redis
 from kafka.errors import KafkaError
 
-from consumers.sla_engine import ScheduledAlert, SlaBook, alert_event
-from consumers.ticket_store import RedisTicketStore
+from consumers.sla_engine import SlaBook, alert_event
+from consumers.sla_schedule import SlaSchedule, Tickets, ticket_of
+from schemas.publishing import Publisher
 from schemas.sla import SlaEvent
-from schemas.ticket_storage import decode_record
+
+__all__ = ["DEFAULT_PACE", "Monitor", "Pace", "PassPlan", "Tickets", "plan_pass"]
 
 log = logging.getLogger(__name__)
 
-Publish = Callable[[SlaEvent], None]
 DeadLetter = Callable[[str, str], None]
-"""(alert key or ticket id, reason): report an alert the monitor cannot handle."""
+"""(ticket id or schedule member, reason): report a due ticket the monitor cannot handle."""
 Infrastructure = (redis.ConnectionError, redis.TimeoutError, KafkaError)
-LEGACY_MEMBER = re.compile(r"^(?P<ticket>.+):(accept|resolve):(warning|breach|escalation\d+):\d+$")
-WATCH_ATTEMPTS = 3
 
 
-def _log_dead_letter(key: str, reason: str) -> None:
-    log.error("cannot handle SLA alert %s: %s", key, reason)
+@dataclass(frozen=True)
+class Pace:
+    lease_s: int = 30
+    """how long a claim keeps other monitors from emitting the same alert"""
+    batch: int = 500
+    """due tickets read per pass"""
+    republish_after_s: float = 30.0
+    """an emitted alert the recorder has not recorded by then is published again"""
 
 
-def _text(value: object) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
-def ticket_of(member: str) -> str:
-    """The ticket a due-index member stands for (a ticket id, or a legacy alert key)."""
-    legacy = LEGACY_MEMBER.match(member)
-    return legacy.group("ticket") if legacy else member
+DEFAULT_PACE = Pace()
 
 
 @dataclass
-class DuePass:
-    """What one pass decided over the due tickets it read."""
+class PassPlan:
+    """What one pass must do, decided from the due tickets and their current state."""
 
-    alerts: list[ScheduledAlert] = field(default_factory=list)
-    scores: dict[str, float] = field(default_factory=dict)
-    """ticket id → when to look at it again"""
-    done: list[str] = field(default_factory=list)
-    """members to drop: tickets with nothing to come, legacy members, poison"""
-    poison: list[tuple[str, str]] = field(default_factory=list)
-    """(member, reason)"""
+    emit: list[tuple[str, SlaEvent]] = field(default_factory=list)
+    """(alert key, event) due now: claim and publish (each ticket's earliest first)"""
+    reschedule: dict[str, datetime] = field(default_factory=dict)
+    """ticket id → when its entry comes due next (its next alert, or the re-publication)"""
+    drop: list[str] = field(default_factory=list)
+    """members to forget: tickets with nothing to come, legacy per-alert members, poison"""
+    dead: list[tuple[str, str]] = field(default_factory=list)
+    """(ticket id, reason) that could not be handled: dead-letter, then drop"""
+
+
+def _decide(
+    ticket_id: str, legacy: bool, tickets: Tickets, book: SlaBook, now: datetime, pace: Pace
+) -> PassPlan:
+    record = tickets.get(ticket_id)
+    alerts = book.schedule(record) if record is not None else []
+    plan = PassPlan()
+    if legacy:  # its other alerts' members go too: the ticket's entry stands for them
+        plan.drop += [a.key for a in alerts]
+    due = sorted((a for a in alerts if a.fire_at <= now), key=lambda a: (a.fire_at, a.key))
+    later = [a.fire_at for a in alerts if a.fire_at > now]
+    if due:  # until the recorder has them (then the entry moves on), look again later
+        later.append(now + timedelta(seconds=pace.republish_after_s))
+    if later:
+        plan.reschedule[ticket_id] = min(later)
+    else:  # accepted, resolved, paused or recorded meanwhile
+        plan.drop.append(ticket_id)
+    plan.emit += [(a.key, alert_event(a, book, now)) for a in due]
+    return plan
+
+
+def plan_pass(
+    due: Sequence[str], tickets: Tickets, book: SlaBook, now: datetime, pace: Pace = DEFAULT_PACE
+) -> PassPlan:
+    """What the pass must do for the schedule members due by ``now``; raises only for infrastructure."""
+    plan = PassPlan()
+    legacy = {ticket_of(m) for m in due if ticket_of(m) != m}
+    plan.drop += [m for m in due if ticket_of(m) != m]
+    for ticket_id in dict.fromkeys(ticket_of(m) for m in due):
+        try:
+            decided = _decide(ticket_id, ticket_id in legacy, tickets, book, now, pace)
+        except Infrastructure:
+            raise
+        except Exception as exc:  # poison: report it, drop it from the schedule, go on
+            log.exception("SLA alerts of %s failed", ticket_id)
+            plan.dead.append((ticket_id, f"monitor failed: {type(exc).__name__}: {exc}"))
+            plan.drop.append(ticket_id)
+            continue
+        plan.emit += decided.emit
+        plan.reschedule.update(decided.reschedule)
+        plan.drop += decided.drop
+    return plan
+
+
+def _log_dead_letter(key: str, reason: str) -> None:
+    log.error("cannot handle SLA alerts of %s: %s", key, reason)
 
 
 class Monitor:
+    """Has the schedule settle each pass's plan, then claims and publishes what it emits."""
+
     def __init__(
         self,
-        store: RedisTicketStore,
+        schedule: SlaSchedule,
         book: SlaBook,
-        publish: Publish,
+        publisher: Publisher,
+        topic: str,
         *,
-        lease_s: int = 30,
-        batch: int = 500,
-        republish_after_s: float = 30.0,
+        pace: Pace = DEFAULT_PACE,
         dead_letter: DeadLetter = _log_dead_letter,
     ) -> None:
-        self.store = store
-        self.client = store.client
+        self.schedule = schedule
         self.book = book
-        self.publish = publish
-        self.lease_s = lease_s
-        self.batch = batch
-        self.republish_after_s = republish_after_s
+        self.publisher = publisher
+        self.topic = topic
+        self.pace = pace
         self.dead_letter = dead_letter
         self.monitor_id = uuid.uuid4().hex
 
-    def _claim_key(self, alert_key: str) -> str:
-        return f"{self.store.prefix}sla:claim:{alert_key}"
+    def plan(self, due: list[str], tickets: Tickets, now: datetime) -> PassPlan:
+        return plan_pass(due, tickets, self.book, now, self.pace)
 
     def run_pass(self, now: datetime) -> list[SlaEvent]:
-        """Emit every alert due by ``now`` (of up to ``batch`` tickets); return what this monitor emitted."""
-        due = self.client.zrangebyscore(
-            self.store.sla_due_key, "-inf", now.timestamp(), start=0, num=self.batch
-        )
-        members = [_text(m) for m in due]
-        if not members:
+        """Emit every alert due by ``now`` (of up to ``Pace.batch`` tickets); return what it emitted."""
+        plan = self.schedule.settle(now, self.pace.batch, lambda due, tickets: self.plan(due, tickets, now))
+        if plan is None:  # the due tickets kept changing: the next pass decides them again
             return []
-        decided = self._reschedule(members, now)
-        for member, reason in decided.poison:
-            self.dead_letter(member, reason)
-        emitted: list[SlaEvent] = []
-        for alert in decided.alerts:
-            try:
-                event = self._emit(alert, now)
-            except Infrastructure:
-                raise
-            except Exception as exc:  # poison: report it, drop the ticket from the index, go on
-                log.exception("SLA alert %s failed", alert.key)
-                self.dead_letter(alert.key, f"monitor failed: {type(exc).__name__}: {exc}")
-                self.client.zrem(self.store.sla_due_key, alert.ticket_id)
-                continue
-            if event is not None:
-                emitted.append(event)
-        return emitted
+        for ticket_id, reason in plan.dead:
+            self.dead_letter(ticket_id, reason)
+        return [event for key, event in plan.emit if self._emit(key, event)]
 
-    def _reschedule(self, members: list[str], now: datetime) -> DuePass:
-        """Read the due tickets, decide, move their entries on — atomically, or not at all."""
-        ticket_ids = list(dict.fromkeys(ticket_of(m) for m in members))
-        keys = [self.store.keys.ticket(t) for t in ticket_ids]
-        for _ in range(WATCH_ATTEMPTS):
-            with self.client.pipeline() as pipe:
-                try:
-                    pipe.watch(*keys)  # type: ignore[no-untyped-call]
-                    raws = pipe.mget(keys)
-                    decided = self._decide(members, dict(zip(ticket_ids, raws, strict=True)), now)
-                    pipe.multi()
-                    if decided.done:
-                        pipe.zrem(self.store.sla_due_key, *decided.done)
-                    if decided.scores:
-                        pipe.zadd(self.store.sla_due_key, decided.scores)
-                    pipe.execute()
-                    return decided
-                except redis.WatchError:
-                    continue
-        log.info("due tickets kept changing under the monitor; next pass")
-        return DuePass()
-
-    def _decide(self, members: list[str], raws: dict[str, bytes | str | None], now: datetime) -> DuePass:
-        decided = DuePass()
-        at = now.timestamp()
-        legacy = set()
-        for member in members:
-            ticket_id = ticket_of(member)
-            if member != ticket_id:
-                decided.done.append(member)
-                legacy.add(ticket_id)
-        for ticket_id, raw in raws.items():
-            try:
-                alerts = self.book.schedule(decode_record(raw)) if raw else []
-            except Exception as exc:  # a corrupt ticket, a bug: report it, drop it, go on
-                log.exception("SLA alerts of %s failed", ticket_id)
-                decided.poison.append((ticket_id, f"monitor failed: {type(exc).__name__}: {exc}"))
-                decided.done.append(ticket_id)
-                continue
-            if ticket_id in legacy:  # its other alerts' members go too: the ticket's entry stands for them
-                decided.done += [a.key for a in alerts]
-            due = sorted((a for a in alerts if a.fire_at <= now), key=lambda a: (a.fire_at, a.key))
-            later = [a.fire_at.timestamp() for a in alerts if a.fire_at > now]
-            if due:  # until the recorder has them (then the entry moves), look again later
-                later.append(at + self.republish_after_s)
-            if later:
-                decided.scores[ticket_id] = min(later)
-            else:  # accepted, resolved, paused or recorded meanwhile
-                decided.done.append(ticket_id)
-            decided.alerts += due
-        return decided
-
-    def _emit(self, alert: ScheduledAlert, now: datetime) -> SlaEvent | None:
-        if not self.client.set(self._claim_key(alert.key), self.monitor_id, nx=True, ex=self.lease_s):
-            return None  # another monitor is emitting it right now
-        event = alert_event(alert, self.book, now)
-        self.publish(event)
-        log.info("emitted %s for %s (%s)", event.event_type, event.ticket_id, alert.key)
-        return event
+    def _emit(self, key: str, event: SlaEvent) -> bool:
+        if not self.schedule.claim(key, self.monitor_id, self.pace.lease_s):
+            return False  # another monitor is emitting it right now
+        self.publisher.publish_event(self.topic, event)
+        log.info("emitted %s for %s (%s)", event.event_type, event.ticket_id, key)
+        return True
 
     def run(
         self,
@@ -198,7 +176,7 @@ class Monitor:
         also: Callable[[datetime], object] | None = None,
     ) -> None:
         """Pass after pass until ``stop``; ``also`` runs after each pass (the outbox relay)."""
-        log.info("monitor %s watching %s", self.monitor_id[:8], self.store.sla_due_key)
+        log.info("monitor %s watching the SLA schedule", self.monitor_id[:8])
         while not stop.is_set():
             try:
                 self.run_pass(clock())

@@ -37,6 +37,7 @@ from consumers.recording import (
 from consumers.redis_batch import BatchPlan, TicketKeys
 from consumers.redis_read_model import RedisReadModel, replace_all
 from consumers.sla_engine import SlaBook
+from consumers.sla_schedule import InMemorySlaSchedule, RedisSlaSchedule
 from schemas.events import Event
 from schemas.outbox import message_key
 from schemas.sla import SlaEvent
@@ -107,8 +108,11 @@ class InMemoryTicketStore:
     alerts: list[SlaEvent] = field(default_factory=list)
     """the alert outbox: every applied SLA event, once"""
     read_model: InMemoryReadModel = field(default_factory=InMemoryReadModel)
+    sla_schedule: InMemorySlaSchedule = field(default_factory=InMemorySlaSchedule)
+    """one entry per ticket with SLA alerts to come, at its next alert (as Redis keeps ``sla:due``)"""
 
     def __post_init__(self) -> None:
+        self.sla_schedule.tickets = self  # the schedule's due tickets are read here
         if self.tickets:  # tickets given up front: as if ``ztc reindex`` had run
             self.rebuild_read_model()
 
@@ -117,9 +121,11 @@ class InMemoryTicketStore:
         return self.read_model
 
     def rebuild_read_model(self) -> int:
-        """The read model summed afresh over every ticket; returns how many tickets."""
+        """The read model summed afresh over every ticket, and the SLA schedule; returns how many."""
         self.read_model = InMemoryReadModel()
         self.read_model.add(contribution(r, self.book) for r in self.tickets.values())
+        for record in self.tickets.values():
+            self._reschedule(record)
         return len(self.tickets)
 
     def record(self, event: Event) -> RecordOutcome:
@@ -144,9 +150,18 @@ class InMemoryTicketStore:
                 self.read_model.replace(before, after)  # type: ignore[arg-type]
                 if isinstance(event, SlaEvent):
                     self.alerts.append(event)
+                self._reschedule(new)
             for message, ticket_id in staged.claims.items():
                 self.messages.setdefault(message, ticket_id)
             return outcomes
+
+    def _reschedule(self, record: TicketRecord) -> None:
+        """The ticket's schedule entry at its next alert, or none (as ``redis_batch.reschedule``)."""
+        fire_at = self.book.next_alert_at(record) if self.book is not None else None
+        if fire_at is None:
+            self.sla_schedule.drop(record.ticket_id)
+        else:
+            self.sla_schedule.reschedule(record.ticket_id, fire_at)
 
     def _stage(self, event: Event, staged: _Staged) -> RecordOutcome:
         ticket_id = event.ticket_id
@@ -202,6 +217,11 @@ class RedisTicketStore:
     @property
     def reports(self) -> RedisReadModel:
         return RedisReadModel(self.client, self.prefix)
+
+    @property
+    def sla_schedule(self) -> RedisSlaSchedule:
+        """One entry per ticket with SLA alerts to come, which this store keeps in step with every write."""
+        return RedisSlaSchedule(self.client, self.prefix)
 
     @property
     def sla_due_key(self) -> str:

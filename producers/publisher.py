@@ -2,27 +2,30 @@
 
 ``publish`` returns once the submission is durable (in the outbox, then
 acknowledged by the broker with ``acks=all`` when it is up), so a channel can
-tell its user the ticket id. ``Publisher`` is the small Protocol the department
-client needs (one event to one topic); ``InMemoryPublisher`` implements it for
-unit tests.
+tell its user the ticket id. ``Publisher`` (``schemas.publishing``, re-exported
+here) is the small Protocol the department client and the monitor need (one
+event to one topic); ``InMemoryPublisher`` implements it for unit tests.
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 from kafka import KafkaProducer
 from kafka.errors import KafkaError
 
 from schemas.events import Channel, Event, TicketSubmitted, now_in_district, ticket_id_for
 from schemas.outbox import Admission, Outbox, OutboxEntry, event_entry_id, submission_entry_id
+from schemas.publishing import Publisher
 
 log = logging.getLogger(__name__)
+
+__all__ = ["InMemoryPublisher", "Published", "Publisher", "TicketPublisher", "build_submission"]
 
 
 def build_submission(fields: Mapping[str, Any], now: datetime) -> TicketSubmitted:
@@ -37,12 +40,6 @@ def build_submission(fields: Mapping[str, Any], now: datetime) -> TicketSubmitte
     probe = TicketSubmitted.model_validate({**values, "ticket_id": "pending"})  # ids are ZTC's, never input
     ticket_id = ticket_id_for(probe.channel.value, probe.channel_message_id, probe.submitted_at)
     return probe.model_copy(update={"ticket_id": ticket_id})
-
-
-class Publisher(Protocol):
-    """Publishes one event to a topic, keyed by its ticket id; returns once it is durable."""
-
-    def publish_event(self, topic: str, event: Event, timeout_s: float = 10.0) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -86,11 +83,14 @@ class TicketPublisher:
         topic: str,
         outbox: Outbox | None = None,
         clock: Callable[[], datetime] = now_in_district,
+        transport: Publisher | None = None,
     ) -> None:
         self.topic = topic
         self.bootstrap = bootstrap
         self.outbox = outbox
         self.clock = clock
+        self.transport = transport
+        """the wire, when not Kafka (an ``InMemoryPublisher`` in unit tests); the outbox logic is the same"""
         self._producer: KafkaProducer | None = None
 
     @property
@@ -111,48 +111,49 @@ class TicketPublisher:
     def publish_many(self, submissions: list[TicketSubmitted], timeout_s: float = 30.0) -> list[Admission]:
         """Admit and publish submissions; a channel message already admitted is not published again."""
         if self.outbox is None:
-            self._send([(s.ticket_id, s.model_dump_json()) for s in submissions], self.topic, timeout_s)
+            self._send(list(submissions), self.topic, timeout_s)
             return [Admission(s.ticket_id, True) for s in submissions]
         now = self.clock()
         admissions = [self.outbox.admit_submission(s, self.topic, now) for s in submissions]
         new = [s for s, a in zip(submissions, admissions, strict=True) if a.new]
-        self._send_or_defer(
-            [(s.ticket_id, s.model_dump_json()) for s in new],
-            self.topic,
-            [submission_entry_id(s) for s in new],
-            timeout_s,
-        )
+        self._send_or_defer(list(new), self.topic, [submission_entry_id(s) for s in new], timeout_s)
         return admissions
 
     def publish_event(self, topic: str, event: Event, timeout_s: float = 10.0) -> None:
         """Any event to any topic, keyed by its ticket id: durable in the outbox first when there is one."""
-        record = [(event.ticket_id, event.model_dump_json())]
         if self.outbox is None:
-            self._send(record, topic, timeout_s)
+            self._send([event], topic, timeout_s)
             return
         entry = OutboxEntry(
-            event_entry_id(event.event_id), topic, event.ticket_id, record[0][1], event.ticket_id
+            event_entry_id(event.event_id), topic, event.ticket_id, event.model_dump_json(), event.ticket_id
         )
         self.outbox.put([entry], self.clock())
-        self._send_or_defer(record, topic, [entry.entry_id], timeout_s)
+        self._send_or_defer([event], topic, [entry.entry_id], timeout_s)
 
-    def _send(self, records: list[tuple[str, str]], topic: str, timeout_s: float) -> None:
-        futures = [self.producer.send(topic, key=k.encode(), value=v.encode()) for k, v in records]
+    def _send(self, events: Sequence[Event], topic: str, timeout_s: float) -> None:
+        if self.transport is not None:
+            for event in events:
+                self.transport.publish_event(topic, event, timeout_s)
+            return
+        futures = [
+            self.producer.send(topic, key=e.ticket_id.encode(), value=e.model_dump_json().encode())
+            for e in events
+        ]
         self.producer.flush(timeout=timeout_s)
         for future in futures:
             future.get(timeout=timeout_s)
 
     def _send_or_defer(
-        self, records: list[tuple[str, str]], topic: str, entry_ids: list[str], timeout_s: float
+        self, events: Sequence[Event], topic: str, entry_ids: list[str], timeout_s: float
     ) -> None:
         assert self.outbox is not None
-        if not records:
+        if not events:
             return
         try:
-            self._send(records, topic, timeout_s)
+            self._send(events, topic, timeout_s)
         except KafkaError as exc:
             log.warning(
-                "broker did not take %d events (%s); the outbox relay will publish them", len(records), exc
+                "broker did not take %d events (%s); the outbox relay will publish them", len(events), exc
             )
             self.outbox.retry_soon(entry_ids, self.clock())
 

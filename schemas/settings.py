@@ -66,6 +66,17 @@ class Settings(BaseModel):
         le=65000,
         description="first Prometheus port of the workers (router, +1 recorder, ...)",
     )
+    secure_cookies: bool = Field(
+        default=False,
+        description="mark sign-in cookies Secure on every request, also when TLS ends at a proxy that "
+        "sends no X-Forwarded-Proto; unset: Secure whenever the request came over https",
+    )
+    trusted_proxies: str = Field(
+        default="127.0.0.1",
+        min_length=1,
+        description="comma list of reverse-proxy addresses (or *) whose X-Forwarded-For and "
+        "X-Forwarded-Proto `ztc api` believes: the client address for sign-in lock-out, https for cookies",
+    )
     api_keys: Path | None = Field(
         default=None, description="hashed API keys file; unset: <data_dir>/api-keys.toml"
     )

@@ -6,8 +6,10 @@
 
 The first agent turns bytes into a ``TicketSubmitted`` (or a dead letter) and
 re-keys it so every copy of one channel message lands on one partition; the
-second de-duplicates with a changelogged table, routes, and publishes. Neither
-agent ever raises on input: anything it cannot handle is dead-lettered.
+second de-duplicates with a changelogged table, routes, and publishes. What to
+send is decided by the pure steps in ``streams.router_steps`` (unit-tested
+without Faust); the agents only send it. Neither agent ever raises on input:
+anything it cannot handle is dead-lettered.
 """
 
 from __future__ import annotations
@@ -20,13 +22,11 @@ from typing import Any
 import faust
 from prometheus_client import CollectorRegistry
 
-from schemas.dead_letters import dead_letter
-from schemas.events import RerouteRequested, TicketRouted, TicketSubmitted, derived_event_id
 from schemas.policy import RoutingPolicy
 from schemas.settings import Settings
-from streams.intake import InvalidInput, parse_submission
 from streams.metrics import RouterMetrics
-from streams.routing import LabelModel, route_ticket
+from streams.router_steps import Origin, RouterSteps, StepOutput
+from streams.routing import LabelModel
 
 log = logging.getLogger(__name__)
 
@@ -63,90 +63,43 @@ def build_router_app(
     )
     names = settings.topics
     submitted = _raw_topic(app, names.submitted)
-    validated = _raw_topic(app, names.validated)
     reroute_requests = _raw_topic(app, names.reroute)
-    routed = _raw_topic(app, names.routed)
-    deadletter = _raw_topic(app, names.deadletter)
-    departments = {code: _raw_topic(app, names.department(code)) for code in policy.department_codes}
+    departments = [names.department(code) for code in policy.department_codes]
+    topics = {n: _raw_topic(app, n) for n in (names.validated, names.routed, names.deadletter, *departments)}
     seen = app.Table("seen-submissions", key_type=str, value_type=str)
+    steps = RouterSteps(names, policy, clock, counts, model)
 
-    async def send_dead_letter(event: Any, reason: str, stage: str, ticket_id: str = "-") -> None:
-        message = event.message
-        record = dead_letter(
-            event.value,
-            reason=reason,
-            stage=stage,
-            source_topic=message.topic,
-            partition=message.partition,
-            offset=message.offset,
-            now=clock(),
-            ticket_id=ticket_id,
-        )
-        log.warning("dead-lettered %s@%s/%s: %s", message.topic, message.partition, message.offset, reason)
-        counts.dead_letters.labels(stage=stage).inc()
-        await deadletter.send(key=None, value=record.model_dump_json().encode())
+    async def emit(out: StepOutput) -> None:
+        for send in out.sends:
+            await topics[send.topic].send(key=send.key, value=send.value)
+        if out.remember is not None:
+            seen[out.remember[0]] = out.remember[1]
 
     @app.agent(submitted)
     async def validate(stream: faust.StreamT[Any]) -> None:
         async for event in stream.events():
-            counts.events_in.labels(topic=event.message.topic).inc()
-            try:
-                submission = parse_submission(event.value)
-            except InvalidInput as exc:
-                await send_dead_letter(event, str(exc), "validate")
-                continue
-            except Exception as exc:  # a bug must not stop the agent: dead-letter and go on
-                log.exception("validating %s failed", event.message.offset)
-                await send_dead_letter(event, f"validation failed: {type(exc).__name__}: {exc}", "validate")
-                continue
-            key = submission.dedupe_key.encode()
-            await validated.send(key=key, value=submission.model_dump_json().encode())
+            await emit(steps.validate(event.value, origin(event)))
 
-    @app.agent(validated)
+    @app.agent(topics[names.validated])
     async def route(stream: faust.StreamT[Any]) -> None:
         async for event in stream.events():
+            where = origin(event)
+            out = steps.route(event.value, where, seen)
             try:
-                submission = TicketSubmitted.model_validate_json(event.value)
-                first = seen.get(submission.dedupe_key)
-                if first is not None:
-                    log.info("duplicate of %s ignored (%s)", first, submission.dedupe_key)
-                    continue
-                await publish(route_ticket(submission, policy, clock(), model=model))
-                seen[submission.dedupe_key] = submission.ticket_id
-            except Exception as exc:
-                log.exception("routing failed for %s", event.message.offset)
-                await send_dead_letter(event, f"routing failed: {exc!r}", "route")
+                await emit(out)
+            except Exception as exc:  # as a routing that failed: dead-letter and go on
+                log.exception("sending the routing of %s failed", where.offset)
+                await emit(steps.dead_letter(event.value, where, f"routing failed: {exc!r}", "route"))
 
     @app.agent(reroute_requests)
     async def reroute(stream: faust.StreamT[Any]) -> None:
         async for event in stream.events():
-            try:
-                request = RerouteRequested.model_validate_json(event.value)
-                excluded = frozenset(request.excluded_departments)
-                event_id = derived_event_id("rerouted", request.event_id)
-                decision = route_ticket(request.submission, policy, clock(), excluded, event_id, model)
-                await publish(decision.model_copy(update={"reroute_request_id": request.event_id}))
-            except Exception as exc:
-                log.exception("re-routing failed for %s", event.message.offset)
-                await send_dead_letter(event, f"re-routing failed: {exc!r}", "reroute")
-
-    async def publish(decision: TicketRouted) -> None:
-        payload = decision.model_dump_json().encode()
-        key = decision.ticket_id.encode()
-        await routed.send(key=key, value=payload)
-        for code in decision.departments:
-            await departments[code].send(key=key, value=payload)
-        counts.events_out.labels(topic=names.routed).inc()
-        counts.routing_latency.observe(
-            max(0.0, (decision.occurred_at - decision.submission.submitted_at).total_seconds())
-        )
-        log.info(
-            "routed %s → %s (co: %s) [%s, %.2f]",
-            decision.ticket_id,
-            decision.lead_department,
-            ",".join(decision.co_departments) or "-",
-            decision.category,
-            decision.confidence,
-        )
+            await emit(steps.reroute(event.value, origin(event)))
 
     return app
+
+
+def origin(event: Any) -> Origin:
+    """Where a Faust event was read."""
+    message = event.message
+    return Origin(message.topic, message.partition, message.offset)

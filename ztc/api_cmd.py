@@ -47,7 +47,15 @@ def serve(settings: Settings, host: str, port: int) -> int:
     print(
         f"ZTC API on http://{host}:{port}  (docs /docs, dashboard /dashboard, metrics /metrics)", flush=True
     )
-    uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="info")).run()
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_level="info",
+        proxy_headers=True,
+        forwarded_allow_ips=settings.trusted_proxies,  # the client address and https, behind a proxy
+    )
+    uvicorn.Server(config).run()
     return 0
 
 

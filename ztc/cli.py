@@ -32,6 +32,7 @@ from ztc.commands import CliError
 from ztc.feedback_cmd import add_feedback_parsers
 from ztc.schema_cmd import add_schema_parser
 from ztc.sla_cmd import add_sla_parsers
+from ztc.user_cmd import add_user_parser
 
 EXIT_USAGE = 2
 
@@ -53,6 +54,7 @@ SERVERS_NEEDED: dict[str, frozenset[str] | Callable[[argparse.Namespace], frozen
     "reindex": STORE,
     "enterprise": STORE,
     "project": STORE,
+    "user": STORE,
     "deadletter": lambda args: BOTH if args.action == "replay" else STORE,
     "monitor": lambda args: BOTH if args.once else NOTHING,
     **dict.fromkeys(SERVICES_AND_OFFLINE, NOTHING),
@@ -148,6 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_classify_parser(sub)
     add_schema_parser(sub)
     add_api_parser(sub)
+    add_user_parser(sub)
     return parser
 
 

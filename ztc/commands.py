@@ -120,25 +120,14 @@ def run(args: argparse.Namespace) -> int:
         started = stack.up() if stack is not None else []
         print(f"ZTC 直通车 — broker {settings.kafka_bootstrap}, redis {settings.redis}", flush=True)
         prepare_topics(settings, policy)
-        keys_file = settings.api_keys_path
-        if args.demo and not keys_file.exists():
-            from consumers.access import write_demo_keys  # the web stack loads only when needed
-
-            plain = write_demo_keys(keys_file, policy.department_codes)
-            print(f"演示 API 密钥 demo API keys (only hashes are stored, in {keys_file}):")
-            for name, key in plain.items():
-                print(f"  {name:<28} {key}")
-        elif keys_file.exists():
-            print(f"API 密钥 keys: hashes in {keys_file}; `ztc api keys FILE` writes a new set", flush=True)
-        else:
-            print(f"尚无 API 密钥 no API keys yet: `ztc api keys {keys_file}` writes them", flush=True)
+        _web_credentials(settings, policy, args.demo)
         for name in SERVICES:  # the ticket path first; the others once it has had the CPU to start
             if name not in TICKET_PATH and stop.wait(BACKGROUND_DELAY_S if name == "monitor" else 0):
                 break
             supervisor.start(name, background=name not in TICKET_PATH)
         print(f"{', '.join(SERVICES)} running; logs in {settings.data_dir / 'logs'}", flush=True)
         web = f"http://{settings.api_host}:{settings.api_port}"
-        print(f"督办看板 dashboard {web}/dashboard (office key) · API docs {web}/docs", flush=True)
+        print(f"督办看板 dashboard {web}/dashboard (sign in) · API docs {web}/docs", flush=True)
         if args.demo and not stop.is_set():
             _feed_demo(settings, policy)
         print("运行中，按 Ctrl-C 停止 / running, Ctrl-C stops everything", flush=True)
@@ -157,6 +146,42 @@ def run(args: argparse.Namespace) -> int:
         else:
             _say("已全部停止 / stopped cleanly")
     return 1 if killed else 0
+
+
+def _web_credentials(settings: Settings, policy: Any, demo: bool) -> None:
+    """API keys for channels and machines, and (demo) sign-ins for people; secrets printed once."""
+    keys_file = settings.api_keys_path
+    if demo and not keys_file.exists():
+        from consumers.access import write_demo_keys  # the web stack loads only when needed
+
+        plain = write_demo_keys(keys_file, policy.department_codes)
+        print(f"演示 API 密钥 demo API keys (only hashes are stored, in {keys_file}):")
+        for name, key in plain.items():
+            print(f"  {name:<28} {key}")
+    elif keys_file.exists():
+        print(f"API 密钥 keys: hashes in {keys_file}; `ztc api keys FILE` writes a new set", flush=True)
+    else:
+        print(f"尚无 API 密钥 no API keys yet: `ztc api keys {keys_file}` writes them", flush=True)
+    if demo:
+        _demo_logins(settings, policy)
+
+
+def _demo_logins(settings: Settings, policy: Any) -> None:
+    """The demo accounts (one office dispatcher, one clerk per department, an administrator)."""
+    from consumers.account_store import RedisAccountStore
+    from consumers.accounts import Passwords, ensure_demo_accounts
+    from ztc.bootstrap import redis_client
+
+    path = settings.data_dir / "demo-logins.txt"
+    store = RedisAccountStore(redis_client(settings), settings.redis_prefix)
+    names = {d.code: d.name for d in policy.departments}
+    created = ensure_demo_accounts(store, Passwords(), names, path, now_in_district())
+    if created:
+        print(f"演示登录 demo sign-ins (passwords hashed in Redis; also in {path}, owner only):")
+        for username, password in created.items():
+            print(f"  {username:<28} {password}")
+    else:
+        print(f"演示登录 demo sign-ins: accounts exist; their first passwords are in {path}", flush=True)
 
 
 def _require_free_ports(settings: Settings) -> None:

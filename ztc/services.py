@@ -28,7 +28,7 @@ from deploy.embedded import EmbeddedStack, ServiceStatus, StackError, die_with_p
 from deploy.topics import ensure_topics
 from producers.outbox import RedisOutbox, Relay, kafka_send
 from schemas.dead_letters import dead_letter
-from schemas.events import now_in_district
+from schemas.events import Event, now_in_district
 from schemas.policy import RoutingPolicy
 from schemas.settings import Settings
 from schemas.sla import SlaEvent
@@ -140,6 +140,18 @@ def worker_producer(settings: Settings) -> KafkaProducer:
     )
 
 
+class ProducerPublisher:
+    """The ``Publisher`` port over a worker's producer: each event acknowledged before it returns."""
+
+    def __init__(self, producer: KafkaProducer) -> None:
+        self.producer = producer
+
+    def publish_event(self, topic: str, event: Event, timeout_s: float = 10.0) -> None:
+        value = event.model_dump_json().encode()
+        self.producer.send(topic, key=event.ticket_id.encode(), value=value).get(timeout=timeout_s)
+        EVENTS_OUT.labels(topic=topic).inc()
+
+
 class DeadLetterReporter:
     """Keeps what a worker could not handle as a dead letter people can read (``ztc deadletter``)."""
 
@@ -160,7 +172,7 @@ class DeadLetterReporter:
         self.dead_letters.add(record)
 
     def alert_key(self, key: str, reason: str) -> None:
-        """The monitor's form: an SLA alert key (``ticket:stage:kind:round``) it could not handle."""
+        """The monitor's form: a due ticket (its id, or a legacy alert key ``ticket:stage:kind:round``)."""
         self(key.encode(), reason, key.split(":", 1)[0][:64] or "-")
 
 
@@ -171,16 +183,17 @@ def run_monitor(settings: Settings, once: bool = False, now: datetime | None = N
     prepare_topics(settings, policy)
     store = ticket_store(settings, policy)
     producer = worker_producer(settings)
-
-    def publish(event: SlaEvent) -> None:
-        value = event.model_dump_json().encode()
-        producer.send(settings.topics.sla, key=event.ticket_id.encode(), value=value).get(timeout=10)
-        EVENTS_OUT.labels(topic=settings.topics.sla).inc()
-
     report = DeadLetterReporter(
         RedisDeadLetterStore(store.client, settings.redis_prefix), "monitor", store.sla_due_key
     )
-    monitor = Monitor(store, SlaBook(policy), publish, dead_letter=report.alert_key)
+    publisher = ProducerPublisher(producer)
+    monitor = Monitor(
+        store.sla_schedule,
+        SlaBook(policy),
+        publisher,
+        settings.topics.sla,
+        dead_letter=report.alert_key,
+    )
     try:
         if once:
             return monitor.run_pass(now or now_in_district())

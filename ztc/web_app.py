@@ -11,15 +11,14 @@ from __future__ import annotations
 import hmac
 import json
 import logging
-import secrets
 import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 import redis
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
@@ -28,10 +27,15 @@ from prometheus_client import CollectorRegistry
 
 from consumers import views
 from consumers.access import KeyRing, principal_dependency
-from consumers.dashboard import STATIC, TEMPLATES, SessionSigner, dashboard_router
-from consumers.department_api import department_router
+from consumers.account_store import AccountStore, RedisAccountStore
+from consumers.accounts import Passwords, SignIn
+from consumers.admin_pages import AdminPages, admin_router
+from consumers.dashboard import STATIC, TEMPLATES, TicketPage, dashboard_router, make_templates
+from consumers.department_api import Performer, department_router
 from consumers.metrics import CountRequests, TicketGauges, exposition
-from consumers.ticket_store import RedisTicketStore
+from consumers.ticket_store import RedisTicketStore, TicketStore
+from consumers.web_actions import action_router
+from consumers.web_sessions import WebSessions, sign_in_router
 from producers.department_client import DepartmentClient
 from producers.gateway import MAX_BODY_BYTES, BodyLimit, Intake, body_schemas, gateway_router
 from producers.outbox import RedisOutbox
@@ -54,17 +58,36 @@ Every call carries its API key in the `X-API-Key` header. Retry a submission wit
 class Resources:
     """Adapters of one web process; the Kafka producer is made on first use, closed at shutdown."""
 
-    def __init__(self, settings: Settings, policy: RoutingPolicy, clock: Callable[[], datetime]) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        policy: RoutingPolicy,
+        clock: Callable[[], datetime],
+        accounts: AccountStore | None = None,
+        passwords: Passwords | None = None,
+    ) -> None:
         self.settings = settings
         self.policy = policy
         self.clock = clock
         self.redis = redis_client(settings)
         self._store = RedisTicketStore(self.redis, settings.redis_prefix)
+        self._accounts = accounts or RedisAccountStore(self.redis, settings.redis_prefix)
+        self._passwords = passwords or Passwords()
+        self._sign_in = SignIn(self._accounts, self._passwords)
         self._publisher: TicketPublisher | None = None
         self._lock = threading.Lock()
 
     def store(self) -> RedisTicketStore:
         return self._store
+
+    def accounts(self) -> AccountStore:
+        return self._accounts
+
+    def passwords(self) -> Passwords:
+        return self._passwords
+
+    def sign_in(self) -> SignIn:
+        return self._sign_in
 
     def publisher(self) -> TicketPublisher:
         with self._lock:
@@ -124,13 +147,51 @@ def _docs_page(app: FastAPI) -> Callable[[Request], HTMLResponse]:
     return docs
 
 
+class PageResources(Protocol):
+    """What the pages need: ``Resources`` in production, in-memory stand-ins in unit tests."""
+
+    @property
+    def settings(self) -> Settings: ...
+    @property
+    def policy(self) -> RoutingPolicy: ...
+    @property
+    def clock(self) -> Callable[[], datetime]: ...
+
+    def store(self) -> TicketStore: ...
+    def client(self) -> Performer: ...
+    def accounts(self) -> AccountStore: ...
+    def passwords(self) -> Passwords: ...
+    def sign_in(self) -> SignIn: ...
+
+
+def web_pages(resources: PageResources) -> APIRouter:
+    """The pages people sign in to: sign-in, dashboard and ticket pages with their forms, admin."""
+    policy, clock = resources.policy, resources.clock
+    templates = make_templates(policy)
+    sessions = WebSessions(resources.sign_in, clock, resources.settings.secure_cookies)
+    dashboard = dashboard_router(resources.store, policy, clock, sessions, templates)
+    ticket_page = TicketPage(templates, policy, clock)
+    pages = APIRouter(include_in_schema=False)
+    pages.include_router(sign_in_router(sessions, templates))
+    pages.include_router(dashboard)
+    pages.include_router(
+        action_router(resources.store, resources.client, sessions, ticket_page.render, ticket_page.actions)
+    )
+    admin = AdminPages(resources.accounts, resources.passwords, templates, policy.department_codes, clock)
+    pages.include_router(admin_router(admin, sessions))
+    return pages
+
+
 def create_app(
     settings: Settings,
     policy: RoutingPolicy,
     keys: KeyRing,
     clock: Callable[[], datetime] = now_in_district,
+    intake: Intake | None = None,
+    accounts: AccountStore | None = None,
 ) -> FastAPI:
-    resources = Resources(settings, policy, clock)
+    """The web app; ``intake``, ``accounts``: instead of Redis and Kafka (unit tests)."""
+    resources = Resources(settings, policy, clock, accounts)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -147,12 +208,9 @@ def create_app(
         lifespan=lifespan,
     )
     principal = principal_dependency(keys, clock)
-    intake = Intake(resources.publisher, clock)
-    app.include_router(gateway_router(intake, principal))
+    app.include_router(gateway_router(intake or Intake(resources.publisher, clock), principal))
     app.include_router(department_router(resources.store, resources.client, principal, policy.privacy))
-    app.include_router(
-        dashboard_router(resources.store, keys, policy, clock, SessionSigner(secrets.token_bytes(32)))
-    )
+    app.include_router(web_pages(resources))
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
     app.add_api_route(
         "/docs", _docs_page(app), methods=["GET"], include_in_schema=False, response_class=HTMLResponse

@@ -10,13 +10,16 @@ import http.client
 import json
 import logging
 import re
+import secrets
+import subprocess
+import sys
 import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from consumers.dashboard import COOKIE
+from consumers.web_sessions import COOKIE, LOGIN_COOKIE
 from schemas.events import now_in_district
 from tests.chaos.counting import read_tickets
 from tests.chaos.fuzz import Context, generate, routes_from_openapi
@@ -41,9 +44,11 @@ def _call(
     key: str | None = None,
     body: bytes | None = None,
     content_type: str = "application/json",
+    cookie: str | None = None,
 ) -> tuple[int, bytes, http.client.HTTPResponse]:
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
     headers = {"Content-Type": content_type} | ({"X-API-Key": key} if key else {})
+    headers |= {"Cookie": cookie} if cookie else {}
     try:
         connection.request(method, path, body=body, headers=headers)
         response = connection.getresponse()
@@ -174,15 +179,45 @@ def _dead_letter_figures(result: Result, sent: list[Sent], found: Found) -> None
         result.notes.append(f"{doubled} messages dead-lettered more than once")
 
 
-def _session_cookie(port: int, office_key: str) -> str | None:
-    form = f"key={office_key}&next=/dashboard".encode()
-    status, _, response = _call(
-        port, "POST", "/dashboard/login", body=form, content_type="application/x-www-form-urlencoded"
+def _session_cookie(port: int, env: dict[str, str]) -> str | None:
+    """A dispatcher's session: the account made with ``ztc user add``, signed in through the form."""
+    password = secrets.token_urlsafe(16)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ztc",
+            "user",
+            "add",
+            "chaos-office",
+            "--role",
+            "dispatcher",
+            "--password-stdin",
+        ],
+        input=password + "\n",
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
-    cookie = response.getheader("set-cookie") or ""
-    if status != 303 or not cookie.startswith(f"{COOKIE}="):
+    _, page, response = _call(port, "GET", "/dashboard/login")
+    signin = (response.getheader("set-cookie") or "").split(";", 1)[0]
+    token = re.search(r'name="csrf" value="([^"]+)"', page.decode())
+    if not signin.startswith(f"{LOGIN_COOKIE}=") or token is None:
         return None
-    return cookie.split(";", 1)[0]
+    form = f"username=chaos-office&password={password}&csrf={token.group(1)}&next=/dashboard".encode()
+    status, _, response = _call(
+        port,
+        "POST",
+        "/dashboard/login",
+        body=form,
+        content_type="application/x-www-form-urlencoded",
+        cookie=signin,
+    )
+    cookies = response.msg.get_all("set-cookie") or []
+    session = next((c.split(";", 1)[0] for c in cookies if c.startswith(f"{COOKIE}=")), None)
+    return session if status == 303 else None
 
 
 def fuzz_scenario(load: Load) -> Result:
@@ -194,7 +229,7 @@ def fuzz_scenario(load: Load) -> Result:
         targets = warm_up(watched, load, f"{name}-{int(time.time())}")
         _, raw, _ = _call(run.api_port, "GET", "/openapi.json")
         document: dict[str, Any] = json.loads(raw)
-        cookie = _session_cookie(run.api_port, run.keys["dept-office"])
+        cookie = _session_cookie(run.api_port, run.env)
         if cookie is None:
             result.notes.append("could not sign in to the dashboard; its pages are fuzzed signed out")
         ids = tuple(t.ticket_id for t in targets)

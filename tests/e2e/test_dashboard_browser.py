@@ -1,5 +1,7 @@
 """The supervision dashboard in a real headless Chromium (Debian's), JavaScript off, after the demo
-tickets went through the real pipeline: an overdue ticket, the department ranking, an enterprise's file.
+tickets went through the real pipeline: an office supervisor signs in with a personal account and sees
+an overdue ticket, the department ranking, an enterprise's file; a clerk signs in, is refused another
+department's ticket, accepts one of theirs with a click, and the recorded ticket names the clerk.
 """
 
 from __future__ import annotations
@@ -8,6 +10,7 @@ import shutil
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -22,7 +25,7 @@ from schemas.feedback import DepartmentAction, RatedBy, Rating
 from schemas.settings import Settings
 from schemas.ticket import TicketRecord, TicketStatus
 from tests.integration.conftest import Services
-from tests.integration.web import Api, running_api
+from tests.integration.web import PASSWORD, Api, add_user, running_api
 from ztc.bootstrap import DEFAULT_POLICY, load_checked_policy
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -54,8 +57,34 @@ def store(settings: Settings) -> RedisTicketStore:
 @pytest.fixture(scope="module")
 def api(settings: Settings, pipeline: Services) -> Iterator[Api]:
     policy = load_checked_policy(settings.policy_path or DEFAULT_POLICY)
+    for username, role, department in (
+        ("duban", "supervisor", None),
+        ("clerk-approval", "clerk", "approval"),
+        ("clerk-planning", "clerk", "planning"),
+    ):
+        assert add_user(settings, username, role, department).returncode == 0
     with running_api(settings, policy.department_codes) as running:
         yield running
+
+
+def browser_context(playwright: Any, profile: Path) -> Any:
+    return playwright.chromium.launch_persistent_context(
+        str(profile),
+        executable_path=str(CHROMIUM),
+        args=CHROMIUM_FLAGS,
+        java_script_enabled=False,
+        viewport={"width": 1320, "height": 900},
+        locale="zh-CN",
+    )
+
+
+def sign_in(page: Any, api: Api, username: str, target: str = "/dashboard") -> None:
+    page.goto(f"{api.base_url}{target}")
+    assert "/dashboard/login" in page.url
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("form[action='/dashboard/login'] button[type=submit]")
+    page.wait_for_url(f"{api.base_url}{target}")
 
 
 def wait_for(
@@ -126,22 +155,11 @@ def test_dashboard_shows_overdue_tickets_ranking_and_an_enterprise_file(
     shots = tmp_path / "screenshots"
     shots.mkdir()
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch_persistent_context(
-            str(tmp_path / "profile"),
-            executable_path=str(CHROMIUM),
-            args=CHROMIUM_FLAGS,
-            java_script_enabled=False,
-            viewport={"width": 1320, "height": 900},
-            locale="zh-CN",
-        )
+        browser = browser_context(playwright, tmp_path / "profile")
         try:
             page = browser.new_page()
             page.on("request", lambda r: None if r.url.startswith(api.base_url) else outside.append(r.url))
-            page.goto(f"{api.base_url}/dashboard")
-            assert "/dashboard/login" in page.url
-            page.fill("input[name=key]", api.keys["dept-office"])
-            page.click("form[action='/dashboard/login'] button[type=submit]")
-            page.wait_for_url(f"{api.base_url}/dashboard")
+            sign_in(page, api, "duban")
 
             overdue = page.locator("#overdue")
             assert late.ticket_id in overdue.inner_text()
@@ -170,4 +188,52 @@ def test_dashboard_shows_overdue_tickets_ranking_and_an_enterprise_file(
     assert outside == []
     keep = Path("test-output")
     if keep.is_dir():  # `mkdir test-output` to keep the screenshots after the run
+        shutil.copytree(shots, keep / "dashboard", dirs_exist_ok=True)
+
+
+def test_a_clerk_signs_in_and_accepts_a_ticket_recorded_as_their_account(
+    api: Api, settings: Settings, store: RedisTicketStore, demo: dict[str, TicketSubmitted], tmp_path: Path
+) -> None:
+    from playwright.sync_api import sync_playwright
+
+    fields = {**DEMO_TICKETS[0], "channel_message_id": "e2e-clerk-accepts"}
+    publisher = TicketPublisher(settings.kafka_bootstrap, settings.topics.submitted)
+    try:
+        fresh = build_submission(fields, now_in_district())
+        publisher.publish_many([fresh])
+    finally:
+        publisher.close()
+    assert wait_for(store, fresh.ticket_id).lead_department == "approval"
+    elsewhere = demo["demo-kangjie-earthwork"].ticket_id
+    shots = tmp_path / "screenshots"
+    shots.mkdir()
+    with sync_playwright() as playwright:
+        browser = browser_context(playwright, tmp_path / "profile")
+        try:
+            page = browser.new_page()
+            sign_in(page, api, "clerk-planning", f"/dashboard/tickets/{fresh.ticket_id}")
+            assert "工单不存在" in page.inner_text("h1")  # another department's ticket: 404, no details
+            page.goto(f"{api.base_url}/dashboard/logout")  # GET does nothing: only the form signs out
+            page.goto(f"{api.base_url}/dashboard")
+            page.click("form[action='/dashboard/logout'] button[type=submit]")
+            page.wait_for_url("**/dashboard/login")
+
+            sign_in(page, api, "clerk-approval", f"/dashboard/tickets/{fresh.ticket_id}")
+            assert "clerk-approval" in page.inner_text("header")
+            page.click("#actions details:has(form[data-action=accept]) summary")
+            page.fill("form[data-action=accept] textarea[name=note]", "已签收，今日联系企业")
+            page.screenshot(path=str(shots / "ticket-accept.png"), full_page=True)
+            page.click("form[data-action=accept] button[type=submit]")
+            page.wait_for_url(f"**/dashboard/tickets/{fresh.ticket_id}*")
+            assert "已签收" in page.inner_text("h1")
+            assert "clerk-approval" in page.inner_text("ol.timeline")
+            page.goto(f"{api.base_url}/dashboard/tickets/{elsewhere}")
+            assert "王科长" in page.inner_text("ol.timeline")  # approval led it: visible
+        finally:
+            browser.close()
+    record = wait_for(store, fresh.ticket_id, lambda r: r.status is TicketStatus.accepted)
+    accepted = [h for h in record.history if h.event_type == "TicketAccepted"]
+    assert [(h.actor, h.department) for h in accepted] == [("clerk-approval", "approval")]
+    keep = Path("test-output")
+    if keep.is_dir():
         shutil.copytree(shots, keep / "dashboard", dirs_exist_ok=True)

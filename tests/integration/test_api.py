@@ -24,7 +24,7 @@ from schemas.principals import Scope
 from schemas.settings import Settings
 from schemas.ticket import TicketStatus
 from tests.integration.conftest import Services, WaitFor, ztc
-from tests.integration.web import Api, running_api
+from tests.integration.web import Api, add_user, form_token, running_api, signed_in
 from ztc.bootstrap import DEFAULT_POLICY
 
 pytestmark = pytest.mark.integration
@@ -268,16 +268,18 @@ def test_metrics_count_open_tickets_per_department(api: Api, wait_for_ticket: Wa
     assert "ztc_http_requests_total" in text and "ztc_overdue_tickets" in text
 
 
-def test_the_dashboard_needs_the_office_key_and_shows_files(api: Api, wait_for_ticket: WaitFor) -> None:
+def test_the_dashboard_needs_a_personal_sign_in_and_shows_files(
+    api: Api, settings: Settings, wait_for_ticket: WaitFor
+) -> None:
     ticket_id = submit(api, wait_for_ticket)
+    assert add_user(settings, "dashboard-office", "supervisor").returncode == 0
     with api.client() as browser:
         assert browser.get("/dashboard").status_code == 303
-        refused = browser.post("/dashboard/login", data={"key": api.keys["dept-approval"]})
-        assert refused.status_code == 401
-        signed_in = browser.post(
-            "/dashboard/login", data={"key": api.keys["dept-office"], "next": "/dashboard"}
-        )
-        assert signed_in.status_code == 303 and "ztc_session" in browser.cookies
+        token = form_token(browser.get("/dashboard/login").text)
+        office_key = browser.post("/dashboard/login", data={"key": api.keys["dept-office"], "csrf": token})
+        assert office_key.status_code == 401  # keys are for machines; people sign in as themselves
+    with signed_in(api, "dashboard-office") as browser:
+        assert "ztc_session" in browser.cookies
         overview = browser.get("/dashboard")
         enterprise = browser.get("/dashboard/enterprise", params={"q": "康杰药业"})
         timeline = browser.get(f"/dashboard/tickets/{ticket_id}")

@@ -16,6 +16,8 @@ from fastapi.testclient import TestClient
 
 from consumers import views
 from consumers.access import KeyRing, write_demo_keys
+from consumers.account_store import RedisAccountStore
+from consumers.accounts import Passwords, add_account
 from consumers.sla_engine import SlaBook, alert_event
 from consumers.ticket_store import RecordStatus, RedisTicketStore, TicketStore
 from consumers.views import LIST_LIMIT
@@ -27,6 +29,7 @@ from schemas.sla import SLA_EVENT_ADAPTER, SlaEvent, SlaStage
 from schemas.ticket import TicketRecord
 from streams.routing import route_ticket
 from tests.integration.conftest import stack_settings, ztc
+from tests.integration.web import PASSWORD, form_token
 from tests.unit.batch_contract import BatchContract
 from tests.unit.factories import submission
 from tests.unit.store_contract import snapshot
@@ -186,11 +189,14 @@ def report_costs(
     monkeypatch.setattr(RedisTicketStore, "get_many", counting)
     client = redis.Redis.from_url(redis_url)
     keys_file = tmp_path / f"{prefix.strip(':')}-keys.toml"
-    keys = write_demo_keys(keys_file, POLICY.department_codes)
+    write_demo_keys(keys_file, POLICY.department_codes)
     settings = Settings(redis_url=redis_url, redis_prefix=prefix)
     app = create_app(settings, POLICY, KeyRing(keys_file), lambda: NOW)
+    person: dict[str, str | None] = {"username": "office", "role": "supervisor"}
+    add_account(RedisAccountStore(client, prefix), Passwords.cheap(), person, PASSWORD, NOW, ())
     with TestClient(app, client=("127.0.0.1", 50000)) as http:
-        office = {"key": keys["dept-office"], "next": "/dashboard"}
+        token = form_token(http.get("/dashboard/login").text)
+        office = {"username": "office", "password": PASSWORD, "csrf": token, "next": "/dashboard"}
         signed_in = http.post("/dashboard/login", data=office, follow_redirects=False)
         assert signed_in.status_code == 303
         period = {"from": "2026-11-16", "to": "2026-12-15"}
@@ -224,8 +230,9 @@ def test_a_page_view_and_a_scrape_cost_the_same_with_10_and_10000_tickets(
         print(f"  tickets the overview loaded: {tickets_read}")
         days, departments = 30, len(DEPARTMENTS)
         # the groups, 2 counts and 3 ranges per group, the longest lead, one MGET of the listed
-        # tickets, one hash per day, the overdue tickets of each department: never one per ticket
-        assert costs[n][0] == 5 * groups + days + departments + 3
+        # tickets, one hash per day, the overdue tickets of each department, the signed-in person's
+        # session and account: never one per ticket
+        assert costs[n][0] == 5 * groups + days + departments + 3 + 2
         assert costs[n][1] == departments + 1  # open counts, then overdue tickets per department
         assert tickets_read <= 2 * LIST_LIMIT * groups  # only the tickets the page lists
         assert (

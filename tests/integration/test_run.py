@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -82,3 +83,9 @@ def test_run_demo_on_embedded_stack_routes_and_stops_cleanly(tmp_path: Path) -> 
     assert "区行政审批服务局(approval)" in output and "兴城路街道办事处" in output
     assert "stopped cleanly" in output
     assert not any(_alive(pid) for pid in pids)
+    logins = tmp_path / "demo-logins.txt"
+    assert stat.S_IMODE(logins.stat().st_mode) == 0o600
+    rows = [line.split("\t") for line in logins.read_text("utf-8").splitlines() if not line.startswith("#")]
+    assert {r[0] for r in rows} >= {"dispatcher", "clerk-approval", "clerk-market", "admin"}
+    for username, password, *_ in rows:  # printed once, in the same words as the file
+        assert f"{username}" in output and password in output

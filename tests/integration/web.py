@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import signal
 import subprocess
 import sys
@@ -70,3 +71,43 @@ def running_api(settings: Settings, department_codes: tuple[str, ...]) -> Iterat
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=30)
+
+
+PASSWORD = "integration password 1"
+
+
+def add_user(
+    settings: Settings, username: str, role: str, department: str | None = None, password: str = PASSWORD
+) -> subprocess.CompletedProcess[str]:
+    """``ztc user add`` with the password on stdin, as an operator would script it."""
+    where = ["--department", department] if department else []
+    return subprocess.run(
+        [sys.executable, "-m", "ztc", "user", "add", username, "--role", role, *where, "--password-stdin"],
+        input=password + "\n",
+        env=settings_env(settings),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def form_token(page: str) -> str:
+    found = re.search(r'name="csrf" value="([^"]+)"', page)
+    assert found is not None, page[:500]
+    return found.group(1)
+
+
+def sign_in(http: httpx.Client, username: str, password: str = PASSWORD) -> httpx.Response:
+    """The sign-in form as a browser fills it: its token from the page, the cookie it set."""
+    token = form_token(http.get("/dashboard/login").text)
+    form = {"username": username, "password": password, "csrf": token, "next": "/dashboard"}
+    return http.post("/dashboard/login", data=form)
+
+
+@contextmanager
+def signed_in(api: Api, username: str, password: str = PASSWORD) -> Iterator[httpx.Client]:
+    """A browser-like client with ``username``'s session cookie."""
+    with api.client() as http:
+        answer = sign_in(http, username, password)
+        assert answer.status_code == 303, answer.text
+        yield http

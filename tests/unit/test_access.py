@@ -25,7 +25,6 @@ from consumers.access import (
     principal_dependency,
     write_demo_keys,
 )
-from consumers.dashboard import SessionSigner
 from schemas.events import DISTRICT_ZONE
 from schemas.principals import Principal, Scope
 
@@ -164,14 +163,3 @@ def test_a_401_never_logs_the_key(tmp_path: Path, caplog: pytest.LogCaptureFixtu
     assert "401" in caplog.text
     assert wrong not in caplog.text and good not in caplog.text
     assert wrong not in refused.text
-
-
-def test_session_tokens_are_signed_and_expire() -> None:
-    signer = SessionSigner(b"k" * 32)
-    token = signer.issue("dept-office", NOW + timedelta(hours=1))
-    assert signer.verify(token, NOW) == "dept-office"
-    assert signer.verify(token, NOW + timedelta(hours=2)) is None
-    assert SessionSigner(b"x" * 32).verify(token, NOW) is None
-    payload, signature = token.rsplit(".", 1)
-    assert signer.verify(payload + "A." + signature, NOW) is None
-    assert signer.verify(None, NOW) is None and signer.verify("garbage", NOW) is None

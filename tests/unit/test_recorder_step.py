@@ -13,7 +13,7 @@ import redis
 
 from consumers.dead_letters import InMemoryDeadLetterStore
 from consumers.recorder import Outputs, RecorderStep
-from consumers.sla_engine import SlaBook
+from consumers.sla_engine import SlaBook, alert_event
 from consumers.ticket_store import InMemoryTicketStore, Recorded
 from schemas.dead_letters import dead_letter
 from schemas.events import DeadLettered, Event, RerouteRequested, TicketRouted
@@ -186,3 +186,37 @@ def test_an_event_about_another_tickets_submission_is_malformed() -> None:
     handle(step, TOPICS.routed, json.dumps(forged).encode())
     [kept] = letters.records.values()
     assert "differs from its submission" in kept.reason
+
+
+def test_a_routing_is_recorded_once_and_its_outbox_entries_confirmed_on_every_delivery() -> None:
+    store = InMemoryTicketStore(book=SlaBook(POLICY))
+    step, letters = make_step(store)
+    event = routed()
+    first = handle(step, TOPICS.routed, as_bytes(event))
+    again = handle(step, TOPICS.routed, as_bytes(event))  # redelivered after a crash before the commit
+    expected = [event_entry_id(event.event_id), submission_entry_id(event.submission)]
+    assert first.confirms == expected and again.confirms == expected
+    assert first.sends == [] and again.sends == [] and letters.records == {}
+    record = store.get(event.ticket_id)
+    assert record is not None and len(record.history) == 1
+    assert store.ticket_for_message(event.submission.dedupe_key) == event.ticket_id
+
+
+def test_a_monitor_event_enters_the_alert_outbox_once_however_often_it_comes() -> None:
+    book = SlaBook(POLICY)
+    store = InMemoryTicketStore(book=book)
+    step, letters = make_step(store)
+    event = routed()
+    handle(step, TOPICS.routed, as_bytes(event))
+    record = store.get(event.ticket_id)
+    assert record is not None
+    alert = min(book.schedule(record), key=lambda a: a.fire_at)
+    sla = alert_event(alert, book, alert.fire_at)
+    republished = alert_event(alert, book, alert.fire_at + timedelta(seconds=30))
+    for raw in (as_bytes(sla), as_bytes(sla), as_bytes(republished)):
+        assert handle(step, TOPICS.sla, raw).confirms == [event_entry_id(sla.event_id)]
+    assert [e.event_id for e in store.alerts] == [sla.event_id] and letters.records == {}
+    after = store.get(event.ticket_id)
+    assert after is not None and alert.key not in {a.key for a in book.schedule(after)}
+    next_at = book.next_alert_at(after)  # the ticket's one entry moved on to what is still to come
+    assert next_at is not None and store.sla_schedule.fire_at == {event.ticket_id: next_at.timestamp()}

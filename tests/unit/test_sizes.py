@@ -26,7 +26,6 @@ LONG_MODULES: dict[str, str] = {
 }
 
 LONG_FUNCTIONS: dict[str, str] = {
-    "streams/router.py:build_router_app": "Faust binds agents to one app: they are defined inside it",
     "consumers/dashboard.py:dashboard_router": "route table: nested handlers close over the read model",
     "consumers/department_api.py:department_router": "route table: nested handlers close over the store",
     "producers/gateway.py:gateway_router": "route table: nested handlers close over the outbox",

@@ -1,0 +1,351 @@
+"""Redis stages: the recorder vs a bare pipelined loop, bytes per open ticket, monitor passes, dashboard.
+
+Recorder: N routings pre-loaded on ``tickets.routed``, then ``ztc recorder``
+started; timed from the first ticket in Redis to the N-th (start-up not
+counted). The baseline writes the same routings as a bare loop, one pipeline
+(SET the JSON + ZADD an index) per ticket, from this process.
+
+Bytes per open ticket: Redis ``used_memory`` after the recorder minus before,
+over N; the baseline is the ticket's JSON alone (mean STRLEN of its key).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from collections import Counter
+from datetime import datetime
+from typing import Any
+
+import httpx
+import redis
+
+from bench.context import Context
+from bench.kafka_io import produce_all
+from bench.payloads import routed_events
+from bench.report import Figure, Row, StageResult, at_least, at_most
+from bench.stack import cpu_seconds, stop
+from consumers.access import write_demo_keys
+from consumers.monitor import Monitor
+from consumers.sla_engine import SlaBook
+from consumers.ticket_store import RedisTicketStore
+from deploy.embedded import free_port
+from schemas.events import Event, TicketRouted, now_in_district
+
+
+def _events(ctx: Context, count: int) -> list[TicketRouted]:
+    return ctx.cached(
+        ("routed", count), lambda: routed_events("recorded", count, ctx.stack.policy, ctx.model)
+    )
+
+
+def _used_memory(client: redis.Redis) -> int:
+    info: dict[str, Any] = client.info("memory")
+    return int(info["used_memory"])
+
+
+def _bare_loop(client: redis.Redis, prefix: str, events: list[TicketRouted]) -> float:
+    payloads = [(e.ticket_id, e.model_dump_json(), e.occurred_at.timestamp()) for e in events]
+    began = time.perf_counter()
+    for ticket_id, value, score in payloads:
+        pipe = client.pipeline(transaction=False)
+        pipe.set(f"{prefix}bare:ticket:{ticket_id}", value)
+        pipe.zadd(f"{prefix}bare:tickets", {ticket_id: score})
+        pipe.execute()
+    rate = len(payloads) / (time.perf_counter() - began)
+    for i in range(0, len(payloads), 1000):
+        client.delete(*[f"{prefix}bare:ticket:{t}" for t, _, _ in payloads[i : i + 1000]])
+    client.delete(f"{prefix}bare:tickets")
+    return rate
+
+
+def _key_group(key: str, prefix: str) -> str:
+    """``ticket:ZTC-…`` → ``ticket:*``: the key's shape with ids and codes replaced."""
+    rest = key.removeprefix(prefix)
+    rest = re.sub(r"ZTC-\d{8}-[0-9A-F]+", "*", rest)
+    parts = rest.split(":")
+    if parts[0] in ("dept", "enterprise", "project", "msg", "outbox") and len(parts) > 1:
+        parts[1] = "*"
+    return ":".join(parts)
+
+
+def _breakdown(client: redis.Redis, prefix: str, tickets: int) -> dict[str, float]:
+    """Bytes per ticket by key shape (MEMORY USAGE, every key)."""
+    sizes: Counter[str] = Counter()
+    keys = [k.decode() for k in client.scan_iter(match=f"{prefix}*", count=2000)]
+    for i in range(0, len(keys), 1000):
+        chunk = keys[i : i + 1000]
+        pipe = client.pipeline(transaction=False)
+        for key in chunk:
+            pipe.memory_usage(key, samples=0)
+        for key, size in zip(chunk, pipe.execute(), strict=True):
+            sizes[_key_group(key, prefix)] += int(size or 0)
+    return {group: round(total / tickets, 1) for group, total in sizes.most_common()}
+
+
+def _json_bytes(client: redis.Redis, prefix: str) -> float:
+    keys = [
+        k for _, k in zip(range(200), client.scan_iter(match=f"{prefix}ticket:*", count=500), strict=False)
+    ]
+    pipe = client.pipeline(transaction=False)
+    for key in keys:
+        pipe.strlen(key)
+    lengths = [int(n) for n in pipe.execute()]
+    return sum(lengths) / max(1, len(lengths))
+
+
+def _recorder_once(
+    ctx: Context, events: list[TicketRouted], breakdown: bool
+) -> dict[str, float | dict[str, float]]:
+    settings, env = ctx.stack.fresh("recorder")
+    client = ctx.stack.redis(settings)
+    prefix = settings.redis_prefix
+    bare = _bare_loop(client, prefix, events)
+    records = [(e.ticket_id.encode(), e.model_dump_json().encode()) for e in events]
+    asyncio.run(produce_all(ctx.stack.bootstrap, settings.topics.routed, records))
+    before = _used_memory(client)
+    index = f"{prefix}tickets"
+    child = ctx.stack.worker("recorder", env)
+    first: tuple[float, int, float] | None = None
+    last_change, seen = time.monotonic(), 0
+    try:
+        while True:
+            count = int(client.zcard(index))
+            now = time.monotonic()
+            if count and first is None:
+                first = (now, count, cpu_seconds(child.pid))
+            if count != seen:
+                seen, last_change = count, now
+            if count >= len(events) or now - last_change > 60:
+                break
+            time.sleep(0.05)
+        end, cpu_end = time.monotonic(), cpu_seconds(child.pid)
+    finally:
+        stop(child)
+    assert first is not None, "the recorder recorded nothing"
+    counted = seen - first[1]
+    out: dict[str, float | dict[str, float]] = {
+        "bare": bare,
+        "recorder": counted / (end - first[0]),
+        "cpu_ms": 1000 * (cpu_end - first[2]) / max(1, counted),
+        "bytes": (_used_memory(client) - before) / seen,
+        "json": _json_bytes(client, prefix),
+        "complete": float(seen >= len(events)),
+    }
+    if breakdown:
+        out["breakdown"] = _breakdown(client, prefix, seen)
+    client.flushdb()
+    return out
+
+
+def recorder_stage(ctx: Context) -> StageResult:
+    result = StageResult("recorder")
+    events = _events(ctx, ctx.options.tickets)
+    runs = [_recorder_once(ctx, events, rep == ctx.options.repeat - 1) for rep in range(ctx.options.repeat)]
+
+    def figure(name: str, unit: str) -> Figure:
+        return Figure.of([v for r in runs if isinstance(v := r[name], float)], unit)
+
+    if not all(r["complete"] for r in runs):
+        result.notes.append("a recorder run stopped making progress for 60 s before recording every ticket")
+    result.extra["bytes_per_ticket_by_key"] = runs[-1].get("breakdown", {})
+    result.extra["recorder_cpu_ms_per_ticket"] = figure("cpu_ms", "ms").as_json()
+    result.rows += [
+        Row(
+            "recorder",
+            f"{len(events):,} pre-loaded: routed → Redis",
+            figure("recorder", "tickets/s"),
+            figure("bare", "tickets/s"),
+            "bare loop, SET JSON + ZADD per ticket",
+            at_least(0.5),
+        ),
+        Row(
+            "redis-bytes",
+            "Redis per open ticket (used_memory Δ / N)",
+            figure("bytes", "B"),
+            figure("json", "B"),
+            "the ticket's JSON alone",
+            at_most(2000, on="ztc", text="≤ 2,000 B"),
+        ),
+    ]
+    return result
+
+
+# ------------------------------------------------------------------ monitor
+
+
+def _fill_open(client: redis.Redis, due_key: str, count: int, after: float) -> None:
+    """``count`` open tickets as the monitor sees them: one due entry each, all after ``after``."""
+    chunk: dict[str, float] = {}
+    for n in range(count):
+        chunk[f"ZTC-20990101-{n:012X}"] = after + 86_400 + n % 3_600
+        if len(chunk) >= 20_000:
+            client.zadd(due_key, chunk)
+            chunk = {}
+    if chunk:
+        client.zadd(due_key, chunk)
+
+
+def _monitor_case(ctx: Context, open_count: int, due: int) -> tuple[list[float], int, int]:
+    """One (open, due) case: seconds of passes until every due alert was emitted, per repetition.
+
+    ``max(due, 1)`` routings are recorded for real (real records, real schedules);
+    with ``due`` > 0 the pass runs at the moment the last of them has its first
+    alert due, with 0 just before the first. Returns (seconds, due alerts, passes).
+    """
+    from kafka import KafkaProducer
+
+    settings, _ = ctx.stack.fresh("monitor")
+    client = ctx.stack.redis(settings)
+    book = SlaBook(ctx.stack.policy)
+    store = RedisTicketStore(client, settings.redis_prefix, book)
+    recorded = _events(ctx, max(due, 1))
+    for event in recorded:
+        store.record(event)
+    entries: list[Any] = client.zrange(store.sla_due_key, 0, -1, withscores=True)
+    scheduled = {bytes(member).decode(): float(score) for member, score in entries}  # one per ticket
+    moment = max(scheduled.values()) if due else min(scheduled.values()) - 1
+    _fill_open(client, store.sla_due_key, open_count - len(recorded), moment)
+    records = store.get_many(list(scheduled))
+    due_alerts = sum(1 for r in records for a in book.schedule(r) if a.fire_at.timestamp() <= moment)
+    producer = KafkaProducer(
+        bootstrap_servers=ctx.stack.bootstrap, acks="all", allow_auto_create_topics=False
+    )
+
+    class AckedPublisher:  # as ``ztc monitor`` publishes: each one acknowledged
+        def publish_event(self, topic: str, event: Event, timeout_s: float = 10.0) -> None:
+            value = event.model_dump_json().encode()
+            producer.send(topic, key=event.ticket_id.encode(), value=value).get(timeout=timeout_s)
+
+    now = datetime.fromtimestamp(moment + 0.5, tz=now_in_district().tzinfo)
+    times, passes = [], 0
+    try:
+        for _ in range(ctx.options.repeat):
+            client.zadd(store.sla_due_key, scheduled)
+            for key in client.scan_iter(match=f"{settings.redis_prefix}sla:claim:*", count=1000):
+                client.delete(key)
+            monitor = Monitor(store.sla_schedule, book, AckedPublisher(), settings.topics.sla)
+            began = time.perf_counter()
+            passes = 0
+            while True:
+                passes += 1
+                if not monitor.run_pass(now):
+                    break
+            times.append(time.perf_counter() - began)
+    finally:
+        producer.close()
+        client.flushdb()
+    return times, due_alerts, passes
+
+
+def monitor_stage(ctx: Context) -> StageResult:
+    result = StageResult("monitor")
+    for open_count in ctx.options.monitor_open:
+        for due in ctx.options.monitor_due:
+            seconds, alerts, passes = _monitor_case(ctx, open_count, due)
+            result.extra[f"{open_count}/{due}"] = {"due_alerts": alerts, "passes": passes}
+            result.rows.append(
+                Row(
+                    "monitor",
+                    f"{open_count:,} open, {due:,} due ({alerts:,} alerts): passes until all emitted",
+                    Figure.of([1000 * s for s in seconds], "ms"),
+                    goal=at_most(1000, on="ztc", text="≤ 1 s"),
+                )
+            )
+    result.notes.append(
+        "open tickets are one entry each in the due index (all a pass reads of a ticket not due); due ones "
+        "are recorded tickets, the pass run at the moment their first alert is due; the 1 s monitor "
+        "interval comes on top"
+    )
+    if max(ctx.options.monitor_open) < 1_000_000:
+        result.notes.append("1,000,000 open tickets not measured: add --million (about 1.5 GB of Redis)")
+    return result
+
+
+# ------------------------------------------------------------------ dashboard and /metrics
+
+
+def _fill_tickets(client: redis.Redis, store: RedisTicketStore, ctx: Context, count: int) -> None:
+    templates = _events(ctx, 200)
+    for event in templates:
+        store.record(event)
+    raws: list[Any] = [client.get(f"{store.prefix}ticket:{e.ticket_id}") for e in templates]
+    stored = [(e.ticket_id, bytes(raw)) for e, raw in zip(templates, raws, strict=True)]
+    pipe = client.pipeline(transaction=False)
+    for n in range(count - len(templates)):
+        ticket_id, raw = stored[n % len(stored)]
+        new_id = f"{ticket_id[:13]}{n:012X}"
+        pipe.set(f"{store.prefix}ticket:{new_id}", raw.replace(ticket_id.encode(), new_id.encode()))
+        pipe.zadd(f"{store.prefix}tickets", {new_id: 1_800_000_000 + n})
+        if n % 2000 == 1999:
+            pipe.execute()
+    pipe.execute()
+
+
+def _timed_get(client: httpx.Client, path: str, times: int) -> list[float]:
+    client.get(path).raise_for_status()  # warm
+    out = []
+    for _ in range(times):
+        began = time.perf_counter()
+        client.get(path).raise_for_status()
+        out.append(1000 * (time.perf_counter() - began))
+    return out
+
+
+def web_stage(ctx: Context) -> StageResult:
+    result = StageResult("web")
+    settings, env = ctx.stack.fresh("web")
+    client = ctx.stack.redis(settings)
+    store = RedisTicketStore(client, settings.redis_prefix, SlaBook(ctx.stack.policy))
+    count = ctx.options.web_tickets
+    _fill_tickets(client, store, ctx, count)
+    began = time.perf_counter()
+    store.rebuild_read_model()
+    reindex_s = time.perf_counter() - began
+    keys_file = ctx.stack.data_dir / f"keys-{settings.group_prefix}.toml"
+    plain = write_demo_keys(keys_file, ctx.stack.policy.department_codes)
+    port = free_port()
+    child = ctx.stack.worker("api", env | {"ZTC_API_PORT": str(port), "ZTC_API_KEYS": str(keys_file)})
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=120) as http:
+            _wait_healthy(http)
+            http.post("/dashboard/login", data={"key": plain["dept-office"], "next": "/dashboard"})
+            times = max(3, ctx.options.repeat)
+            health = _timed_get(http, "/healthz", times)
+            dashboard = _timed_get(http, "/dashboard", times)
+            metrics = _timed_get(http, "/metrics", times)
+    finally:
+        stop(child)
+        client.flushdb()
+    result.rows += [
+        Row(
+            "web",
+            f"GET /dashboard, {count:,} tickets",
+            Figure.of(dashboard, "ms"),
+            Figure.of(health, "ms"),
+            "GET /healthz, same server",
+        ),
+        Row(
+            "web",
+            f"GET /metrics, {count:,} tickets",
+            Figure.of(metrics, "ms"),
+            Figure.of(health, "ms"),
+            "GET /healthz, same server",
+        ),
+        Row("web", f"ztc reindex (read model), {count:,} tickets", Figure.of([reindex_s], "s")),
+    ]
+    result.notes.append("tickets behind the dashboard: 200 recorded, the rest copies of them under new ids")
+    return result
+
+
+def _wait_healthy(http: httpx.Client, timeout_s: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            if http.get("/healthz").status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.3)
+    raise RuntimeError("ztc api did not answer /healthz")

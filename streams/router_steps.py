@@ -1,0 +1,144 @@
+"""The router's three steps without Faust: one input's bytes in, the records to send out.
+
+``validate`` turns a submitted message into a ``TicketSubmitted`` on the
+validated topic (keyed by channel + message id) or a dead letter; ``route``
+routes a validated submission to ``tickets.routed`` and every department it
+names — unless the channel message was routed before (``seen``) — and says what
+to remember once sent; ``reroute`` routes a re-route request without the
+departments that bounced the ticket. No step raises on input: whatever cannot
+be handled becomes a dead letter with its reason. The Faust agents in
+``streams.router`` only send what a step returns.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from schemas.dead_letters import dead_letter
+from schemas.events import RerouteRequested, TicketRouted, TicketSubmitted, derived_event_id
+from schemas.policy import RoutingPolicy
+from schemas.topics import Topics
+from streams.intake import InvalidInput, parse_submission
+from streams.metrics import RouterMetrics
+from streams.routing import LabelModel, route_ticket
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where an input was read: its topic, partition and offset (for the dead letter)."""
+
+    topic: str
+    partition: int = 0
+    offset: int = 0
+
+
+@dataclass(frozen=True)
+class Send:
+    topic: str
+    key: bytes | None
+    value: bytes
+
+
+@dataclass
+class StepOutput:
+    sends: list[Send] = field(default_factory=list)
+    remember: tuple[str, str] | None = None
+    """(channel message, ticket id) to put in the seen table once the sends are done"""
+
+
+class RouterSteps:
+    def __init__(
+        self,
+        topics: Topics,
+        policy: RoutingPolicy,
+        clock: Clock,
+        counts: RouterMetrics,
+        model: LabelModel | None = None,
+    ) -> None:
+        self.topics = topics
+        self.policy = policy
+        self.clock = clock
+        self.counts = counts
+        self.model = model
+
+    def validate(self, raw: bytes | None, origin: Origin) -> StepOutput:
+        self.counts.events_in.labels(topic=origin.topic).inc()
+        try:
+            submission = parse_submission(raw)
+        except InvalidInput as exc:
+            return self.dead_letter(raw, origin, str(exc), "validate")
+        except Exception as exc:  # a bug must not stop the agent: dead-letter and go on
+            log.exception("validating %s failed", origin.offset)
+            return self.dead_letter(
+                raw, origin, f"validation failed: {type(exc).__name__}: {exc}", "validate"
+            )
+        key = submission.dedupe_key.encode()
+        return StepOutput([Send(self.topics.validated, key, submission.model_dump_json().encode())])
+
+    def route(self, raw: bytes | None, origin: Origin, seen: Mapping[str, str]) -> StepOutput:
+        try:
+            submission = TicketSubmitted.model_validate_json(raw or b"")
+            first = seen.get(submission.dedupe_key)
+            if first is not None:
+                log.info("duplicate of %s ignored (%s)", first, submission.dedupe_key)
+                return StepOutput()
+            decision = route_ticket(submission, self.policy, self.clock(), model=self.model)
+            return StepOutput(self._publish(decision), (submission.dedupe_key, submission.ticket_id))
+        except Exception as exc:
+            log.exception("routing failed for %s", origin.offset)
+            return self.dead_letter(raw, origin, f"routing failed: {exc!r}", "route")
+
+    def reroute(self, raw: bytes | None, origin: Origin) -> StepOutput:
+        try:
+            request = RerouteRequested.model_validate_json(raw or b"")
+            excluded = frozenset(request.excluded_departments)
+            event_id = derived_event_id("rerouted", request.event_id)
+            decision = route_ticket(
+                request.submission, self.policy, self.clock(), excluded, event_id, self.model
+            )
+            return StepOutput(
+                self._publish(decision.model_copy(update={"reroute_request_id": request.event_id}))
+            )
+        except Exception as exc:
+            log.exception("re-routing failed for %s", origin.offset)
+            return self.dead_letter(raw, origin, f"re-routing failed: {exc!r}", "reroute")
+
+    def dead_letter(self, raw: bytes | None, origin: Origin, reason: str, stage: str) -> StepOutput:
+        record = dead_letter(
+            raw,
+            reason=reason,
+            stage=stage,
+            source_topic=origin.topic,
+            partition=origin.partition,
+            offset=origin.offset,
+            now=self.clock(),
+        )
+        log.warning("dead-lettered %s@%s/%s: %s", origin.topic, origin.partition, origin.offset, reason)
+        self.counts.dead_letters.labels(stage=stage).inc()
+        return StepOutput([Send(self.topics.deadletter, None, record.model_dump_json().encode())])
+
+    def _publish(self, decision: TicketRouted) -> list[Send]:
+        payload = decision.model_dump_json().encode()
+        key = decision.ticket_id.encode()
+        sends = [Send(self.topics.routed, key, payload)]
+        sends += [Send(self.topics.department(code), key, payload) for code in decision.departments]
+        self.counts.events_out.labels(topic=self.topics.routed).inc()
+        self.counts.routing_latency.observe(
+            max(0.0, (decision.occurred_at - decision.submission.submitted_at).total_seconds())
+        )
+        log.info(
+            "routed %s → %s (co: %s) [%s, %.2f]",
+            decision.ticket_id,
+            decision.lead_department,
+            ",".join(decision.co_departments) or "-",
+            decision.category,
+            decision.confidence,
+        )
+        return sends
