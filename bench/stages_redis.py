@@ -175,14 +175,11 @@ def recorder_stage(ctx: Context) -> StageResult:
 # ------------------------------------------------------------------ monitor
 
 
-def _fill_open(
-    client: redis.Redis, due_key: str, suffixes: list[tuple[str, float]], count: int, after: float
-) -> None:
-    """``count`` open tickets as the monitor sees them: their alerts in the due index, all after ``after``."""
+def _fill_open(client: redis.Redis, due_key: str, count: int, after: float) -> None:
+    """``count`` open tickets as the monitor sees them: one due entry each, all after ``after``."""
     chunk: dict[str, float] = {}
     for n in range(count):
-        for suffix, offset in suffixes:
-            chunk[f"ZTC-20990101-{n:012X}:{suffix}"] = after + 86_400 + offset
+        chunk[f"ZTC-20990101-{n:012X}"] = after + 86_400 + n % 3_600
         if len(chunk) >= 20_000:
             client.zadd(due_key, chunk)
             chunk = {}
@@ -207,17 +204,11 @@ def _monitor_case(ctx: Context, open_count: int, due: int) -> tuple[list[float],
     for event in recorded:
         store.record(event)
     entries: list[Any] = client.zrange(store.sla_due_key, 0, -1, withscores=True)
-    scheduled = {bytes(member).decode(): float(score) for member, score in entries}
-    first_of: dict[str, float] = {}
-    for member, score in scheduled.items():
-        ticket = member.split(":", 1)[0]
-        first_of[ticket] = min(score, first_of.get(ticket, score))
-    moment = max(first_of.values()) if due else min(first_of.values()) - 1
-    sample = recorded[0].ticket_id
-    start = first_of[sample]
-    shape = [(m.split(":", 1)[1], s - start) for m, s in scheduled.items() if m.startswith(sample)]
-    _fill_open(client, store.sla_due_key, shape, open_count - len(recorded), moment)
-    due_alerts = int(client.zcount(store.sla_due_key, "-inf", moment))
+    scheduled = {bytes(member).decode(): float(score) for member, score in entries}  # one per ticket
+    moment = max(scheduled.values()) if due else min(scheduled.values()) - 1
+    _fill_open(client, store.sla_due_key, open_count - len(recorded), moment)
+    records = store.get_many(list(scheduled))
+    due_alerts = sum(1 for r in records for a in book.schedule(r) if a.fire_at.timestamp() <= moment)
     producer = KafkaProducer(
         bootstrap_servers=ctx.stack.bootstrap, acks="all", allow_auto_create_topics=False
     )
@@ -234,7 +225,7 @@ def _monitor_case(ctx: Context, open_count: int, due: int) -> tuple[list[float],
             client.zadd(store.sla_due_key, scheduled)
             for key in client.scan_iter(match=f"{settings.redis_prefix}sla:claim:*", count=1000):
                 client.delete(key)
-            monitor = Monitor(store, store.sla_schedule, book, AckedPublisher(), settings.topics.sla)
+            monitor = Monitor(store.sla_schedule, book, AckedPublisher(), settings.topics.sla)
             began = time.perf_counter()
             passes = 0
             while True:
@@ -263,7 +254,7 @@ def monitor_stage(ctx: Context) -> StageResult:
                 )
             )
     result.notes.append(
-        "open tickets are their alerts in the due index (all a pass reads of a ticket not due); due ones "
+        "open tickets are one entry each in the due index (all a pass reads of a ticket not due); due ones "
         "are recorded tickets, the pass run at the moment their first alert is due; the 1 s monitor "
         "interval comes on top"
     )

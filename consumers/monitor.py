@@ -1,23 +1,28 @@
-"""The overdue monitor: emits SLA warnings, breaches and escalations from the alert schedule, until recorded.
+"""The overdue monitor: emits SLA warnings, breaches and escalations from the SLA schedule, until recorded.
 
 It never scans open tickets: the recorder keeps the schedule (``consumers.sla_schedule``,
-``{prefix}sla:due`` in Redis) equal to what the pure engine schedules. Two layers:
+``{prefix}sla:due`` in Redis) at one entry per ticket with alerts to come, due
+when its next alert fires. A pass costs what is due. Two layers:
 
-- ``plan_pass`` decides, for the alerts due by ``now``, what to do — re-checked
-  against each ticket's current state: the events to emit, the alerts to drop
-  (accepted, resolved, paused or recorded meanwhile), the ones whose deadline
-  moved, and the ones that cannot be handled (dead letters). No broker, no
-  clock: unit tests drive it in milliseconds.
-- ``Monitor.run_pass`` applies that plan: it claims each alert with a short
-  lease so two monitors never emit it at once, publishes the event (its id
-  derived from the alert key, so every copy is recorded once) and pushes the
-  alert back by ``Pace.republish_after_s``; it stays scheduled until the recorder has
-  recorded it, so an event the broker lost (the embedded broker forgets
-  everything on a restart) is simply published again. ``Monitor.run`` is the
-  timer around it, and also runs the outbox relay.
+- ``plan_pass`` decides, for the tickets due by ``now`` and from their current
+  state, what to do: the alerts to emit, when each ticket's entry comes due
+  next (its next alert — or ``Pace.republish_after_s`` ahead while an alert it
+  emits is not yet recorded), the entries to drop (accepted, resolved, paused
+  or recorded meanwhile; legacy per-alert members) and the tickets that cannot
+  be handled (dead letters). No broker, no clock, no Redis: unit tests drive
+  it in milliseconds.
+- ``Monitor.run_pass`` has the schedule ``settle`` that plan (the due tickets
+  read in one go, the entries moved in one transaction; a ticket the recorder
+  changed meanwhile is decided again), then claims each alert to emit with a
+  short lease so two monitors never emit it at once and publishes the event
+  (its id derived from the alert key, so every copy is recorded once). An
+  event the broker lost (the embedded broker forgets everything on a restart)
+  is published again once the ticket's entry comes due again; once recorded,
+  the recorder moves the entry to the ticket's next alert. ``Monitor.run`` is
+  the timer around it, and also runs the outbox relay.
 
 People are alerted from what the recorder recorded (the alert outbox), never
-from this topic, so a re-publication never alerts twice. A due alert that
+from this topic, so a re-publication never alerts twice. A due ticket that
 cannot be checked (a corrupt ticket, a bug) is dead-lettered with its reason
 and dropped from the schedule; an unavailable Redis or broker ends the pass,
 and the next pass tries again.
@@ -31,68 +36,22 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Protocol
 
 import redis
 from kafka.errors import KafkaError
 
 from consumers.sla_engine import SlaBook, alert_event
-from consumers.sla_schedule import SlaSchedule
+from consumers.sla_schedule import SlaSchedule, Tickets, ticket_of
 from schemas.publishing import Publisher
 from schemas.sla import SlaEvent
-from schemas.ticket import TicketRecord
+
+__all__ = ["DEFAULT_PACE", "Monitor", "Pace", "PassPlan", "Tickets", "plan_pass"]
 
 log = logging.getLogger(__name__)
 
 DeadLetter = Callable[[str, str], None]
-"""(alert key, reason): report an alert the monitor cannot handle."""
+"""(ticket id or schedule member, reason): report a due ticket the monitor cannot handle."""
 Infrastructure = (redis.ConnectionError, redis.TimeoutError, KafkaError)
-
-
-class Tickets(Protocol):
-    """What the monitor reads of the ticket store."""
-
-    def get(self, ticket_id: str) -> TicketRecord | None: ...
-
-
-@dataclass
-class PassPlan:
-    """What one pass must do, decided from the due alerts and the tickets' current state."""
-
-    emit: list[tuple[str, SlaEvent]] = field(default_factory=list)
-    """(alert key, event) due now: claim, publish, push back until recorded"""
-    drop: list[str] = field(default_factory=list)
-    """alert keys no longer scheduled for their ticket"""
-    move: dict[str, datetime] = field(default_factory=dict)
-    """alert key → its new fire time (the deadline moved: pause, extension)"""
-    dead: list[tuple[str, str]] = field(default_factory=list)
-    """(alert key, reason) that could not be handled: dead-letter, then drop"""
-
-
-def _decide(key: str, tickets: Tickets, book: SlaBook, now: datetime, plan: PassPlan) -> None:
-    record = tickets.get(key.split(":", 1)[0])
-    alerts = {a.key: a for a in book.schedule(record)} if record is not None else {}
-    alert = alerts.get(key)
-    if alert is None:  # accepted, resolved, paused or already recorded meanwhile
-        plan.drop.append(key)
-    elif alert.fire_at > now:  # the deadline moved: wait for the new time
-        plan.move[key] = alert.fire_at
-    else:
-        plan.emit.append((key, alert_event(alert, book, now)))
-
-
-def plan_pass(due: Sequence[str], tickets: Tickets, book: SlaBook, now: datetime) -> PassPlan:
-    """Decide, for every alert key due by ``now``, what the pass must do; raise only for infrastructure."""
-    plan = PassPlan()
-    for key in due:
-        try:
-            _decide(key, tickets, book, now, plan)
-        except Infrastructure:
-            raise
-        except Exception as exc:  # poison: report it, drop it from the schedule, go on
-            log.exception("SLA alert %s failed", key)
-            plan.dead.append((key, f"monitor failed: {type(exc).__name__}: {exc}"))
-    return plan
 
 
 @dataclass(frozen=True)
@@ -100,7 +59,7 @@ class Pace:
     lease_s: int = 30
     """how long a claim keeps other monitors from emitting the same alert"""
     batch: int = 500
-    """due alerts read per pass"""
+    """due tickets read per pass"""
     republish_after_s: float = 30.0
     """an emitted alert the recorder has not recorded by then is published again"""
 
@@ -108,16 +67,72 @@ class Pace:
 DEFAULT_PACE = Pace()
 
 
+@dataclass
+class PassPlan:
+    """What one pass must do, decided from the due tickets and their current state."""
+
+    emit: list[tuple[str, SlaEvent]] = field(default_factory=list)
+    """(alert key, event) due now: claim and publish (each ticket's earliest first)"""
+    reschedule: dict[str, datetime] = field(default_factory=dict)
+    """ticket id → when its entry comes due next (its next alert, or the re-publication)"""
+    drop: list[str] = field(default_factory=list)
+    """members to forget: tickets with nothing to come, legacy per-alert members, poison"""
+    dead: list[tuple[str, str]] = field(default_factory=list)
+    """(ticket id, reason) that could not be handled: dead-letter, then drop"""
+
+
+def _decide(
+    ticket_id: str, legacy: bool, tickets: Tickets, book: SlaBook, now: datetime, pace: Pace
+) -> PassPlan:
+    record = tickets.get(ticket_id)
+    alerts = book.schedule(record) if record is not None else []
+    plan = PassPlan()
+    if legacy:  # its other alerts' members go too: the ticket's entry stands for them
+        plan.drop += [a.key for a in alerts]
+    due = sorted((a for a in alerts if a.fire_at <= now), key=lambda a: (a.fire_at, a.key))
+    later = [a.fire_at for a in alerts if a.fire_at > now]
+    if due:  # until the recorder has them (then the entry moves on), look again later
+        later.append(now + timedelta(seconds=pace.republish_after_s))
+    if later:
+        plan.reschedule[ticket_id] = min(later)
+    else:  # accepted, resolved, paused or recorded meanwhile
+        plan.drop.append(ticket_id)
+    plan.emit += [(a.key, alert_event(a, book, now)) for a in due]
+    return plan
+
+
+def plan_pass(
+    due: Sequence[str], tickets: Tickets, book: SlaBook, now: datetime, pace: Pace = DEFAULT_PACE
+) -> PassPlan:
+    """What the pass must do for the schedule members due by ``now``; raises only for infrastructure."""
+    plan = PassPlan()
+    legacy = {ticket_of(m) for m in due if ticket_of(m) != m}
+    plan.drop += [m for m in due if ticket_of(m) != m]
+    for ticket_id in dict.fromkeys(ticket_of(m) for m in due):
+        try:
+            decided = _decide(ticket_id, ticket_id in legacy, tickets, book, now, pace)
+        except Infrastructure:
+            raise
+        except Exception as exc:  # poison: report it, drop it from the schedule, go on
+            log.exception("SLA alerts of %s failed", ticket_id)
+            plan.dead.append((ticket_id, f"monitor failed: {type(exc).__name__}: {exc}"))
+            plan.drop.append(ticket_id)
+            continue
+        plan.emit += decided.emit
+        plan.reschedule.update(decided.reschedule)
+        plan.drop += decided.drop
+    return plan
+
+
 def _log_dead_letter(key: str, reason: str) -> None:
-    log.error("cannot handle SLA alert %s: %s", key, reason)
+    log.error("cannot handle SLA alerts of %s: %s", key, reason)
 
 
 class Monitor:
-    """Applies each pass's plan: schedule bookkeeping, leases, publication."""
+    """Has the schedule settle each pass's plan, then claims and publishes what it emits."""
 
     def __init__(
         self,
-        tickets: Tickets,
         schedule: SlaSchedule,
         book: SlaBook,
         publisher: Publisher,
@@ -126,7 +141,6 @@ class Monitor:
         pace: Pace = DEFAULT_PACE,
         dead_letter: DeadLetter = _log_dead_letter,
     ) -> None:
-        self.tickets = tickets
         self.schedule = schedule
         self.book = book
         self.publisher = publisher
@@ -135,24 +149,22 @@ class Monitor:
         self.dead_letter = dead_letter
         self.monitor_id = uuid.uuid4().hex
 
-    def run_pass(self, now: datetime) -> list[SlaEvent]:
-        """Emit every alert due by ``now``; return what this monitor emitted."""
-        plan = plan_pass(self.schedule.due(now, self.pace.batch), self.tickets, self.book, now)
-        for key, reason in plan.dead:
-            self.dead_letter(key, reason)
-            self.schedule.remove(key)
-        for key in plan.drop:
-            self.schedule.remove(key)
-        for key, fire_at in plan.move.items():
-            self.schedule.move(key, fire_at)
-        return [event for key, event in plan.emit if self._emit(key, event, now)]
+    def plan(self, due: list[str], tickets: Tickets, now: datetime) -> PassPlan:
+        return plan_pass(due, tickets, self.book, now, self.pace)
 
-    def _emit(self, key: str, event: SlaEvent, now: datetime) -> bool:
+    def run_pass(self, now: datetime) -> list[SlaEvent]:
+        """Emit every alert due by ``now`` (of up to ``Pace.batch`` tickets); return what it emitted."""
+        plan = self.schedule.settle(now, self.pace.batch, lambda due, tickets: self.plan(due, tickets, now))
+        if plan is None:  # the due tickets kept changing: the next pass decides them again
+            return []
+        for ticket_id, reason in plan.dead:
+            self.dead_letter(ticket_id, reason)
+        return [event for key, event in plan.emit if self._emit(key, event)]
+
+    def _emit(self, key: str, event: SlaEvent) -> bool:
         if not self.schedule.claim(key, self.monitor_id, self.pace.lease_s):
             return False  # another monitor is emitting it right now
         self.publisher.publish_event(self.topic, event)
-        # Until the recorder has it (it then leaves the schedule), look again later: the broker may lose it.
-        self.schedule.postpone(key, now + timedelta(seconds=self.pace.republish_after_s))
         log.info("emitted %s for %s (%s)", event.event_type, event.ticket_id, key)
         return True
 

@@ -1,8 +1,11 @@
 """The recorder: a kafka-python consumer that records every ticket event in the ticket store.
 
-Two layers. ``RecorderStep.handle`` decides, for one consumed message, what to
-record and what must follow (records to publish, outbox entries to add and to
-confirm, a dead letter) — no Kafka, so unit tests drive it in milliseconds.
+Two layers. ``RecorderStep.handle_batch`` decides, for one poll's messages, what
+to record and what must follow (records to publish, outbox entries to add and
+to confirm, dead letters) — no Kafka, so unit tests drive it in milliseconds;
+``handle`` is the same for one message. The events of a poll are recorded in
+one store batch (``TicketStore.record_many``: one transaction, in order), each
+with its own outcome, so a poison event is dead-lettered alone.
 ``Recorder.run`` is the thin poll → handle → publish → confirm → commit loop.
 
 Offsets are committed only after the batch is written and everything it
@@ -19,7 +22,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
@@ -32,7 +35,7 @@ from pydantic import ValidationError
 from consumers.dead_letters import DeadLetterStore
 from consumers.follow_ups import follow_ups
 from consumers.metrics import DEAD_LETTERS, EVENTS_IN, EVENTS_OUT
-from consumers.ticket_store import RecordOutcome, RecordStatus, TicketStore
+from consumers.ticket_store import Recorded, RecordOutcome, RecordStatus, TicketStore
 from schemas.dead_letters import dead_letter, describe_validation_error
 from schemas.events import DeadLettered, Event, RerouteRequested, TicketRouted
 from schemas.feedback import ENTERPRISE, parse_feedback
@@ -44,6 +47,7 @@ log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
 E = TypeVar("E", bound=Event)
+T = TypeVar("T")
 
 DUPLICATES = Counter("ztc_recorder_duplicates", "Events recognised as already recorded, per type", ["type"])
 MAX_EVENT_BYTES = 256 * 1024
@@ -148,38 +152,53 @@ class RecorderStep:
         }
 
     def handle(self, message: Consumed, stop: threading.Event) -> Outputs:
+        """What one message asks for (``handle_batch`` of one)."""
+        return self.handle_batch([message], stop)
+
+    def handle_batch(self, messages: Sequence[Consumed], stop: threading.Event) -> Outputs:
+        """What a poll's messages ask for, their events recorded in one store batch, in order."""
+        out = Outputs()
+        accepted: list[tuple[Consumed, Event]] = []
+        for message in messages:
+            event = self._checked(message, out)
+            if event is not None:
+                accepted.append((message, event))
+        results = self._record_batch([event for _, event in accepted], stop)
+        for (message, event), result in zip(accepted, results, strict=True):
+            self._recorded(message, event, result, out)
+        return out
+
+    def _checked(self, message: Consumed, out: Outputs) -> Event | None:
+        """The message's event if it may be recorded; else it is kept or dead-lettered here."""
         kind = self.kind_of_topic[message.topic]
         EVENTS_IN.labels(topic=message.topic).inc()
-        out = Outputs()
         if kind == "deadletter":
             self._keep_dead_letter(message)
-            return out
+            return None
         try:
             event = parse_event(kind, message.value)
         except InvalidEvent as exc:
             self._dead_letter(message, str(exc), out)
-            return out
+            return None
         out.confirms += answered_entries(event)
         unknown = sorted(named_departments(event) - self.departments) if self.departments else []
         if unknown:
             self._dead_letter(message, f"refused: unknown department {', '.join(unknown)}", out, event)
-            return out
-        try:
-            outcome = self._record_with_retry(event, stop)
-        except InterruptedError:
-            raise
-        except Exception as exc:  # poison: never let one event stop recording
-            log.exception("recording %s %s failed", event.event_type, event.event_id)
-            self._dead_letter(message, f"record failed: {type(exc).__name__}: {exc}", out, event)
-            return out
-        if outcome.status is RecordStatus.refused:
-            self._dead_letter(message, f"refused: {outcome.reason}", out, event)
-            return out
-        if outcome.status is RecordStatus.duplicate:
+            return None
+        return event
+
+    def _recorded(self, message: Consumed, event: Event, result: Recorded, out: Outputs) -> None:
+        if isinstance(result, Exception):  # poison: never let one event stop recording
+            log.error("recording %s %s failed", event.event_type, event.event_id, exc_info=result)
+            self._dead_letter(message, f"record failed: {type(result).__name__}: {result}", out, event)
+            return
+        if result.status is RecordStatus.refused:
+            self._dead_letter(message, f"refused: {result.reason}", out, event)
+            return
+        if result.status is RecordStatus.duplicate:
             DUPLICATES.labels(type=event.event_type).inc()
             log.info("event %s already recorded for %s", event.event_id, event.ticket_id)
-        self._follow_up(event, outcome, out)
-        return out
+        self._follow_up(event, result, out)
 
     def _follow_up(self, event: Event, outcome: RecordOutcome, out: Outputs) -> None:
         for follow_up in follow_ups(event, outcome.record, self.settings.topics):
@@ -196,11 +215,26 @@ class RecorderStep:
                     )
                 )
 
-    def _record_with_retry(self, event: Event, stop: threading.Event) -> RecordOutcome:
+    def _record_batch(self, events: Sequence[Event], stop: threading.Event) -> list[Recorded]:
+        """The store's batch; if it fails as a whole (not for want of Redis), event by event."""
+        if not events:
+            return []
+        try:
+            return self._with_redis(lambda: self.store.record_many(events), stop)
+        except InterruptedError:
+            raise
+        except Exception as exc:  # e.g. Redis refused one write of the transaction: find the poison alone
+            if len(events) == 1:
+                return [exc]
+            log.exception("recording a batch of %d events failed; recording them one by one", len(events))
+            return [r for event in events for r in self._record_batch([event], stop)]
+
+    def _with_redis(self, call: Callable[[], T], stop: threading.Event) -> T:
+        """``call()``, waiting for Redis while it is unavailable (InterruptedError on ``stop``)."""
         delay = 0.5
         while not stop.is_set():
             try:
-                return self.store.record(event)
+                return call()
             except (redis.ConnectionError, redis.TimeoutError) as exc:  # includes LOADING after a restart
                 log.warning("Redis unavailable (%s); retrying in %.1fs", exc, delay)
                 stop.wait(delay)
@@ -292,21 +326,18 @@ class Recorder:
         try:
             while not stop.is_set():
                 batches = consumer.poll(timeout_ms=500)
-                confirms: list[str] = []
-                for records in batches.values():
-                    for message in records:
-                        out = self.step.handle(message, stop)
-                        if out.outbox:
-                            self.outbox.put(out.outbox, self.clock())
-                        for topic, key, value in out.sends:
-                            self._sent.append(producer.send(topic, key=key and key.encode(), value=value))
-                            EVENTS_OUT.labels(topic=topic).inc()
-                        confirms += out.confirms
-                if batches:
-                    producer.flush()
-                    self._raise_if_unsent()  # a lost follow-up or dead letter must not be committed past
-                    self.outbox.confirm(confirms)
-                    consumer.commit()
+                if not batches:
+                    continue
+                out = self.step.handle_batch([m for records in batches.values() for m in records], stop)
+                if out.outbox:
+                    self.outbox.put(out.outbox, self.clock())
+                for topic, key, value in out.sends:
+                    self._sent.append(producer.send(topic, key=key and key.encode(), value=value))
+                    EVENTS_OUT.labels(topic=topic).inc()
+                producer.flush()
+                self._raise_if_unsent()  # a lost follow-up or dead letter must not be committed past
+                self.outbox.confirm(out.confirms)
+                consumer.commit()
         finally:
             consumer.close()
             producer.close()

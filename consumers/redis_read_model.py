@@ -2,21 +2,23 @@
 
 Keys (``ReadModelKeys``, all under ``{prefix}rm:``): ``open`` and ``groups``
 (hashes), ``due:{dept}:{level}`` / ``warn:{dept}:{level}`` / ``first-due:{dept}``
-/ ``leads`` (sorted sets), ``day:{YYYY-MM-DD}`` (hashes of day counters) and
+(sorted sets), ``lead-hours`` and ``day:{YYYY-MM-DD}`` (hashes of counters) and
 ``built`` (set when the read model covers every stored ticket).
 
 Every query is a fixed handful of pipelined commands per department, level or
 day: never one per ticket. "At risk now" (warning ≤ now ≤ deadline) is two
 range reads per group: stages warned since ``now − L`` and stages due by
 ``now + L``, where L is the longest warning-to-deadline lead of any open stage
-(``leads``); their common members are exactly the stages at risk, and the
-reads never reach the old overdue backlog or the far future.
+(``lead-hours``, counted per whole hour, rounded up: a few fields, not one
+member per stage); their common members are exactly the stages at risk, and
+the reads never reach the old overdue backlog or the far future.
 """
 
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
+import math
+from collections import Counter, defaultdict
 from collections.abc import Iterator, Sequence
 from datetime import date, datetime
 from typing import Any
@@ -33,12 +35,13 @@ from consumers.read_model import (
     indexed_status,
     lead_seconds,
 )
+from consumers.redis_writes import WriteBatch
 from consumers.sla_engine import SlaState, StageStatus, StageWindow
 from schemas.events import DISTRICT_ZONE
 
 log = logging.getLogger(__name__)
 
-READ_MODEL_VERSION = "1"
+READ_MODEL_VERSION = "2"
 """Bump when what a ticket contributes changes: recorders then rebuild before they write."""
 LEGACY_KEYS = ("sla:deadlines",)
 """Indexes the read model replaced; ``rebuild`` deletes them."""
@@ -55,6 +58,11 @@ def _score(moment: datetime) -> float:
 def _before(moment: datetime) -> str:
     """An exclusive upper bound: scores strictly before ``moment``."""
     return f"({moment.timestamp()!r}"
+
+
+def lead_hours(window: StageWindow) -> str:
+    """The lead-hours field of a stage: whole hours from warning to deadline, rounded up."""
+    return str(math.ceil(lead_seconds(window) / 3600))
 
 
 def _moment(score: float) -> datetime:
@@ -80,8 +88,8 @@ class ReadModelKeys:
 
     @property
     def leads(self) -> str:
-        """Sorted set: ``ticket:stage`` → seconds from its warning to its deadline."""
-        return f"{self.root}leads"
+        """Hash: hours from warning to deadline (rounded up) → open stages with that lead."""
+        return f"{self.root}lead-hours"
 
     @property
     def built(self) -> str:
@@ -117,9 +125,7 @@ class ReadModelKeys:
 # ---------------------------------------------------------------- writing
 
 
-def write_changes(
-    pipe: redis.client.Pipeline, keys: ReadModelKeys, old: Contribution, new: Contribution
-) -> None:
+def write_changes(pipe: WriteBatch, keys: ReadModelKeys, old: Contribution, new: Contribution) -> None:
     """Queue, in the ticket's transaction, what turns ``old``'s contribution into ``new``'s."""
     if old.open_department != new.open_department:
         if old.open_department is not None:
@@ -139,7 +145,7 @@ def write_changes(
 
 
 def _move_windows(
-    pipe: redis.client.Pipeline,
+    pipe: WriteBatch,
     keys: ReadModelKeys,
     old: Sequence[StageWindow],
     new: Sequence[StageWindow],
@@ -150,15 +156,15 @@ def _move_windows(
         pipe.zrem(keys.due(group), window.key)
         pipe.zrem(keys.warn(group), window.key)
         pipe.hincrby(keys.groups, keys.group_field(group), -1)
-    if old:
-        pipe.zrem(keys.leads, *[w.key for w in old])
+    for window in old:
+        pipe.hincrby(keys.leads, lead_hours(window), -1)
     for window in new:
         group = group_of(window)
         pipe.zadd(keys.due(group), {window.key: _score(window.due_at)})
         pipe.zadd(keys.warn(group), {window.key: _score(window.warn_at)})
         pipe.hincrby(keys.groups, keys.group_field(group), 1)
-    if new:
-        pipe.zadd(keys.leads, {w.key: lead_seconds(w) for w in new})
+    for window in new:
+        pipe.hincrby(keys.leads, lead_hours(window), 1)
 
 
 def _dump(pipe: redis.client.Pipeline, keys: ReadModelKeys, model: InMemoryReadModel) -> None:
@@ -176,8 +182,9 @@ def _dump(pipe: redis.client.Pipeline, keys: ReadModelKeys, model: InMemoryReadM
         pipe.zadd(keys.due(group), {w.key: _score(w.due_at) for w in windows})
         pipe.zadd(keys.warn(group), {w.key: _score(w.warn_at) for w in windows})
         pipe.hset(keys.groups, keys.group_field(group), len(windows))
-    if model.windows:
-        pipe.zadd(keys.leads, {w.key: lead_seconds(w) for w in model.windows.values()})
+    leads = Counter(lead_hours(w) for w in model.windows.values())
+    if leads:
+        pipe.hset(keys.leads, mapping=dict(leads))  # type: ignore[arg-type]
     per_department: defaultdict[str, dict[str, float]] = defaultdict(dict)
     for (department, ticket_id), due in first.items():
         per_department[department][ticket_id] = _score(due)
@@ -250,8 +257,8 @@ class RedisReadModel:
         return {d: int(n) for d, n in zip(departments, answers, strict=True)}
 
     def _longest_lead(self) -> float:
-        top: list[tuple[Any, float]] = self.client.zrevrange(self.keys.leads, 0, 0, withscores=True)  # type: ignore[assignment]
-        return float(top[0][1]) if top else 0.0
+        raw: dict[Any, Any] = self.client.hgetall(self.keys.leads)
+        return float(max((int(h) for h, n in raw.items() if int(n) > 0), default=0) * 3600)
 
     def stages(
         self, groups: Sequence[Group], now: datetime, overdue_limit: int | None = None

@@ -72,6 +72,9 @@ class SlaBook:
         self.sla = policy.sla
         self.calendar: BusinessCalendar = calendar_for(policy.sla)
         self._warnings: dict[tuple[datetime, datetime, bool], datetime] = {}
+        self._held: dict[datetime, datetime] = {}
+        self._escalations: dict[tuple[datetime, str], datetime] = {}
+        self._last_windows: tuple[TicketRecord, tuple[StageWindow, ...]] | None = None
 
     def warning_at(self, start: datetime, due: datetime, business: bool) -> datetime:
         """When ``warning_share`` of the window is used (remembered: one write asks for it several times)."""
@@ -84,6 +87,28 @@ class SlaBook:
             self._warnings[key] = found
         return found
 
+    def held_at(self, moment: datetime) -> datetime:
+        """``hold_until_working_time`` (remembered: deadlines fall on a few moments, shared by many)."""
+        found = self._held.get(moment)
+        if found is None:
+            if len(self._held) > 50_000:
+                self._held.clear()
+            found = self._held[moment] = hold_until_working_time(moment, self.calendar)
+        return found
+
+    def escalation_at(self, due: datetime, after: str) -> datetime:
+        """``escalation_time`` of a rung (remembered, like ``held_at``)."""
+        found = self._escalations.get((due, after))
+        if found is None:
+            if len(self._escalations) > 50_000:
+                self._escalations.clear()
+            found = self._escalations[(due, after)] = escalation_time(due, after, self.calendar)
+        return found
+
+    def next_alert_at(self, record: TicketRecord) -> datetime | None:
+        """When the ticket's next SLA alert fires (the due index's score); None when none is to come."""
+        return min((a.fire_at for a in schedule(record, self)), default=None)
+
     def advance(self, old: TicketRecord | None, new: TicketRecord, event: Event) -> TicketRecord:
         clock = next_clock(old, new, event, self)
         return new if clock == new.sla else new.model_copy(update={"sla": clock})
@@ -92,8 +117,14 @@ class SlaBook:
         return schedule(record, self)
 
     def windows(self, record: TicketRecord) -> list[StageWindow]:
-        """The ticket's open SLA stages (see ``open_windows``)."""
-        return open_windows(record, self)
+        """The ticket's open SLA stages (see ``open_windows``; the last answer is remembered, as a
+        write asks for the same record's windows twice: its alerts and its read-model share)."""
+        last = self._last_windows
+        if last is not None and last[0] is record:  # records are frozen: the same object, the same answer
+            return list(last[1])
+        found = open_windows(record, self)
+        self._last_windows = (record, tuple(found))
+        return found
 
 
 def _fresh(
@@ -394,13 +425,13 @@ def schedule(record: TicketRecord, book: SlaBook) -> list[ScheduledAlert]:
     hold = book.sla.hold_outside_working_hours and not clock.urgent
 
     def held(moment: datetime) -> datetime:
-        return hold_until_working_time(moment, book.calendar) if hold else moment
+        return book.held_at(moment) if hold else moment
 
-    for window in open_windows(record, book):
+    for window in book.windows(record):
         stage, due = window.stage, window.due_at
         items = [("warning", 0, held(window.warn_at)), ("breach", 0, due)]
         items += [
-            (f"escalation{rung.level}", rung.level, held(escalation_time(due, rung.after, book.calendar)))
+            (f"escalation{rung.level}", rung.level, held(book.escalation_at(due, rung.after)))
             for rung in book.sla.escalation
         ]
         for kind, level, fire_at in items:

@@ -3,64 +3,81 @@
 ``TicketStore`` is the small Protocol the rest of ZTC uses. ``RedisTicketStore``
 is the real one; ``InMemoryTicketStore`` is a full adapter for fast unit tests
 and passes the same contract tests. Both delegate every decision to the pure
-``apply`` and ``inbox_buckets``; they only persist the outcome, atomically and
-idempotently by ``event_id`` — the ticket, its indexes, its SLA alerts and its
-share of the reports' read model (``consumers.read_model``) in one transaction.
+``transition`` (``consumers.recording``); they only persist the outcome,
+atomically and idempotently by ``event_id`` — the ticket, its indexes, its SLA
+alerts and its share of the reports' read model (``consumers.read_model``) in
+one transaction.
+
+``record_many`` records a poll's batch at once: events apply in order (two
+events of one ticket see each other), each gets its own outcome — or the error
+that kept it from being recorded, which leaves the others alone — and the
+whole batch is written in one transaction, decided again from fresh reads if
+another writer changed one of its tickets meanwhile.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Protocol
 
 import redis
 
 from consumers.read_model import InMemoryReadModel, ReportSource, contribution
-from consumers.redis_read_model import ReadModelKeys, RedisReadModel, replace_all, write_changes
+from consumers.recording import (
+    Recorded,
+    RecordOutcome,
+    RecordStatus,
+    enterprise_keys,
+    message_of,
+    transition,
+)
+from consumers.redis_batch import BatchPlan, TicketKeys
+from consumers.redis_read_model import RedisReadModel, replace_all
 from consumers.sla_engine import SlaBook
 from consumers.sla_schedule import InMemorySlaSchedule, RedisSlaSchedule
-from schemas.events import Event, TicketRouted
-from schemas.outbox import alert_outbox_key, message_key
-from schemas.sla import SlaBreached, SlaEvent
+from schemas.events import Event
+from schemas.outbox import message_key
+from schemas.sla import SlaEvent
 from schemas.ticket import InboxBucket, TicketRecord
-from schemas.ticket_state import TransitionRefused, apply, inbox_buckets
+from schemas.ticket_state import inbox_buckets
+from schemas.ticket_storage import decode_record
+
+__all__ = [
+    "InMemoryTicketStore",
+    "RecordOutcome",
+    "RecordStatus",
+    "Recorded",
+    "RedisTicketStore",
+    "TicketStore",
+    "enterprise_keys",
+    "message_of",
+]
 
 log = logging.getLogger(__name__)
 
+_transition = transition
+"""Looked up at each call, so a test can make another writer race a store's write."""
 
-class RecordStatus(StrEnum):
-    applied = "applied"
-    duplicate = "duplicate"
-    refused = "refused"
-
-
-@dataclass(frozen=True)
-class RecordOutcome:
-    status: RecordStatus
-    record: TicketRecord | None
-    reason: str = ""
-
-
-def enterprise_keys(record: TicketRecord) -> list[str]:
-    """Index keys under which an enterprise's file finds this ticket."""
-    keys = []
-    if record.submission.credit_code:
-        keys.append(f"code:{record.submission.credit_code}")
-    if record.submission.enterprise_name:
-        keys.append(f"name:{record.submission.enterprise_name}")
-    return keys
+BATCH_ATTEMPTS = 3
+"""A batch that loses this many races in a row is recorded event by event instead."""
 
 
 def _text(value: object) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
+def _single(recorded: Recorded) -> RecordOutcome:
+    if isinstance(recorded, Exception):
+        raise recorded
+    return recorded
+
+
 class TicketStore(Protocol):
     def record(self, event: Event) -> RecordOutcome: ...
+    def record_many(self, events: Sequence[Event]) -> list[Recorded]: ...
     def get(self, ticket_id: str) -> TicketRecord | None: ...
     def ticket_for_message(self, dedupe_key: str) -> str | None: ...
     def inbox(self, department: str, bucket: InboxBucket) -> list[TicketRecord]: ...
@@ -72,21 +89,14 @@ class TicketStore(Protocol):
     def rebuild_read_model(self) -> int: ...
 
 
-def message_of(event: Event) -> str | None:
-    """The channel message a first routing claims: one channel message is one ticket, for ever."""
-    return event.submission.dedupe_key if isinstance(event, TicketRouted) else None
+@dataclass
+class _Staged:
+    """A batch decided over the in-memory store, not yet committed."""
 
-
-def _transition(old: TicketRecord | None, event: Event, book: SlaBook | None) -> RecordOutcome | TicketRecord:
-    if old is not None and old.has_applied(event.event_id):
-        return RecordOutcome(RecordStatus.duplicate, old)
-    try:
-        new = apply(old, event)
-    except TransitionRefused as exc:
-        return RecordOutcome(RecordStatus.refused, old, str(exc))
-    if new is old:  # e.g. an SLA event whose key was already recorded
-        return RecordOutcome(RecordStatus.duplicate, old)
-    return book.advance(old, new, event) if book is not None else new
+    tickets: dict[str, TicketRecord] = field(default_factory=dict)
+    claims: dict[str, str] = field(default_factory=dict)
+    applied: list[tuple[TicketRecord, Event, object, object]] = field(default_factory=list)
+    """(new record, event, old contribution, new contribution) in order"""
 
 
 @dataclass
@@ -99,9 +109,10 @@ class InMemoryTicketStore:
     """the alert outbox: every applied SLA event, once"""
     read_model: InMemoryReadModel = field(default_factory=InMemoryReadModel)
     sla_schedule: InMemorySlaSchedule = field(default_factory=InMemorySlaSchedule)
-    """the SLA alerts still to come, kept equal to what the book schedules (as Redis keeps ``sla:due``)"""
+    """one entry per ticket with SLA alerts to come, at its next alert (as Redis keeps ``sla:due``)"""
 
     def __post_init__(self) -> None:
+        self.sla_schedule.tickets = self  # the schedule's due tickets are read here
         if self.tickets:  # tickets given up front: as if ``ztc reindex`` had run
             self.rebuild_read_model()
 
@@ -110,34 +121,64 @@ class InMemoryTicketStore:
         return self.read_model
 
     def rebuild_read_model(self) -> int:
-        """The read model summed afresh over every ticket; returns how many tickets."""
+        """The read model summed afresh over every ticket, and the SLA schedule; returns how many."""
         self.read_model = InMemoryReadModel()
         self.read_model.add(contribution(r, self.book) for r in self.tickets.values())
+        for record in self.tickets.values():
+            self._reschedule(record)
         return len(self.tickets)
 
     def record(self, event: Event) -> RecordOutcome:
-        """Like Redis: re-read and decide again if another writer changed the ticket meanwhile (WATCH)."""
+        return _single(self.record_many([event])[0])
+
+    def record_many(self, events: Sequence[Event]) -> list[Recorded]:
+        """Like Redis: decide the batch over what it read; if another writer changed one of its
+        tickets meanwhile (WATCH), decide it all again."""
         while True:
-            old = self.tickets.get(event.ticket_id)
-            message = message_of(event)
-            owner = self.messages.get(message) if message is not None and old is None else None
-            if owner is not None and owner != event.ticket_id:
-                return RecordOutcome(RecordStatus.duplicate, self.tickets.get(owner))
-            result = _transition(old, event, self.book)
-            if isinstance(result, RecordOutcome):
-                return result
-            if self.tickets.get(event.ticket_id) is not old:
+            read = {e.ticket_id: self.tickets.get(e.ticket_id) for e in events}
+            staged = _Staged()
+            outcomes: list[Recorded] = []
+            for event in events:
+                try:
+                    outcomes.append(self._stage(event, staged))
+                except Exception as exc:  # poison: this event only
+                    outcomes.append(exc)
+            if any(self.tickets.get(t) is not old for t, old in read.items()):
                 continue
-            self.tickets[result.ticket_id] = result
-            self.read_model.replace(contribution(old, self.book), contribution(result, self.book))
-            if message is not None:
-                self.messages.setdefault(message, result.ticket_id)
-            if self.book is not None:
-                stale = [a.key for a in self.book.schedule(old)] if old is not None else []
-                self.sla_schedule.replace(stale, self.book.schedule(result))
-            if isinstance(event, SlaEvent):
-                self.alerts.append(event)
-            return RecordOutcome(RecordStatus.applied, result)
+            for new, event, before, after in staged.applied:
+                self.tickets[new.ticket_id] = new
+                self.read_model.replace(before, after)  # type: ignore[arg-type]
+                if isinstance(event, SlaEvent):
+                    self.alerts.append(event)
+                self._reschedule(new)
+            for message, ticket_id in staged.claims.items():
+                self.messages.setdefault(message, ticket_id)
+            return outcomes
+
+    def _reschedule(self, record: TicketRecord) -> None:
+        """The ticket's schedule entry at its next alert, or none (as ``redis_batch.reschedule``)."""
+        fire_at = self.book.next_alert_at(record) if self.book is not None else None
+        if fire_at is None:
+            self.sla_schedule.drop(record.ticket_id)
+        else:
+            self.sla_schedule.reschedule(record.ticket_id, fire_at)
+
+    def _stage(self, event: Event, staged: _Staged) -> RecordOutcome:
+        ticket_id = event.ticket_id
+        old = staged.tickets[ticket_id] if ticket_id in staged.tickets else self.tickets.get(ticket_id)
+        message = message_of(event) if old is None else None
+        owner = staged.claims.get(message) or self.messages.get(message) if message is not None else None
+        if owner is not None and owner != ticket_id:
+            return RecordOutcome(RecordStatus.duplicate, staged.tickets.get(owner, self.tickets.get(owner)))
+        result = _transition(old, event, self.book)
+        if isinstance(result, RecordOutcome):
+            return result
+        before, after = contribution(old, self.book), contribution(result, self.book)
+        staged.tickets[ticket_id] = result
+        staged.applied.append((result, event, before, after))
+        if message is not None:
+            staged.claims.setdefault(message, ticket_id)
+        return RecordOutcome(RecordStatus.applied, result)
 
     def get(self, ticket_id: str) -> TicketRecord | None:
         return self.tickets.get(ticket_id)
@@ -163,13 +204,15 @@ class InMemoryTicketStore:
 
 
 class RedisTicketStore:
-    """Tickets as JSON under ``{prefix}ticket:{id}``; indexes as sorted sets scored by routing time."""
+    """Tickets compactly (``schemas.ticket_storage``) under ``{prefix}ticket:{id}``; indexes as sorted
+    sets scored by routing time; key names in ``TicketKeys``."""
 
     def __init__(self, client: redis.Redis, prefix: str = "ztc:", book: SlaBook | None = None) -> None:
         self.client = client
         self.prefix = prefix
         self.book = book
-        self.read_model_keys = ReadModelKeys(prefix)
+        self.keys = TicketKeys(prefix)
+        self.read_model_keys = self.keys.read_model
 
     @property
     def reports(self) -> RedisReadModel:
@@ -177,130 +220,132 @@ class RedisTicketStore:
 
     @property
     def sla_schedule(self) -> RedisSlaSchedule:
-        """The SLA alerts still to come, which this store keeps in step with every write."""
+        """One entry per ticket with SLA alerts to come, which this store keeps in step with every write."""
         return RedisSlaSchedule(self.client, self.prefix)
 
     @property
     def sla_due_key(self) -> str:
-        """Sorted set of scheduled SLA alerts (member: alert key, score: when it fires)."""
-        return self.sla_schedule.key
+        """Sorted set of tickets with SLA alerts to come (member: ticket id, score: its next alert)."""
+        return self.keys.sla_due
 
     @property
     def alerts_key(self) -> str:
         """Stream of recorded SLA events for the alerter (one entry per applied event)."""
-        return alert_outbox_key(self.prefix)
+        return self.keys.alerts
 
     @property
     def breach_counts_key(self) -> str:
-        return f"{self.prefix}sla:breaches"
-
-    def _ticket_key(self, ticket_id: str) -> str:
-        return f"{self.prefix}ticket:{ticket_id}"
-
-    def _inbox_key(self, department: str, bucket: InboxBucket) -> str:
-        return f"{self.prefix}dept:{department}:{bucket.value}"
-
-    def _enterprise_key(self, key: str) -> str:
-        return f"{self.prefix}enterprise:{key}"
-
-    def _project_key(self, project: str) -> str:
-        return f"{self.prefix}project:{project}"
+        return self.keys.breaches
 
     def get(self, ticket_id: str) -> TicketRecord | None:
-        raw = self.client.get(self._ticket_key(ticket_id))
-        return TicketRecord.model_validate_json(raw) if raw else None
+        raw = self.client.get(self.keys.ticket(ticket_id))
+        return decode_record(raw) if raw else None
 
     def record(self, event: Event) -> RecordOutcome:
         """Apply ``event`` atomically (optimistic lock on the ticket and, for a routing, its message)."""
-        key = self._ticket_key(event.ticket_id)
-        message = message_of(event)
-        claim = message_key(self.prefix, message) if message is not None else None
+        return _single(self.record_many([event])[0])
+
+    def record_many(self, events: Sequence[Event]) -> list[Recorded]:
+        """Apply ``events`` in order, in one transaction; see the module's docstring."""
+        for _ in range(BATCH_ATTEMPTS):
+            try:
+                return self._record_batch(events)
+            except redis.WatchError:
+                continue
+        log.info(
+            "a batch of %d events lost %d races; recording it event by event", len(events), BATCH_ATTEMPTS
+        )
+        return [self._record_alone(event) for event in events]
+
+    def _record_alone(self, event: Event) -> Recorded:
         while True:
-            with self.client.pipeline() as pipe:
-                try:
-                    pipe.watch(key, *([claim] if claim else []))  # type: ignore[no-untyped-call]
-                    raw = pipe.get(key)
-                    old = TicketRecord.model_validate_json(raw) if raw else None
-                    claimed = pipe.get(claim) if claim is not None and old is None else None
-                    owner = _text(claimed) if claimed is not None else None
-                    if owner is not None and owner != event.ticket_id:
-                        pipe.unwatch()
-                        return RecordOutcome(RecordStatus.duplicate, self.get(owner))
-                    result = _transition(old, event, self.book)
-                    if isinstance(result, RecordOutcome):
-                        pipe.unwatch()
-                        return result
-                    pipe.multi()
-                    pipe.set(key, result.model_dump_json())
-                    if claim is not None and old is None:
-                        pipe.set(claim, result.ticket_id)
-                    if isinstance(event, SlaEvent):  # the alert outbox, in the same transaction
-                        pipe.xadd(self.alerts_key, {"event": event.model_dump_json()})
-                    self._reindex(pipe, old, result)
-                    self._reschedule(pipe, old, result, event)
-                    write_changes(
-                        pipe,
-                        self.read_model_keys,
-                        contribution(old, self.book),
-                        contribution(result, self.book),
-                    )
-                    pipe.execute()
-                    return RecordOutcome(RecordStatus.applied, result)
-                except redis.WatchError:
-                    continue
+            try:
+                return self._record_batch([event])[0]
+            except redis.WatchError:
+                continue
+
+    def _record_batch(self, events: Sequence[Event]) -> list[Recorded]:
+        """One attempt: WATCH and read every ticket and claim, decide, write (WatchError: lost a race)."""
+        if not events:
+            return []
+        ticket_ids = list(dict.fromkeys(e.ticket_id for e in events))
+        claims = list(dict.fromkeys(c for e in events if (c := self.keys.claim(e)) is not None))
+        names = [self.keys.ticket(t) for t in ticket_ids] + claims
+        with self.client.pipeline() as pipe:
+            pipe.watch(*names)  # type: ignore[no-untyped-call]
+            raws = pipe.mget(names)
+            stored = dict(zip(ticket_ids, raws[: len(ticket_ids)], strict=True))
+            found = zip(claims, raws[len(ticket_ids) :], strict=True)
+            owners = {c: _text(v) if v is not None else None for c, v in found}
+            others = [o for o in owners.values() if o is not None and o not in stored]
+            if others:  # an earlier ticket of a re-sent message: its record is the answer
+                stored.update(zip(others, pipe.mget([self.keys.ticket(o) for o in others]), strict=True))
+            plan = BatchPlan(self.keys, self.book, _transition, stored, owners)
+            outcomes = [plan.apply(event) for event in events]
+            writes = plan.finish()
+            if not writes:
+                pipe.unwatch()
+                return outcomes
+            pipe.multi()
+            writes.flush(pipe)
+            pipe.execute()
+        return outcomes
 
     def ticket_for_message(self, dedupe_key: str) -> str | None:
         """The ticket a channel message became, if it was recorded."""
         raw = self.client.get(message_key(self.prefix, dedupe_key))
         return _text(raw) if raw is not None else None
 
-    def _reindex(self, pipe: redis.client.Pipeline, old: TicketRecord | None, new: TicketRecord) -> None:
-        score = new.routed_at.timestamp()
-        before, after = inbox_buckets(old), inbox_buckets(new)
-        for department, bucket in before.items():
-            if after.get(department) != bucket:
-                pipe.zrem(self._inbox_key(department, bucket), new.ticket_id)
-        for department, bucket in after.items():
-            pipe.zadd(self._inbox_key(department, bucket), {new.ticket_id: score})
-        for enterprise in enterprise_keys(new):
-            pipe.zadd(self._enterprise_key(enterprise), {new.ticket_id: score})
-        if new.key_project:
-            pipe.zadd(self._project_key(new.key_project), {new.ticket_id: score})
-        pipe.zadd(f"{self.prefix}tickets", {new.ticket_id: score})
-
-    def _reschedule(
-        self, pipe: redis.client.Pipeline, old: TicketRecord | None, new: TicketRecord, event: Event
-    ) -> None:
-        """Keep the SLA indexes equal to what the pure engine schedules for the new state."""
-        if isinstance(event, SlaBreached):
-            pipe.hincrby(self.breach_counts_key, event.department, 1)
-        if self.book is None:
-            return
-        stale = [a.key for a in self.book.schedule(old)] if old is not None else []
-        self.sla_schedule.replace_in(pipe, stale, self.book.schedule(new))
-
     def _load_many(self, ticket_ids: Sequence[str]) -> list[TicketRecord]:
         if not ticket_ids:
             return []
-        raws = self.client.mget([self._ticket_key(t) for t in ticket_ids])
-        return [TicketRecord.model_validate_json(raw) for raw in raws if raw]
+        raws = self.client.mget([self.keys.ticket(t) for t in ticket_ids])
+        return [decode_record(raw) for raw in raws if raw]
 
     def get_many(self, ticket_ids: Sequence[str]) -> list[TicketRecord]:
         """The tickets of ``ticket_ids`` that exist, in one round trip."""
         return self._load_many(ticket_ids)
 
     def rebuild_read_model(self, batch: int = 500) -> int:
-        """Sum the read model afresh over every stored ticket and swap it in; returns how many tickets.
+        """Sum the read model afresh over every stored ticket and swap it in, and rebuild the SLA
+        due index (one entry per ticket); returns how many tickets.
 
         Run it while no recorder writes (``ztc reindex`` says so): a write between the
         read and the swap would be lost from the sums.
         """
         model = InMemoryReadModel()
-        ids = self._members(f"{self.prefix}tickets")
-        for i in range(0, len(ids), batch):
-            model.add(contribution(r, self.book) for r in self._load_many(ids[i : i + batch]))
+        due: dict[str, float] = {}
+        count = 0
+        for records in self._every_ticket(batch):
+            count += len(records)
+            model.add(contribution(r, self.book) for r in records)
+            if self.book is not None:
+                due.update(_next_alerts(self.book, records))
         replace_all(self.client, self.prefix, model)
-        return len(ids)
+        if self.book is not None:
+            self._replace_due(due, batch)
+        self.client.delete(self.keys.legacy_tickets)
+        return count
+
+    def _every_ticket(self, batch: int) -> Iterator[list[TicketRecord]]:
+        """Every stored ticket, ``batch`` keys at a time (SCAN: each key once, in no order)."""
+        keys: list[bytes] = []
+        for key in self.client.scan_iter(match=self.keys.every_ticket, count=batch):
+            keys.append(key)
+            if len(keys) >= batch:
+                yield [decode_record(raw) for raw in self.client.mget(keys) if raw]
+                keys = []
+        if keys:
+            yield [decode_record(raw) for raw in self.client.mget(keys) if raw]
+
+    def _replace_due(self, due: dict[str, float], batch: int) -> None:
+        """The due index as ``due`` says (legacy members, one per alert, go)."""
+        items = list(due.items())
+        with self.client.pipeline(transaction=True) as pipe:
+            pipe.delete(self.keys.sla_due)
+            for i in range(0, len(items), batch):
+                pipe.zadd(self.keys.sla_due, dict(items[i : i + batch]))
+            pipe.execute()
 
     def ensure_read_model(self, timeout_s: float = 600.0, poll_s: float = 0.5) -> int | None:
         """Before a recorder's first write: build the read model if this Redis has none (or an older one).
@@ -330,16 +375,25 @@ class RedisTicketStore:
             self.client.delete(lock)
 
     def _members(self, key: str) -> list[str]:
-        return [m.decode() if isinstance(m, bytes) else str(m) for m in self.client.zrange(key, 0, -1)]
+        return [_text(m) for m in self.client.zrange(key, 0, -1)]
 
     def inbox(self, department: str, bucket: InboxBucket) -> list[TicketRecord]:
-        return self._load_many(self._members(self._inbox_key(department, bucket)))
+        return self._load_many(self._members(self.keys.inbox(department, bucket)))
 
     def enterprise_tickets(self, name_or_code: str) -> list[TicketRecord]:
         ids: list[str] = []
         for key in (f"code:{name_or_code.upper()}", f"name:{name_or_code}"):
-            ids += [t for t in self._members(self._enterprise_key(key)) if t not in ids]
+            ids += [t for t in self._members(self.keys.enterprise(key)) if t not in ids]
         return sorted(self._load_many(ids), key=lambda r: (r.routed_at, r.ticket_id))
 
     def project_tickets(self, project: str) -> list[TicketRecord]:
-        return self._load_many(self._members(self._project_key(project)))
+        return self._load_many(self._members(self.keys.project(project)))
+
+
+def _next_alerts(book: SlaBook, records: Sequence[TicketRecord]) -> dict[str, float]:
+    out = {}
+    for record in records:
+        fire_at = book.next_alert_at(record)
+        if fire_at is not None:
+            out[record.ticket_id] = fire_at.timestamp()
+    return out

@@ -88,6 +88,9 @@ class BusinessCalendar:
     _after: dict[tuple[date, int], date] = field(
         default_factory=dict, init=False, repr=False, compare=False, hash=False
     )
+    _periods: dict[date, list[tuple[datetime, datetime]]] = field(
+        default_factory=dict, init=False, repr=False, compare=False, hash=False
+    )
 
     def __post_init__(self) -> None:
         periods = tuple((start, end) for start, end in self.working_periods)
@@ -170,6 +173,14 @@ class BusinessCalendar:
             day = self._next_workday(day)
 
     def _utc_periods(self, d: date) -> list[tuple[datetime, datetime]]:
+        found = self._periods.get(d)
+        if found is None:
+            if len(self._periods) > 20_000:
+                self._periods.clear()
+            found = self._periods[d] = self._resolve_periods(d)
+        return found
+
+    def _resolve_periods(self, d: date) -> list[tuple[datetime, datetime]]:
         if not self.is_workday(d):
             return []
         return [

@@ -172,7 +172,7 @@ class DeadLetterReporter:
         self.dead_letters.add(record)
 
     def alert_key(self, key: str, reason: str) -> None:
-        """The monitor's form: an SLA alert key (``ticket:stage:kind:round``) it could not handle."""
+        """The monitor's form: a due ticket (its id, or a legacy alert key ``ticket:stage:kind:round``)."""
         self(key.encode(), reason, key.split(":", 1)[0][:64] or "-")
 
 
@@ -188,7 +188,6 @@ def run_monitor(settings: Settings, once: bool = False, now: datetime | None = N
     )
     publisher = ProducerPublisher(producer)
     monitor = Monitor(
-        store,
         store.sla_schedule,
         SlaBook(policy),
         publisher,

@@ -29,6 +29,7 @@ import redis
 
 from consumers.sla_engine import SlaBook
 from schemas.ticket import HistoryEntry, TicketRecord
+from schemas.ticket_storage import decode_record
 from tests.chaos.webhook import Delivery, signature
 
 SLA_TYPES = frozenset({"SlaWarning", "SlaBreached", "SlaEscalated"})
@@ -43,7 +44,7 @@ def read_tickets(client: redis.Redis, prefix: str) -> dict[str, TicketRecord]:
     for start in range(0, len(keys), 500):
         for raw in client.mget(keys[start : start + 500]):
             if raw:
-                record = TicketRecord.model_validate_json(raw)
+                record = decode_record(raw)
                 out[record.ticket_id] = record
     return out
 

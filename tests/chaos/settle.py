@@ -19,6 +19,7 @@ from consumers.sla_engine import SlaBook
 from consumers.ticket_store import RedisTicketStore
 from schemas.events import now_in_district
 from schemas.ticket import TicketRecord
+from schemas.ticket_storage import decode_record
 from tests.chaos.counting import count_alerts
 from tests.chaos.system import ZtcRun
 from tests.chaos.webhook import AlertReceiver
@@ -42,7 +43,7 @@ def _records(client: redis.Redis, prefix: str, ticket_ids: list[str]) -> dict[st
         keys = [f"{prefix}ticket:{t}" for t in ticket_ids[start : start + 500]]
         for raw in client.mget(keys):
             if raw:
-                record = TicketRecord.model_validate_json(raw)
+                record = decode_record(raw)
                 out[record.ticket_id] = record
     return out
 

@@ -27,17 +27,19 @@ from schemas.feedback import TicketAccepted, TicketResolved
 from schemas.settings import Settings
 from schemas.sla import SLA_EVENT_ADAPTER, SlaEvent, SlaStage
 from schemas.ticket import TicketRecord
+from streams.routing import route_ticket
 from tests.integration.conftest import stack_settings, ztc
 from tests.integration.web import PASSWORD, form_token
+from tests.unit.batch_contract import BatchContract
 from tests.unit.factories import submission
-from tests.unit.store_contract import ReadModelContract, snapshot
+from tests.unit.store_contract import snapshot
 from ztc.bootstrap import DEFAULT_POLICY, load_checked_policy
 from ztc.web_app import create_app
 
 pytestmark = pytest.mark.integration
 
 
-class TestRedisTicketStore(ReadModelContract):
+class TestRedisTicketStore(BatchContract):
     @pytest.fixture(autouse=True)
     def _redis(self, stack: EmbeddedStack) -> None:
         self.client = redis.Redis.from_url(stack.redis_url)
@@ -55,6 +57,54 @@ class TestRedisTicketStore(ReadModelContract):
         stale = list(self.client.scan_iter(match=f"{store.prefix}rm:*"))
         if stale:
             self.client.delete(*stale)
+
+
+class TestStorageForms:
+    """What older recorders wrote still reads, and is rewritten compactly by the next change."""
+
+    @pytest.fixture(autouse=True)
+    def _redis(self, stack: EmbeddedStack) -> None:
+        self.client = redis.Redis.from_url(stack.redis_url)
+        self.store = RedisTicketStore(self.client, prefix=f"s{uuid.uuid4().hex[:8]}:", book=BOOK)
+
+    def routed(self, name: str) -> TicketRouted:
+        when = NOW.replace(hour=9)
+        sub = submission(ticket_id=name, channel_message_id=name, occurred_at=when, submitted_at=when)
+        return route_ticket(sub, POLICY, when, event_id=f"routed-{name}")
+
+    def test_a_ticket_stored_as_plain_json_loads_and_is_updated_compactly(self) -> None:
+        routed = self.routed("ST1")
+        assert self.store.record(routed).status is RecordStatus.applied
+        record = self.store.get("ST1")
+        assert record is not None
+        key = self.store.keys.ticket("ST1")
+        stored = self.client.get(key)
+        assert (
+            isinstance(stored, bytes)
+            and stored[:1] == b"\x01"
+            and len(stored) < len(record.model_dump_json())
+        )
+        self.client.set(key, record.model_dump_json())  # as a recorder before format 1 left it
+        assert self.store.get("ST1") == record and self.store.get_many(["ST1"]) == [record]
+        accept = TicketAccepted(
+            ticket_id="ST1", occurred_at=NOW, department=record.lead_department, actor="张"
+        )
+        assert self.store.record(accept).status is RecordStatus.applied
+        assert self.store.record(routed).status is RecordStatus.duplicate
+        again = self.client.get(key)
+        assert isinstance(again, bytes) and again[:1] == b"\x01"
+
+    def test_legacy_due_members_are_replaced_by_one_entry_per_ticket_on_reindex(self) -> None:
+        self.store.record(self.routed("ST2"))
+        record = self.store.get("ST2")
+        assert record is not None
+        alerts = BOOK.schedule(record)
+        due = self.store.sla_due_key
+        self.client.delete(due)
+        self.client.zadd(due, {a.key: a.fire_at.timestamp() for a in alerts})  # one member per alert
+        assert self.store.rebuild_read_model() == 1
+        members = self.client.zrange(due, 0, -1, withscores=True)
+        assert members == [(b"ST2", min(a.fire_at for a in alerts).timestamp())]
 
 
 # ---------------------------------------------------------------- what a report costs

@@ -2,24 +2,48 @@
 
 Each adapter comes with the ticket store that keeps it (the recorder writes
 both in one transaction), so the contract covers what the monitor relies on:
-a recorded ticket's alerts are scheduled at their fire times, a recorded alert
-or an accepted stage leaves the schedule, due alerts come earliest first, and
-a lease keeps a second monitor off an alert until it runs out.
+a recorded ticket has one entry, due at its next alert; a recorded alert or an
+accepted stage moves it on to what is still to come; due entries come earliest
+first; ``settle`` hands a decision the due tickets' current state and writes
+its moves back — deciding again if the recorder changed one of them meanwhile;
+legacy per-alert members come out as they are; and a lease keeps a second
+monitor off an alert until it runs out.
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 from consumers.sla_engine import SlaBook, alert_event
-from consumers.sla_schedule import SlaSchedule
+from consumers.sla_schedule import SlaSchedule, Tickets
 from consumers.ticket_store import RecordStatus, TicketStore
 from schemas.feedback import TicketAccepted
 from schemas.sla import SlaStage
+from schemas.ticket import TicketRecord
 from tests.unit.factories import NOW
 from tests.unit.store_contract import BOOK, action, routed_at
 
 FAR = NOW + timedelta(days=365)
+SECOND = timedelta(seconds=1)
+
+
+@dataclass
+class Moves:
+    """A decision as ``settle`` writes it back, and what it was shown."""
+
+    reschedule: dict[str, datetime] = field(default_factory=dict)
+    drop: list[str] = field(default_factory=list)
+    shown: list[tuple[list[str], dict[str, TicketRecord | None]]] = field(default_factory=list)
+
+
+def due_at(schedule: SlaSchedule, ticket_id: str, at: datetime) -> bool:
+    return ticket_id in schedule.due(at, 1000)
+
+
+def comes_due_at(schedule: SlaSchedule, ticket_id: str, at: datetime) -> bool:
+    """The entry is due at ``at`` and not a second before."""
+    return not due_at(schedule, ticket_id, at - SECOND) and due_at(schedule, ticket_id, at)
 
 
 class SlaScheduleContract:
@@ -31,57 +55,96 @@ class SlaScheduleContract:
         """Whatever it takes for a lease of 1 s to expire."""
         raise NotImplementedError
 
-    def test_a_recorded_ticket_has_every_alert_scheduled_at_its_fire_time(self) -> None:
+    def test_a_recorded_ticket_has_one_entry_due_at_its_first_alert(self) -> None:
         store, schedule = self.make(BOOK)
         store.record(routed_at("S1", NOW))
         record = store.get("S1")
         assert record is not None
         alerts = sorted(BOOK.schedule(record), key=lambda a: (a.fire_at, a.key))
         assert len(alerts) >= 4
-        assert schedule.due(FAR, 1000) == [a.key for a in alerts]
-        first = alerts[0]
-        assert schedule.due(first.fire_at - timedelta(seconds=1), 1000) == []
-        assert schedule.due(first.fire_at, 1000) == [a.key for a in alerts if a.fire_at <= first.fire_at]
+        assert schedule.due(FAR, 1000) == ["S1"]
+        assert comes_due_at(schedule, "S1", alerts[0].fire_at)
 
-    def test_a_recorded_alert_leaves_the_schedule_and_the_others_stay(self) -> None:
+    def test_a_recorded_alert_moves_the_entry_to_the_next_one(self) -> None:
         store, schedule = self.make(BOOK)
         store.record(routed_at("S2", NOW))
         record = store.get("S2")
         assert record is not None
         first, *rest = sorted(BOOK.schedule(record), key=lambda a: (a.fire_at, a.key))
         assert store.record(alert_event(first, BOOK, first.fire_at)).status is RecordStatus.applied
-        assert first.key not in schedule.due(FAR, 1000)
-        assert set(schedule.due(FAR, 1000)) == {a.key for a in rest}
+        assert schedule.due(FAR, 1000) == ["S2"]
+        assert comes_due_at(schedule, "S2", min(a.fire_at for a in rest))
 
-    def test_accepting_takes_the_accept_stage_off_the_schedule(self) -> None:
+    def test_accepting_moves_the_entry_past_the_accept_stage(self) -> None:
         store, schedule = self.make(BOOK)
         store.record(routed_at("S3", NOW))
         accepted = action(TicketAccepted, "S3", "approval", NOW + timedelta(minutes=5))
         assert store.record(accepted).status is RecordStatus.applied
-        left = schedule.due(FAR, 1000)
-        assert left and not any(f":{SlaStage.accept.value}:" in key for key in left)
+        record = store.get("S3")
+        assert record is not None
+        left = BOOK.schedule(record)
+        assert left and all(a.stage is not SlaStage.accept for a in left)
+        assert comes_due_at(schedule, "S3", min(a.fire_at for a in left))
 
     def test_due_is_earliest_first_and_limited(self) -> None:
         _, schedule = self.make(BOOK)
-        schedule.move("X:b", NOW + timedelta(seconds=1))
-        schedule.move("X:c", NOW + timedelta(seconds=2))
-        schedule.move("X:a", NOW + timedelta(seconds=3))
+        schedule.reschedule("XB", NOW + timedelta(seconds=1))
+        schedule.reschedule("XC", NOW + timedelta(seconds=2))
+        schedule.reschedule("XA", NOW + timedelta(seconds=3))
         assert schedule.due(NOW, 10) == []
-        assert schedule.due(NOW + timedelta(seconds=2), 10) == ["X:b", "X:c"]
-        assert schedule.due(FAR, 2) == ["X:b", "X:c"]
-        schedule.move("X:a", NOW)  # a deadline moved earlier
-        assert schedule.due(FAR, 10) == ["X:a", "X:b", "X:c"]
+        assert schedule.due(NOW + timedelta(seconds=2), 10) == ["XB", "XC"]
+        assert schedule.due(FAR, 2) == ["XB", "XC"]
+        schedule.reschedule("XA", NOW)  # one entry per ticket: it moves, it is not added again
+        assert schedule.due(FAR, 10) == ["XA", "XB", "XC"]
 
-    def test_remove_forgets_and_postpone_never_brings_a_removed_alert_back(self) -> None:
+    def test_drop_forgets_and_legacy_members_come_out_as_they_are(self) -> None:
         _, schedule = self.make(BOOK)
-        schedule.move("Y:kept", NOW)
-        schedule.move("Y:gone", NOW)
-        schedule.remove("Y:gone")
-        schedule.remove("Y:never-there")
-        schedule.postpone("Y:gone", NOW + timedelta(seconds=30))
-        schedule.postpone("Y:kept", NOW + timedelta(seconds=30))
-        assert schedule.due(NOW + timedelta(seconds=29), 10) == []
-        assert schedule.due(NOW + timedelta(seconds=30), 10) == ["Y:kept"]
+        schedule.reschedule("YK", NOW)
+        schedule.reschedule("YG", NOW)
+        schedule.reschedule("YL:accept:warning:0", NOW + SECOND)  # as written before one entry per ticket
+        schedule.drop("YG")
+        schedule.drop("never-there")
+        assert schedule.due(FAR, 10) == ["YK", "YL:accept:warning:0"]
+
+    def test_settle_shows_the_due_tickets_and_writes_the_moves_back(self) -> None:
+        store, schedule = self.make(BOOK)
+        store.record(routed_at("S4", NOW))
+        schedule.reschedule("GONE", NOW)  # an entry whose ticket is not stored
+        schedule.reschedule("LATER", FAR - SECOND)  # due, but beyond the limit
+
+        def decide(due: list[str], tickets: Tickets) -> Moves:
+            moves = Moves(shown=[(due, {t: tickets.get(t) for t in due})])
+            moves.reschedule = {"S4": FAR}
+            moves.drop = ["GONE"]
+            return moves
+
+        moves = schedule.settle(FAR - SECOND, 2, decide)
+        assert moves is not None
+        [(due, shown)] = moves.shown
+        assert due == ["GONE", "S4"]
+        assert shown["GONE"] is None and shown["S4"] == store.get("S4")
+        assert schedule.due(FAR - SECOND, 10) == ["LATER"]
+        assert comes_due_at(schedule, "S4", FAR)
+        nothing = schedule.settle(NOW - timedelta(days=1), 10, decide)
+        assert nothing is not None and nothing.shown == [([], {})]
+
+    def test_settle_decides_again_when_the_recorder_changed_a_due_ticket_meanwhile(self) -> None:
+        store, schedule = self.make(BOOK)
+        store.record(routed_at("S6", NOW))
+        record = store.get("S6")
+        assert record is not None
+        first = min(BOOK.schedule(record), key=lambda a: a.fire_at)
+        seen: list[TicketRecord | None] = []
+
+        def decide(due: list[str], tickets: Tickets) -> Moves:
+            seen.append(tickets.get("S6"))
+            if len(seen) == 1:  # the recorder writes between the read and the write
+                store.record(alert_event(first, BOOK, first.fire_at))
+            return Moves(reschedule={"S6": FAR})
+
+        assert schedule.settle(first.fire_at, 10, decide) is not None
+        assert len(seen) == 2 and seen[0] == record and seen[1] == store.get("S6") != record
+        assert comes_due_at(schedule, "S6", FAR)
 
     def test_a_lease_keeps_every_other_claim_off_until_it_runs_out(self) -> None:
         _, schedule = self.make(BOOK)

@@ -1,4 +1,4 @@
-"""The monitor without a broker or Redis: the pure plan, and the pass applying it over fakes."""
+"""The monitor without a broker or Redis: the pure plan, and the pass settling it over fakes."""
 
 from __future__ import annotations
 
@@ -49,7 +49,6 @@ class Setup:
 
     def make_monitor(self) -> Monitor:
         return Monitor(
-            self.store,
             self.schedule,
             BOOK,
             self.publisher,
@@ -91,7 +90,33 @@ def test_nothing_due_publishes_nothing_and_changes_nothing(setup: Setup) -> None
 
 def test_the_plan_of_an_empty_schedule_is_empty(setup: Setup) -> None:
     plan = plan_pass([], setup.store, BOOK, NOW)
-    assert (plan.emit, plan.drop, plan.move, plan.dead) == ([], [], {}, [])
+    assert (plan.emit, plan.reschedule, plan.drop, plan.dead) == ([], {}, [], [])
+
+
+def test_the_plan_moves_a_due_ticket_to_its_next_alert_or_the_republication_whichever_is_sooner(
+    setup: Setup,
+) -> None:
+    ticket = setup.route()
+    early = plan_pass([ticket], setup.store, BOOK, NOW)  # a stale entry: nothing due yet
+    assert (early.emit, early.reschedule, early.drop) == ([], {ticket: ACCEPT_WARNING}, [])
+    due = plan_pass([ticket], setup.store, BOOK, ACCEPT_WARNING, Pace(republish_after_s=30))
+    assert [key for key, _ in due.emit] == [f"{ticket}:accept:warning:0"]
+    assert due.reschedule == {ticket: ACCEPT_WARNING + timedelta(seconds=30)}
+    done = plan_pass(["ZTC-20261127-NOTTHERE"], setup.store, BOOK, NOW)
+    assert (done.reschedule, done.drop) == ({}, ["ZTC-20261127-NOTTHERE"])
+
+
+def test_legacy_per_alert_members_are_read_as_their_ticket_and_all_of_its_go(setup: Setup) -> None:
+    ticket = setup.route()
+    record = setup.store.get(ticket)
+    assert record is not None
+    keys = sorted(a.key for a in BOOK.schedule(record))
+    plan = plan_pass(
+        [f"{ticket}:accept:warning:0", f"{ticket}:accept:breach:0"], setup.store, BOOK, ACCEPT_WARNING
+    )
+    assert [key for key, _ in plan.emit] == [f"{ticket}:accept:warning:0"]  # the ticket decided once
+    assert set(plan.drop) == set(keys) and ticket not in plan.drop
+    assert plan.reschedule == {ticket: ACCEPT_WARNING + timedelta(seconds=30)}
 
 
 def test_a_due_warning_is_published_once_with_the_id_derived_from_its_key(setup: Setup) -> None:
@@ -126,38 +151,38 @@ def test_an_unrecorded_alert_is_published_again_after_30s_and_a_recorded_one_nev
     assert setup.pass_at(ACCEPT_DUE + timedelta(seconds=29)) == []
     again = setup.pass_at(ACCEPT_DUE + timedelta(seconds=30))  # the broker lost them: publish again
     assert sorted(e.event_id for e in again) == sorted([breach.event_id, reminder.event_id])
-    setup.record([breach])  # the recorder has the breach now: it leaves the schedule for good
+    setup.record([breach])  # the recorder has the breach now: it is never due again
     [only] = setup.pass_at(ACCEPT_DUE + timedelta(seconds=60))
     assert only.event_id == reminder.event_id
-    assert breach.key not in setup.schedule.fire_at
+    assert list(setup.schedule.fire_at) == [breach.ticket_id]  # one entry per ticket throughout
 
 
 def test_a_second_monitor_does_not_emit_what_the_first_holds_a_lease_on(setup: Setup) -> None:
-    setup.route()
+    ticket = setup.route()
     other = setup.make_monitor()
-    first = setup.pass_at(ACCEPT_WARNING)
-    setup.schedule.move(first[0].key, ACCEPT_WARNING)  # as if the other read it before the push back
+    setup.pass_at(ACCEPT_WARNING)
+    setup.schedule.reschedule(ticket, ACCEPT_WARNING)  # as if the other read it before the push back
     assert other.run_pass(ACCEPT_WARNING) == []
     assert len(setup.published()) == 1
 
 
 def test_an_alert_no_longer_scheduled_is_dropped_without_publishing(setup: Setup) -> None:
     ticket = setup.route()
-    stray = f"{ticket}:accept:warning:7"  # a round the ticket is not in (e.g. before a re-routing)
+    stray = f"{ticket}:accept:warning:7"  # a legacy member of a round the ticket is not in
     missing = "ZTC-20261127-NOTTHERE:accept:breach:0"
-    setup.schedule.move(stray, NOW)
-    setup.schedule.move(missing, NOW)
+    gone = "ZTC-20261127-GONE"  # an entry whose ticket is not stored
+    for member in (stray, missing, gone):
+        setup.schedule.reschedule(member, NOW)
     assert setup.pass_at(NOW) == []
-    assert stray not in setup.schedule.fire_at and missing not in setup.schedule.fire_at
+    assert setup.schedule.fire_at == {ticket: ACCEPT_WARNING.timestamp()}
     assert setup.dead == []
 
 
 def test_an_alert_whose_deadline_moved_waits_for_its_new_time(setup: Setup) -> None:
     ticket = setup.route()
-    key = f"{ticket}:accept:warning:0"
-    setup.schedule.move(key, NOW)  # stale time: the index says now, the ticket says Monday
+    setup.schedule.reschedule(ticket, NOW)  # stale time: the index says now, the ticket says Monday
     assert setup.pass_at(NOW) == []
-    assert setup.schedule.fire_at[key] == ACCEPT_WARNING.timestamp()
+    assert setup.schedule.fire_at[ticket] == ACCEPT_WARNING.timestamp()
 
 
 class CorruptTicket(InMemoryTicketStore):
@@ -175,15 +200,14 @@ def test_poison_in_the_schedule_is_dead_lettered_and_dropped_and_the_pass_goes_o
     setup = Setup()
     store = CorruptTicket(book=BOOK, sla_schedule=setup.schedule)
     setup.store = store
-    setup.monitor = setup.make_monitor()
-    setup.monitor.tickets = store
+    setup.monitor = setup.make_monitor()  # the schedule now reads its due tickets from ``store``
     good, bad = setup.route("aa"), setup.route("bb")
     store.bad = bad
     emitted = setup.pass_at(ACCEPT_WARNING)
     assert [e.ticket_id for e in emitted] == [good]
     [(key, reason)] = setup.dead
-    assert key == f"{bad}:accept:warning:0" and "ValueError" in reason and "TicketRecord" in reason
-    assert key not in setup.schedule.fire_at
+    assert key == bad and "ValueError" in reason and "TicketRecord" in reason
+    assert bad not in setup.schedule.fire_at and good in setup.schedule.fire_at
 
 
 def test_an_unavailable_redis_ends_the_pass_and_drops_nothing(setup: Setup) -> None:
@@ -193,7 +217,7 @@ def test_an_unavailable_redis_ends_the_pass_and_drops_nothing(setup: Setup) -> N
 
     setup.route()
     before = dict(setup.schedule.fire_at)
-    setup.monitor.tickets = Away()
+    setup.schedule.tickets = Away()
     with pytest.raises(redis.ConnectionError):
         setup.pass_at(ACCEPT_WARNING)
     assert setup.schedule.fire_at == before and setup.dead == [] and setup.published() == []
@@ -220,11 +244,14 @@ def test_the_loop_survives_a_broker_outage_and_runs_the_relay_after_each_pass(se
 
     def relay(now: datetime) -> None:
         relayed.append(now)
-        setup.lease_clock.now += 31  # the failed attempt's lease runs out before the next pass
+        setup.lease_clock.now += 31  # the failed attempt's lease and its push back run out
         if setup.published() or len(relayed) > 5:
             stop.set()
 
-    setup.monitor.run(stop, lambda: ACCEPT_WARNING, interval_s=0.001, also=relay)
+    def clock() -> datetime:
+        return ACCEPT_WARNING + timedelta(seconds=setup.lease_clock.now)
+
+    setup.monitor.run(stop, clock, interval_s=0.001, also=relay)
     [warning] = setup.published()
     assert warning.key.endswith(":accept:warning:0") and len(relayed) == 2
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -13,7 +14,7 @@ import redis
 from consumers.dead_letters import InMemoryDeadLetterStore
 from consumers.recorder import Outputs, RecorderStep
 from consumers.sla_engine import SlaBook, alert_event
-from consumers.ticket_store import InMemoryTicketStore, RecordOutcome
+from consumers.ticket_store import InMemoryTicketStore, Recorded
 from schemas.dead_letters import dead_letter
 from schemas.events import DeadLettered, Event, RerouteRequested, TicketRouted
 from schemas.feedback import BounceReason, ExtensionRequested, TicketAccepted, TicketBounced
@@ -81,7 +82,7 @@ def test_poison_on_any_input_topic_is_dead_lettered_with_a_reason(topic: str, ra
 
 def test_an_unexpected_failure_while_recording_is_dead_lettered_and_the_input_confirmed() -> None:
     class Broken(InMemoryTicketStore):
-        def record(self, event: Event) -> RecordOutcome:
+        def record_many(self, events: Sequence[Event]) -> list[Recorded]:
             raise ValueError("a bug in the engine")
 
     step, letters = make_step(Broken())
@@ -97,11 +98,11 @@ def test_redis_being_down_is_waited_for_not_dead_lettered() -> None:
     class Flaky(InMemoryTicketStore):
         failures = 2
 
-        def record(self, event: Event) -> RecordOutcome:
+        def record_many(self, events: Sequence[Event]) -> list[Recorded]:
             if self.failures:
                 self.failures -= 1
                 raise redis.ConnectionError("Connection refused")
-            return super().record(event)
+            return super().record_many(events)
 
     store = Flaky(book=SlaBook(POLICY))
     step, letters = make_step(store)
@@ -215,4 +216,7 @@ def test_a_monitor_event_enters_the_alert_outbox_once_however_often_it_comes() -
     for raw in (as_bytes(sla), as_bytes(sla), as_bytes(republished)):
         assert handle(step, TOPICS.sla, raw).confirms == [event_entry_id(sla.event_id)]
     assert [e.event_id for e in store.alerts] == [sla.event_id] and letters.records == {}
-    assert alert.key not in store.sla_schedule.fire_at
+    after = store.get(event.ticket_id)
+    assert after is not None and alert.key not in {a.key for a in book.schedule(after)}
+    next_at = book.next_alert_at(after)  # the ticket's one entry moved on to what is still to come
+    assert next_at is not None and store.sla_schedule.fire_at == {event.ticket_id: next_at.timestamp()}

@@ -6,10 +6,10 @@ from consumers.read_model import InMemoryReadModel
 from consumers.sla_engine import SlaBook
 from consumers.ticket_store import InMemoryTicketStore, TicketStore
 from schemas.sla import SlaEvent
-from tests.unit.store_contract import ReadModelContract
+from tests.unit.batch_contract import BatchContract
 
 
-class TestInMemoryTicketStore(ReadModelContract):
+class TestInMemoryTicketStore(BatchContract):
     def make_store(self, book: SlaBook | None = None) -> TicketStore:
         return InMemoryTicketStore(book=book)
 
