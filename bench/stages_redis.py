@@ -13,9 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import secrets
-import subprocess
-import sys
 import time
 from collections import Counter
 from datetime import datetime
@@ -36,6 +33,7 @@ from consumers.sla_engine import SlaBook
 from consumers.ticket_store import RedisTicketStore
 from deploy.embedded import free_port
 from schemas.events import Event, TicketRouted, now_in_district
+from tests.chaos.inputs import add_dispatcher
 
 
 def _events(ctx: Context, count: int) -> list[TicketRouted]:
@@ -299,26 +297,7 @@ def _timed_get(client: httpx.Client, path: str, times: int) -> list[float]:
 
 def _sign_in(http: httpx.Client, env: dict[str, str]) -> None:
     """An office dispatcher made with ``ztc user add``, signed in through the form as a browser does."""
-    password = secrets.token_urlsafe(16)
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "ztc",
-            "user",
-            "add",
-            "bench-office",
-            "--role",
-            "dispatcher",
-            "--password-stdin",
-        ],
-        input=password + "\n",
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
+    password = add_dispatcher(env, "bench-office")
     found = re.search(r'name="csrf" value="([^"]+)"', http.get("/dashboard/login").text)
     assert found is not None, "no sign-in form"
     form = {"username": "bench-office", "password": password, "csrf": found.group(1), "next": "/dashboard"}

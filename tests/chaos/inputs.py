@@ -179,21 +179,11 @@ def _dead_letter_figures(result: Result, sent: list[Sent], found: Found) -> None
         result.notes.append(f"{doubled} messages dead-lettered more than once")
 
 
-def _session_cookie(port: int, env: dict[str, str]) -> str | None:
-    """A dispatcher's session: the account made with ``ztc user add``, signed in through the form."""
+def add_dispatcher(env: dict[str, str], username: str) -> str:
+    """An office dispatcher made with ``ztc user add`` (password on stdin); its password."""
     password = secrets.token_urlsafe(16)
     subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "ztc",
-            "user",
-            "add",
-            "chaos-office",
-            "--role",
-            "dispatcher",
-            "--password-stdin",
-        ],
+        [sys.executable, "-m", "ztc", "user", "add", username, "--role", "dispatcher", "--password-stdin"],
         input=password + "\n",
         env=env,
         capture_output=True,
@@ -201,6 +191,12 @@ def _session_cookie(port: int, env: dict[str, str]) -> str | None:
         timeout=60,
         check=False,
     )
+    return password
+
+
+def _session_cookie(port: int, env: dict[str, str]) -> str | None:
+    """A dispatcher's session: the account made with ``ztc user add``, signed in through the form."""
+    password = add_dispatcher(env, "chaos-office")
     _, page, response = _call(port, "GET", "/dashboard/login")
     signin = (response.getheader("set-cookie") or "").split(";", 1)[0]
     token = re.search(r'name="csrf" value="([^"]+)"', page.decode())
