@@ -1,17 +1,19 @@
-"""The Faust router: two thin agents over the pure routing steps, one hop per ticket.
+"""The Faust router: two batch handlers over the pure routing steps, one hop per ticket.
 
     tickets.submitted --route---> tickets.routed + dept.<lead> + dept.<co>...
     tickets.reroute   --reroute-> the same, without the departments that bounced it
 
-Each agent takes its input in batches (``take_events``): every message is
+Both topics are consumed by the Faust app's consumer group, fetched messages
+handed over a batch at a time (``streams.faust_transport``: Faust's per-message
+stream path cost four times a bare pipe's CPU, measured): every message is
 parsed and validated once, routed, and serialised once (the same bytes go to
-``tickets.routed`` and to each department), the whole batch's records are
-handed to the producer together (one produce request per partition, not one
-per record), and only when the broker has acknowledged all of them are the
-batch's offsets acknowledged to Faust, which commits them. A routing the broker
-refuses is dead-lettered with its reason instead; if even the dead letter
-cannot be written the process exits at once, before anything is acknowledged,
-so a restart reads the batch again (every output is idempotent downstream).
+``tickets.routed`` and to each department), the whole batch's records are sent
+as one record batch per topic partition (``streams.record_batches``), and only
+when the broker has acknowledged all of them are the batch's offsets
+acknowledged to Faust, which commits them. A routing the broker refuses is
+dead-lettered with its reason instead; if even the dead letter cannot be
+written the process exits at once, before anything is acknowledged, so a
+restart reads the batch again (every output is idempotent downstream).
 
 Repeats of a channel message are filtered early by a bounded in-memory memory
 (``SeenMessages``); the recorder is what guarantees one routing per channel
@@ -23,20 +25,22 @@ the pure steps in ``streams.router_steps`` (unit-tested without Faust).
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 import faust
+from aiokafka import AIOKafkaProducer
+from faust.transport.drivers import aiokafka as faust_aiokafka
 from prometheus_client import CollectorRegistry
 
 from schemas.policy import RoutingPolicy
 from schemas.settings import Settings
 from streams.faust_transport import PromptApp
 from streams.metrics import RouterMetrics
+from streams.record_batches import BatchSender, RecordSender
 from streams.router_steps import Origin, RouterSteps, SeenMessages, StepOutput
 from streams.routing import LabelModel
 
@@ -45,16 +49,66 @@ log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
 
 BATCH_MAX = 500
-"""Messages routed together at most; their records go to the producer together."""
-BATCH_WAIT_S = 0.01
-"""How long a batch waits to fill before it is routed as it is (the latency added at low rates)."""
+"""Messages routed together at most; their records go to the broker together."""
 WHAT = {"route": "routing", "reroute": "re-routing"}
 UNDELIVERABLE_EXIT = 75
 """Exit status when not even a dead letter could be written (EX_TEMPFAIL: restart and read again)."""
 
 
-def _raw_topic(app: faust.App, name: str) -> Any:
-    return app.topic(name, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
+class Consumed(Protocol):
+    """What the handlers read of a consumed message (Faust's ``Message`` has it)."""
+
+    @property
+    def topic(self) -> str: ...
+    @property
+    def partition(self) -> int: ...
+    @property
+    def offset(self) -> int: ...
+    @property
+    def value(self) -> bytes | None: ...
+
+
+class RouterHandlers:
+    """Route or re-route a batch of consumed messages; return once every output is acknowledged."""
+
+    def __init__(self, steps: RouterSteps, sender: RecordSender, seen: SeenMessages | None = None) -> None:
+        self.steps = steps
+        self.sender = sender
+        self.seen = seen if seen is not None else SeenMessages()
+
+    async def route(self, messages: Sequence[Consumed]) -> None:
+        outputs = []
+        for message in messages:
+            where = origin(message)
+            out = self.steps.route(message.value, where, self.seen)
+            if out.remember is not None:
+                self.seen.remember(*out.remember)
+            outputs.append((message.value, where, out))
+        await self._deliver(outputs, "route")
+
+    async def reroute(self, messages: Sequence[Consumed]) -> None:
+        outputs = []
+        for message in messages:
+            where = origin(message)
+            outputs.append((message.value, where, self.steps.reroute(message.value, where)))
+        await self._deliver(outputs, "reroute")
+
+    async def _deliver(self, outputs: Sequence[tuple[bytes | None, Origin, StepOutput]], stage: str) -> None:
+        """Send every output, then wait for the broker; an output it refuses is dead-lettered."""
+        records = [send for _, _, out in outputs for send in out.sends]
+        outcomes = iter(await self.sender.send_all(records))
+        letters: list[StepOutput] = []
+        for raw, where, out in outputs:
+            failure = next((f for f in [next(outcomes) for _ in out.sends] if f is not None), None)
+            if failure is not None:
+                log.error("sending the %s of %s failed: %r", stage, where, failure)
+                reason = f"{WHAT[stage]} failed: {failure!r}"
+                letters.append(self.steps.dead_letter(raw, where, reason, stage))
+        if not letters:
+            return
+        written = await self.sender.send_all([send for letter in letters for send in letter.sends])
+        if any(outcome is not None for outcome in written):
+            _exit_unacknowledged(len(letters))
 
 
 def build_router_app(
@@ -63,8 +117,8 @@ def build_router_app(
     clock: Clock,
     model: LabelModel | None = None,
     metrics: RouterMetrics | None = None,
-) -> faust.App:
-    """Compose the router: app, topics and agents. Connects nothing until started.
+) -> PromptApp:
+    """Compose the router: app, topics and handlers. Connects nothing until started.
 
     ``metrics`` are the counters the caller exposes (``ztc`` serves their registry);
     without them the router counts into a registry of its own that nobody scrapes.
@@ -72,49 +126,24 @@ def build_router_app(
     counts = metrics if metrics is not None else RouterMetrics.registered_in(CollectorRegistry())
     app = _faust_app(settings)
     names = settings.topics
-    submitted = _raw_topic(app, names.submitted)
-    reroute_requests = _raw_topic(app, names.reroute)
-    seen = SeenMessages()
     steps = RouterSteps(names, policy, clock, counts, model)
-
-    async def deliver(outputs: Sequence[tuple[Any, StepOutput]], stage: str) -> None:
-        """Send every output, then wait for the broker; an output it refuses is dead-lettered."""
-        pending = [(event, out, await _enqueue(app, out)) for event, out in outputs]
-        for event, out, sent in pending:
-            failure = await _acknowledged(sent)
-            if failure is not None:
-                log.error("sending the %s of %s failed: %r", stage, origin(event), failure)
-                reason = f"{WHAT[stage]} failed: {failure!r}"
-                letter = steps.dead_letter(event.value, origin(event), reason, stage)
-                if await _acknowledged(await _enqueue(app, letter)) is not None:
-                    _exit_unacknowledged(out)
-
-    @app.agent(submitted)
-    async def route(stream: faust.StreamT[Any]) -> None:
-        async for events in _batches(stream):
-            outputs = []
-            for event in events:
-                out = steps.route(event.value, origin(event), seen)
-                if out.remember is not None:
-                    seen.remember(*out.remember)
-                outputs.append((event, out))
-            await deliver(outputs, "route")
-
-    @app.agent(reroute_requests)
-    async def reroute(stream: faust.StreamT[Any]) -> None:
-        async for events in _batches(stream):
-            await deliver([(e, steps.reroute(e.value, origin(e))) for e in events], "reroute")
-
+    handlers = RouterHandlers(steps, BatchSender(lambda: _aiokafka_producer(app)))
+    app.subscribe_batches(_raw_topic(app, names.submitted), handlers.route)
+    app.subscribe_batches(_raw_topic(app, names.reroute), handlers.reroute)
     return app
 
 
-def _batches(stream: faust.StreamT[Any]) -> AsyncIterator[Sequence[Any]]:
-    """The stream's events in batches; Faust acknowledges a batch's offsets once the next is asked for."""
-    return cast(faust.Stream[Any], stream).take_events(BATCH_MAX, within=BATCH_WAIT_S)
+def _aiokafka_producer(app: faust.App) -> AIOKafkaProducer:
+    """The aiokafka producer inside Faust's (started with the app; raises ``NotReady`` before)."""
+    return cast(faust_aiokafka.Producer, app.producer)._ensure_producer()
 
 
-def _faust_app(settings: Settings) -> faust.App:
-    return PromptApp(
+def _raw_topic(app: faust.App, name: str) -> Any:
+    return app.topic(name, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
+
+
+def _faust_app(settings: Settings) -> PromptApp:
+    app = PromptApp(
         f"{settings.group_prefix}-router",
         broker=f"kafka://{settings.kafka_bootstrap}",
         store="memory://",
@@ -127,39 +156,17 @@ def _faust_app(settings: Settings) -> faust.App:
         producer_linger=0.005,  # a batch's records are handed over together: little to wait for
         producer_max_batch_size=256 * 1024,
     )
+    app.max_batch = BATCH_MAX
+    return app
 
 
-async def _enqueue(app: faust.App, out: StepOutput) -> list[Awaitable[Any]] | BaseException:
-    """Hand an output's records to the producer; the futures of their acknowledgements, or the error.
-
-    Straight to the producer (raw bytes, default partitioner by key), not through ``Topic.send``:
-    the router needs none of its serialisation, callbacks or per-record bookkeeping.
-    """
-    send = app.producer.send
-    try:
-        return [await send(s.topic, s.key, s.value, None, None, None) for s in out.sends]
-    except Exception as exc:  # e.g. a topic the broker does not have
-        return exc
-
-
-async def _acknowledged(sent: list[Awaitable[Any]] | BaseException) -> BaseException | None:
-    """None once the broker acknowledged every record, else why not."""
-    if isinstance(sent, BaseException):
-        return sent
-    results = await asyncio.gather(*sent, return_exceptions=True)
-    return next((r for r in results if isinstance(r, BaseException)), None)
-
-
-def _exit_unacknowledged(out: StepOutput) -> None:
-    """Neither the output nor its dead letter was written: stop before its offset is acknowledged."""
-    log.critical(
-        "the broker refused %d records and their dead letter; exiting so they are read again", len(out.sends)
-    )
+def _exit_unacknowledged(outputs: int) -> None:
+    """Some outputs and their dead letters were refused: stop before their offsets are acknowledged."""
+    log.critical("the broker refused %d outputs and their dead letters; exiting to read them again", outputs)
     logging.shutdown()
     os._exit(UNDELIVERABLE_EXIT)
 
 
-def origin(event: Any) -> Origin:
-    """Where a Faust event was read."""
-    message = event.message
+def origin(message: Consumed) -> Origin:
+    """Where a message was read."""
     return Origin(message.topic, message.partition, message.offset)
