@@ -235,9 +235,10 @@ def sees_ticket(account: Account, record: TicketRecord) -> bool:
 EXTRA_ROLE: dict[str, Role] = {
     "extend": Role.head,
     "approve-extension": Role.supervisor,
+    "reject-extension": Role.supervisor,
 }
 """Actions only one role of its side may try: a department's head asks for more time (延期申请须
-部门负责人), the office's supervisor grants it. Every other action is open to the whole side."""
+部门负责人), the office's supervisor grants or rejects it. Every other action is open to the whole side."""
 
 
 def may_try(account: Account, spec: ActionSpec) -> bool:
