@@ -134,6 +134,9 @@ class FieldSpec:
     body: str | None = None
     """The key in the HTTP body; ``name`` unless given."""
     metavar: str | None = None
+    options_from: str | None = None
+    """For a department field: the ticket's attribute listing the codes a page offers
+    (``pending_withdrawals``); every department of the policy unless given."""
     sets_department: bool = False
     """The value is also the event's ``department`` (for ``Acting.field``). Over HTTP and on the
     pages it is no body field: the office's key or person acts, so it is the office."""
@@ -143,6 +146,8 @@ class FieldSpec:
             raise ValueError(f"{self.name}: choices go with kind=choice, and only with it")
         if self.required and self.default is not None:
             raise ValueError(f"{self.name}: a required field has no default")
+        if self.options_from is not None and self.kind is not Kind.department:
+            raise ValueError(f"{self.name}: options_from goes with kind=department")
 
     @property
     def cli_flag(self) -> str:
@@ -273,6 +278,7 @@ def _withdrawing() -> FieldSpec:
         "the co-department (default: the only one asking)",
         kind=Kind.department,
         metavar="DEPT",
+        options_from="pending_withdrawals",
     )
 
 

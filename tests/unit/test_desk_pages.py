@@ -14,6 +14,8 @@ from fastapi.testclient import TestClient
 
 from consumers.accounts import add_account
 from producers.department_client import DepartmentClient
+from schemas.accounts import offered
+from schemas.actions import ACTIONS, ActionSpec
 from schemas.feedback import DuplicateMerged, SatisfactionRated, TicketMerged
 from schemas.settings import Settings
 from schemas.ticket import TicketRecord, TicketStatus
@@ -181,3 +183,71 @@ def test_the_office_rates_on_the_enterprises_behalf_as_the_office(web: TestClien
     assert isinstance(rated, SatisfactionRated)
     assert (rated.department, rated.rated_by, rated.actor) == ("office", "office", "zhao")
     assert pages.record(DUPLICATE).status is TicketStatus.in_progress  # unsatisfied: reopened
+
+
+# ---------------------------------------------------------------- only what the role and the state allow
+
+
+def test_the_page_offers_only_what_the_role_and_the_state_allow(web: TestClient, pages: DeskPages) -> None:
+    sign_in(web, "wangkz")  # a clerk of the lead, ticket routed
+    assert forms(web, DUPLICATE) == {"accept", "bounce"}
+    done(web, DUPLICATE, "accept")
+    assert forms(web, DUPLICATE) == {"progress", "ask", "bounce", "resolve"}
+    sign_in(web, "wanghead")
+    assert forms(web, DUPLICATE) == {"progress", "ask", "bounce", "resolve", "extend"}
+    sign_in(web, "chen")  # the co-department
+    assert forms(web, DUPLICATE) == {"accept", "co-done", "bounce", "withdraw"}
+    done(web, DUPLICATE, "withdraw", reason="不涉及")
+    assert forms(web, DUPLICATE) == {"accept", "co-done", "bounce"}
+    sign_in(web, "zhao")
+    assert forms(web, DUPLICATE) == {
+        "ask",
+        "convene",
+        "approve-withdrawal",
+        "refuse-withdrawal",
+        "merge",
+        "close",
+    }
+    page = web.get(f"/dashboard/tickets/{DUPLICATE}").text  # the departments asking, not all of them
+    choices = re.search(
+        r'action="[^"]+/approve-withdrawal".*?<select name="withdrawing"[^>]*>(.*?)</select>', page, re.S
+    )
+    assert choices is not None and re.findall(r'value="([^"]*)"', choices.group(1)) == ["", "construction"]
+    assert forms(web, TRIAGE) == {"dispatch", "merge", "close"}
+    sign_in(web, "qian")
+    assert "approve-extension" not in forms(web, DUPLICATE)  # nothing asked yet
+    done(web, TRIAGE, "close", kind="invalid", reason="与营商无关")
+    assert forms(web, TRIAGE) == set()  # closed unhandled: nothing more to do, not even reopen
+
+
+def test_every_form_the_page_hides_is_one_the_server_refuses(web: TestClient, pages: DeskPages) -> None:
+    """Hidden by the state (not the role): posting it anyway gets 409 with the reason, nothing changes."""
+    hidden_in_all = 0
+    for username in sorted(PEOPLE):
+        sign_in(web, username)
+        shown = forms(web, DUPLICATE)
+        account = pages.accounts().get(username)
+        assert account is not None
+        by_role = {spec.verb: spec for spec in offered(account, pages.record(DUPLICATE), ticket_actions())}
+        for verb in sorted(set(by_role) - shown):
+            spec = by_role[verb]
+            form = {f.body_name: sample(f.kind.value, f.choice_values) for f in spec.body_fields}
+            reason = refused(web, pages, DUPLICATE, spec.path or "", 409, **form)
+            assert " / " in reason and any("\u4e00" <= c <= "\u9fff" for c in reason), reason
+            hidden_in_all += 1
+    assert hidden_in_all >= 10
+
+
+def ticket_actions() -> tuple[ActionSpec, ...]:
+    return tuple(spec for spec in ACTIONS if spec.path is not None)
+
+
+def sample(kind: str, choices: list[str]) -> str:
+    """A value the field accepts, so only the ticket's state can refuse the form."""
+    values = {
+        "choice": choices[0] if choices else "",
+        "department": "market",
+        "departments": "planning",
+        "ticket": KEPT,
+    }
+    return values.get(kind, "3 working days" if kind == "time_limit" else "说明")
