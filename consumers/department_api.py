@@ -127,7 +127,7 @@ class TicketSummary(BaseModel):
             title=s.title if unmask else mask_personal(s.title),
             enterprise_name=s.enterprise_name if unmask else mask_optional(s.enterprise_name),
             status=record.status,
-            status_label=record.status.label,
+            status_label=record.status_label,
             role=row.role.value if row else "office",
             priority=record.priority.value,
             category=record.category,
@@ -209,7 +209,7 @@ def _perform(
         ticket_id=event.ticket_id,
         recorded=record is not None,
         status=record.status if record else None,
-        status_label=record.status.label if record else None,
+        status_label=record.status_label if record else None,
     )
 
 

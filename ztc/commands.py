@@ -239,7 +239,7 @@ def _feed_demo(settings: Settings, policy: Any) -> None:
         print(
             f"{record.ticket_id}  {mask_personal(submission.title)}\n"
             f"  → 主办 {render.dept_name(record.lead_department, policy)}；协办 {co}；"
-            f"{record.status.label}，类别 {record.category}，置信度 {record.confidence:.2f}"
+            f"{record.status_label}，类别 {record.category}，置信度 {record.confidence:.2f}"
         )
 
 
