@@ -32,7 +32,7 @@ from consumers.accounts import Viewer
 from consumers.supervision import DailyCounts, parse_period
 from consumers.ticket_store import TicketStore
 from consumers.web_sessions import WebSessions
-from schemas.accounts import Role, offered, sees_ticket
+from schemas.accounts import Role, allowed_now, sees_ticket
 from schemas.actions import ACTIONS, ActionSpec
 from schemas.events import DISTRICT_ZONE
 from schemas.policy import PrivacyRole, RoutingPolicy
@@ -161,7 +161,8 @@ def unmasked_for(viewer: Viewer, record: TicketRecord, policy: RoutingPolicy) ->
 
 
 class TicketPage:
-    """The ticket page for one viewer, with the action forms their role allows (also after a refusal)."""
+    """The ticket page for one viewer, with the action forms their role and the ticket's state allow
+    (also after a refusal): a form the server would refuse whatever is typed is not shown."""
 
     def __init__(
         self, templates: Jinja2Templates, policy: RoutingPolicy, clock: Callable[[], datetime]
@@ -182,7 +183,7 @@ class TicketPage:
     ) -> HTMLResponse:
         if record is None or not sees_ticket(viewer.account, record):
             record, status = None, 404  # never say that another department's ticket exists
-        forms = offered(viewer.account, record, self.actions) if record is not None else []
+        forms = allowed_now(viewer.account, record, self.actions) if record is not None else []
         shown = {
             "now": self.clock(),
             "viewer": viewer,

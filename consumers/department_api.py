@@ -84,7 +84,7 @@ def request_model(spec: ActionSpec) -> type[ActionIn]:
         "__annotations__": {},
         "model_config": ConfigDict(extra="forbid", json_schema_extra={"examples": [dict(spec.example)]}),
     }
-    for field in spec.fields:
+    for field in spec.body_fields:
         annotation, info = _body_field(field)
         namespace["__annotations__"][field.body_name] = annotation
         namespace[field.body_name] = info
@@ -92,9 +92,13 @@ def request_model(spec: ActionSpec) -> type[ActionIn]:
     return model
 
 
-def _values(spec: ActionSpec, body: BaseModel) -> dict[str, Any]:
-    """The body's fields by the event's field names; lists become the event's tuples."""
-    values = {f.name: getattr(body, f.body_name) for f in spec.fields}
+def action_values(spec: ActionSpec, body: BaseModel, department: str) -> dict[str, Any]:
+    """The body's fields by the event's field names, lists as the event's tuples; the field that
+    says who acts (回访's ``rated_by``) is the acting side's own, never the body's."""
+    values = {f.name: getattr(body, f.body_name) for f in spec.body_fields}
+    setter = spec.department_field
+    if setter is not None:
+        values[setter.name] = department
     return {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
 
 
@@ -123,7 +127,7 @@ class TicketSummary(BaseModel):
             title=s.title if unmask else mask_personal(s.title),
             enterprise_name=s.enterprise_name if unmask else mask_optional(s.enterprise_name),
             status=record.status,
-            status_label=record.status.label,
+            status_label=record.status_label,
             role=row.role.value if row else "office",
             priority=record.priority.value,
             category=record.category,
@@ -205,7 +209,7 @@ def _perform(
         ticket_id=event.ticket_id,
         recorded=record is not None,
         status=record.status if record else None,
-        status_label=record.status.label if record else None,
+        status_label=record.status_label if record else None,
     )
 
 
@@ -282,11 +286,11 @@ def department_router(
         """``POST path``: the entry's body; the department is the key's (or the office's, office key only)."""
 
         def act(ticket_id: str, body: ActionIn, who: Who, wait_s: Wait = 5.0) -> ActionResult:
-            if spec.acting is Acting.office:
+            if spec.acting is not Acting.department:  # the office's, or 回访 on the enterprise's behalf
                 _office_only(who)
             department = department_of(who)
             ticket_for(ticket_id, who)
-            values = _values(spec, body)
+            values = action_values(spec, body, department)
             return _perform(
                 performer(), wait_s, lambda p: p.perform(spec, ticket_id, body.actor, values, department)
             )

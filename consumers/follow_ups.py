@@ -2,8 +2,11 @@
 
 A lead's bounce asks the router to route again without every department that
 bounced the ticket; a manual dispatch or a joint meeting notifies the
-departments it brings in. Ids are derived from the causing event, so a
-redelivered event produces the same follow-ups and nothing is doubled.
+departments it brings in; an action that touches another ticket (a merge notes
+itself on the ticket kept: ``schemas.ticket_state.companion_events``) has that
+ticket's event published to the feedback topic, recorded like any other. Ids
+are derived from the causing event, so a redelivered event produces the same
+follow-ups and nothing is doubled.
 """
 
 from __future__ import annotations
@@ -11,9 +14,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from schemas.events import Event, RerouteRequested
-from schemas.feedback import JointMeetingConvened, TicketBounced, TicketDispatched
+from schemas.feedback import DepartmentAction, JointMeetingConvened, TicketBounced, TicketDispatched
 from schemas.ticket import TicketRecord, TicketStatus
-from schemas.ticket_state import reroute_request_id
+from schemas.ticket_state import companion_events, reroute_request_id
 from schemas.topics import Topics
 
 
@@ -41,4 +44,6 @@ def follow_ups(event: Event, record: TicketRecord | None, topics: Topics) -> lis
         return [FollowUp(topics.department(d), event) for d in (event.lead_department, *event.co_departments)]
     if isinstance(event, JointMeetingConvened):
         return [FollowUp(topics.department(d), event) for d in event.departments]
+    if isinstance(event, DepartmentAction):
+        return [FollowUp(topics.feedback, companion) for companion in companion_events(event)]
     return []

@@ -20,7 +20,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 
-from consumers.department_api import PerformerFactory, request_model
+from consumers.department_api import PerformerFactory, action_values, request_model
 from consumers.ticket_store import TicketStore
 from consumers.web_sessions import Posted, WebSessions
 from schemas.accounts import offered, sees_ticket
@@ -37,7 +37,7 @@ WAIT_S = 5.0
 def form_values(spec: ActionSpec, posted: Posted) -> dict[str, Any]:
     """The entry's fields from a form: blank ones left out (defaults apply), department lists split."""
     values: dict[str, Any] = {}
-    for field in spec.fields:
+    for field in spec.body_fields:
         given = [v.strip() for v in posted.lists.get(field.body_name, []) if v.strip()]
         if field.kind is Kind.departments:
             values[field.body_name] = [code.strip() for v in given for code in v.split(",") if code.strip()]
@@ -70,10 +70,10 @@ def action_router(
                 return render(request, viewer, ticket_id, record, status=403, error=message)
             try:
                 body = model.model_validate({**form_values(spec, posted), "actor": viewer.account.username})
-                values = {f.name: getattr(body, f.body_name) for f in spec.fields}
-                values = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
+                department = viewer.account.acting_department or ""
+                values = action_values(spec, body, department)
                 client = performer()
-                event = client.perform(spec, ticket_id, body.actor, values, viewer.account.acting_department)
+                event = client.perform(spec, ticket_id, body.actor, values, department)
             except ValidationError as exc:
                 error = describe_validation_error(exc)
                 return render(request, viewer, ticket_id, record, status=422, error=error)

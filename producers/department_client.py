@@ -26,7 +26,7 @@ from producers.publisher import Publisher
 from schemas.actions import ACTIONS_BY_NAME, Acting, ActionError, ActionSpec, FieldSpec, Kind
 from schemas.feedback import ENTERPRISE, OFFICE, DepartmentAction
 from schemas.ticket import TicketRecord
-from schemas.ticket_state import apply
+from schemas.ticket_state import TransitionRefused, apply, companion_events
 from schemas.time_limits import parse_target
 
 __all__ = ["ActionError", "DepartmentClient", "TicketReader", "method_signature"]
@@ -154,13 +154,21 @@ class DepartmentClient:
     def act(
         self, action: type[DepartmentAction], ticket_id: str, department: str, **fields: Any
     ) -> DepartmentAction:
-        """Check the action against the current state (TransitionRefused if not allowed), then publish."""
+        """Check the action against the current state (TransitionRefused if not allowed) and its
+        companions against theirs (the ticket a duplicate is merged into), then publish."""
         self._known(department)
         state = self.store.get(ticket_id)
         if state is None:
             raise ActionError(f"no ticket {ticket_id}")
         event = action(ticket_id=ticket_id, occurred_at=self.clock(), department=department, **fields)
         apply(state, event)
+        for companion in companion_events(event):  # e.g. a merge: the ticket kept must take the note
+            other = self.store.get(companion.ticket_id)
+            if other is None:
+                raise TransitionRefused(
+                    f"{ticket_id}: no ticket {companion.ticket_id} / 工单 {companion.ticket_id} 不存在"
+                )
+            apply(other, companion)
         self.publisher.publish_event(self.feedback_topic, event)
         return event
 

@@ -20,7 +20,7 @@ from typing import Annotated, Any, Self
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -29,6 +29,7 @@ from schemas.events import Channel, TicketSubmitted
 from schemas.json_limits import JsonLimitError, loads_limited, parse_json_object
 from schemas.principals import Principal
 from schemas.principals import Scope as KeyScope
+from schemas.status_links import StatusLinks
 
 log = logging.getLogger(__name__)
 
@@ -202,6 +203,17 @@ class SubmissionReceipt(BaseModel):
     ticket_id: str = Field(examples=["ZTC-20261128-1C2D3E4F"])
     duplicate: bool = Field(description="重复提交，返回已有工单号 / a retry: the existing ticket id")
     message: str = Field(examples=["已受理 / accepted"])
+    status_url: str | None = Field(
+        default=None,
+        description="企业查看进度、补充材料、评价的链接（无需账号，勿转发）/ the enterprise's status page: "
+        "progress, supplying information, rating; no account needed, whoever holds it may use it",
+        examples=[
+            "https://ztc.example.gov.cn/status/ZTC-20261128-1C2D3E4F.1803456000.q7Xb2mD0c4T1kLw9pZs3aA"
+        ],
+    )
+    status_expires_at: AwareDatetime | None = Field(
+        default=None, description="链接有效期至 / the link's expiry"
+    )
 
 
 class RobotCallback(BaseModel):
@@ -328,7 +340,10 @@ def robot_text(text: str) -> str | None:
     return message[len(name) :].lstrip(" :：,，").strip()
 
 
-def gateway_router(intake: Intake, principal: Callable[..., Principal]) -> APIRouter:
+def gateway_router(
+    intake: Intake, principal: Callable[..., Principal], links: Callable[[], StatusLinks] | None = None
+) -> APIRouter:
+    """The intake routes; ``links``: the enterprise status links a receipt carries (none without)."""
     router = APIRouter(tags=["intake 受理"])
     Who = Annotated[Principal, Depends(principal)]
     problems: dict[int | str, dict[str, Any]] = {
@@ -365,12 +380,16 @@ def gateway_router(intake: Intake, principal: Callable[..., Principal]) -> APIRo
         log.info(
             "ticket %s from %s (%s)", submission.ticket_id, who.name, "retry" if receipt.duplicate else "new"
         )
+        ticket_id = receipt.submission.ticket_id
+        link = links().link(ticket_id, intake.clock()) if links is not None else None
         out = SubmissionReceipt(
-            ticket_id=receipt.submission.ticket_id,
+            ticket_id=ticket_id,
             duplicate=receipt.duplicate,
             message="已受理（重复提交） / already accepted" if receipt.duplicate else "已受理 / accepted",
+            status_url=link.url if link else None,
+            status_expires_at=link.expires_at if link else None,
         )
-        return JSONResponse(out.model_dump(), status_code=200 if receipt.duplicate else 202)
+        return JSONResponse(out.model_dump(mode="json"), status_code=200 if receipt.duplicate else 202)
 
     @router.post(
         "/api/robot/callback",

@@ -24,6 +24,7 @@ from schemas.actions import DEPARTMENT_ROLES, ActionSpec, Who
 from schemas.feedback import OFFICE, DepartmentCode
 from schemas.principals import Principal, Scope
 from schemas.ticket import TicketRecord
+from schemas.ticket_state import refusal
 
 USERNAME_PATTERN = r"^[a-z][a-z0-9._-]{1,31}$"
 """Lower-case ASCII login names (no look-alike letters); the name shown is ``display_name``."""
@@ -235,9 +236,10 @@ def sees_ticket(account: Account, record: TicketRecord) -> bool:
 EXTRA_ROLE: dict[str, Role] = {
     "extend": Role.head,
     "approve-extension": Role.supervisor,
+    "reject-extension": Role.supervisor,
 }
 """Actions only one role of its side may try: a department's head asks for more time (延期申请须
-部门负责人), the office's supervisor grants it. Every other action is open to the whole side."""
+部门负责人), the office's supervisor grants or rejects it. Every other action is open to the whole side."""
 
 
 def may_try(account: Account, spec: ActionSpec) -> bool:
@@ -271,4 +273,15 @@ def offered(account: Account, record: TicketRecord, specs: tuple[ActionSpec, ...
         for spec in specs
         if may_try(account, spec)
         and (account.role.of_office or any(_holds(record, department, who) for who in spec.who))
+    ]
+
+
+def allowed_now(account: Account, record: TicketRecord, specs: tuple[ActionSpec, ...]) -> list[ActionSpec]:
+    """The forms a ticket page shows: ``offered`` by role, less those the ticket's state refuses
+    whatever is filled in (each transition's guard, the check the server runs first)."""
+    department = account.acting_department
+    if department is None:
+        return []
+    return [
+        spec for spec in offered(account, record, specs) if refusal(record, spec.event, department) is None
     ]

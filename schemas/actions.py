@@ -29,9 +29,11 @@ from schemas.feedback import (
     CoDepartmentDone,
     DepartmentAction,
     ExtensionApproved,
+    ExtensionRejected,
     ExtensionRequested,
     InformationRequested,
     InformationSupplied,
+    InvalidKind,
     JointMeetingConvened,
     ProgressNoted,
     RatedBy,
@@ -39,9 +41,14 @@ from schemas.feedback import (
     SatisfactionRated,
     TicketAccepted,
     TicketBounced,
+    TicketClosedInvalid,
     TicketDispatched,
+    TicketMerged,
     TicketReopened,
     TicketResolved,
+    WithdrawalApproved,
+    WithdrawalRefused,
+    WithdrawalRequested,
 )
 
 ACTION_PATH_PREFIX = "/api/tickets/{ticket_id}/"
@@ -100,6 +107,8 @@ class Kind(StrEnum):
     """Several codes: comma separated on the CLI, a JSON list over HTTP, a tuple in the event."""
     time_limit = "time_limit"
     """e.g. ``"5 working days"``; the client refuses what ``parse_target`` cannot read."""
+    ticket = "ticket"
+    """Another ticket's id (e.g. the ticket a duplicate is merged into), in any case."""
 
 
 @dataclass(frozen=True)
@@ -125,14 +134,20 @@ class FieldSpec:
     body: str | None = None
     """The key in the HTTP body; ``name`` unless given."""
     metavar: str | None = None
+    options_from: str | None = None
+    """For a department field: the ticket's attribute listing the codes a page offers
+    (``pending_withdrawals``); every department of the policy unless given."""
     sets_department: bool = False
-    """The value is also the event's ``department`` (for ``Acting.field``)."""
+    """The value is also the event's ``department`` (for ``Acting.field``). Over HTTP and on the
+    pages it is no body field: the office's key or person acts, so it is the office."""
 
     def __post_init__(self) -> None:
         if (self.kind is Kind.choice) != (self.choices is not None):
             raise ValueError(f"{self.name}: choices go with kind=choice, and only with it")
         if self.required and self.default is not None:
             raise ValueError(f"{self.name}: a required field has no default")
+        if self.options_from is not None and self.kind is not Kind.department:
+            raise ValueError(f"{self.name}: options_from goes with kind=department")
 
     @property
     def cli_flag(self) -> str:
@@ -156,6 +171,12 @@ class FieldSpec:
     def choice_values(self) -> list[str]:
         return [c.value for c in self.choices] if self.choices is not None else []
 
+    @property
+    def choice_labels(self) -> list[tuple[str, str]]:
+        """(value, what a page shows): ``("spam", "骚扰或垃圾信息 spam")``."""
+        choices = list(self.choices) if self.choices is not None else []
+        return [(c.value, f"{getattr(c, 'label', '')} {c.value}".strip()) for c in choices]
+
 
 @dataclass(frozen=True, eq=False)
 class ActionSpec:
@@ -177,7 +198,9 @@ class ActionSpec:
     who: tuple[Who, ...]
     fields: tuple[FieldSpec, ...] = ()
     path: str | None = None
-    """``POST /api/tickets/{ticket_id}/<path>``; ``None``: CLI and client only."""
+    """``POST /api/tickets/{ticket_id}/<path>`` and the ticket page's form; ``None``: CLI and client
+    only. An action acting through a field (回访) is the office's over HTTP (on the enterprise's
+    behalf); the enterprise itself rates on its status page."""
     example: Mapping[str, Any] = field(default_factory=dict)
     """An HTTP body for the OpenAPI document (the route's own keys, ``actor`` included)."""
 
@@ -202,8 +225,6 @@ class ActionSpec:
         setters = [f for f in self.fields if f.sets_department]
         if len(setters) != (1 if self.acting is Acting.field else 0):
             raise ValueError(f"{where}: exactly the actions acting through a field mark one sets_department")
-        if self.path is not None and self.acting is Acting.field:
-            raise ValueError(f"{where}: over HTTP the key says who acts; no route for Acting.field")
         if self.path is not None and not self.example:
             raise ValueError(f"{where}: an HTTP action documents an example body")
 
@@ -227,6 +248,11 @@ class ActionSpec:
         return next((f for f in self.fields if f.sets_department), None)
 
     @property
+    def body_fields(self) -> tuple[FieldSpec, ...]:
+        """The fields an HTTP body or a page's form gives: all but the one the acting side fills."""
+        return tuple(f for f in self.fields if not f.sets_department)
+
+    @property
     def http_path(self) -> str | None:
         return None if self.path is None else ACTION_PATH_PREFIX + self.path
 
@@ -243,6 +269,17 @@ class ActionSpec:
 
 def _note(label: str, help: str, *, required: bool = False) -> FieldSpec:
     return FieldSpec("note", label, help, required=required)
+
+
+def _withdrawing() -> FieldSpec:
+    return FieldSpec(
+        "withdrawing",
+        "申请退出的部门",
+        "the co-department (default: the only one asking)",
+        kind=Kind.department,
+        metavar="DEPT",
+        options_from="pending_withdrawals",
+    )
 
 
 ACTIONS: tuple[ActionSpec, ...] = (
@@ -287,6 +324,8 @@ ACTIONS: tuple[ActionSpec, ...] = (
         help="企业已补充 information supplied (--as enterprise|office|DEPT)",
         who=(Who.enterprise, Who.office, Who.lead),
         fields=(FieldSpec("content", "补充的材料", "what the enterprise supplied", required=True),),
+        path="supply-info",
+        example={"actor": "王科长", "content": "企业已补交土方量测算报告"},
     ),
     ActionSpec(
         "bounce",
@@ -361,6 +400,8 @@ ACTIONS: tuple[ActionSpec, ...] = (
         help="重办 reopen (office)",
         who=(Who.office,),
         fields=(FieldSpec("reason", "重办理由", "why it is reopened", required=True),),
+        path="reopen",
+        example={"actor": "督办科", "reason": "企业反映问题仍未解决"},
     ),
     ActionSpec(
         "dispatch",
@@ -422,7 +463,7 @@ ACTIONS: tuple[ActionSpec, ...] = (
         SatisfactionRated,
         verb="rate",
         title="rate",
-        help="回访 satisfaction callback (enterprise, or office on its behalf)",
+        help="回访 satisfaction callback (enterprise, or office on its behalf; over HTTP the office's)",
         who=(Who.enterprise, Who.office),
         fields=(
             FieldSpec("rating", "评价", "rating", kind=Kind.choice, required=True, choices=Rating),
@@ -438,6 +479,8 @@ ACTIONS: tuple[ActionSpec, ...] = (
                 sets_department=True,
             ),
         ),
+        path="rate",
+        example={"actor": "回访员 刘", "rating": "satisfied", "comment": "电话回访，企业满意"},
     ),
     ActionSpec(
         "extend",
@@ -458,6 +501,8 @@ ACTIONS: tuple[ActionSpec, ...] = (
             ),
             FieldSpec("reason", "延期理由", "why more time is needed", required=True),
         ),
+        path="extend",
+        example={"actor": "王科长", "extension": "5 working days", "reason": "需第三方检测报告"},
     ),
     ActionSpec(
         "approve_extension",
@@ -467,6 +512,89 @@ ACTIONS: tuple[ActionSpec, ...] = (
         help="批准延期 approve the pending extension (office)",
         who=(Who.office,),
         fields=(_note("备注", "note"),),
+        path="approve-extension",
+        example={"actor": "督办科", "note": "同意延期"},
+    ),
+    ActionSpec(
+        "reject_extension",
+        ExtensionRejected,
+        verb="reject-extension",
+        title="reject an extension",
+        help="不予延期 turn the pending extension down; the deadline stays (office)",
+        who=(Who.office,),
+        fields=(FieldSpec("reason", "不予延期的理由", "why not", required=True),),
+        path="reject-extension",
+        example={"actor": "督办科", "reason": "期限内可办结"},
+    ),
+    ActionSpec(
+        "request_withdrawal",
+        WithdrawalRequested,
+        verb="withdraw",
+        title="request withdrawal",
+        help="申请退出协办 a co-department asks the office to let it leave the ticket",
+        who=(Who.co,),
+        fields=(FieldSpec("reason", "申请退出的理由", "why it should leave", required=True),),
+        path="withdraw",
+        example={"actor": "李工", "reason": "经核实不涉及本部门职责"},
+    ),
+    ActionSpec(
+        "approve_withdrawal",
+        WithdrawalApproved,
+        verb="approve-withdrawal",
+        title="approve a withdrawal",
+        help="同意退出协办 release the co-department that asked (office)",
+        who=(Who.office,),
+        fields=(_withdrawing(), _note("备注", "note")),
+        path="approve-withdrawal",
+        example={"actor": "督办科", "withdrawing": "planning", "note": "同意"},
+    ),
+    ActionSpec(
+        "refuse_withdrawal",
+        WithdrawalRefused,
+        verb="refuse-withdrawal",
+        title="refuse a withdrawal",
+        help="不同意退出协办 the co-department stays on the ticket (office)",
+        who=(Who.office,),
+        fields=(FieldSpec("reason", "不同意的理由", "why it must stay", required=True), _withdrawing()),
+        path="refuse-withdrawal",
+        example={"actor": "督办科", "reason": "仍需出具规划意见"},
+    ),
+    ActionSpec(
+        "merge",
+        TicketMerged,
+        verb="merge",
+        title="merge a duplicate",
+        help="合并重复工单 close this ticket as a duplicate of the one kept (office)",
+        who=(Who.office,),
+        fields=(
+            FieldSpec(
+                "into",
+                "保留的工单号",
+                "the ticket kept",
+                kind=Kind.ticket,
+                required=True,
+                metavar="TICKET_ID",
+            ),
+            _note("合并说明", "note"),
+        ),
+        path="merge",
+        example={"actor": "派单台 张三", "into": "ZTC-20261128-1C2D3E4F", "note": "同一项目重复反映"},
+    ),
+    ActionSpec(
+        "close_invalid",
+        TicketClosedInvalid,
+        verb="close",
+        title="close as invalid",
+        help="关闭无效工单 close as invalid or spam, left out of the three rates (office)",
+        who=(Who.office,),
+        fields=(
+            FieldSpec(
+                "kind", "类型", "invalid or spam", kind=Kind.choice, required=True, choices=InvalidKind
+            ),
+            FieldSpec("reason", "关闭理由", "why", required=True),
+        ),
+        path="close",
+        example={"actor": "派单台 张三", "kind": "spam", "reason": "推销广告，与营商诉求无关"},
     ),
 )
 """Every department action, in the order ``ztc --help`` lists them."""

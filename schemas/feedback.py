@@ -11,7 +11,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, ClassVar, Literal, Self, get_args
 
-from pydantic import Field, TypeAdapter, ValidationError, model_validator
+from pydantic import Field, TypeAdapter, ValidationError, field_validator, model_validator
 
 from schemas.events import (
     MAX_SHORT_CHARS,
@@ -68,6 +68,17 @@ class Rating(StrEnum):
 class RatedBy(StrEnum):
     enterprise = "enterprise"
     office = "office"
+
+
+class InvalidKind(StrEnum):
+    """Why the office closes a ticket without handling it (such tickets leave the three rates)."""
+
+    invalid = "invalid"
+    spam = "spam"
+
+    @property
+    def label(self) -> str:
+        return {"invalid": "无效诉求", "spam": "骚扰或垃圾信息"}[self.value]
 
 
 class DepartmentAction(Event):
@@ -244,6 +255,91 @@ class ExtensionApproved(DepartmentAction):
     note: OptionalText = Field(default=None, max_length=MAX_TEXT_CHARS)
 
 
+class ExtensionRejected(DepartmentAction):
+    """不予延期: the office turns the pending extension request down; the deadline stays."""
+
+    event_type: ClassVar[str] = "ExtensionRejected"
+    label: ClassVar[str] = "不予延期"
+    type: Literal["ExtensionRejected"] = "ExtensionRejected"
+
+    reason: Text
+
+
+class TicketMerged(DepartmentAction):
+    """合并重复工单: the office closes this ticket as a duplicate of ``into``, which is kept."""
+
+    event_type: ClassVar[str] = "TicketMerged"
+    label: ClassVar[str] = "合并重复工单"
+    type: Literal["TicketMerged"] = "TicketMerged"
+
+    into: NormalisedIdentifier = Field(min_length=1, max_length=64, description="the ticket kept")
+    note: OptionalText = Field(default=None, max_length=MAX_TEXT_CHARS)
+
+    @field_validator("into")
+    @classmethod
+    def _upper(cls, value: str) -> str:
+        """Ticket ids are upper case; people type them in any case."""
+        return value.upper()
+
+
+class DuplicateMerged(DepartmentAction):
+    """并入重复工单: the kept ticket's note that ``duplicate`` was merged into it.
+
+    Never taken by a person: the recorder publishes it once it recorded the
+    ``TicketMerged`` on the duplicate (``schemas.ticket_state.companion_events``),
+    so it has no entry in the action registry."""
+
+    event_type: ClassVar[str] = "DuplicateMerged"
+    label: ClassVar[str] = "并入重复工单"
+    type: Literal["DuplicateMerged"] = "DuplicateMerged"
+
+    duplicate: NormalisedIdentifier = Field(min_length=1, max_length=64)
+    note: OptionalText = Field(default=None, max_length=MAX_TEXT_CHARS)
+
+
+class TicketClosedInvalid(DepartmentAction):
+    """无效工单关闭: the office closes an invalid or spam ticket with its reason; it leaves the rates."""
+
+    event_type: ClassVar[str] = "TicketClosedInvalid"
+    label: ClassVar[str] = "关闭无效工单"
+    type: Literal["TicketClosedInvalid"] = "TicketClosedInvalid"
+
+    kind: InvalidKind
+    reason: Text
+
+
+class WithdrawalRequested(DepartmentAction):
+    """申请退出协办: a co-department asks the office to let it leave the ticket."""
+
+    event_type: ClassVar[str] = "WithdrawalRequested"
+    label: ClassVar[str] = "申请退出协办"
+    type: Literal["WithdrawalRequested"] = "WithdrawalRequested"
+
+    reason: Text
+
+
+class WithdrawalApproved(DepartmentAction):
+    """同意退出协办: the office releases the co-department (the only one asking, unless named)."""
+
+    event_type: ClassVar[str] = "WithdrawalApproved"
+    label: ClassVar[str] = "同意退出协办"
+    type: Literal["WithdrawalApproved"] = "WithdrawalApproved"
+
+    withdrawing: DepartmentCode | None = None
+    note: OptionalText = Field(default=None, max_length=MAX_TEXT_CHARS)
+
+
+class WithdrawalRefused(DepartmentAction):
+    """不同意退出协办: the co-department stays on the ticket (the only one asking, unless named)."""
+
+    event_type: ClassVar[str] = "WithdrawalRefused"
+    label: ClassVar[str] = "不同意退出协办"
+    type: Literal["WithdrawalRefused"] = "WithdrawalRefused"
+
+    withdrawing: DepartmentCode | None = None
+    reason: Text
+
+
 FeedbackEvent = Annotated[
     TicketAccepted
     | ProgressNoted
@@ -257,12 +353,23 @@ FeedbackEvent = Annotated[
     | JointMeetingConvened
     | SatisfactionRated
     | ExtensionRequested
-    | ExtensionApproved,
+    | ExtensionApproved
+    | ExtensionRejected
+    | TicketMerged
+    | DuplicateMerged
+    | TicketClosedInvalid
+    | WithdrawalRequested
+    | WithdrawalApproved
+    | WithdrawalRefused,
     Field(discriminator="type"),
 ]
 
 FEEDBACK_EVENT_TYPES: tuple[type[DepartmentAction], ...] = get_args(get_args(FeedbackEvent)[0])
-"""Every department action, in the union's order (the action registry has one entry for each)."""
+"""Every department action, in the union's order (the action registry has one entry for each,
+except the ``FOLLOW_UP_EVENTS``)."""
+
+FOLLOW_UP_EVENTS: frozenset[type[DepartmentAction]] = frozenset({DuplicateMerged})
+"""Recorded like the others, but published by the recorder after another event, never by a person."""
 
 FEEDBACK_LABELS: dict[str, str] = {cls.event_type: cls.label for cls in FEEDBACK_EVENT_TYPES}
 

@@ -80,6 +80,18 @@ class Settings(BaseModel):
     api_keys: Path | None = Field(
         default=None, description="hashed API keys file; unset: <data_dir>/api-keys.toml"
     )
+    public_url: str | None = Field(
+        default=None,
+        pattern=r"^https?://[^\s/]+(/[^\s]*)?$",
+        description="where people reach `ztc api` (e.g. https://ztc.example.gov.cn), for the enterprise "
+        "status links that `ztc submit` prints and the intake API returns; unset: http://API_HOST:API_PORT",
+    )
+    status_link_key: Path | None = Field(
+        default=None,
+        description="file holding the secret that signs enterprise status links (made, owner-only, on "
+        "first use; every web process must share it); unset: <data_dir>/status-link.key",
+    )
+    status_link_days: int = Field(default=90, ge=1, le=3650, description="how long a status link lasts")
     actor: Actor | None = Field(
         default=None, description="who CLI actions are recorded as; unset: the login name"
     )
@@ -110,6 +122,16 @@ class Settings(BaseModel):
     def api_keys_path(self) -> Path:
         """The API keys file: ``ZTC_API_KEYS``, else ``api-keys.toml`` in the data dir."""
         return self.api_keys if self.api_keys is not None else self.data_dir / "api-keys.toml"
+
+    @property
+    def status_link_key_path(self) -> Path:
+        """The status-link secret: ``ZTC_STATUS_LINK_KEY``, else ``status-link.key`` in the data dir."""
+        return self.status_link_key if self.status_link_key is not None else self.data_dir / "status-link.key"
+
+    @property
+    def public_base_url(self) -> str:
+        """The base of links people open: ``ZTC_PUBLIC_URL``, else where ``ztc api`` listens."""
+        return (self.public_url or f"http://{self.api_host}:{self.api_port}").rstrip("/")
 
     @property
     def topics_ready(self) -> bool:

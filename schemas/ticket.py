@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from schemas.events import Priority, RuleHit, TicketSubmitted
 from schemas.feedback import BounceReason, RatedBy, Rating
@@ -87,6 +87,10 @@ class ReleaseReason(StrEnum):
     bounced = "bounced"
     rerouted = "rerouted"
     overridden = "overridden"
+    withdrawn = "withdrawn"
+    """a co-department the office let leave (申请退出协办, approved)"""
+    closed = "closed"
+    """the office closed the ticket unhandled (invalid, spam, merged as a duplicate)"""
 
 
 class Assignment(BaseModel):
@@ -147,6 +151,30 @@ class RatingRecord(BaseModel):
     round: int
 
 
+class ClosureKind(StrEnum):
+    """Why the office closed a ticket without it being resolved and rated."""
+
+    invalid = "invalid"
+    spam = "spam"
+    duplicate = "duplicate"
+
+    @property
+    def label(self) -> str:
+        return {"invalid": "无效诉求", "spam": "骚扰或垃圾信息", "duplicate": "重复工单"}[self.value]
+
+
+class Closure(BaseModel):
+    """A ticket the office closed unhandled: kept for the record, left out of the three rates."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: ClosureKind
+    reason: str | None = None
+    merged_into: str | None = None
+    """For a duplicate: the ticket kept, which carries on."""
+    at: AwareDatetime
+
+
 class TicketRecord(BaseModel):
     model_config = ConfigDict(frozen=True)
 
@@ -177,6 +205,30 @@ class TicketRecord(BaseModel):
     pending_extension: str | None = None
     reroute_request_id: str | None = None
     """While ``rerouting``: the id of the RerouteRequested whose answer may route the ticket again."""
+    closure: Closure | None = Field(default=None, exclude_if=lambda value: value is None)
+    """Set when the office closed the ticket as invalid, spam or a duplicate (status ``closed``).
+    Left out of the JSON while unset (like ``pending_withdrawals`` while empty), so the stored
+    form of every other ticket stays byte for byte what it was."""
+    pending_withdrawals: tuple[str, ...] = Field(default=(), exclude_if=lambda value: not value)
+    """Co-departments whose request to leave the ticket waits for the office."""
+
+    @property
+    def status_label(self) -> str:
+        """The status as people read it: a ticket the office closed unhandled says why."""
+        if self.closure is not None:
+            return f"已关闭（{self.closure.kind.label}）"
+        return self.status.label
+
+    @property
+    def excluded_from_rates(self) -> bool:
+        """Closed as invalid, spam or a duplicate: the response, on-time and satisfaction rates
+        leave this ticket out (the kept ticket of a duplicate counts once)."""
+        return self.closure is not None
+
+    @property
+    def merged_duplicates(self) -> tuple[str, ...]:
+        """The tickets merged into this one as duplicates, in order."""
+        return tuple(str(h.details["duplicate"]) for h in self.history if h.event_type == "DuplicateMerged")
 
     @property
     def departments(self) -> tuple[str, ...]:

@@ -8,19 +8,16 @@ assignment clocks. ``apply`` never reads the clock: "now" is the event's
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, NoReturn, TypeVar
+from typing import Any
 
+from schemas import office_desk
 from schemas.events import Event, TicketRouted, derived_event_id
 from schemas.feedback import (
     ENTERPRISE,
     OFFICE,
     CoDepartmentDone,
     DepartmentAction,
-    ExtensionApproved,
-    ExtensionRequested,
     InformationRequested,
     InformationSupplied,
     JointMeetingConvened,
@@ -46,47 +43,36 @@ from schemas.ticket import (
     TicketRecord,
     TicketStatus,
 )
-from schemas.time_limits import parse_target
+from schemas.transitions import (
+    DISPATCHABLE,
+    GUARDS,
+    TRANSITIONS,
+    WORKING,
+    Change,
+    TransitionRefused,
+    involved_row,
+    latest_index,
+    refuse,
+    require_lead,
+    require_office,
+    require_status,
+    transition,
+    update_row,
+    without,
+)
 
-WORKING = frozenset({TicketStatus.accepted, TicketStatus.in_progress, TicketStatus.awaiting_enterprise})
-DISPATCHABLE = frozenset({TicketStatus.triage, TicketStatus.rerouting})
-
-
-class TransitionRefused(ValueError):
-    """An event the ticket's state does not allow; the message is the reason (English / 中文)."""
-
-
-def _refuse(state: TicketRecord, english: str, chinese: str) -> NoReturn:
-    raise TransitionRefused(f"{state.ticket_id}: {english} / {chinese}")
-
-
-@dataclass(frozen=True)
-class Change:
-    """What one accepted event does: the history line and the record's new field values."""
-
-    summary: str
-    updates: dict[str, Any] = field(default_factory=dict)
-    details: dict[str, Any] = field(default_factory=dict)
-
-
-ActionT = TypeVar("ActionT", bound=DepartmentAction)
-Decide = Callable[[TicketRecord, ActionT], Change]
-
-TRANSITIONS: dict[type[DepartmentAction], Callable[[TicketRecord, Any], Change]] = {}
-"""What each department action does to a ticket: one function per event type, registered by
-``@transition``; ``apply`` dispatches through this table. A unit test checks every action has one."""
-
-
-def transition(action: type[ActionT]) -> Callable[[Decide[ActionT]], Decide[ActionT]]:
-    """Register ``decide`` as the transition for ``action``: it refuses or returns the ``Change``."""
-
-    def register(decide: Decide[ActionT]) -> Decide[ActionT]:
-        if action in TRANSITIONS:
-            raise ValueError(f"{action.__name__} already has a transition")
-        TRANSITIONS[action] = decide
-        return decide
-
-    return register
+__all__ = [
+    "TRANSITIONS",
+    "Change",
+    "TransitionRefused",
+    "answers_reroute",
+    "apply",
+    "companion_events",
+    "inbox_buckets",
+    "refusal",
+    "reroute_request_id",
+    "transition",
+]
 
 
 def reroute_request_id(bounce: TicketBounced) -> str:
@@ -97,15 +83,6 @@ def reroute_request_id(bounce: TicketBounced) -> str:
 # ---------------------------------------------------------------- assignments
 
 
-def _latest_index(rows: tuple[Assignment, ...], department: str) -> int:
-    return max(i for i, row in enumerate(rows) if row.department == department)
-
-
-def _update_row(rows: tuple[Assignment, ...], department: str, **changes: Any) -> tuple[Assignment, ...]:
-    i = _latest_index(rows, department)
-    return (*rows[:i], rows[i].model_copy(update=changes), *rows[i + 1 :])
-
-
 def _reassign(
     rows: tuple[Assignment, ...], wanted: dict[str, AssignmentRole], at: datetime
 ) -> tuple[Assignment, ...]:
@@ -113,7 +90,7 @@ def _reassign(
     out = list(rows)
     kept: set[str] = set()
     for department in dict.fromkeys(row.department for row in rows):
-        i = _latest_index(rows, department)
+        i = latest_index(rows, department)
         row = out[i]
         if row.released_at is not None:
             continue
@@ -132,43 +109,6 @@ def _backfilled(state: TicketRecord) -> TicketRecord:
     lead_role = AssignmentRole.triage if state.status is TicketStatus.triage else AssignmentRole.lead
     wanted = {state.lead_department: lead_role, **dict.fromkeys(state.co_departments, AssignmentRole.co)}
     return state.model_copy(update={"assignments": _reassign((), wanted, state.routed_at)})
-
-
-def _involved(state: TicketRecord, department: str) -> Assignment:
-    row = state.current_assignment(department)
-    if row is None:
-        _refuse(
-            state,
-            f"{department} is neither lead nor co-department",
-            f"{department} 不是本工单的主办或协办部门",
-        )
-    return row
-
-
-def _require_status(
-    state: TicketRecord, allowed: frozenset[TicketStatus], english: str, chinese: str
-) -> None:
-    if state.status in allowed:
-        return
-    hint_en, hint_zh = "", ""
-    if state.status is TicketStatus.routed and allowed <= WORKING:
-        hint_en, hint_zh = "; the lead must accept it first", "，主办部门须先签收"
-    elif allowed == {TicketStatus.awaiting_enterprise}:
-        hint_en, hint_zh = "; no information was requested", "，未要求企业补充材料"
-    _refuse(
-        state,
-        f"cannot {english} while the ticket is {state.status.value}{hint_en}",
-        f"工单{state.status.label}，不能{chinese}{hint_zh}",
-    )
-
-
-def _require_lead(state: TicketRecord, department: str, action: str, office_too: bool = False) -> None:
-    if department == state.lead_department or (office_too and department == OFFICE):
-        return
-    who = "the lead or the office" if office_too else "the lead"
-    _refuse(
-        state, f"only {who} may {action}; {department} may not", f"仅主办部门可{action}，{department} 不可"
-    )
 
 
 def _new_round(state: TicketRecord, at: datetime) -> dict[str, Any]:
@@ -209,7 +149,7 @@ def answers_reroute(state: TicketRecord, event: TicketRouted) -> bool:
 
 def _apply_routed(state: TicketRecord | None, event: TicketRouted) -> TicketRecord:
     if state is not None and state.submission.dedupe_key != event.submission.dedupe_key:
-        _refuse(
+        refuse(
             state,
             f"ticket id collision: {event.submission.dedupe_key} hashes to the id of "
             f"{state.submission.dedupe_key}",
@@ -261,11 +201,13 @@ def _apply_routed(state: TicketRecord | None, event: TicketRouted) -> TicketReco
     )
 
 
-@transition(TicketDispatched)
+def _may_dispatch(state: TicketRecord, department: str) -> None:
+    require_office(state, department, "dispatches by hand", "人工派单")
+    require_status(state, DISPATCHABLE, "dispatch by hand", "人工派单")
+
+
+@transition(TicketDispatched, guard=_may_dispatch)
 def _dispatched(state: TicketRecord, event: TicketDispatched) -> Change:
-    if event.department != OFFICE:
-        _refuse(state, "only the office dispatches by hand", "仅区政府办公室可人工派单")
-    _require_status(state, DISPATCHABLE, "dispatch by hand", "人工派单")
     wanted = {
         event.lead_department: AssignmentRole.lead,
         **dict.fromkeys(event.co_departments, AssignmentRole.co),
@@ -288,49 +230,64 @@ def _dispatched(state: TicketRecord, event: TicketDispatched) -> Change:
 # ---------------------------------------------------------------- department work
 
 
-@transition(TicketAccepted)
-def _accepted(state: TicketRecord, event: TicketAccepted) -> Change:
-    _require_status(state, OPEN_STATUSES, "accept", "签收")
-    row = _involved(state, event.department)
-    note = f"：{event.note}" if event.note else ""
+def _may_accept(state: TicketRecord, department: str) -> None:
+    require_status(state, OPEN_STATUSES, "accept", "签收")
+    row = involved_row(state, department)
     if row.role is AssignmentRole.lead:
         if state.status is not TicketStatus.routed:
-            _refuse(state, "the lead has already accepted", "主办部门已签收")
-        rows = _update_row(state.assignments, event.department, accepted_at=event.occurred_at)
+            refuse(state, "the lead has already accepted", "主办部门已签收")
+    elif row.accepted_at is not None or not row.active:
+        refuse(state, f"{department} has already accepted its part", f"{department} 已签收协办")
+
+
+@transition(TicketAccepted, guard=_may_accept)
+def _accepted(state: TicketRecord, event: TicketAccepted) -> Change:
+    row = involved_row(state, event.department)
+    note = f"：{event.note}" if event.note else ""
+    rows = update_row(state.assignments, event.department, accepted_at=event.occurred_at)
+    if row.role is AssignmentRole.lead:
         return Change(f"签收{note}", {"status": TicketStatus.accepted, "assignments": rows})
-    if row.accepted_at is not None or not row.active:
-        _refuse(state, f"{event.department} has already accepted its part", f"{event.department} 已签收协办")
-    rows = _update_row(state.assignments, event.department, accepted_at=event.occurred_at)
     return Change(f"签收（协办）{note}", {"assignments": rows})
 
 
-@transition(ProgressNoted)
+def _may_note_progress(state: TicketRecord, department: str) -> None:
+    require_lead(state, department, "note progress")
+    require_status(state, WORKING, "note progress", "记录进展")
+
+
+@transition(ProgressNoted, guard=_may_note_progress)
 def _progress(state: TicketRecord, event: ProgressNoted) -> Change:
-    _require_lead(state, event.department, "note progress")
-    _require_status(state, WORKING, "note progress", "记录进展")
     status = TicketStatus.in_progress if state.status is TicketStatus.accepted else state.status
     return Change(f"进展：{event.note}", {"status": status})
 
 
-@transition(InformationRequested)
+def _may_request(state: TicketRecord, department: str) -> None:
+    require_lead(state, department, "request information", office_too=True)
+    require_status(state, WORKING, "request information", "要求企业补充材料")
+
+
+@transition(InformationRequested, guard=_may_request)
 def _requested(state: TicketRecord, event: InformationRequested) -> Change:
-    _require_lead(state, event.department, "request information", office_too=True)
-    _require_status(state, WORKING, "request information", "要求企业补充材料")
     by = "（区政府办公室代发）" if event.department != state.lead_department else ""
-    return Change(f"需企业补充材料{by}：{event.question}", {"status": TicketStatus.awaiting_enterprise})
+    return Change(
+        f"需企业补充材料{by}：{event.question}",
+        {"status": TicketStatus.awaiting_enterprise},
+        {"question": event.question},
+    )
 
 
-@transition(InformationSupplied)
-def _supplied(state: TicketRecord, event: InformationSupplied) -> Change:
-    if event.department not in (ENTERPRISE, OFFICE, state.lead_department):
-        _refuse(
+def _may_supply(state: TicketRecord, department: str) -> None:
+    if department not in (ENTERPRISE, OFFICE, state.lead_department):
+        refuse(
             state,
             "information comes from the enterprise, the office on its behalf, or the lead that received it",
             "补充材料须由企业、区政府办公室代企业或主办部门登记",
         )
-    _require_status(
-        state, frozenset({TicketStatus.awaiting_enterprise}), "supply information", "登记补充材料"
-    )
+    require_status(state, frozenset({TicketStatus.awaiting_enterprise}), "supply information", "登记补充材料")
+
+
+@transition(InformationSupplied, guard=_may_supply)
+def _supplied(state: TicketRecord, event: InformationSupplied) -> Change:
     how = {ENTERPRISE: "企业已补充材料", OFFICE: "区政府办公室代企业补充材料"}
     return Change(
         f"{how.get(event.department, '主办部门收到企业补充材料')}：{event.content}",
@@ -338,14 +295,21 @@ def _supplied(state: TicketRecord, event: InformationSupplied) -> Change:
     )
 
 
-@transition(TicketBounced)
-def _bounced(state: TicketRecord, event: TicketBounced) -> Change:
-    _require_status(state, OPEN_STATUSES, "bounce", "退单")
-    row = _involved(state, event.department)
+def _active_row(state: TicketRecord, department: str) -> Assignment:
+    row = involved_row(state, department)
     if not row.active:
-        _refuse(
-            state, f"{event.department} has already reported its part done", f"{event.department} 已协办完成"
-        )
+        refuse(state, f"{department} has already reported its part done", f"{department} 已协办完成")
+    return row
+
+
+def _may_bounce(state: TicketRecord, department: str) -> None:
+    require_status(state, OPEN_STATUSES, "bounce", "退单")
+    _active_row(state, department)
+
+
+@transition(TicketBounced, guard=_may_bounce)
+def _bounced(state: TicketRecord, event: TicketBounced) -> Change:
+    row = involved_row(state, event.department)
     at = event.occurred_at
     bounce = Bounce(
         department=event.department,
@@ -356,11 +320,12 @@ def _bounced(state: TicketRecord, event: TicketBounced) -> Change:
         at=at,
     )
     updates: dict[str, Any] = {
-        "assignments": _update_row(
+        "assignments": update_row(
             state.assignments, event.department, released_at=at, release_reason=ReleaseReason.bounced
         ),
         "bounced_by": tuple(dict.fromkeys((*state.bounced_by, event.department))),
         "bounces": (*state.bounces, bounce),
+        "pending_withdrawals": without(state.pending_withdrawals, event.department),
     }
     suggestion = f"；建议转 {event.suggested_department}" if event.suggested_department else ""
     details = {"reason": event.reason.value, "suggested_department": event.suggested_department}
@@ -369,26 +334,31 @@ def _bounced(state: TicketRecord, event: TicketBounced) -> Change:
         updates["reroute_request_id"] = reroute_request_id(event)
         summary = f"退单：{event.reason.label} — {event.note}{suggestion}"
     else:
-        updates["co_departments"] = tuple(c for c in state.co_departments if c != event.department)
+        updates["co_departments"] = without(state.co_departments, event.department)
         summary = f"协办退单：{event.reason.label} — {event.note}{suggestion}（退出协办）"
     return Change(summary, updates, details)
 
 
-@transition(CoDepartmentDone)
-def _co_done(state: TicketRecord, event: CoDepartmentDone) -> Change:
-    _require_status(state, OPEN_STATUSES, "report co-department done", "报告协办完成")
-    row = _involved(state, event.department)
+def _may_report_co_done(state: TicketRecord, department: str) -> None:
+    require_status(state, OPEN_STATUSES, "report co-department done", "报告协办完成")
+    row = involved_row(state, department)
     if row.role is not AssignmentRole.co:
-        _refuse(state, "only a co-department reports 协办完成; the lead resolves", "仅协办部门可报告协办完成")
+        refuse(state, "only a co-department reports 协办完成; the lead resolves", "仅协办部门可报告协办完成")
     if not row.active:
-        _refuse(state, f"{event.department} has already reported done", f"{event.department} 已报告协办完成")
-    rows = _update_row(
+        refuse(state, f"{department} has already reported done", f"{department} 已报告协办完成")
+
+
+@transition(CoDepartmentDone, guard=_may_report_co_done)
+def _co_done(state: TicketRecord, event: CoDepartmentDone) -> Change:
+    row = involved_row(state, event.department)
+    rows = update_row(
         state.assignments,
         event.department,
         done_at=event.occurred_at,
         accepted_at=row.accepted_at or event.occurred_at,
     )
-    return Change(f"协办完成：{event.note}", {"assignments": rows})
+    pending = without(state.pending_withdrawals, event.department)
+    return Change(f"协办完成：{event.note}", {"assignments": rows, "pending_withdrawals": pending})
 
 
 def _pending_co(state: TicketRecord) -> list[str]:
@@ -397,21 +367,24 @@ def _pending_co(state: TicketRecord) -> list[str]:
     ]
 
 
-@transition(TicketResolved)
+def _may_resolve(state: TicketRecord, department: str) -> None:
+    require_lead(state, department, "resolve")
+    require_status(state, WORKING, "resolve", "办结")
+
+
+@transition(TicketResolved, guard=_may_resolve)
 def _resolved(state: TicketRecord, event: TicketResolved) -> Change:
-    _require_lead(state, event.department, "resolve")
-    _require_status(state, WORKING, "resolve", "办结")
     pending = _pending_co(state)
     if pending and not event.override_reason:
-        _refuse(
+        refuse(
             state,
             f"co-departments not done yet: {', '.join(pending)}; give override_reason to resolve anyway",
             f"协办部门 {'、'.join(pending)} 尚未完成；如需先行办结请说明理由",
         )
     at = event.occurred_at
-    rows = _update_row(state.assignments, state.lead_department, done_at=at)
+    rows = update_row(state.assignments, state.lead_department, done_at=at)
     for department in pending:
-        rows = _update_row(rows, department, released_at=at, release_reason=ReleaseReason.overridden)
+        rows = update_row(rows, department, released_at=at, release_reason=ReleaseReason.overridden)
     override = (
         f"（协办 {'、'.join(pending)} 未完成，先行办结理由：{event.override_reason}）" if pending else ""
     )
@@ -422,33 +395,48 @@ def _resolved(state: TicketRecord, event: TicketResolved) -> Change:
             "assignments": rows,
             "resolution": event.resolution,
             "resolved_at": at,
+            "pending_extension": None,
+            "pending_withdrawals": (),
         },
         {"overridden": pending, "override_reason": event.override_reason},
     )
 
 
-@transition(TicketReopened)
+def _may_reopen(state: TicketRecord, department: str) -> None:
+    require_office(state, department, "reopens a ticket", "发起重办")
+    if state.closure is not None:
+        refuse(
+            state,
+            f"the office closed this ticket as {state.closure.kind.value}; it cannot be reopened",
+            f"工单已作为{state.closure.kind.label}关闭，不能重办",
+        )
+    require_status(state, frozenset({TicketStatus.resolved, TicketStatus.closed}), "reopen", "重办")
+
+
+@transition(TicketReopened, guard=_may_reopen)
 def _reopened(state: TicketRecord, event: TicketReopened) -> Change:
-    if event.department != OFFICE:
-        _refuse(state, "only the office reopens a ticket", "仅区政府办公室可发起重办")
-    _require_status(state, frozenset({TicketStatus.resolved, TicketStatus.closed}), "reopen", "重办")
     return Change(
         f"重办：{event.reason}（退回主办 {state.lead_department}，第 {state.reopen_count + 1} 次）",
         _new_round(state, event.occurred_at),
     )
 
 
-@transition(SatisfactionRated)
-def _rated(state: TicketRecord, event: SatisfactionRated) -> Change:
-    if state.status is TicketStatus.closed:
-        _refuse(state, "this resolution has already been rated", "本轮办结已回访")
-    _require_status(state, frozenset({TicketStatus.resolved}), "rate (not resolved yet)", "回访（尚未办结）")
-    if event.department in state.departments:
-        _refuse(
+def _may_rate(state: TicketRecord, department: str) -> None:
+    if state.closure is not None:
+        refuse(
             state,
-            f"{event.department} handles this ticket and cannot rate it",
-            "承办部门不能为本工单回访评价",
+            f"the office closed this ticket as {state.closure.kind.value}; there is nothing to rate",
+            f"工单已作为{state.closure.kind.label}关闭，无需回访",
         )
+    if state.status is TicketStatus.closed:
+        refuse(state, "this resolution has already been rated", "本轮办结已回访")
+    require_status(state, frozenset({TicketStatus.resolved}), "rate (not resolved yet)", "回访（尚未办结）")
+    if department in state.departments:
+        refuse(state, f"{department} handles this ticket and cannot rate it", "承办部门不能为本工单回访评价")
+
+
+@transition(SatisfactionRated, guard=_may_rate)
+def _rated(state: TicketRecord, event: SatisfactionRated) -> Change:
     rating = RatingRecord(
         rating=event.rating,
         rated_by=event.rated_by,
@@ -471,10 +459,13 @@ def _rated(state: TicketRecord, event: SatisfactionRated) -> Change:
     return Change(summary, updates, {"rating": event.rating.value, "rated_by": event.rated_by.value})
 
 
-@transition(JointMeetingConvened)
+def _may_convene(state: TicketRecord, department: str) -> None:
+    require_lead(state, department, "convene a joint meeting", office_too=True)
+    require_status(state, OPEN_STATUSES, "convene a joint meeting", "召开联席会议")
+
+
+@transition(JointMeetingConvened, guard=_may_convene)
 def _convened(state: TicketRecord, event: JointMeetingConvened) -> Change:
-    _require_lead(state, event.department, "convene a joint meeting", office_too=True)
-    _require_status(state, OPEN_STATUSES, "convene a joint meeting", "召开联席会议")
     co, rows, joined = list(state.co_departments), state.assignments, []
     for department in dict.fromkeys(event.departments):
         row = state.current_assignment(department)
@@ -495,43 +486,11 @@ def _convened(state: TicketRecord, event: JointMeetingConvened) -> Change:
     )
 
 
-@transition(ExtensionRequested)
-def _extension_requested(state: TicketRecord, event: ExtensionRequested) -> Change:
-    _require_lead(state, event.department, "request an extension")
-    _require_status(state, WORKING, "request an extension", "申请延期")
-    if state.pending_extension is not None:
-        _refuse(state, "an extension request is already waiting for the office", "已有延期申请待批")
-    try:
-        parse_target(event.extension)
-    except ValueError as exc:
-        _refuse(state, f"extension {event.extension!r} is not a time limit ({exc})", "延期时长无法识别")
-    return Change(
-        f"申请延期 {event.extension}：{event.reason}",
-        {"pending_extension": event.extension},
-        {"extension": event.extension},
-    )
-
-
-@transition(ExtensionApproved)
-def _extension_approved(state: TicketRecord, event: ExtensionApproved) -> Change:
-    if event.department != OFFICE:
-        _refuse(state, "only the office approves extensions", "仅区政府办公室可批准延期")
-    if state.pending_extension is None:
-        _refuse(state, "no extension request is waiting", "没有待批的延期申请")
-    _require_status(state, WORKING, "approve an extension", "批准延期")
-    note = f"：{event.note}" if event.note else ""
-    return Change(
-        f"批准延期 {state.pending_extension}{note}",
-        {"pending_extension": None},
-        {"extension": state.pending_extension},
-    )
-
-
 def _sla_recorded(state: TicketRecord, event: SlaEvent) -> TicketRecord:
     """Record a monitor event: history, the emitted key, breach flags and the escalation level."""
     clock = state.sla
     if clock is None:
-        _refuse(state, "the ticket has no SLA clock", "工单未计时")
+        refuse(state, "the ticket has no SLA clock", "工单未计时")
     if event.key in clock.emitted:
         return state
     updates: dict[str, Any] = {"emitted": (*clock.emitted, event.key)}
@@ -558,7 +517,8 @@ def _sla_recorded(state: TicketRecord, event: SlaEvent) -> TicketRecord:
 def _decide(state: TicketRecord, event: DepartmentAction) -> Change:
     decide = TRANSITIONS.get(type(event))
     if decide is None:
-        _refuse(state, f"{type(event).__name__} does not apply to tickets", "此事件不适用于工单")
+        refuse(state, f"{type(event).__name__} does not apply to tickets", "此事件不适用于工单")
+    GUARDS[type(event)](state, event.department)
     return decide(state, event)
 
 
@@ -581,7 +541,7 @@ def apply(state: TicketRecord | None, event: Event) -> TicketRecord:
     if state is not None and state.has_applied(event.event_id):
         return state
     if state is not None and state.ticket_id != event.ticket_id:
-        _refuse(state, f"event is for ticket {event.ticket_id}", "事件不属于本工单")
+        refuse(state, f"event is for ticket {event.ticket_id}", "事件不属于本工单")
     if isinstance(event, TicketRouted):
         return _apply_routed(state, event)
     if state is None:
@@ -589,7 +549,7 @@ def apply(state: TicketRecord | None, event: Event) -> TicketRecord:
     if isinstance(event, SlaEvent):
         return _sla_recorded(state, event)
     if not isinstance(event, DepartmentAction):
-        _refuse(state, f"{type(event).__name__} does not apply to tickets", "此事件不适用于工单")
+        refuse(state, f"{type(event).__name__} does not apply to tickets", "此事件不适用于工单")
     current = _backfilled(state)
     return _commit(current, event, _decide(current, event))
 
@@ -621,3 +581,26 @@ def inbox_buckets(record: TicketRecord | None) -> dict[str, InboxBucket]:
         return {}
     buckets = {code: _bucket(record, record.current_assignment(code)) for code in record.departments}
     return {code: bucket for code, bucket in buckets.items() if bucket is not None}
+
+
+# ---------------------------------------------------------------- what the pages and clients ask
+
+
+def refusal(state: TicketRecord, action: type[DepartmentAction], department: str) -> TransitionRefused | None:
+    """Why ``department`` may not take ``action`` on this ticket whatever it fills in, or ``None``.
+
+    The action's guard alone: what its transition refuses before reading the event's fields.
+    The ticket page offers only the forms this allows; the server still runs the whole transition.
+    """
+    if action not in TRANSITIONS:
+        return TransitionRefused(
+            f"{state.ticket_id}: {action.__name__} does not apply to tickets / 此事件不适用于工单"
+        )
+    try:
+        GUARDS[action](_backfilled(state), department)
+    except TransitionRefused as refused:
+        return refused
+    return None
+
+
+companion_events = office_desk.companion_events

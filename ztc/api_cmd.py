@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from schemas.settings import Settings
+from schemas.status_links import STATUS_PREFIX
 
 if TYPE_CHECKING:
     from consumers.access import KeyRing
@@ -55,8 +57,21 @@ def serve(settings: Settings, host: str, port: int) -> int:
         proxy_headers=True,
         forwarded_allow_ips=settings.trusted_proxies,  # the client address and https, behind a proxy
     )
+    logging.getLogger("uvicorn.access").addFilter(redact_status_links)
     uvicorn.Server(config).run()
     return 0
+
+
+def redact_status_links(record: logging.LogRecord) -> bool:
+    """The access log keeps a status link's ticket id, never its signature (the link is a key)."""
+    args = record.args
+    if isinstance(args, tuple) and len(args) >= 3 and str(args[2]).startswith(STATUS_PREFIX):
+        path = str(args[2])
+        ticket = path[len(STATUS_PREFIX) :].split(".", 1)[0]
+        rest = path.split("/")[3:] if path.count("/") > 2 else []
+        redacted = STATUS_PREFIX + ticket + ".…" + "".join(f"/{part.split('?')[0]}" for part in rest)
+        record.args = (*args[:2], redacted, *args[3:])
+    return True
 
 
 def spec(settings: Settings, target: Path | None) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import getpass
 import logging
 import os
+import secrets
 from importlib.resources import files
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from deploy.embedded import embedded_redis_url
 from schemas.policy import PolicyError, PolicyProblem, RoutingPolicy, load_policy
 from schemas.settings import Settings
 from schemas.sla_rules import sla_problems
+from schemas.status_links import MIN_SECRET_BYTES, StatusLinks
 from streams.classifier import ModelLoadError, TextClassifier
 
 DEFAULT_POLICY = Path(str(files("deploy") / "policy" / "default.toml"))
@@ -89,3 +91,42 @@ def configure_logging(level: str = "INFO") -> None:
     logging.basicConfig(
         level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S"
     )
+
+
+class SecretFileError(ValueError):
+    """A secret file that exists but cannot be used."""
+
+
+def secret_file(path: Path) -> bytes:
+    """The secret kept in ``path`` (hex, owner-only), made at random on first use.
+
+    A process that loses the race to make it reads the one the winner wrote (``os.link``
+    never replaces a file), so every process of one data dir signs with the same secret."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(secrets.token_hex(MIN_SECRET_BYTES) + "\n")
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink()
+    text = path.read_text(encoding="utf-8").strip()
+    try:
+        secret = bytes.fromhex(text)
+    except ValueError:
+        raise SecretFileError(f"{path}: not a hex secret; delete it to have a new one made") from None
+    if len(secret) < MIN_SECRET_BYTES:
+        raise SecretFileError(
+            f"{path}: shorter than {MIN_SECRET_BYTES} bytes; delete it to have a new one made"
+        )
+    return secret
+
+
+def status_links(settings: Settings) -> StatusLinks:
+    """The enterprise status links of this deployment: its secret, lifetime and public address."""
+    secret = secret_file(settings.status_link_key_path)
+    return StatusLinks(secret, settings.status_link_days, settings.public_base_url)

@@ -25,7 +25,15 @@ from schemas.settings import Settings
 from schemas.ticket import InboxBucket, TicketRecord
 from streams.routing import LabelModel, classify, model_text, route_ticket
 from ztc import render
-from ztc.bootstrap import actor_for, load_checked_policy, model_for, policy_for, ticket_store
+from ztc.bootstrap import (
+    SecretFileError,
+    actor_for,
+    load_checked_policy,
+    model_for,
+    policy_for,
+    status_links,
+    ticket_store,
+)
 
 if TYPE_CHECKING:
     from consumers.dead_letters import DeadLetterStore
@@ -231,7 +239,7 @@ def _feed_demo(settings: Settings, policy: Any) -> None:
         print(
             f"{record.ticket_id}  {mask_personal(submission.title)}\n"
             f"  → 主办 {render.dept_name(record.lead_department, policy)}；协办 {co}；"
-            f"{record.status.label}，类别 {record.category}，置信度 {record.confidence:.2f}"
+            f"{record.status_label}，类别 {record.category}，置信度 {record.confidence:.2f}"
         )
 
 
@@ -285,6 +293,15 @@ def submit(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     print(admission.ticket_id)
+    try:
+        link = status_links(settings).link(admission.ticket_id, now_in_district())
+    except (SecretFileError, OSError) as exc:  # the ticket is in: say why there is no link, not fail
+        print(f"注意 note: no status link: {exc}", file=sys.stderr)
+        return 0
+    print(
+        f"企业状态页 status page (有效期至 valid until {render.local(link.expires_at)}): {link.url}",
+        file=sys.stderr,
+    )
     return 0
 
 

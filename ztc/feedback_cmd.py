@@ -50,7 +50,7 @@ def _perform(args: argparse.Namespace, spec: ActionSpec) -> int:
         print("注意 note: not recorded yet — is `ztc recorder` running?", file=sys.stderr)
         return 0
     co = "、".join(record.co_departments) or "无"
-    status = f"{record.status.label} ({record.status.value})"
+    status = f"{record.status_label} ({record.status.value})"
     print(f"已记录 recorded: 状态 {status}；主办 {record.lead_department}；协办 {co}")
     return 0
 
@@ -113,7 +113,7 @@ def _ticket_rows(records: list[TicketRecord], policy: RoutingPolicy) -> list[str
     for r in records:
         co = "、".join(r.co_departments) or "-"
         rows.append(
-            f"  {r.ticket_id}  {render.local(r.routed_at)}  {r.status.label:<6}  主办 {r.lead_department}  "
+            f"  {r.ticket_id}  {render.local(r.routed_at)}  {r.status_label:<6}  主办 {r.lead_department}  "
             f"协办 {co}  {mask_personal(r.submission.title)}"
         )
     return rows

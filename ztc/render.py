@@ -39,7 +39,7 @@ def _shown(record: TicketRecord, unmask: bool) -> TicketRecord:
 
 def ticket_json(record: TicketRecord, *, unmask: bool = False) -> dict[str, Any]:
     out = _shown(record, unmask).model_dump(mode="json")
-    out["status_label"] = record.status.label
+    out["status_label"] = record.status_label
     return out
 
 
@@ -90,7 +90,7 @@ def ticket_text(
     s = record.submission
     co = "、".join(dept_name(c, policy) for c in record.co_departments) or "无"
     lines = [
-        f"工单 {record.ticket_id}  状态: {record.status.label} ({record.status.value})",
+        f"工单 {record.ticket_id}  状态: {record.status_label} ({record.status.value})",
         f"标题: {s.title}",
         f"企业: {s.enterprise_name or '-'}  信用代码: {s.credit_code or '-'}"
         + ("  [重点企业]" if record.key_enterprise else ""),

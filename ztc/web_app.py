@@ -33,6 +33,7 @@ from consumers.admin_pages import AdminPages, admin_router
 from consumers.dashboard import STATIC, TEMPLATES, TicketPage, dashboard_router, make_templates
 from consumers.department_api import Performer, department_router
 from consumers.metrics import CountRequests, TicketGauges, exposition
+from consumers.status_page import StatusPages, status_router
 from consumers.ticket_store import RedisTicketStore, TicketStore
 from consumers.web_actions import action_router
 from consumers.web_sessions import WebSessions, sign_in_router
@@ -43,7 +44,8 @@ from producers.publisher import TicketPublisher
 from schemas.events import now_in_district
 from schemas.policy import RoutingPolicy
 from schemas.settings import Settings
-from ztc.bootstrap import redis_client
+from schemas.status_links import StatusLinks
+from ztc.bootstrap import redis_client, status_links
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +77,7 @@ class Resources:
         self._passwords = passwords or Passwords()
         self._sign_in = SignIn(self._accounts, self._passwords)
         self._publisher: TicketPublisher | None = None
+        self._links: StatusLinks | None = None
         self._lock = threading.Lock()
 
     def store(self) -> RedisTicketStore:
@@ -88,6 +91,13 @@ class Resources:
 
     def sign_in(self) -> SignIn:
         return self._sign_in
+
+    def status_links(self) -> StatusLinks:
+        """The enterprise status links, their secret read (or made) on first use."""
+        with self._lock:
+            if self._links is None:
+                self._links = status_links(self.settings)
+            return self._links
 
     def publisher(self) -> TicketPublisher:
         with self._lock:
@@ -182,6 +192,25 @@ def web_pages(resources: PageResources) -> APIRouter:
     return pages
 
 
+def status_pages(resources: Resources) -> APIRouter:
+    """The enterprise status page behind its signed link (no account, no cookie)."""
+    policy = resources.policy
+
+    def name(code: str) -> str:
+        department = policy.department(code)
+        return department.name if department is not None else code
+
+    pages = StatusPages(
+        resources.store,
+        resources.client,
+        resources.status_links,
+        make_templates(policy),
+        resources.clock,
+        name,
+    )
+    return status_router(pages)
+
+
 def create_app(
     settings: Settings,
     policy: RoutingPolicy,
@@ -208,9 +237,12 @@ def create_app(
         lifespan=lifespan,
     )
     principal = principal_dependency(keys, clock)
-    app.include_router(gateway_router(intake or Intake(resources.publisher, clock), principal))
+    app.include_router(
+        gateway_router(intake or Intake(resources.publisher, clock), principal, resources.status_links)
+    )
     app.include_router(department_router(resources.store, resources.client, principal, policy.privacy))
     app.include_router(web_pages(resources))
+    app.include_router(status_pages(resources))
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
     app.add_api_route(
         "/docs", _docs_page(app), methods=["GET"], include_in_schema=False, response_class=HTMLResponse

@@ -206,8 +206,11 @@ def test_roles_and_the_departments_part_decide_the_forms_offered() -> None:
 def test_extensions_are_asked_by_a_head_and_granted_by_a_supervisor() -> None:
     extend, approve = ACTIONS_BY_NAME["extend"], ACTIONS_BY_NAME["approve_extension"]
     assert may_try(account(role=Role.head), extend) and not may_try(account(), extend)
+    reject = ACTIONS_BY_NAME["reject_extension"]
     assert may_try(account("qian", Role.supervisor, None), approve)
+    assert may_try(account("qian", Role.supervisor, None), reject)
     assert not may_try(account("zhao", Role.dispatcher, None), approve)
+    assert not may_try(account("zhao", Role.dispatcher, None), reject)
 
 
 def test_a_disabled_account_may_try_nothing() -> None:

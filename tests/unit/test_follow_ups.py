@@ -8,10 +8,12 @@ from consumers.follow_ups import follow_ups
 from schemas.events import RerouteRequested
 from schemas.feedback import (
     BounceReason,
+    DuplicateMerged,
     JointMeetingConvened,
     TicketAccepted,
     TicketBounced,
     TicketDispatched,
+    TicketMerged,
 )
 from schemas.ticket_state import apply
 from schemas.topics import Topics
@@ -77,3 +79,13 @@ def test_dispatch_and_convene_notify_the_departments_they_bring_in() -> None:
     accept = TicketAccepted(ticket_id="T3", occurred_at=NOW, department="office", actor="x")
     assert follow_ups(accept, state, TOPICS) == []
     assert follow_ups(accept, None, TOPICS) == []
+
+
+def test_a_merge_notes_itself_on_the_ticket_kept_once() -> None:
+    state = apply(None, routed("T4", lead="approval"))
+    merge = TicketMerged(ticket_id="T4", occurred_at=NOW, department="office", actor="zhao", into="T5")
+    [follow_up] = follow_ups(merge, apply(state, merge), TOPICS)
+    note = follow_up.event
+    assert follow_up.topic == "p.tickets.feedback" and isinstance(note, DuplicateMerged)
+    assert (note.ticket_id, note.duplicate, note.actor) == ("T5", "T4", "zhao")
+    assert follow_ups(merge, apply(state, merge), TOPICS)[0].event.event_id == note.event_id

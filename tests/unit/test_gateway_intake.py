@@ -133,7 +133,9 @@ def keys(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]
 
 
 def http(keys: tuple[Path, dict[str, str]], edge: Edge) -> Iterator[tuple[TestClient, dict[str, str]]]:
-    unreachable = Settings(redis_url="redis://127.0.0.1:1/0", bootstrap_servers="127.0.0.1:1")
+    unreachable = Settings(
+        redis_url="redis://127.0.0.1:1/0", bootstrap_servers="127.0.0.1:1", data_dir=keys[0].parent
+    )
     app = create_app(unreachable, POLICY, KeyRing(keys[0]), lambda: edge.now, intake=edge.intake)
     with TestClient(app) as client:
         yield client, {"X-API-Key": keys[1]["channel-web_form"]}
@@ -157,6 +159,11 @@ def test_http_202_with_the_ticket_id_then_200_for_the_retry(
     assert again.status_code == 200 and again.json()["duplicate"] is True
     assert again.json()["ticket_id"] == first.json()["ticket_id"]
     assert len(edge.wire.published) == 1
+    ticket_id, link = first.json()["ticket_id"], first.json()["status_url"]
+    assert (
+        link.startswith(f"http://127.0.0.1:8080/status/{ticket_id}.") and again.json()["status_url"] == link
+    )
+    assert first.json()["status_expires_at"].startswith(str((NOW + timedelta(days=90)).date()))
 
 
 def test_http_refuses_malformed_oversized_and_unauthenticated_bodies(

@@ -19,19 +19,27 @@ from schemas.feedback import (
     BounceReason,
     CoDepartmentDone,
     DepartmentAction,
+    DuplicateMerged,
     ExtensionApproved,
+    ExtensionRejected,
     ExtensionRequested,
     InformationRequested,
     InformationSupplied,
+    InvalidKind,
     JointMeetingConvened,
     ProgressNoted,
     Rating,
     SatisfactionRated,
     TicketAccepted,
     TicketBounced,
+    TicketClosedInvalid,
     TicketDispatched,
+    TicketMerged,
     TicketReopened,
     TicketResolved,
+    WithdrawalApproved,
+    WithdrawalRefused,
+    WithdrawalRequested,
     parse_feedback,
 )
 from schemas.ticket import AssignmentRole, InboxBucket, ReleaseReason, TicketRecord, TicketStatus
@@ -39,6 +47,8 @@ from schemas.ticket_state import TRANSITIONS, Change, TransitionRefused, apply, 
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=DISTRICT_ZONE)
 TICKET = "ZTC-20261102-0000ABCD"
+KEPT = "ZTC-20261102-0000FFFF"
+DUPLICATE = "ZTC-20261102-0000EEEE"
 FAST = settings(max_examples=100, deadline=None)
 
 
@@ -106,6 +116,12 @@ CONTENT: dict[type[DepartmentAction], dict[str, Any]] = {
     JointMeetingConvened: {"departments": ("market",), "note": "周三联席会议"},
     SatisfactionRated: {"rating": Rating.satisfied},
     ExtensionRequested: {"extension": "5 working days", "reason": "需第三方检测报告"},
+    ExtensionRejected: {"reason": "期限内可办结"},
+    TicketMerged: {"into": KEPT},
+    DuplicateMerged: {"duplicate": DUPLICATE},
+    TicketClosedInvalid: {"kind": InvalidKind.spam, "reason": "广告信息"},
+    WithdrawalRequested: {"reason": "本部门已无职责"},
+    WithdrawalRefused: {"reason": "仍需出具意见"},
 }
 
 
@@ -142,6 +158,10 @@ CO_DONE: tuple[Step, ...] = (*ACCEPTED, (CoDepartmentDone, "planning", {}))
 RESOLVED: tuple[Step, ...] = (*CO_DONE, (TicketResolved, "approval", {}))
 CLOSED: tuple[Step, ...] = (*RESOLVED, (SatisfactionRated, "enterprise", {}))
 BOUNCED: tuple[Step, ...] = ((TicketBounced, "approval", {}),)
+EXTENDING: tuple[Step, ...] = (*WORKING, (ExtensionRequested, "approval", {}))
+WITHDRAWING: tuple[Step, ...] = (*WORKING, (WithdrawalRequested, "planning", {}))
+INVALID: tuple[Step, ...] = (*WORKING, (TicketClosedInvalid, "office", {}))
+MERGED: tuple[Step, ...] = (*WORKING, (TicketMerged, "office", {}))
 
 
 # ---------------------------------------------------------------- schema
@@ -266,6 +286,17 @@ ALLOWED: list[
     ("office convenes", WORKING, (JointMeetingConvened, "office", {}), TicketStatus.in_progress),
     ("lead convenes", ACCEPTED, (JointMeetingConvened, "approval", {}), TicketStatus.accepted),
     ("convene before accept", (), (JointMeetingConvened, "office", {}), TicketStatus.routed),
+    ("office rejects an extension", EXTENDING, (ExtensionRejected, "office", {}), TicketStatus.in_progress),
+    ("co asks to withdraw", WORKING, (WithdrawalRequested, "planning", {}), TicketStatus.in_progress),
+    ("co asks before accepting", (), (WithdrawalRequested, "planning", {}), TicketStatus.routed),
+    ("office lets it go", WITHDRAWING, (WithdrawalApproved, "office", {}), TicketStatus.in_progress),
+    ("office keeps it", WITHDRAWING, (WithdrawalRefused, "office", {}), TicketStatus.in_progress),
+    ("office closes spam", WORKING, (TicketClosedInvalid, "office", {}), TicketStatus.closed),
+    ("office closes resolved", RESOLVED, (TicketClosedInvalid, "office", {}), TicketStatus.closed),
+    ("office closes rerouting", BOUNCED, (TicketClosedInvalid, "office", {}), TicketStatus.closed),
+    ("office merges a duplicate", (), (TicketMerged, "office", {}), TicketStatus.closed),
+    ("the kept ticket notes it", WORKING, (DuplicateMerged, "office", {}), TicketStatus.in_progress),
+    ("a closed ticket is kept", CLOSED, (DuplicateMerged, "office", {}), TicketStatus.closed),
 ]
 
 
@@ -339,6 +370,37 @@ REFUSED: list[tuple[str, tuple[Any, ...], tuple[type[DepartmentAction], str, dic
     ("co convenes", ACCEPTED, (JointMeetingConvened, "planning", {}), "only the lead or the office"),
     ("convene when resolved", RESOLVED, (JointMeetingConvened, "office", {}), "召开联席会议"),
     ("act while rerouting", BOUNCED, (ProgressNoted, "approval", {}), "rerouting"),
+    ("lead rejects extension", EXTENDING, (ExtensionRejected, "approval", {}), "仅区政府办公室可驳回延期"),
+    ("reject nothing", WORKING, (ExtensionRejected, "office", {}), "没有待批的延期申请"),
+    ("lead asks to withdraw", WORKING, (WithdrawalRequested, "approval", {}), "仅协办部门可申请退出协办"),
+    ("outsider asks to withdraw", WORKING, (WithdrawalRequested, "market", {}), "不是本工单的主办或协办部门"),
+    ("co asks twice", WITHDRAWING, (WithdrawalRequested, "planning", {}), "退出申请已在等待审批"),
+    ("done co asks", CO_DONE, (WithdrawalRequested, "planning", {}), "已报告协办完成"),
+    ("withdraw when resolved", RESOLVED, (WithdrawalRequested, "planning", {}), "不能申请退出协办"),
+    ("approve nothing", WORKING, (WithdrawalApproved, "office", {}), "没有待审批的退出协办申请"),
+    ("lead approves", WITHDRAWING, (WithdrawalApproved, "approval", {}), "仅区政府办公室可同意退出协办"),
+    ("co refuses itself", WITHDRAWING, (WithdrawalRefused, "planning", {}), "仅区政府办公室可不同意退出协办"),
+    (
+        "approve another",
+        WITHDRAWING,
+        (WithdrawalApproved, "office", {"withdrawing": "market"}),
+        "market 未申请退出协办",
+    ),
+    ("department closes", WORKING, (TicketClosedInvalid, "approval", {}), "仅区政府办公室可关闭无效工单"),
+    ("close closed", CLOSED, (TicketClosedInvalid, "office", {}), "不能关闭"),
+    ("close twice", INVALID, (TicketClosedInvalid, "office", {}), "已关闭（骚扰或垃圾信息），不能关闭"),
+    ("department merges", WORKING, (TicketMerged, "approval", {}), "仅区政府办公室可合并重复工单"),
+    (
+        "merge into itself",
+        WORKING,
+        (TicketMerged, "office", {"into": TICKET.lower()}),
+        "不能合并到本工单自身",
+    ),
+    ("merge closed", INVALID, (TicketMerged, "office", {}), "不能合并"),
+    ("keep a spam ticket", INVALID, (DuplicateMerged, "office", {}), "不能作为保留工单"),
+    ("keep a merged ticket", MERGED, (DuplicateMerged, "office", {}), f"请合并到 {KEPT}"),
+    ("reopen spam", INVALID, (TicketReopened, "office", {}), "不能重办"),
+    ("rate spam", INVALID, (SatisfactionRated, "enterprise", {}), "无需回访"),
 ]
 
 
@@ -358,16 +420,31 @@ def test_refused_transition(
     assert before.model_dump() == snapshot
 
 
-@pytest.mark.parametrize("cls", [c for c in FEEDBACK_EVENT_TYPES if c is not TicketDispatched], ids=str)
+LEAVE_TRIAGE = (TicketDispatched, TicketClosedInvalid, TicketMerged)
+"""The office's ways out of triage besides a routing: dispatch, or close it unhandled."""
+
+
+@pytest.mark.parametrize("cls", [c for c in FEEDBACK_EVENT_TYPES if c not in LEAVE_TRIAGE], ids=str)
 @pytest.mark.parametrize("department", ["office", "approval", "enterprise"])
-def test_only_dispatch_or_routing_moves_a_ticket_out_of_triage(
+def test_only_dispatch_close_or_routing_moves_a_ticket_out_of_triage(
     cls: type[DepartmentAction], department: str
 ) -> None:
     before = apply(None, routed(manual=True))
     if cls is SatisfactionRated and department == "approval":
         department = "enterprise"
-    with pytest.raises(TransitionRefused):
-        apply(before, act(cls, department, later(before)))
+    try:
+        after = apply(before, act(cls, department, later(before)))
+    except TransitionRefused:
+        return
+    assert (cls, department, after.status) == (DuplicateMerged, "office", TicketStatus.triage)
+
+
+@pytest.mark.parametrize("cls", [TicketClosedInvalid, TicketMerged], ids=str)
+def test_the_office_closes_a_triage_ticket_unhandled(cls: type[DepartmentAction]) -> None:
+    before = apply(None, routed(manual=True))
+    after = apply(before, act(cls, "office", later(before)))
+    assert after.status is TicketStatus.closed and after.excluded_from_rates
+    assert inbox_buckets(after) == {} and not any(row.active for row in after.assignments)
 
 
 def test_office_cannot_rate_a_ticket_it_handles() -> None:
@@ -402,7 +479,7 @@ def test_feedback_on_an_unknown_ticket_is_refused() -> None:
 def test_every_department_action_has_exactly_one_transition() -> None:
     assert set(TRANSITIONS) == set(FEEDBACK_EVENT_TYPES)
     with pytest.raises(ValueError, match="already has a transition"):
-        transition(TicketAccepted)(lambda state, event: Change("again"))
+        transition(TicketAccepted, guard=lambda state, department: None)(lambda state, event: Change("again"))
 
 
 class Unregistered(DepartmentAction):
@@ -770,7 +847,13 @@ def check_invariants(state: TicketRecord) -> None:
     assert set(inbox_buckets(state)) <= set(state.departments)
     lead_row = state.current_assignment(state.lead_department)
     assert lead_row is not None
-    if state.status in (TicketStatus.resolved, TicketStatus.closed):
+    assert set(state.pending_withdrawals) <= set(state.co_departments)
+    if state.closure is not None:
+        assert state.status is TicketStatus.closed and not any(row.active for row in state.assignments)
+        assert (
+            inbox_buckets(state) == {} and not state.pending_withdrawals and state.pending_extension is None
+        )
+    elif state.status in (TicketStatus.resolved, TicketStatus.closed):
         assert lead_row.done_at is not None and lead_row.accepted_at is not None
     if state.status is TicketStatus.rerouting:
         assert state.lead_department in state.bounced_by and inbox_buckets(state) == {}
@@ -786,7 +869,11 @@ def plausible(state: TicketRecord) -> list[Step]:
     pending = [c for c in state.co_departments if (row := state.current_assignment(c)) and row.active]
     lead = state.lead_department
     moves: dict[TicketStatus, list[Step]] = {
-        TicketStatus.triage: [(TicketDispatched, "office", {"lead_department": "planning"})],
+        TicketStatus.triage: [
+            (TicketDispatched, "office", {"lead_department": "planning"}),
+            (TicketDispatched, "office", {"lead_department": "planning", "co_departments": ("market",)}),
+            (TicketClosedInvalid, "office", {}),
+        ],
         TicketStatus.rerouting: [(TicketDispatched, "office", {"lead_department": "market"})],
         TicketStatus.routed: [(TicketAccepted, lead, {}), *((TicketAccepted, c, {}) for c in pending)],
         TicketStatus.accepted: [(ProgressNoted, lead, {}), (InformationRequested, lead, {})],
@@ -796,6 +883,13 @@ def plausible(state: TicketRecord) -> list[Step]:
         TicketStatus.closed: [(TicketReopened, "office", {})],
     }
     finishing: list[Step] = [(CoDepartmentDone, c, {}) for c in pending]
+    finishing += [(WithdrawalRequested, c, {}) for c in pending]
+    finishing += [
+        (cls, "office", {}) for cls in (WithdrawalApproved, WithdrawalRefused) if state.pending_withdrawals
+    ]
+    finishing += [(ExtensionRequested, lead, {})]
+    if state.pending_extension is not None:
+        finishing += [(ExtensionApproved, "office", {}), (ExtensionRejected, "office", {})]
     if state.status in (TicketStatus.accepted, TicketStatus.in_progress):
         finishing.append((TicketResolved, lead, {"override_reason": "企业急需"} if pending else {}))
     return [*moves[state.status], *finishing]
