@@ -314,7 +314,7 @@ def monitor_stage(ctx: Context) -> StageResult:
         "bytes per entry: used_memory growth while the open tickets' entries are added, / their number",
     ]
     if max(ctx.options.monitor_open) < 1_000_000:
-        result.notes.append("1,000,000 open tickets not measured: add --million (about 1.5 GB of Redis)")
+        result.notes.append("1,000,000 open tickets not measured: add --million (about 130 MB of Redis)")
     return result
 
 
