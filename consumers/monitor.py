@@ -13,13 +13,23 @@ when its next alert fires. A pass costs what is due. Two layers:
   it in milliseconds.
 - ``Monitor.run_pass`` has the schedule ``settle`` that plan (the due tickets
   read in one go, the entries moved in one transaction; a ticket the recorder
-  changed meanwhile is decided again), then claims each alert to emit with a
-  short lease so two monitors never emit it at once and publishes the event
-  (its id derived from the alert key, so every copy is recorded once). An
-  event the broker lost (the embedded broker forgets everything on a restart)
-  is published again once the ticket's entry comes due again; once recorded,
-  the recorder moves the entry to the ticket's next alert. ``Monitor.run`` is
-  the timer around it, and also runs the outbox relay.
+  changed meanwhile is decided again), claims every alert to emit with a short
+  lease in one round trip, so two monitors never emit it at once, hands all of
+  them to the broker and only then waits for the acknowledgements, together
+  (one wait per pass, not one per alert). An alert the broker did not take is
+  ``put_back``: its ticket's entry returns to when it fell due (unless the
+  recorder moved it meanwhile) and its lease ends, so the next pass sends it
+  again; the pass then fails, and the loop backs off. Each event's id is derived
+  from the alert key, so a copy sent twice (a crash after the send, a lost
+  acknowledgement) is recorded once. An event the broker lost after taking it
+  (the embedded broker forgets everything on a restart) is published again
+  once the ticket's entry comes due again; once recorded, the recorder moves
+  the entry to the ticket's next alert.
+- ``Monitor.run`` is the loop around it: after a pass it sleeps until the
+  earliest entry comes due (at most ``interval_s``, so an entry the recorder
+  adds earlier is seen within that), not a fixed interval, so a due alert is
+  found within milliseconds of its time; a full batch is followed at once by
+  the next. It also runs the outbox relay.
 
 People are alerted from what the recorder recorded (the alert outbox), never
 from this topic, so a re-publication never alerts twice. A due ticket that
@@ -41,11 +51,21 @@ import redis
 from kafka.errors import KafkaError
 
 from consumers.sla_engine import SlaBook, alert_event
-from consumers.sla_schedule import SlaSchedule, Tickets, ticket_of
+from consumers.sla_publisher import BatchPublisher, publish_all
+from consumers.sla_schedule import PutBack, SlaSchedule, Tickets, ticket_of
 from schemas.publishing import Publisher
 from schemas.sla import SlaEvent
 
-__all__ = ["DEFAULT_PACE", "Monitor", "Pace", "PassPlan", "Tickets", "plan_pass"]
+__all__ = [
+    "DEFAULT_PACE",
+    "BatchPublisher",
+    "Monitor",
+    "Pace",
+    "PassPlan",
+    "Tickets",
+    "plan_pass",
+    "publish_all",
+]
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +99,8 @@ class PassPlan:
     """members to forget: tickets with nothing to come, legacy per-alert members, poison"""
     dead: list[tuple[str, str]] = field(default_factory=list)
     """(ticket id, reason) that could not be handled: dead-letter, then drop"""
+    fell_due: dict[str, datetime] = field(default_factory=dict)
+    """ticket id → when its earliest alert to emit fell due (where its entry goes back if the send fails)"""
 
 
 def _decide(
@@ -97,6 +119,8 @@ def _decide(
         plan.reschedule[ticket_id] = min(later)
     else:  # accepted, resolved, paused or recorded meanwhile
         plan.drop.append(ticket_id)
+    if due:
+        plan.fell_due[ticket_id] = due[0].fire_at
     plan.emit += [(a.key, alert_event(a, book, now)) for a in due]
     return plan
 
@@ -121,6 +145,7 @@ def plan_pass(
         plan.emit += decided.emit
         plan.reschedule.update(decided.reschedule)
         plan.drop += decided.drop
+        plan.fell_due.update(decided.fell_due)
     return plan
 
 
@@ -135,7 +160,7 @@ class Monitor:
         self,
         schedule: SlaSchedule,
         book: SlaBook,
-        publisher: Publisher,
+        publisher: Publisher | BatchPublisher,
         topic: str,
         *,
         pace: Pace = DEFAULT_PACE,
@@ -153,20 +178,43 @@ class Monitor:
         return plan_pass(due, tickets, self.book, now, self.pace)
 
     def run_pass(self, now: datetime) -> list[SlaEvent]:
-        """Emit every alert due by ``now`` (of up to ``Pace.batch`` tickets); return what it emitted."""
+        """Emit every alert due by ``now`` (of up to ``Pace.batch`` tickets); return what the broker took.
+
+        Raises the broker's error after putting back what it did not take (the next pass sends it again).
+        """
         plan = self.schedule.settle(now, self.pace.batch, lambda due, tickets: self.plan(due, tickets, now))
         if plan is None:  # the due tickets kept changing: the next pass decides them again
             return []
         for ticket_id, reason in plan.dead:
             self.dead_letter(ticket_id, reason)
-        return [event for key, event in plan.emit if self._emit(key, event)]
+        claimed = self.schedule.claim_all([key for key, _ in plan.emit], self.monitor_id, self.pace.lease_s)
+        sending = [(key, event) for (key, event), mine in zip(plan.emit, claimed, strict=True) if mine]
+        answers = publish_all(self.publisher, self.topic, [event for _, event in sending])
+        failed = [(key, event, error) for (key, event), error in zip(sending, answers, strict=True) if error]
+        if failed:
+            self._put_back(plan, failed)
+        sent = [event for (_, event), error in zip(sending, answers, strict=True) if error is None]
+        for event in sent:
+            log.info("emitted %s for %s (%s)", event.event_type, event.ticket_id, event.key)
+        if failed:
+            raise failed[0][2]
+        return sent
 
-    def _emit(self, key: str, event: SlaEvent) -> bool:
-        if not self.schedule.claim(key, self.monitor_id, self.pace.lease_s):
-            return False  # another monitor is emitting it right now
-        self.publisher.publish_event(self.topic, event)
-        log.info("emitted %s for %s (%s)", event.event_type, event.ticket_id, key)
-        return True
+    def _put_back(self, plan: PassPlan, failed: list[tuple[str, SlaEvent, Exception]]) -> None:
+        tickets = dict.fromkeys(event.ticket_id for _, event, _ in failed)
+        entries = {t: PutBack(plan.reschedule[t], plan.fell_due[t]) for t in tickets if t in plan.reschedule}
+        log.warning(
+            "the broker did not take %d alert(s) of %d ticket(s) (%s); due again for the next pass",
+            len(failed), len(tickets), failed[0][2],
+        )  # fmt: skip
+        self.schedule.put_back(entries, [key for key, _, _ in failed], self.monitor_id)
+
+    def pause_after_pass(self, clock: Callable[[], datetime], interval_s: float) -> float:
+        """Seconds until the earliest entry comes due (0 if one is due now), at most ``interval_s``."""
+        next_due = self.schedule.next_due()
+        if next_due is None:
+            return interval_s
+        return min(interval_s, max(0.0, (next_due - clock()).total_seconds()))
 
     def run(
         self,
@@ -175,14 +223,16 @@ class Monitor:
         interval_s: float = 1.0,
         also: Callable[[datetime], object] | None = None,
     ) -> None:
-        """Pass after pass until ``stop``; ``also`` runs after each pass (the outbox relay)."""
+        """Pass after pass until ``stop``, each when the next entry comes due (or after ``interval_s``);
+        ``also`` runs after each pass (the outbox relay)."""
         log.info("monitor %s watching the SLA schedule", self.monitor_id[:8])
         while not stop.is_set():
             try:
                 self.run_pass(clock())
                 if also is not None:
                     also(clock())
+                pause = self.pause_after_pass(clock, interval_s)
             except Infrastructure as exc:
                 log.warning("monitor pass interrupted (%s: %s); trying again", type(exc).__name__, exc)
-                stop.wait(min(5.0, interval_s * 5))
-            stop.wait(interval_s)
+                pause = min(5.0, interval_s * 5)
+            stop.wait(pause)

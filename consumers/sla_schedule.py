@@ -7,7 +7,11 @@ pass: it reads the tickets due by ``now`` together with their current state,
 lets a pure ``decide`` work out what to emit and when each ticket comes due
 next, and moves or drops the entries atomically — if the recorder changed one
 of those tickets meanwhile, the batch is read and decided again. A short lease
-per alert keeps two monitors from emitting it at the same moment.
+per alert keeps two monitors from emitting it at the same moment (``claim_all``:
+one round trip for a pass). When the broker did not take an alert, ``put_back``
+returns its ticket's entry to when it fell due — unless the recorder moved it
+meanwhile — and ends the lease, so the next pass sends it again. ``next_due``
+tells the monitor how long it may sleep.
 
 Members written before one-entry-per-ticket (``ticket:stage:kind:round``, one
 per alert) may still be in the schedule: ``due`` hands them over as they are,
@@ -17,7 +21,8 @@ and drops them.
 ``SlaSchedule`` is the Protocol the monitor uses. ``RedisSlaSchedule`` is the
 real one (a sorted set ``{prefix}sla:due``, member → next fire time; the due
 tickets read in one MGET under WATCH, the entries moved in one transaction;
-``SET NX EX`` leases); ``InMemorySlaSchedule`` is a full adapter for unit tests
+``SET NX EX`` leases, pipelined; ``put_back`` one Lua script, compare-and-set on
+the entry's score); ``InMemorySlaSchedule`` is a full adapter for unit tests
 and passes the same contract tests.
 """
 
@@ -26,9 +31,9 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Protocol, TypeVar
 
 import redis
@@ -74,6 +79,14 @@ Decide = Callable[[list[str], Tickets], D]
 """(due members earliest first, the due tickets' current state) → decision"""
 
 
+@dataclass(frozen=True)
+class PutBack:
+    """Where ``settle`` moved a ticket's entry, and when it fell due (where a failed send puts it back)."""
+
+    moved_to: datetime
+    due_at: datetime
+
+
 class SlaSchedule(Protocol):
     def due(self, now: datetime, limit: int) -> list[str]:
         """Members due by ``now``, earliest first, ``limit`` at most (ticket ids; legacy alert keys as is)."""
@@ -98,6 +111,24 @@ class SlaSchedule(Protocol):
 
     def claim(self, alert_key: str, owner: str, lease_s: int) -> bool:
         """True if ``owner`` may emit the alert now: nobody holds an unexpired lease on it."""
+        ...
+
+    def claim_all(self, alert_keys: Sequence[str], owner: str, lease_s: int) -> list[bool]:
+        """``claim`` of each alert, in one go (one answer per key, in order)."""
+        ...
+
+    def put_back(self, entries: Mapping[str, PutBack], leases: Sequence[str], owner: str) -> None:
+        """Undo a pass's moves for alerts the broker did not take, so the next pass sends them again.
+
+        Each ticket's entry goes back from ``PutBack.moved_to`` (where ``settle``
+        moved it) to ``PutBack.due_at`` — only if it is still there: if the
+        recorder moved it meanwhile, the recorder's time stands. ``owner``'s
+        leases on ``leases`` end (another owner's are left alone).
+        """
+        ...
+
+    def next_due(self) -> datetime | None:
+        """When the earliest entry comes due (it may be past); None when the schedule is empty."""
         ...
 
 
@@ -166,7 +197,50 @@ class RedisSlaSchedule:
         self.client.zrem(self.key, member)
 
     def claim(self, alert_key: str, owner: str, lease_s: int) -> bool:
-        return bool(self.client.set(self.claim_key(alert_key), owner, nx=True, ex=lease_s))
+        return self.claim_all([alert_key], owner, lease_s)[0]
+
+    def claim_all(self, alert_keys: Sequence[str], owner: str, lease_s: int) -> list[bool]:
+        if not alert_keys:
+            return []
+        with self.client.pipeline(transaction=False) as pipe:
+            for alert_key in alert_keys:
+                pipe.set(self.claim_key(alert_key), owner, nx=True, ex=lease_s)
+            return [bool(answer) for answer in pipe.execute()]
+
+    def put_back(self, entries: Mapping[str, PutBack], leases: Sequence[str], owner: str) -> None:
+        if not entries and not leases:
+            return
+        moves = [
+            str(part)
+            for ticket_id, back in entries.items()
+            for part in (ticket_id, repr(back.moved_to.timestamp()), repr(back.due_at.timestamp()))
+        ]
+        claims = [self.claim_key(k) for k in leases]
+        self.client.eval(PUT_BACK, 1 + len(claims), self.key, *claims, owner, *moves)
+
+    def next_due(self) -> datetime | None:
+        first: list[tuple[bytes, float]] = self.client.zrange(self.key, 0, 0, withscores=True)  # type: ignore[assignment]
+        return datetime.fromtimestamp(first[0][1], UTC) if first else None
+
+
+PUT_BACK = """
+local due = KEYS[1]
+for i = 2, #ARGV, 3 do
+  local score = redis.call('ZSCORE', due, ARGV[i])
+  if score and tonumber(score) == tonumber(ARGV[i + 1]) then
+    redis.call('ZADD', due, ARGV[i + 2], ARGV[i])
+  end
+end
+for k = 2, #KEYS do
+  if redis.call('GET', KEYS[k]) == ARGV[1] then
+    redis.call('DEL', KEYS[k])
+  end
+end
+return 0
+"""
+"""KEYS: the due index, then the leases to end; ARGV: owner, then (ticket, moved to, due at) triples.
+The entry moves back only if its score is still exactly what ``settle`` wrote (scores travel as
+``repr`` of the float, which Redis and Lua read back to the same double)."""
 
 
 class _Absent:
@@ -233,3 +307,18 @@ class InMemorySlaSchedule:
             return False
         self.leases[alert_key] = (owner, now + lease_s)
         return True
+
+    def claim_all(self, alert_keys: Sequence[str], owner: str, lease_s: int) -> list[bool]:
+        return [self.claim(k, owner, lease_s) for k in alert_keys]
+
+    def put_back(self, entries: Mapping[str, PutBack], leases: Sequence[str], owner: str) -> None:
+        for ticket_id, back in entries.items():
+            if self.fire_at.get(ticket_id) == back.moved_to.timestamp():
+                self.fire_at[ticket_id] = back.due_at.timestamp()
+        for alert_key in leases:
+            if self.leases.get(alert_key, ("", 0.0))[0] == owner:
+                del self.leases[alert_key]
+
+    def next_due(self) -> datetime | None:
+        first = min(self.fire_at.values(), default=None)
+        return None if first is None else datetime.fromtimestamp(first, UTC)

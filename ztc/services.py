@@ -20,15 +20,16 @@ from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector,
 
 from consumers.alerter import outbox_key, run_alerter, sinks_from
 from consumers.dead_letters import DeadLetterStore, RedisDeadLetterStore
-from consumers.metrics import EVENTS_OUT, start_metrics_server
+from consumers.metrics import start_metrics_server
 from consumers.monitor import Monitor
 from consumers.recorder import Recorder
 from consumers.sla_engine import SlaBook
+from consumers.sla_publisher import ProducerPublisher
 from deploy.embedded import EmbeddedStack, ServiceStatus, StackError, die_with_parent
 from deploy.topics import ensure_topics
 from producers.outbox import RedisOutbox, Relay, kafka_send
 from schemas.dead_letters import dead_letter
-from schemas.events import Event, now_in_district
+from schemas.events import now_in_district
 from schemas.policy import RoutingPolicy
 from schemas.settings import Settings
 from schemas.sla import SlaEvent
@@ -138,18 +139,6 @@ def worker_producer(settings: Settings) -> KafkaProducer:
         max_block_ms=10000,
         allow_auto_create_topics=False,
     )
-
-
-class ProducerPublisher:
-    """The ``Publisher`` port over a worker's producer: each event acknowledged before it returns."""
-
-    def __init__(self, producer: KafkaProducer) -> None:
-        self.producer = producer
-
-    def publish_event(self, topic: str, event: Event, timeout_s: float = 10.0) -> None:
-        value = event.model_dump_json().encode()
-        self.producer.send(topic, key=event.ticket_id.encode(), value=value).get(timeout=timeout_s)
-        EVENTS_OUT.labels(topic=topic).inc()
 
 
 class DeadLetterReporter:

@@ -6,8 +6,10 @@ a recorded ticket has one entry, due at its next alert; a recorded alert or an
 accepted stage moves it on to what is still to come; due entries come earliest
 first; ``settle`` hands a decision the due tickets' current state and writes
 its moves back — deciding again if the recorder changed one of them meanwhile;
-legacy per-alert members come out as they are; and a lease keeps a second
-monitor off an alert until it runs out.
+legacy per-alert members come out as they are; a lease keeps a second
+monitor off an alert until it runs out, and many are claimed in one go; a
+failed send's entry is put back where it fell due unless the recorder moved it
+meanwhile, and only its owner's leases end; ``next_due`` is the earliest entry.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from consumers.sla_engine import SlaBook, alert_event
-from consumers.sla_schedule import SlaSchedule, Tickets
+from consumers.sla_schedule import PutBack, SlaSchedule, Tickets
 from consumers.ticket_store import RecordStatus, TicketStore
 from schemas.feedback import TicketAccepted
 from schemas.sla import SlaStage
@@ -154,3 +156,42 @@ class SlaScheduleContract:
         assert schedule.claim("Z:2", "monitor-b", 1)  # leases are per alert
         self.let_lease_run_out(schedule)
         assert schedule.claim("Z:1", "monitor-b", 1)
+
+    def test_claim_all_answers_per_alert_in_order(self) -> None:
+        _, schedule = self.make(BOOK)
+        assert schedule.claim_all([], "monitor-a", 1) == []
+        assert schedule.claim("Y:2", "monitor-b", 30)
+        assert schedule.claim_all(["Y:1", "Y:2", "Y:3"], "monitor-a", 30) == [True, False, True]
+        assert schedule.claim_all(["Y:1", "Y:3"], "monitor-b", 30) == [False, False]
+
+    def test_put_back_returns_an_entry_still_where_settle_moved_it_and_ends_only_its_owners_leases(
+        self,
+    ) -> None:
+        _, schedule = self.make(BOOK)
+        pushed, fell_due = NOW + timedelta(seconds=30), NOW - timedelta(minutes=5)
+        for ticket_id in ("PA", "PB"):
+            schedule.reschedule(ticket_id, pushed)
+        schedule.reschedule("PB", NOW + timedelta(hours=2))  # the recorder moved it meanwhile
+        assert schedule.claim_all(["PA:1", "PB:1", "PC:1"], "monitor-a", 30) == [True, True, True]
+        assert schedule.claim("PD:1", "monitor-b", 30)
+        back = {t: PutBack(pushed, fell_due) for t in ("PA", "PB", "PGONE")}
+        schedule.put_back(back, ["PA:1", "PB:1", "PD:1"], "monitor-a")
+        assert schedule.due(NOW, 10) == ["PA"]  # back where it fell due; PGONE not made up
+        assert comes_due_at(schedule, "PA", fell_due) and comes_due_at(
+            schedule, "PB", NOW + timedelta(hours=2)
+        )
+        assert schedule.claim_all(["PA:1", "PB:1", "PC:1", "PD:1"], "monitor-c", 30) == [
+            True,
+            True,
+            False,
+            False,
+        ]
+
+    def test_next_due_is_the_earliest_entry_or_none(self) -> None:
+        _, schedule = self.make(BOOK)
+        assert schedule.next_due() is None
+        schedule.reschedule("NB", NOW + timedelta(seconds=90))
+        schedule.reschedule("NA", NOW + timedelta(seconds=30.25))
+        assert schedule.next_due() == NOW + timedelta(seconds=30.25)
+        schedule.drop("NA")
+        assert schedule.next_due() == NOW + timedelta(seconds=90)

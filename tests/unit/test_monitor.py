@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
 import pytest
@@ -235,7 +236,9 @@ class FlakyPublisher(InMemoryPublisher):
         super().publish_event(topic, event, timeout_s)
 
 
-def test_the_loop_survives_a_broker_outage_and_runs_the_relay_after_each_pass(setup: Setup) -> None:
+def test_the_loop_survives_a_broker_outage_sends_again_on_the_next_pass_and_runs_the_relay(
+    setup: Setup,
+) -> None:
     setup.route()
     setup.publisher = FlakyPublisher(failures=1)
     setup.monitor = setup.make_monitor()
@@ -244,16 +247,122 @@ def test_the_loop_survives_a_broker_outage_and_runs_the_relay_after_each_pass(se
 
     def relay(now: datetime) -> None:
         relayed.append(now)
-        setup.lease_clock.now += 31  # the failed attempt's lease and its push back run out
         if setup.published() or len(relayed) > 5:
             stop.set()
 
-    def clock() -> datetime:
-        return ACCEPT_WARNING + timedelta(seconds=setup.lease_clock.now)
+    setup.monitor.run(stop, lambda: ACCEPT_WARNING, interval_s=0.001, also=relay)
+    [warning] = setup.published()  # no 30 s wait: put back due, and the lease ended
+    assert warning.key.endswith(":accept:warning:0") and len(relayed) == 1
 
-    setup.monitor.run(stop, clock, interval_s=0.001, also=relay)
-    [warning] = setup.published()
-    assert warning.key.endswith(":accept:warning:0") and len(relayed) == 2
+
+class Broker(InMemoryPublisher):
+    """A ``BatchPublisher``: takes a pass's events in one call; refuses those of ``refuse`` (ticket ids)."""
+
+    def __init__(
+        self, refuse: frozenset[str] = frozenset(), before_answer: Callable[[], None] | None = None
+    ) -> None:
+        super().__init__()
+        self.refuse = refuse
+        self.before_answer = before_answer
+        self.calls: list[int] = []
+
+    def publish_all(
+        self, topic: str, events: Sequence[Event], timeout_s: float = 10.0
+    ) -> list[Exception | None]:
+        self.calls.append(len(events))
+        answers: list[Exception | None] = []
+        for event in events:
+            if event.ticket_id in self.refuse:
+                answers.append(KafkaTimeoutError("no acknowledgement"))
+            else:
+                self.publish_event(topic, event, timeout_s)
+                answers.append(None)
+        if self.before_answer is not None:
+            self.before_answer()
+        return answers
+
+
+def test_a_pass_hands_every_alert_to_the_broker_in_one_go(setup: Setup) -> None:
+    tickets = [setup.route(f"m-{n}") for n in range(5)]
+    setup.publisher = broker = Broker()
+    setup.monitor = setup.make_monitor()
+    emitted = setup.pass_at(ACCEPT_WARNING)
+    assert sorted(e.ticket_id for e in emitted) == sorted(tickets) and broker.calls == [5]
+    assert all(
+        setup.schedule.fire_at[t] == (ACCEPT_WARNING + timedelta(seconds=30)).timestamp() for t in tickets
+    )
+
+
+def test_an_alert_the_broker_did_not_take_stays_due_and_only_it_is_sent_on_the_next_pass(
+    setup: Setup,
+) -> None:
+    taken, refused = setup.route("aa"), setup.route("bb")
+    setup.publisher = broker = Broker(refuse=frozenset({refused}))
+    setup.monitor = setup.make_monitor()
+    with pytest.raises(KafkaTimeoutError):
+        setup.pass_at(ACCEPT_WARNING)
+    assert setup.schedule.fire_at[taken] == (ACCEPT_WARNING + timedelta(seconds=30)).timestamp()
+    assert setup.schedule.fire_at[refused] == ACCEPT_WARNING.timestamp()  # due, where it fell due
+    broker.refuse = frozenset()
+    [again] = setup.pass_at(ACCEPT_WARNING + timedelta(seconds=1))  # the next pass, not 30 s later
+    assert again.ticket_id == refused
+    assert [e.ticket_id for e in setup.published()] == [taken, refused]
+
+
+def test_a_failed_send_does_not_undo_what_the_recorder_moved_meanwhile(setup: Setup) -> None:
+    ticket = setup.route()
+    record = setup.store.get(ticket)
+    assert record is not None
+    warning = min(BOOK.schedule(record), key=lambda a: a.fire_at)
+    # the broker took it after all and the recorder recorded it; only the acknowledgement was lost
+    recorded = alert_event(warning, BOOK, ACCEPT_WARNING)
+    setup.publisher = Broker(refuse=frozenset({ticket}), before_answer=lambda: setup.record([recorded]))
+    setup.monitor = setup.make_monitor()
+    with pytest.raises(KafkaTimeoutError):
+        setup.pass_at(ACCEPT_WARNING)
+    after = setup.store.get(ticket)
+    assert after is not None and warning.key in (after.sla.emitted if after.sla else ())
+    moved_to = BOOK.next_alert_at(after)
+    assert moved_to is not None and moved_to > ACCEPT_WARNING + timedelta(seconds=30)
+    assert setup.schedule.fire_at[ticket] == moved_to.timestamp()  # the recorder's move stands
+
+
+class Waits(threading.Event):
+    """A stop event that records how long the loop asked to sleep, and stops after ``passes`` sleeps."""
+
+    def __init__(self, passes: int) -> None:
+        super().__init__()
+        self.passes = passes
+        self.asked: list[float] = []
+
+    def wait(self, timeout: float | None = None) -> bool:
+        self.asked.append(timeout or 0.0)
+        if len(self.asked) >= self.passes:
+            self.set()
+        return self.is_set()
+
+
+def test_the_loop_sleeps_until_the_next_entry_comes_due_at_most_the_interval(setup: Setup) -> None:
+    ticket = setup.route()
+    stop = Waits(passes=2)
+    moments = iter([ACCEPT_WARNING - timedelta(seconds=0.25)] * 2 + [ACCEPT_WARNING] * 9)  # 2 reads a pass
+    setup.monitor.run(stop, lambda: next(moments), interval_s=60.0)
+    assert stop.asked[0] == 0.25  # not the interval: the ticket's warning is due in 0.25 s
+    assert setup.published()[0].ticket_id == ticket
+    assert stop.asked[1] == 30.0  # then the re-publication, the next thing due
+    setup.schedule.drop(ticket)
+    assert (
+        setup.monitor.pause_after_pass(lambda: ACCEPT_WARNING, 60.0) == 60.0
+    )  # nothing at all: the interval
+
+
+def test_a_full_batch_is_followed_by_the_next_pass_at_once(setup: Setup) -> None:
+    tickets = [setup.route(f"m-{n}") for n in range(3)]
+    setup.monitor.pace = Pace(lease_s=5, republish_after_s=30, batch=2)
+    stop = Waits(passes=2)
+    setup.monitor.run(stop, lambda: ACCEPT_WARNING, interval_s=60.0)
+    assert stop.asked == [0.0, 30.0]
+    assert sorted(e.ticket_id for e in setup.published()) == sorted(tickets)
 
 
 def test_a_recorded_alert_event_matches_what_the_monitor_publishes(setup: Setup) -> None:
