@@ -543,7 +543,7 @@ def apply(state: TicketRecord | None, event: Event) -> TicketRecord:
     if state is not None and state.ticket_id != event.ticket_id:
         refuse(state, f"event is for ticket {event.ticket_id}", "事件不属于本工单")
     if isinstance(event, TicketRouted):
-        return _apply_routed(state, event)
+        return _withdrawals_of_co_departments(_apply_routed(state, event))
     if state is None:
         raise TransitionRefused(f"unknown ticket {event.ticket_id} / 工单不存在")
     if isinstance(event, SlaEvent):
@@ -551,7 +551,15 @@ def apply(state: TicketRecord | None, event: Event) -> TicketRecord:
     if not isinstance(event, DepartmentAction):
         refuse(state, f"{type(event).__name__} does not apply to tickets", "此事件不适用于工单")
     current = _backfilled(state)
-    return _commit(current, event, _decide(current, event))
+    return _withdrawals_of_co_departments(_commit(current, event, _decide(current, event)))
+
+
+def _withdrawals_of_co_departments(state: TicketRecord) -> TicketRecord:
+    """A withdrawal request lapses when its department is no longer co-handling (re-routed, dispatched)."""
+    kept = tuple(code for code in state.pending_withdrawals if code in state.co_departments)
+    if kept == state.pending_withdrawals:
+        return state
+    return state.model_copy(update={"pending_withdrawals": kept})
 
 
 # ---------------------------------------------------------------- inboxes
