@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
 import redis
 from kafka import KafkaConsumer, KafkaProducer
@@ -42,6 +42,7 @@ from schemas.feedback import ENTERPRISE, parse_feedback
 from schemas.outbox import Outbox, OutboxEntry, answered_entries, event_entry_id
 from schemas.settings import Settings
 from schemas.sla import SLA_EVENT_ADAPTER
+from schemas.topics import Consumed
 
 log = logging.getLogger(__name__)
 
@@ -81,19 +82,6 @@ def parse_event(topic_kind: str, raw: bytes | None) -> Event:
     if topic_kind == "sla":
         return _validated(SLA_EVENT_ADAPTER.validate_json, raw)
     return _validated(TicketRouted.model_validate_json, raw)
-
-
-class Consumed(Protocol):
-    """What the step reads of a consumed record (kafka-python's ConsumerRecord has these)."""
-
-    @property
-    def topic(self) -> str: ...
-    @property
-    def partition(self) -> int: ...
-    @property
-    def offset(self) -> int: ...
-    @property
-    def value(self) -> bytes | None: ...
 
 
 @dataclass

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 
 @dataclass(frozen=True)
@@ -53,3 +54,17 @@ class Topics:
             self.deadletter,
         )
         return fixed + tuple(self.department(code) for code in department_codes)
+
+
+class Consumed(Protocol):
+    """What a worker reads of a consumed record (kafka-python's ``ConsumerRecord`` and Faust's
+    ``Message`` both have it): the value and where it was read, for its dead letter."""
+
+    @property
+    def topic(self) -> str: ...
+    @property
+    def partition(self) -> int: ...
+    @property
+    def offset(self) -> int: ...
+    @property
+    def value(self) -> bytes | None: ...

@@ -29,7 +29,7 @@ import logging
 import os
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any, Protocol, cast
+from typing import Any, cast
 
 import faust
 from aiokafka import AIOKafkaProducer
@@ -38,6 +38,7 @@ from prometheus_client import CollectorRegistry
 
 from schemas.policy import RoutingPolicy
 from schemas.settings import Settings
+from schemas.topics import Consumed
 from streams.faust_transport import PromptApp
 from streams.metrics import RouterMetrics
 from streams.record_batches import BatchSender, RecordSender
@@ -53,19 +54,6 @@ BATCH_MAX = 500
 WHAT = {"route": "routing", "reroute": "re-routing"}
 UNDELIVERABLE_EXIT = 75
 """Exit status when not even a dead letter could be written (EX_TEMPFAIL: restart and read again)."""
-
-
-class Consumed(Protocol):
-    """What the handlers read of a consumed message (Faust's ``Message`` has it)."""
-
-    @property
-    def topic(self) -> str: ...
-    @property
-    def partition(self) -> int: ...
-    @property
-    def offset(self) -> int: ...
-    @property
-    def value(self) -> bytes | None: ...
 
 
 class RouterHandlers:
