@@ -68,12 +68,15 @@ def _bare_loop(client: redis.Redis, prefix: str, events: list[TicketRouted]) -> 
 
 
 def _key_group(key: str, prefix: str) -> str:
-    """``ticket:ZTC-…`` → ``ticket:*``: the key's shape with ids and codes replaced."""
+    """``ticket:ZTC-…`` → ``ticket:*``: the key's shape with ids, codes and names replaced."""
     rest = key.removeprefix(prefix)
     rest = re.sub(r"ZTC-\d{8}-[0-9A-F]+", "*", rest)
     parts = rest.split(":")
-    if parts[0] in ("dept", "enterprise", "project", "msg", "outbox") and len(parts) > 1:
-        parts[1] = "*"
+    named = ("dept", "inbox", "enterprise", "ent", "project", "proj", "message", "msg", "outbox")
+    if parts[0] in named and len(parts) > 1:
+        parts[1:] = ["*"] + (parts[2:] if parts[0] in ("dept", "inbox") else [])
+    elif parts[0] == "rm" and len(parts) > 2:  # rm:first:{department}:{level}, rm:day:{day}, ...
+        parts[2:] = ["*"]
     return ":".join(parts)
 
 
