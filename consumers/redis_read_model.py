@@ -173,34 +173,35 @@ def placed(keys: ReadModelKeys, windows: Sequence[StageWindow]) -> Iterator[tupl
         yield (keys.first(group) if window is first else keys.later(group)), window
 
 
+def _entries(keys: ReadModelKeys, windows: Sequence[StageWindow]) -> list[tuple[str, str, float, str, str]]:
+    """(sorted set, member, deadline, ``groups`` field, ``lead-hours`` field) of each open stage."""
+    return [
+        (key, stage_member(w), _score(w.due_at), keys.group_field(group_of(w)), lead_hours(w))
+        for key, w in placed(keys, windows)
+    ]
+
+
 def write_changes(pipe: WriteBatch, keys: ReadModelKeys, old: Contribution, new: Contribution) -> None:
     """Queue, in the ticket's transaction, what turns ``old``'s contribution into ``new``'s."""
+    moved = old.windows != new.windows
+    gone, came = (_entries(keys, old.windows), _entries(keys, new.windows)) if moved else ((), ())
+    counters = counter_changes(old, new)
+    # everything computed: from here on only the batch's dictionaries are written
     if old.open_department != new.open_department:
         if old.open_department is not None:
             pipe.hincrby(keys.open, old.open_department, -1)
         if new.open_department is not None:
             pipe.hincrby(keys.open, new.open_department, 1)
-    if old.windows != new.windows:
-        _move_windows(pipe, keys, old.windows, new.windows)
-    for (day, name), n in counter_changes(old, new).items():
+    for key, member, _, group, lead in gone:
+        pipe.zrem(key, member)
+        pipe.hincrby(keys.groups, group, -1)
+        pipe.hincrby(keys.leads, lead, -1)
+    for key, member, due, group, lead in came:
+        pipe.zadd_one(key, member, due)
+        pipe.hincrby(keys.groups, group, 1)
+        pipe.hincrby(keys.leads, lead, 1)
+    for (day, name), n in counters.items():
         pipe.hincrby(keys.day(day), name, n)
-
-
-def _move_windows(
-    pipe: WriteBatch,
-    keys: ReadModelKeys,
-    old: Sequence[StageWindow],
-    new: Sequence[StageWindow],
-) -> None:
-    """Take the old stages out and put the new ones in (the batch keeps only the net change)."""
-    for key, window in placed(keys, old):
-        pipe.zrem(key, stage_member(window))
-        pipe.hincrby(keys.groups, keys.group_field(group_of(window)), -1)
-        pipe.hincrby(keys.leads, lead_hours(window), -1)
-    for key, window in placed(keys, new):
-        pipe.zadd(key, {stage_member(window): _score(window.due_at)})
-        pipe.hincrby(keys.groups, keys.group_field(group_of(window)), 1)
-        pipe.hincrby(keys.leads, lead_hours(window), 1)
 
 
 def _dump(pipe: redis.client.Pipeline, keys: ReadModelKeys, model: InMemoryReadModel) -> None:

@@ -95,6 +95,9 @@ class WriteBatch:
     def zadd(self, key: str, mapping: dict[str, float]) -> None:
         self.members[key].update(mapping)
 
+    def zadd_one(self, key: str, member: str, score: float) -> None:
+        self.members[key][member] = score
+
     def zrem(self, key: str, *members: str) -> None:
         slot = self.members[key]
         for member in members:
