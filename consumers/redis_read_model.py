@@ -15,7 +15,7 @@ first stage is), and "at risk now" (warning ≤ now ≤ deadline) the members du
 between ``now`` and ``now + L`` whose warning has passed, L being the longest
 warning-to-deadline lead of any open stage (``lead-hours``, counted per whole
 hour, rounded up: a few fields, not one member per stage). One member per stage
-and no other index of stages: about 130 bytes a stage.
+and no other index of stages: about 140 bytes a stage.
 
 Every query is a fixed handful of pipelined commands per department, level or
 day: never one per ticket, and the reads never reach the old overdue backlog

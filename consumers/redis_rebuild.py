@@ -97,8 +97,8 @@ def _keep_claims(
     client: redis.Redis, keys: TicketKeys, claims: dict[Claim, tuple[datetime, str]], batch: int
 ) -> None:
     """Every message's claim in its hash: first what older recorders kept one key per message (those
-    keys then go), then each ticket's own message, earliest routing first; a claim already there
-    always stays (HSETNX)."""
+    keys then go), then each ticket's own message (the first routed, should two tickets name one);
+    a claim already there always stays (HSETNX)."""
     legacy = _scan(client, keys.legacy_messages, batch)
     for i in range(0, len(legacy), batch):
         chunk = legacy[i : i + batch]
@@ -110,7 +110,7 @@ def _keep_claims(
                     pipe.hsetnx(claim_bucket(keys.prefix, digest), digest, owner)
             pipe.delete(*chunk)
             pipe.execute()
-    items = sorted(claims.items(), key=lambda item: item[1])
+    items = list(claims.items())
     for i in range(0, len(items), batch):
         with client.pipeline(transaction=False) as pipe:
             for (bucket, digest), (_, ticket_id) in items[i : i + batch]:
