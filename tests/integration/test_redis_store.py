@@ -9,6 +9,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -24,6 +25,7 @@ from consumers.views import LIST_LIMIT
 from deploy.embedded import EmbeddedStack
 from schemas.events import DISTRICT_ZONE, Event, Priority, TicketRouted
 from schemas.feedback import TicketAccepted, TicketResolved
+from schemas.outbox import message_claim
 from schemas.settings import Settings
 from schemas.sla import SLA_EVENT_ADAPTER, SlaEvent, SlaStage
 from schemas.ticket import TicketRecord
@@ -80,6 +82,38 @@ class TestRedisTicketStore(BatchContract):
             RecordStatus.duplicate,
         ]
         assert store.get("R1-later") is None and store.ticket_for_message(first.submission.dedupe_key) == "R1"
+
+    def test_another_writer_claiming_a_message_of_the_same_hash_costs_no_retry(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        store = self.make_store(BOOK)
+        assert isinstance(store, RedisTicketStore)
+        ours = routed_at("H1", FRIDAY_4PM)
+        bucket = store.keys.claim(ours)
+        assert bucket is not None
+        channel = ours.submission.channel.value
+        other = next(  # another channel message whose claim lands in the same hash
+            f"H2-{n}"
+            for n in range(100_000)
+            if message_claim(store.prefix, f"{channel}:H2-{n}")[0] == bucket[0]
+        )
+        theirs = routed_at(other, FRIDAY_4PM)  # its message id is its ticket id
+        real = ticket_store._transition
+        attempts = 0
+
+        def racing(old: TicketRecord | None, event: Event, book: SlaBook | None) -> Any:
+            nonlocal attempts
+            if event.ticket_id == "H1":
+                attempts += 1
+                if attempts == 1:  # another writer claims its message between our read and our write
+                    assert store.record(theirs).status is RecordStatus.applied
+            return real(old, event, book)
+
+        monkeypatch.setattr(ticket_store, "_transition", racing)
+        assert store.record(ours).status is RecordStatus.applied
+        assert attempts == 1  # decided once: a WATCH on the shared hash would have decided it again
+        assert store.ticket_for_message(ours.submission.dedupe_key) == "H1"
+        assert store.ticket_for_message(theirs.submission.dedupe_key) == theirs.ticket_id
 
 
 class TestStorageForms:
