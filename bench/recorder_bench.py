@@ -6,9 +6,8 @@ model) as the bytes the recorder reads from ``tickets.routed``, in polls of
 ``batch`` messages, measured in the same run against the same Redis:
 
 - **bare**: per poll, ``json.loads`` each message and one pipeline of the
-  essential writes per ticket — SET the ticket JSON, SET its channel-message
-  claim, ZADD it to its departments' inboxes and its enterprise's index and its
-  SLA deadlines to a due index;
+  recorder's writes of every ticket, as the store lays them out (``bare_loop``),
+  without any of its decisions;
 - **per_event**: ``RecorderStep.handle`` message by message (parse, check,
   ``store.record``: a WATCH/MULTI transaction per event) — the recorder before
   issue 11;
@@ -19,7 +18,7 @@ Footprint: the sum of ``MEMORY USAGE`` over every key under the run's prefix
 ``used_memory`` delta per ticket, the due index alone and the ticket JSON alone.
 No Kafka here: the loop's poll/commit around the step is the same for both.
 
-    cd /work/wt-recorder && PYTHONPATH=. .venv/bin/python bench/recorder_bench.py [--n 5000] [--repeat 3]
+    PYTHONPATH=. .venv/bin/python bench/recorder_bench.py [--n 5000] [--repeat 3]
 """
 
 from __future__ import annotations
@@ -48,6 +47,7 @@ from consumers.ticket_store import RedisTicketStore
 from deploy.embedded import EmbeddedStack, free_port
 from producers.publisher import build_submission
 from schemas.events import now_in_district
+from schemas.outbox import message_claim
 from schemas.settings import Settings
 from streams.routing import route_ticket
 from tests.chaos.tickets import ticket_body
@@ -94,7 +94,12 @@ def _score(text: str | None, default: float) -> float:
 
 
 def bare_loop(client: redis.Redis, prefix: str, messages: Sequence[Message], batch: int = BATCH) -> None:
-    """The essential writes of each ticket, one pipeline per poll."""
+    """The recorder's writes of each ticket, without its decisions: one pipeline per poll.
+
+    As the store lays them out: the ticket's JSON, its channel message's claim in one of
+    the claim hashes, its id in each department's inbox set and its enterprise's set, one
+    SLA due entry, and each SLA stage in the read model's first / later sets.
+    """
     for chunk in _chunks(messages, batch):
         with client.pipeline(transaction=False) as pipe:
             for message in chunk:
@@ -103,18 +108,20 @@ def bare_loop(client: redis.Redis, prefix: str, messages: Sequence[Message], bat
                 ticket_id = event["ticket_id"]
                 score = _score(event["occurred_at"], 0.0)
                 submission = event["submission"]
+                lead = event["lead_department"]
                 pipe.set(f"{prefix}ticket:{ticket_id}", raw)
-                claim = f"{submission['channel']}:{submission['channel_message_id']}"
-                pipe.set(f"{prefix}message:{claim}", ticket_id)
-                for department in (event["lead_department"], *event["co_departments"]):
-                    pipe.zadd(f"{prefix}dept:{department}:new", {ticket_id: score})
+                bucket, digest = message_claim(
+                    prefix, f"{submission['channel']}:{submission['channel_message_id']}"
+                )
+                pipe.hset(bucket, digest, ticket_id)
+                for department in (lead, *event["co_departments"]):
+                    pipe.sadd(f"{prefix}inbox:{department}:new", ticket_id)
                 if submission.get("enterprise_name"):
-                    pipe.zadd(f"{prefix}enterprise:name:{submission['enterprise_name']}", {ticket_id: score})
-                due = {
-                    f"{ticket_id}:{stage}": _score(event.get(f"{stage}_due_at"), score)
-                    for stage in ("accept", "resolve")
-                }
-                pipe.zadd(f"{prefix}sla:due", due)
+                    pipe.sadd(f"{prefix}ent:name:{submission['enterprise_name']}", ticket_id)
+                accept, resolve = (_score(event.get(f"{s}_due_at"), score) for s in ("accept", "resolve"))
+                pipe.zadd(f"{prefix}sla:due", {ticket_id: accept})
+                pipe.zadd(f"{prefix}rm:first:{lead}:0", {f"{ticket_id}:accept:0": accept})
+                pipe.zadd(f"{prefix}rm:later:{lead}:0", {f"{ticket_id}:resolve:0": resolve})
             pipe.execute()
 
 

@@ -83,15 +83,17 @@ class Contribution:
     counters: dict[DayField, int] = field(default_factory=dict)
 
     @property
-    def first_due(self) -> tuple[str, datetime] | None:
-        """(department, earliest open deadline), if any stage is open."""
-        if not self.windows:
-            return None
-        first = min(self.windows, key=lambda w: w.due_at)
-        return first.department, first.due_at
+    def first_window(self) -> StageWindow | None:
+        """The open stage due first (the ticket is overdue once it is), if any stage is open."""
+        return first_window(self.windows)
 
 
 NOTHING = Contribution()
+
+
+def first_window(windows: Iterable[StageWindow]) -> StageWindow | None:
+    """The stage due first among one ticket's open stages (ties: by stage name), if any."""
+    return min(windows, key=lambda w: (w.due_at, w.stage.value), default=None)
 
 
 def contribution(record: TicketRecord | None, book: SlaBook | None) -> Contribution:

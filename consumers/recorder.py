@@ -19,6 +19,8 @@ Only an unavailable Redis is waited for, because nothing can be recorded then.
 
 from __future__ import annotations
 
+import functools
+import gc
 import logging
 import threading
 import time
@@ -99,10 +101,17 @@ class Outputs:
 DEPARTMENT_FIELDS = ("department", "lead_department", "co_departments", "departments", "suggested_department")
 
 
+@functools.cache
+def _department_fields(kind: type[Event]) -> tuple[str, ...]:
+    """The ``DEPARTMENT_FIELDS`` an event class has (asking a pydantic model for a missing
+    attribute raises and catches an exception: costly on every message)."""
+    return tuple(name for name in DEPARTMENT_FIELDS if name in kind.model_fields or hasattr(kind, name))
+
+
 def named_departments(event: Event) -> set[str]:
     """Every department code an event names (lead, co-departments, actor's department, suggestions)."""
     named: set[str] = set()
-    for name in DEPARTMENT_FIELDS:
+    for name in _department_fields(type(event)):
         value = getattr(event, name, None)
         if isinstance(value, str):
             named.add(value)
@@ -311,6 +320,7 @@ class Recorder:
             bootstrap_servers=self.settings.kafka_bootstrap, acks="all", allow_auto_create_topics=False
         )
         log.info("recorder consuming %s", ", ".join(self.step.kind_of_topic))
+        gc.freeze()  # what start-up built lives as long as the loop: the collector need not walk it again
         try:
             while not stop.is_set():
                 batches = consumer.poll(timeout_ms=500)

@@ -1,23 +1,26 @@
 """The Redis ticket store's plan for a batch of events: decisions and writes, before anything is sent.
 
 ``RedisTicketStore.record_many`` reads every ticket and channel-message claim
-the batch touches in one round trip (under WATCH), lets a ``BatchPlan`` apply
-the events in order — each through the pure ``transition``, later events of a
-ticket seeing what earlier ones made of it — and sends the plan's net writes
-in one MULTI/EXEC. Nothing here talks to Redis, so what one event writes is
-the same whether it is recorded alone or among five hundred.
+the batch touches in one round trip, lets a ``BatchPlan`` apply the events in
+order — each through the pure ``transition``, later events of a ticket seeing
+what earlier ones made of it — and commits the plan's net writes in one script
+that first checks nothing it was decided on changed (``redis_writes.Committer``).
+Nothing here talks to Redis, so what one event writes is the same whether it is
+recorded alone or among five hundred.
 
 Per applied event the plan writes the ticket (once per batch, its last state,
 compactly: ``schemas.ticket_storage``), the message claim of a first routing,
-the inbox / enterprise / project indexes, the ticket's entry in
-the SLA due index (member: the ticket id; score: its next alert), the alert
-outbox entry of an SLA event and the read model's changes.
+the inbox / enterprise / project indexes (sets of ticket ids: readers sort what
+they load by routing time), the ticket's entry in the SLA due index (member:
+the ticket id; score: its next alert), the alert outbox entry of an SLA event
+and the read model's changes.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
+from datetime import datetime
 
 from consumers.read_model import Contribution, contribution
 from consumers.recording import Recorded, RecordOutcome, RecordStatus, enterprise_keys, message_of
@@ -25,13 +28,20 @@ from consumers.redis_read_model import ReadModelKeys, write_changes
 from consumers.redis_writes import WriteBatch
 from consumers.sla_engine import SlaBook
 from schemas.events import Event
-from schemas.outbox import alert_outbox_key, message_key
+from schemas.outbox import alert_outbox_key, message_claim
 from schemas.sla import SlaBreached, SlaEvent
 from schemas.ticket import InboxBucket, TicketRecord
 from schemas.ticket_state import inbox_buckets
 from schemas.ticket_storage import decode_record, encode_record
 
 Decide = Callable[[TicketRecord | None, Event, SlaBook | None], RecordOutcome | TicketRecord]
+Claim = tuple[str, bytes]
+"""(hash key, field) of a channel message's claim (``schemas.outbox.message_claim``)"""
+
+
+def _glob(prefix: str) -> str:
+    """``prefix`` as a SCAN pattern (its glob characters escaped)."""
+    return re.sub(r"([*?\[\]\\])", r"\\\1", prefix)
 
 
 class TicketKeys:
@@ -40,9 +50,6 @@ class TicketKeys:
     def __init__(self, prefix: str) -> None:
         self.prefix = prefix
         self.read_model = ReadModelKeys(prefix)
-        self.legacy_tickets = f"{prefix}tickets"
-        """A sorted set of every ticket id that older recorders kept; ``ztc reindex`` walks the
-        ticket keys instead, and drops it."""
         self.sla_due = f"{prefix}sla:due"
         """Sorted set: ticket id → when its next SLA alert fires (the monitor's index)."""
         self.alerts = alert_outbox_key(prefix)
@@ -53,46 +60,75 @@ class TicketKeys:
 
     @property
     def every_ticket(self) -> str:
-        """SCAN pattern of every ticket key (the prefix's glob characters escaped)."""
-        return re.sub(r"([*?\[\]\\])", r"\\\1", self.prefix) + "ticket:*"
+        """SCAN pattern of every ticket key."""
+        return _glob(self.prefix) + "ticket:*"
 
     def inbox(self, department: str, bucket: InboxBucket) -> str:
-        return f"{self.prefix}dept:{department}:{bucket.value}"
+        """Set of the tickets in a department's inbox bucket."""
+        return f"{self.prefix}inbox:{department}:{bucket.value}"
 
     def enterprise(self, key: str) -> str:
-        return f"{self.prefix}enterprise:{key}"
+        """Set of an enterprise's tickets (``key``: ``code:…`` or ``name:…``)."""
+        return f"{self.prefix}ent:{key}"
 
     def project(self, project: str) -> str:
-        return f"{self.prefix}project:{project}"
+        """Set of a key project's tickets."""
+        return f"{self.prefix}proj:{project}"
 
-    def claim(self, event: Event) -> str | None:
-        """The key of the channel message a first routing claims, if ``event`` is one."""
+    def claim(self, event: Event) -> Claim | None:
+        """The claim of the channel message a first routing claims, if ``event`` is one."""
         message = message_of(event)
-        return message_key(self.prefix, message) if message is not None else None
+        return message_claim(self.prefix, message) if message is not None else None
+
+    @property
+    def every_claim(self) -> str:
+        """SCAN pattern of the channel-message claims' hashes."""
+        return _glob(self.prefix) + "msg:*"
+
+    @property
+    def every_index(self) -> tuple[str, ...]:
+        """SCAN patterns of the inbox, enterprise and project sets."""
+        return tuple(_glob(self.prefix) + name for name in ("inbox:*", "ent:*", "proj:*"))
+
+    @property
+    def legacy_indexes(self) -> tuple[str, ...]:
+        """SCAN patterns of what older recorders kept instead and ``ztc reindex`` deletes: the inbox,
+        enterprise and project sorted sets and the sorted set of every ticket id."""
+        return tuple(_glob(self.prefix) + name for name in ("dept:*", "enterprise:*", "project:*", "tickets"))
+
+    @property
+    def legacy_messages(self) -> str:
+        """SCAN pattern of the one key per channel message older recorders kept (``message_key``)."""
+        return _glob(self.prefix) + "message:*"
 
 
-def reindex(writes: WriteBatch, keys: TicketKeys, old: TicketRecord | None, new: TicketRecord) -> None:
-    """The inbox, enterprise and project indexes of ``new`` (and out of ``old``'s)."""
-    score = new.routed_at.timestamp()
+def index(writes: WriteBatch, keys: TicketKeys, old: TicketRecord | None, new: TicketRecord) -> None:
+    """The inbox, enterprise and project sets of ``new`` (and out of ``old``'s)."""
+    ticket_id = new.ticket_id
     before, after = inbox_buckets(old), inbox_buckets(new)
     for department, bucket in before.items():
         if after.get(department) != bucket:
-            writes.zrem(keys.inbox(department, bucket), new.ticket_id)
+            writes.srem(keys.inbox(department, bucket), ticket_id)
     for department, bucket in after.items():
-        writes.zadd(keys.inbox(department, bucket), {new.ticket_id: score})
-    for enterprise in enterprise_keys(new):
-        writes.zadd(keys.enterprise(enterprise), {new.ticket_id: score})
+        writes.sadd(keys.inbox(department, bucket), ticket_id)
+    enterprises = enterprise_keys(new)
+    for enterprise in enterprise_keys(old) if old is not None else ():
+        if enterprise not in enterprises:
+            writes.srem(keys.enterprise(enterprise), ticket_id)
+    for enterprise in enterprises:
+        writes.sadd(keys.enterprise(enterprise), ticket_id)
+    if old is not None and old.key_project and old.key_project != new.key_project:
+        writes.srem(keys.project(old.key_project), ticket_id)
     if new.key_project:
-        writes.zadd(keys.project(new.key_project), {new.ticket_id: score})
+        writes.sadd(keys.project(new.key_project), ticket_id)
 
 
-def reschedule(writes: WriteBatch, keys: TicketKeys, book: SlaBook, record: TicketRecord) -> None:
+def reschedule(writes: WriteBatch, keys: TicketKeys, ticket_id: str, fire_at: datetime | None) -> None:
     """The ticket's entry in the SLA due index: its next alert, or none."""
-    fire_at = book.next_alert_at(record)
     if fire_at is None:
-        writes.zrem(keys.sla_due, record.ticket_id)
+        writes.zrem(keys.sla_due, ticket_id)
     else:
-        writes.zadd(keys.sla_due, {record.ticket_id: fire_at.timestamp()})
+        writes.zadd(keys.sla_due, {ticket_id: fire_at.timestamp()})
 
 
 class BatchPlan:
@@ -100,7 +136,7 @@ class BatchPlan:
 
     ``stored``: ticket id → its stored bytes (None: no such ticket) for every ticket
     the batch names, and for the owners of its claimed messages; ``claims``: claim
-    key → the ticket that owns it (None: unclaimed).
+    → the ticket that owns it (None: unclaimed).
     """
 
     def __init__(
@@ -109,13 +145,15 @@ class BatchPlan:
         book: SlaBook | None,
         decide: Decide,
         stored: Mapping[str, bytes | str | None],
-        claims: Mapping[str, str | None],
+        claims: Mapping[Claim, str | None],
     ) -> None:
         self.keys = keys
         self.book = book
         self.decide = decide
         self.stored = stored
         self.claims = dict(claims)
+        self.claimed: dict[Claim, str] = {}
+        """the claims this batch makes: claim → ticket id"""
         self.records: dict[str, TicketRecord | None] = {}
         self.contributions: dict[str, Contribution] = {}
         self.changed: dict[str, TicketRecord] = {}
@@ -145,26 +183,28 @@ class BatchPlan:
         result = self.decide(old, event, self.book)
         if isinstance(result, RecordOutcome):
             return result
-        mine = WriteBatch()
+        # everything that may fail first: the writes below only fill dictionaries
         before = (
             self.contributions[ticket_id] if ticket_id in self.contributions else contribution(old, self.book)
         )
         after = contribution(result, self.book)
-        if claim is not None:
-            mine.set(claim, ticket_id)
-        if isinstance(event, SlaEvent):  # the alert outbox, in the same transaction
-            mine.xadd(self.keys.alerts, {"event": event.model_dump_json()})
-        if isinstance(event, SlaBreached):
-            mine.hincrby(self.keys.breaches, event.department, 1)
-        reindex(mine, self.keys, old, result)
-        if self.book is not None:
-            reschedule(mine, self.keys, self.book, result)
+        fire_at = self.book.next_alert_at(result) if self.book is not None else None
+        alert = event.model_dump_json() if isinstance(event, SlaEvent) else None
+        mine = WriteBatch()
+        index(mine, self.keys, old, result)
         write_changes(mine, self.keys.read_model, before, after)
-        self.writes.merge(mine)
+        writes = self.writes
+        writes.merge(mine)
+        if alert is not None:  # the alert outbox, in the same transaction
+            writes.xadd(self.keys.alerts, {"event": alert})
+        if isinstance(event, SlaBreached):
+            writes.hincrby(self.keys.breaches, event.department, 1)
+        if self.book is not None:
+            reschedule(writes, self.keys, ticket_id, fire_at)
         self.records[ticket_id] = self.changed[ticket_id] = result
         self.contributions[ticket_id] = after
         if claim is not None:
-            self.claims[claim] = ticket_id
+            self.claims[claim] = self.claimed[claim] = ticket_id
         return RecordOutcome(RecordStatus.applied, result)
 
     def finish(self) -> WriteBatch:

@@ -1,26 +1,41 @@
 """The read model in Redis: written inside the recorder's ticket transaction, read by ``consumers.views``.
 
 Keys (``ReadModelKeys``, all under ``{prefix}rm:``): ``open`` and ``groups``
-(hashes), ``due:{dept}:{level}`` / ``warn:{dept}:{level}`` / ``first-due:{dept}``
-(sorted sets), ``lead-hours`` and ``day:{YYYY-MM-DD}`` (hashes of counters) and
-``built`` (set when the read model covers every stored ticket).
+(hashes), ``first:{dept}:{level}`` / ``later:{dept}:{level}`` (sorted sets),
+``lead-hours`` and ``day:{YYYY-MM-DD}`` (hashes of counters) and ``built``
+(this layout's version and the SLA policy it was built under, set once the
+read model covers every stored ticket).
+
+Every open SLA stage is one member, ``{ticket}:{stage}:{warning}`` (its
+warning moment in whole microseconds since the epoch), scored by its deadline,
+in its group's ``first`` set if it is the ticket's stage due first, else in
+``later``. So "overdue now" is a count of both sets below ``now``, "tickets
+overdue" a count of the ``first`` sets alone (a ticket is overdue once its
+first stage is), and "at risk now" (warning ≤ now ≤ deadline) the members due
+between ``now`` and ``now + L`` whose warning has passed, L being the longest
+warning-to-deadline lead of any open stage (``lead-hours``, counted per whole
+hour, rounded up: a few fields, not one member per stage). One member per stage
+and no other index of stages: about 140 bytes a stage.
 
 Every query is a fixed handful of pipelined commands per department, level or
-day: never one per ticket. "At risk now" (warning ≤ now ≤ deadline) is two
-range reads per group: stages warned since ``now − L`` and stages due by
-``now + L``, where L is the longest warning-to-deadline lead of any open stage
-(``lead-hours``, counted per whole hour, rounded up: a few fields, not one
-member per stage); their common members are exactly the stages at risk, and
-the reads never reach the old overdue backlog or the far future.
+day: never one per ticket, and the reads never reach the old overdue backlog
+(beyond the listing's limit) or the far future.
+
+A member names its warning moment, which the SLA policy decides: a write takes
+the old member out by recomputing it, so the recorder must compute it under
+the policy that wrote it. ``built`` names that policy (``built_marker``); a
+recorder started under another one rebuilds the read model before it writes
+(``RedisTicketStore.ensure_read_model``).
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 from collections import Counter, defaultdict
 from collections.abc import Iterator, Sequence
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import redis
@@ -31,20 +46,24 @@ from consumers.read_model import (
     InMemoryReadModel,
     StageCounts,
     counter_changes,
+    first_window,
     group_of,
     indexed_status,
     lead_seconds,
 )
 from consumers.redis_writes import WriteBatch
-from consumers.sla_engine import SlaState, StageStatus, StageWindow
+from consumers.sla_engine import SlaBook, SlaState, StageStatus, StageWindow
 from schemas.events import DISTRICT_ZONE
 
 log = logging.getLogger(__name__)
 
-READ_MODEL_VERSION = "2"
-"""Bump when what a ticket contributes changes: recorders then rebuild before they write."""
+READ_MODEL_VERSION = "3"
+"""Bump when what a ticket contributes, or how it is kept, changes: recorders then rebuild before they
+write. 3: one member per stage (first / later), no warning or first-deadline sets."""
 LEGACY_KEYS = ("sla:deadlines",)
-"""Indexes the read model replaced; ``rebuild`` deletes them."""
+"""Indexes the read model replaced; ``rebuild`` deletes them (and every older ``rm:`` key)."""
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+MICROSECOND = timedelta(microseconds=1)
 
 
 def _text(value: object) -> str:
@@ -60,6 +79,11 @@ def _before(moment: datetime) -> str:
     return f"({moment.timestamp()!r}"
 
 
+def _micros(moment: datetime) -> int:
+    """Whole microseconds since the epoch: exact, unlike a float timestamp."""
+    return (moment - EPOCH) // MICROSECOND
+
+
 def lead_hours(window: StageWindow) -> str:
     """The lead-hours field of a stage: whole hours from warning to deadline, rounded up."""
     return str(math.ceil(lead_seconds(window) / 3600))
@@ -67,6 +91,23 @@ def lead_hours(window: StageWindow) -> str:
 
 def _moment(score: float) -> datetime:
     return datetime.fromtimestamp(score, DISTRICT_ZONE)
+
+
+def stage_member(window: StageWindow) -> str:
+    """A stage's member: ``{ticket}:{stage}:{warning in microseconds since the epoch}``."""
+    return f"{window.key}:{_micros(window.warn_at)}"
+
+
+def _split_member(member: str) -> tuple[str, int]:
+    """(``ticket:stage``, warning in microseconds) of a stage member."""
+    ticket_stage, warned = member.rsplit(":", 1)
+    return ticket_stage, int(warned)
+
+
+def built_marker(book: SlaBook | None) -> str:
+    """What ``built`` holds once the read model is built under ``book``'s SLA policy (none: ``-``)."""
+    policy = hashlib.sha1(book.sla.model_dump_json().encode()).hexdigest()[:12] if book is not None else "-"
+    return f"{READ_MODEL_VERSION} {policy}"
 
 
 class ReadModelKeys:
@@ -93,20 +134,19 @@ class ReadModelKeys:
 
     @property
     def built(self) -> str:
-        """The read model's version, set once it holds every stored ticket (``ztc reindex``)."""
+        """``built_marker``, set once the read model holds every stored ticket (``ztc reindex``)."""
         return f"{self.root}built"
 
-    def due(self, group: Group) -> str:
-        """Sorted set: ``ticket:stage`` → deadline (epoch seconds)."""
-        return f"{self.root}due:{group[0]}:{group[1]}"
+    def first(self, group: Group) -> str:
+        """Sorted set: each ticket's stage due first, ``stage_member`` → deadline (epoch seconds)."""
+        return f"{self.root}first:{group[0]}:{group[1]}"
 
-    def warn(self, group: Group) -> str:
-        """Sorted set: ``ticket:stage`` → warning moment (epoch seconds)."""
-        return f"{self.root}warn:{group[0]}:{group[1]}"
+    def later(self, group: Group) -> str:
+        """Sorted set: the tickets' other open stages, as ``first``."""
+        return f"{self.root}later:{group[0]}:{group[1]}"
 
-    def first_due(self, department: str) -> str:
-        """Sorted set: ticket → its earliest open deadline (overdue tickets per department)."""
-        return f"{self.root}first-due:{department}"
+    def stage_sets(self, group: Group) -> tuple[str, str]:
+        return self.first(group), self.later(group)
 
     def day(self, day: date) -> str:
         """Hash of day counters (``d|dept|name``, ``c|category``)."""
@@ -125,46 +165,43 @@ class ReadModelKeys:
 # ---------------------------------------------------------------- writing
 
 
+def placed(keys: ReadModelKeys, windows: Sequence[StageWindow]) -> Iterator[tuple[str, StageWindow]]:
+    """(sorted set, stage) for one ticket's open stages: its first one in ``first``, the others ``later``."""
+    first = first_window(windows)
+    for window in windows:
+        group = group_of(window)
+        yield (keys.first(group) if window is first else keys.later(group)), window
+
+
+def _entries(keys: ReadModelKeys, windows: Sequence[StageWindow]) -> list[tuple[str, str, float, str, str]]:
+    """(sorted set, member, deadline, ``groups`` field, ``lead-hours`` field) of each open stage."""
+    return [
+        (key, stage_member(w), _score(w.due_at), keys.group_field(group_of(w)), lead_hours(w))
+        for key, w in placed(keys, windows)
+    ]
+
+
 def write_changes(pipe: WriteBatch, keys: ReadModelKeys, old: Contribution, new: Contribution) -> None:
     """Queue, in the ticket's transaction, what turns ``old``'s contribution into ``new``'s."""
+    moved = old.windows != new.windows
+    gone, came = (_entries(keys, old.windows), _entries(keys, new.windows)) if moved else ((), ())
+    counters = counter_changes(old, new)
+    # everything computed: from here on only the batch's dictionaries are written
     if old.open_department != new.open_department:
         if old.open_department is not None:
             pipe.hincrby(keys.open, old.open_department, -1)
         if new.open_department is not None:
             pipe.hincrby(keys.open, new.open_department, 1)
-    if old.windows != new.windows:
-        _move_windows(pipe, keys, old.windows, new.windows)
-    if old.first_due != new.first_due:
-        ticket_id = (new.windows or old.windows)[0].ticket_id
-        if old.first_due is not None:
-            pipe.zrem(keys.first_due(old.first_due[0]), ticket_id)
-        if new.first_due is not None:
-            pipe.zadd(keys.first_due(new.first_due[0]), {ticket_id: _score(new.first_due[1])})
-    for (day, name), n in sorted(counter_changes(old, new).items()):
+    for key, member, _, group, lead in gone:
+        pipe.zrem(key, member)
+        pipe.hincrby(keys.groups, group, -1)
+        pipe.hincrby(keys.leads, lead, -1)
+    for key, member, due, group, lead in came:
+        pipe.zadd_one(key, member, due)
+        pipe.hincrby(keys.groups, group, 1)
+        pipe.hincrby(keys.leads, lead, 1)
+    for (day, name), n in counters.items():
         pipe.hincrby(keys.day(day), name, n)
-
-
-def _move_windows(
-    pipe: WriteBatch,
-    keys: ReadModelKeys,
-    old: Sequence[StageWindow],
-    new: Sequence[StageWindow],
-) -> None:
-    """Remove the old windows and add the new ones, as ``_reschedule`` does for alerts."""
-    for window in old:
-        group = group_of(window)
-        pipe.zrem(keys.due(group), window.key)
-        pipe.zrem(keys.warn(group), window.key)
-        pipe.hincrby(keys.groups, keys.group_field(group), -1)
-    for window in old:
-        pipe.hincrby(keys.leads, lead_hours(window), -1)
-    for window in new:
-        group = group_of(window)
-        pipe.zadd(keys.due(group), {window.key: _score(window.due_at)})
-        pipe.zadd(keys.warn(group), {window.key: _score(window.warn_at)})
-        pipe.hincrby(keys.groups, keys.group_field(group), 1)
-    for window in new:
-        pipe.hincrby(keys.leads, lead_hours(window), 1)
 
 
 def _dump(pipe: redis.client.Pipeline, keys: ReadModelKeys, model: InMemoryReadModel) -> None:
@@ -172,24 +209,23 @@ def _dump(pipe: redis.client.Pipeline, keys: ReadModelKeys, model: InMemoryReadM
     opened: dict[Any, Any] = {d: n for d, n in model.open.items() if n}
     if opened:
         pipe.hset(keys.open, mapping=opened)
-    grouped: defaultdict[Group, list[StageWindow]] = defaultdict(list)
-    first: dict[tuple[str, str], datetime] = {}
+    per_ticket: defaultdict[str, list[StageWindow]] = defaultdict(list)
     for window in model.windows.values():
-        grouped[group_of(window)].append(window)
-        slot = (window.department, window.ticket_id)
-        first[slot] = min(first.get(slot, window.due_at), window.due_at)
-    for group, windows in grouped.items():
-        pipe.zadd(keys.due(group), {w.key: _score(w.due_at) for w in windows})
-        pipe.zadd(keys.warn(group), {w.key: _score(w.warn_at) for w in windows})
-        pipe.hset(keys.groups, keys.group_field(group), len(windows))
+        per_ticket[window.ticket_id].append(window)
+    members: defaultdict[str, dict[str, float]] = defaultdict(dict)
+    for windows in per_ticket.values():
+        for key, window in placed(keys, windows):
+            members[key][stage_member(window)] = _score(window.due_at)
+    for key, mapping in members.items():
+        items = list(mapping.items())
+        for i in range(0, len(items), 1000):
+            pipe.zadd(key, dict(items[i : i + 1000]))
+    grouped = Counter(keys.group_field(group_of(w)) for w in model.windows.values())
+    if grouped:
+        pipe.hset(keys.groups, mapping=dict(grouped))  # type: ignore[arg-type]
     leads = Counter(lead_hours(w) for w in model.windows.values())
     if leads:
         pipe.hset(keys.leads, mapping=dict(leads))  # type: ignore[arg-type]
-    per_department: defaultdict[str, dict[str, float]] = defaultdict(dict)
-    for (department, ticket_id), due in first.items():
-        per_department[department][ticket_id] = _score(due)
-    for department, mapping in per_department.items():
-        pipe.zadd(keys.first_due(department), mapping)
     for day, counters in model.days.items():
         values: dict[Any, Any] = {name: n for name, n in counters.items() if n}
         if values:
@@ -201,15 +237,16 @@ def _scan(client: redis.Redis, pattern: str) -> Iterator[str]:
         yield _text(key)
 
 
-def replace_all(client: redis.Redis, prefix: str, model: InMemoryReadModel) -> int:
-    """Replace the read model under ``prefix`` by ``model`` in one transaction; return keys dropped."""
+def replace_all(client: redis.Redis, prefix: str, model: InMemoryReadModel, marker: str) -> int:
+    """Replace the read model under ``prefix`` by ``model`` in one transaction, marked built as
+    ``marker``; return keys dropped."""
     keys = ReadModelKeys(prefix)
     stale = [*_scan(client, f"{keys.root}*"), *(f"{prefix}{k}" for k in LEGACY_KEYS)]
     with client.pipeline(transaction=True) as pipe:
         for i in range(0, len(stale), 500):
             pipe.delete(*stale[i : i + 500])
         _dump(pipe, keys, model)
-        pipe.set(keys.built, READ_MODEL_VERSION)
+        pipe.set(keys.built, marker)
         pipe.execute()
     return len(stale)
 
@@ -224,9 +261,11 @@ class RedisReadModel:
         self.client = client
         self.keys = ReadModelKeys(prefix)
 
-    def is_built(self) -> bool:
-        """Whether the read model was built, by this version's rules, over every stored ticket."""
-        return _text(self.client.get(self.keys.built) or b"") == READ_MODEL_VERSION
+    def is_built(self, marker: str | None = None) -> bool:
+        """Whether the read model was built over every stored ticket, by this version's rules (and
+        as ``marker`` says, if given: under the same SLA policy)."""
+        built = _text(self.client.get(self.keys.built) or b"")
+        return built == marker if marker is not None else built.split(" ")[0] == READ_MODEL_VERSION
 
     def open_counts(self) -> dict[str, int]:
         raw: dict[Any, Any] = self.client.hgetall(self.keys.open)
@@ -237,57 +276,62 @@ class RedisReadModel:
         raw: dict[Any, Any] = self.client.hgetall(self.keys.groups)
         return sorted(self.keys.parse_group(_text(k)) for k, v in raw.items() if int(v) > 0)
 
+    def _reach(self) -> float:
+        """Seconds from warning to deadline of the longest-lead open stage, plus a second of slack
+        for float rounding (the filter on the warning moment is exact)."""
+        raw: dict[Any, Any] = self.client.hgetall(self.keys.leads)
+        return float(max((int(h) for h, n in raw.items() if int(n) > 0), default=0) * 3600) + 1.0
+
     def stage_counts(self, groups: Sequence[Group], now: datetime) -> dict[Group, StageCounts]:
+        at, reach, now_us = _score(now), self._reach(), _micros(now)
         with self.client.pipeline(transaction=False) as pipe:
             for group in groups:
-                pipe.zcount(self.keys.due(group), "-inf", _before(now))
-                pipe.zcount(self.keys.warn(group), "-inf", _score(now))
+                for key in self.keys.stage_sets(group):
+                    pipe.zcount(key, "-inf", _before(now))
+                    pipe.zrangebyscore(key, at, at + reach)
             answers = pipe.execute()
         out = {}
         for i, group in enumerate(groups):
-            overdue, warned = int(answers[2 * i]), int(answers[2 * i + 1])
-            out[group] = StageCounts(overdue, warned - overdue)  # warning ≤ deadline: overdue ⊂ warned
+            first_late, first_soon, later_late, later_soon = answers[4 * i : 4 * i + 4]
+            warned = sum(1 for m in (*first_soon, *later_soon) if _split_member(_text(m))[1] <= now_us)
+            out[group] = StageCounts(int(first_late) + int(later_late), warned)
         return out
 
     def overdue_tickets(self, departments: Sequence[str], now: datetime) -> dict[str, int]:
+        wanted = set(departments)
+        groups = [g for g in self.groups() if g[0] in wanted]
         with self.client.pipeline(transaction=False) as pipe:
-            for department in departments:
-                pipe.zcount(self.keys.first_due(department), "-inf", _before(now))
+            for group in groups:
+                pipe.zcount(self.keys.first(group), "-inf", _before(now))
             answers = pipe.execute()
-        return {d: int(n) for d, n in zip(departments, answers, strict=True)}
-
-    def _longest_lead(self) -> float:
-        raw: dict[Any, Any] = self.client.hgetall(self.keys.leads)
-        return float(max((int(h) for h, n in raw.items() if int(n) > 0), default=0) * 3600)
+        out = dict.fromkeys(departments, 0)
+        for group, n in zip(groups, answers, strict=True):
+            out[group[0]] += int(n)
+        return out
 
     def stages(
         self, groups: Sequence[Group], now: datetime, overdue_limit: int | None = None
     ) -> tuple[dict[Group, list[StageStatus]], dict[Group, list[StageStatus]]]:
-        reach = self._longest_lead() + 1.0  # a second of slack for float rounding; the filter is exact
-        at = _score(now)
+        at, reach, now_us = _score(now), self._reach(), _micros(now)
+        start = 0 if overdue_limit is not None else None
         with self.client.pipeline(transaction=False) as pipe:
             for group in groups:
-                if overdue_limit is None:
-                    pipe.zrangebyscore(self.keys.due(group), "-inf", _before(now), withscores=True)
-                else:
+                for key in self.keys.stage_sets(group):
                     pipe.zrangebyscore(
-                        self.keys.due(group), "-inf", _before(now), 0, overdue_limit, withscores=True
+                        key, "-inf", _before(now), start=start, num=overdue_limit, withscores=True
                     )
-                pipe.zrangebyscore(self.keys.warn(group), at - reach, at, withscores=True)
-                pipe.zrangebyscore(self.keys.due(group), at, at + reach, withscores=True)
+                    pipe.zrangebyscore(key, at, at + reach, withscores=True)
             answers = pipe.execute()
         overdue: dict[Group, list[StageStatus]] = {}
         at_risk: dict[Group, list[StageStatus]] = {}
         for i, group in enumerate(groups):
-            late, warned, due_soon = answers[3 * i : 3 * i + 3]
-            overdue[group] = [
-                indexed_status(_text(m), group, _moment(s), SlaState.overdue, now) for m, s in late
+            first_late, first_soon, later_late, later_soon = answers[4 * i : 4 * i + 4]
+            late = _by_deadline([*first_late, *later_late])[:overdue_limit]
+            soon = [
+                (s, m) for s, m in _by_deadline([*first_soon, *later_soon]) if _split_member(m)[1] <= now_us
             ]
-            warned_members = {_text(m) for m, _ in warned}
-            risky = [(float(s), _text(m)) for m, s in due_soon if _text(m) in warned_members]
-            at_risk[group] = [
-                indexed_status(m, group, _moment(s), SlaState.at_risk, now) for s, m in sorted(risky)
-            ]
+            overdue[group] = [_status(m, group, s, SlaState.overdue, now) for s, m in late]
+            at_risk[group] = [_status(m, group, s, SlaState.at_risk, now) for s, m in soon]
         return overdue, at_risk
 
     def day_counts(self, days: Sequence[date]) -> dict[date, dict[str, int]]:
@@ -301,3 +345,12 @@ class RedisReadModel:
             if counters:
                 out[day] = counters
         return out
+
+
+def _by_deadline(found: Sequence[tuple[Any, Any]]) -> list[tuple[float, str]]:
+    """(deadline, member) of range answers from both of a group's sets, soonest deadline first."""
+    return sorted((float(score), _text(member)) for member, score in found)
+
+
+def _status(member: str, group: Group, score: float, state: SlaState, now: datetime) -> StageStatus:
+    return indexed_status(_split_member(member)[0], group, _moment(score), state, now)

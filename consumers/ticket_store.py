@@ -11,17 +11,19 @@ one transaction.
 ``record_many`` records a poll's batch at once: events apply in order (two
 events of one ticket see each other), each gets its own outcome — or the error
 that kept it from being recorded, which leaves the others alone — and the
-whole batch is written in one transaction, decided again from fresh reads if
-another writer changed one of its tickets meanwhile.
+whole batch is written at once (one Lua script, ``redis_writes``), decided again
+from fresh reads if another writer changed one of its tickets or claimed one of
+its channel messages meanwhile.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator, Sequence
+from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 import redis
 
@@ -34,12 +36,14 @@ from consumers.recording import (
     message_of,
     transition,
 )
-from consumers.redis_batch import BatchPlan, TicketKeys
-from consumers.redis_read_model import RedisReadModel, replace_all
+from consumers.redis_batch import BatchPlan, Claim, TicketKeys
+from consumers.redis_read_model import RedisReadModel, built_marker
+from consumers.redis_rebuild import rebuild
+from consumers.redis_writes import Committer, fingerprint
 from consumers.sla_engine import SlaBook
 from consumers.sla_schedule import InMemorySlaSchedule, RedisSlaSchedule
 from schemas.events import Event
-from schemas.outbox import message_key
+from schemas.outbox import message_claim, message_key
 from schemas.sla import SlaEvent
 from schemas.ticket import InboxBucket, TicketRecord
 from schemas.ticket_state import inbox_buckets
@@ -133,9 +137,10 @@ class InMemoryTicketStore:
 
     def record_many(self, events: Sequence[Event]) -> list[Recorded]:
         """Like Redis: decide the batch over what it read; if another writer changed one of its
-        tickets meanwhile (WATCH), decide it all again."""
+        tickets or claimed one of its messages meanwhile, decide it all again."""
         while True:
             read = {e.ticket_id: self.tickets.get(e.ticket_id) for e in events}
+            messages = {m: self.messages.get(m) for e in events if (m := message_of(e)) is not None}
             staged = _Staged()
             outcomes: list[Recorded] = []
             for event in events:
@@ -143,7 +148,9 @@ class InMemoryTicketStore:
                     outcomes.append(self._stage(event, staged))
                 except Exception as exc:  # poison: this event only
                     outcomes.append(exc)
-            if any(self.tickets.get(t) is not old for t, old in read.items()):
+            if any(self.tickets.get(t) is not old for t, old in read.items()) or any(
+                self.messages.get(m) != owner for m, owner in messages.items()
+            ):
                 continue
             for new, event, before, after in staged.applied:
                 self.tickets[new.ticket_id] = new
@@ -204,8 +211,8 @@ class InMemoryTicketStore:
 
 
 class RedisTicketStore:
-    """Tickets compactly (``schemas.ticket_storage``) under ``{prefix}ticket:{id}``; indexes as sorted
-    sets scored by routing time; key names in ``TicketKeys``."""
+    """Tickets compactly (``schemas.ticket_storage``) under ``{prefix}ticket:{id}``; indexes as sets of
+    ticket ids; key names in ``TicketKeys``; every index rebuilt by ``consumers.redis_rebuild``."""
 
     def __init__(self, client: redis.Redis, prefix: str = "ztc:", book: SlaBook | None = None) -> None:
         self.client = client
@@ -213,6 +220,7 @@ class RedisTicketStore:
         self.book = book
         self.keys = TicketKeys(prefix)
         self.read_model_keys = self.keys.read_model
+        self.commit = Committer(client)
 
     @property
     def reports(self) -> RedisReadModel:
@@ -242,14 +250,14 @@ class RedisTicketStore:
         return decode_record(raw) if raw else None
 
     def record(self, event: Event) -> RecordOutcome:
-        """Apply ``event`` atomically (optimistic lock on the ticket and, for a routing, its message)."""
+        """Apply ``event`` atomically (compare-and-set on the ticket and, for a routing, its message)."""
         return _single(self.record_many([event])[0])
 
     def record_many(self, events: Sequence[Event]) -> list[Recorded]:
         """Apply ``events`` in order, in one transaction; see the module's docstring."""
-        for _ in range(BATCH_ATTEMPTS):
+        for attempt in range(BATCH_ATTEMPTS):
             try:
-                return self._record_batch(events)
+                return self._record_batch(events, read_claims=attempt > 0)
             except redis.WatchError:
                 continue
         log.info(
@@ -260,40 +268,62 @@ class RedisTicketStore:
     def _record_alone(self, event: Event) -> Recorded:
         while True:
             try:
-                return self._record_batch([event])[0]
+                return self._record_batch([event], read_claims=True)[0]
             except redis.WatchError:
                 continue
 
-    def _record_batch(self, events: Sequence[Event]) -> list[Recorded]:
-        """One attempt: WATCH and read every ticket and claim, decide, write (WatchError: lost a race)."""
+    def _record_batch(self, events: Sequence[Event], read_claims: bool) -> list[Recorded]:
+        """One attempt: read every ticket (and, if ``read_claims``, every claim), decide, and write if
+        nothing it was decided on changed meanwhile (WatchError: lost a race).
+
+        Without ``read_claims`` every message is taken as unclaimed: the write's check finds one
+        that is not, and the next attempt reads them. A channel message is claimed again only when
+        it reaches the recorder under a second ticket id, which the intake already prevents, so
+        the first attempt almost never needs the claims.
+        """
         if not events:
             return []
         ticket_ids = list(dict.fromkeys(e.ticket_id for e in events))
-        claims = list(dict.fromkeys(c for e in events if (c := self.keys.claim(e)) is not None))
-        names = [self.keys.ticket(t) for t in ticket_ids] + claims
-        with self.client.pipeline() as pipe:
-            pipe.watch(*names)  # type: ignore[no-untyped-call]
-            raws = pipe.mget(names)
-            stored = dict(zip(ticket_ids, raws[: len(ticket_ids)], strict=True))
-            found = zip(claims, raws[len(ticket_ids) :], strict=True)
-            owners = {c: _text(v) if v is not None else None for c, v in found}
-            others = [o for o in owners.values() if o is not None and o not in stored]
-            if others:  # an earlier ticket of a re-sent message: its record is the answer
-                stored.update(zip(others, pipe.mget([self.keys.ticket(o) for o in others]), strict=True))
-            plan = BatchPlan(self.keys, self.book, _transition, stored, owners)
-            outcomes = [plan.apply(event) for event in events]
-            writes = plan.finish()
-            if not writes:
-                pipe.unwatch()
-                return outcomes
-            pipe.multi()
-            writes.flush(pipe)
-            pipe.execute()
+        claims = (
+            list(dict.fromkeys(c for e in events if (c := self.keys.claim(e)) is not None))
+            if read_claims
+            else []
+        )
+        raws, owners = self._read(ticket_ids, claims)
+        stored = dict(zip(ticket_ids, raws, strict=True))
+        others = [o for o in owners.values() if o is not None and o not in stored]
+        if others:  # an earlier ticket of a re-sent message: its record is the answer
+            stored.update(zip(others, self.client.mget([self.keys.ticket(o) for o in others]), strict=True))
+        plan = BatchPlan(self.keys, self.book, _transition, stored, owners)
+        outcomes = [plan.apply(event) for event in events]
+        writes = plan.finish()
+        if writes:
+            read = {self.keys.ticket(t): fingerprint(stored[t]) for t in ticket_ids}
+            self.commit(read, [(*claim, owner) for claim, owner in plan.claimed.items()], writes)
         return outcomes
 
+    def _read(
+        self, ticket_ids: Sequence[str], claims: Sequence[Claim]
+    ) -> tuple[list[Any], dict[Claim, str | None]]:
+        """The tickets' stored bytes and the claims' owners, in one round trip."""
+        buckets: defaultdict[str, list[bytes]] = defaultdict(list)
+        for bucket, digest in claims:
+            buckets[bucket].append(digest)
+        with self.client.pipeline(transaction=False) as pipe:
+            pipe.mget([self.keys.ticket(t) for t in ticket_ids])
+            for bucket, digests in buckets.items():
+                pipe.hmget(bucket, digests)
+            raws, *answers = pipe.execute()
+        owners: dict[Claim, str | None] = {}
+        for (bucket, digests), found in zip(buckets.items(), answers, strict=True):
+            for digest, owner in zip(digests, found, strict=True):
+                owners[(bucket, digest)] = _text(owner) if owner is not None else None
+        return raws, owners
+
     def ticket_for_message(self, dedupe_key: str) -> str | None:
-        """The ticket a channel message became, if it was recorded."""
-        raw = self.client.get(message_key(self.prefix, dedupe_key))
+        """The ticket a channel message became, if it was recorded (by this recorder or an older one)."""
+        bucket, digest = message_claim(self.prefix, dedupe_key)
+        raw = self.client.hget(bucket, digest) or self.client.get(message_key(self.prefix, dedupe_key))
         return _text(raw) if raw is not None else None
 
     def _load_many(self, ticket_ids: Sequence[str]) -> list[TicketRecord]:
@@ -307,93 +337,56 @@ class RedisTicketStore:
         return self._load_many(ticket_ids)
 
     def rebuild_read_model(self, batch: int = 500) -> int:
-        """Sum the read model afresh over every stored ticket and swap it in, and rebuild the SLA
-        due index (one entry per ticket); returns how many tickets.
+        """Rebuild every index from the stored tickets (``consumers.redis_rebuild``); returns how many.
 
         Run it while no recorder writes (``ztc reindex`` says so): a write between the
         read and the swap would be lost from the sums.
         """
-        model = InMemoryReadModel()
-        due: dict[str, float] = {}
-        count = 0
-        for records in self._every_ticket(batch):
-            count += len(records)
-            model.add(contribution(r, self.book) for r in records)
-            if self.book is not None:
-                due.update(_next_alerts(self.book, records))
-        replace_all(self.client, self.prefix, model)
-        if self.book is not None:
-            self._replace_due(due, batch)
-        self.client.delete(self.keys.legacy_tickets)
-        return count
-
-    def _every_ticket(self, batch: int) -> Iterator[list[TicketRecord]]:
-        """Every stored ticket, ``batch`` keys at a time (SCAN: each key once, in no order)."""
-        keys: list[bytes] = []
-        for key in self.client.scan_iter(match=self.keys.every_ticket, count=batch):
-            keys.append(key)
-            if len(keys) >= batch:
-                yield [decode_record(raw) for raw in self.client.mget(keys) if raw]
-                keys = []
-        if keys:
-            yield [decode_record(raw) for raw in self.client.mget(keys) if raw]
-
-    def _replace_due(self, due: dict[str, float], batch: int) -> None:
-        """The due index as ``due`` says (legacy members, one per alert, go)."""
-        items = list(due.items())
-        with self.client.pipeline(transaction=True) as pipe:
-            pipe.delete(self.keys.sla_due)
-            for i in range(0, len(items), batch):
-                pipe.zadd(self.keys.sla_due, dict(items[i : i + batch]))
-            pipe.execute()
+        return rebuild(self.client, self.keys, self.book, batch)
 
     def ensure_read_model(self, timeout_s: float = 600.0, poll_s: float = 0.5) -> int | None:
-        """Before a recorder's first write: build the read model if this Redis has none (or an older one).
+        """Before a recorder's first write: rebuild the indexes if this Redis has no read model, an
+        older one, or one built under another SLA policy (``redis_read_model.built_marker``).
 
-        Tickets recorded before the read model existed are summed in once; one
-        recorder builds (under a lock) while the others wait. Returns the tickets
-        summed by this call, None when it was already built.
+        Tickets recorded before are summed in once; one recorder builds (under a lock)
+        while the others wait. Returns the tickets summed by this call, None when it was
+        already built.
         """
-        reports = self.reports
-        if reports.is_built():
+        reports, marker = self.reports, built_marker(self.book)
+        if reports.is_built(marker):
             return None
         lock = f"{self.prefix}rm-rebuild-lock"
         deadline = time.monotonic() + timeout_s
         while not self.client.set(lock, "1", nx=True, ex=int(timeout_s)):
-            if reports.is_built():
+            if reports.is_built(marker):
                 return None
             if time.monotonic() > deadline:
                 raise TimeoutError(f"another recorder held {lock} for {timeout_s:.0f}s")
             time.sleep(poll_s)
         try:
-            if reports.is_built():
+            if reports.is_built(marker):
                 return None
             count = self.rebuild_read_model()
-            log.info("read model built from %d recorded tickets", count)
+            log.info("indexes rebuilt from %d recorded tickets", count)
             return count
         finally:
             self.client.delete(lock)
 
     def _members(self, key: str) -> list[str]:
-        return [_text(m) for m in self.client.zrange(key, 0, -1)]
+        return [_text(m) for m in self.client.smembers(key)]
+
+    def _loaded(self, ticket_ids: Sequence[str]) -> list[TicketRecord]:
+        """The tickets, oldest routing first (as the in-memory store lists them)."""
+        return sorted(self._load_many(ticket_ids), key=lambda r: (r.routed_at, r.ticket_id))
 
     def inbox(self, department: str, bucket: InboxBucket) -> list[TicketRecord]:
-        return self._load_many(self._members(self.keys.inbox(department, bucket)))
+        return self._loaded(self._members(self.keys.inbox(department, bucket)))
 
     def enterprise_tickets(self, name_or_code: str) -> list[TicketRecord]:
-        ids: list[str] = []
+        ids: set[str] = set()
         for key in (f"code:{name_or_code.upper()}", f"name:{name_or_code}"):
-            ids += [t for t in self._members(self.keys.enterprise(key)) if t not in ids]
-        return sorted(self._load_many(ids), key=lambda r: (r.routed_at, r.ticket_id))
+            ids.update(self._members(self.keys.enterprise(key)))
+        return self._loaded(sorted(ids))
 
     def project_tickets(self, project: str) -> list[TicketRecord]:
-        return self._load_many(self._members(self.keys.project(project)))
-
-
-def _next_alerts(book: SlaBook, records: Sequence[TicketRecord]) -> dict[str, float]:
-    out = {}
-    for record in records:
-        fire_at = book.next_alert_at(record)
-        if fire_at is not None:
-            out[record.ticket_id] = fire_at.timestamp()
-    return out
+        return self._loaded(self._members(self.keys.project(project)))

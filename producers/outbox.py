@@ -21,7 +21,15 @@ from kafka import KafkaProducer
 from kafka.errors import KafkaError
 
 from schemas.events import TicketSubmitted
-from schemas.outbox import Admission, Outbox, OutboxEntry, OutboxKeys, message_key, submission_entry_id
+from schemas.outbox import (
+    Admission,
+    Outbox,
+    OutboxEntry,
+    OutboxKeys,
+    message_claim,
+    message_key,
+    submission_entry_id,
+)
 
 log = logging.getLogger(__name__)
 
@@ -59,10 +67,11 @@ def submission_entry(submission: TicketSubmitted, topic: str) -> OutboxEntry:
     )
 
 
-# KEYS: entries, due, message index; ARGV: entry id, entry JSON, due score, ticket id.
+# KEYS: entries, due, message claims' hash, the message's key of older recorders;
+# ARGV: entry id, entry JSON, due score, ticket id, the message's claim field.
 # A channel message the recorder already has, or one already waiting, answers with its ticket id.
 _ADMIT = """
-local recorded = redis.call('GET', KEYS[3])
+local recorded = redis.call('HGET', KEYS[3], ARGV[5]) or redis.call('GET', KEYS[4])
 if recorded then return {recorded, 0} end
 local waiting = redis.call('HGET', KEYS[1], ARGV[1])
 if waiting then return {cjson.decode(waiting)['ticket_id'], 0} end
@@ -86,10 +95,11 @@ class RedisOutbox:
 
     def admit_submission(self, submission: TicketSubmitted, topic: str, now: datetime) -> Admission:
         entry = submission_entry(submission, topic)
-        keys = [self.keys.entries, self.keys.due, message_key(self.prefix, submission.dedupe_key)]
+        claims, field = message_claim(self.prefix, submission.dedupe_key)
+        keys = [self.keys.entries, self.keys.due, claims, message_key(self.prefix, submission.dedupe_key)]
         score = now.timestamp() + self.first_retry_s
         ticket_id, new = self._admit(
-            keys=keys, args=[entry.entry_id, _entry_json(entry), score, entry.ticket_id]
+            keys=keys, args=[entry.entry_id, _entry_json(entry), score, entry.ticket_id, field]
         )
         return Admission(_text(ticket_id), bool(new))
 

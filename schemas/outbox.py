@@ -69,8 +69,33 @@ def alert_outbox_key(prefix: str) -> str:
     return f"{prefix}alerts:outbox"
 
 
+MESSAGE_BUCKETS_BITS = 10
+"""Channel-message claims live in 2**10 = 1,024 hashes: small enough per hash for Redis's compact
+encoding (up to 128 fields each: ~130,000 claims), and still one hash field, not one key, each
+beyond that."""
+
+
+def message_claim(prefix: str, dedupe_key: str) -> tuple[str, bytes]:
+    """(hash key, field) remembering which ticket a channel message became (written by the recorder).
+
+    The field is the SHA-1 of the message's dedupe key (20 bytes); its first bits choose the hash.
+    """
+    digest = hashlib.sha1(dedupe_key.encode()).digest()
+    return claim_bucket(prefix, digest), digest
+
+
+def claim_bucket(prefix: str, digest: bytes) -> str:
+    """The hash holding the claim of the message whose dedupe key has SHA-1 ``digest``."""
+    bucket = int.from_bytes(digest[:2], "big") >> (16 - MESSAGE_BUCKETS_BITS)
+    return f"{prefix}msg:{bucket:03x}"
+
+
 def message_key(prefix: str, dedupe_key: str) -> str:
-    """Redis key remembering which ticket a channel message became (written by the recorder)."""
+    """The key older recorders kept a channel message's ticket under (one string key per message).
+
+    Still read where a claim is looked up, until ``ztc reindex`` (or a recorder's first start)
+    has moved them into ``message_claim``'s hashes.
+    """
     digest = hashlib.sha1(dedupe_key.encode()).hexdigest()
     return f"{prefix}message:{digest}"
 

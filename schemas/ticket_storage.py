@@ -67,7 +67,12 @@ class StoredTicketError(ValueError):
     """Bytes that are no stored ticket of any known format."""
 
 
-_PACKER_1 = zlib.compressobj(LEVEL, zdict=DICTIONARY_1)
+WINDOW_BITS = 13
+MEMORY_LEVEL = 5
+"""An 8 KB window (the dictionary and a typical record both fit: the same bytes as zlib's default
+32 KB) and a small hash table: the compressor's state is ~50 KB instead of ~320 KB, and copying it
+for every record (below) is most of what packing costs. A reader's default window reads it."""
+_PACKER_1 = zlib.compressobj(LEVEL, zlib.DEFLATED, WINDOW_BITS, MEMORY_LEVEL, zdict=DICTIONARY_1)
 """Primed with the dictionary once; each record is packed by a copy (priming costs more than packing)."""
 _UNPACKER_1 = zlib.decompressobj(zdict=DICTIONARY_1)
 

@@ -79,7 +79,9 @@ class BatchSender:
                 if key not in chosen:
                     chosen[key] = self._partitioner(record.key, partitions, partitions)
                 where = (record.topic, chosen[key])
-                batch = batches.get(where) or batches.setdefault(where, _Batch(producer))
+                if where not in batches:
+                    batches[where] = _Batch(producer)
+                batch = batches[where]
                 batch.append(index, record.key, record.value)
             except Exception as exc:  # e.g. a topic the broker does not have
                 outcomes[index] = exc

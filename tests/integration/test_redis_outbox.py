@@ -9,8 +9,9 @@ import redis
 
 from deploy.embedded import EmbeddedStack
 from producers.outbox import RedisOutbox
-from schemas.outbox import Outbox, message_key
-from tests.unit.outbox_contract import OutboxContract
+from schemas.outbox import Outbox, message_claim, message_key
+from tests.unit.factories import NOW, submission
+from tests.unit.outbox_contract import TOPIC, OutboxContract
 
 pytestmark = pytest.mark.integration
 
@@ -25,4 +26,12 @@ class TestRedisOutbox(OutboxContract):
         return RedisOutbox(self.client, self.prefix, first_retry_s=self.first_retry_s)
 
     def mark_recorded(self, outbox: Outbox, dedupe_key: str, ticket_id: str) -> None:
-        self.client.set(message_key(self.prefix, dedupe_key), ticket_id)
+        self.client.hset(*message_claim(self.prefix, dedupe_key), ticket_id)
+
+    def test_a_message_recorded_by_an_older_recorder_is_not_admitted_again(self) -> None:
+        outbox = self.make_outbox()
+        first = submission(ticket_id="ZTC-20261127-DDDDDDDD", channel_message_id="m-9")
+        self.client.set(message_key(self.prefix, first.dedupe_key), first.ticket_id)  # one key per message
+        again = submission(ticket_id="ZTC-20261201-EEEEEEEE", channel_message_id="m-9")
+        assert outbox.admit_submission(again, TOPIC, NOW) == (first.ticket_id, False)
+        assert outbox.pending() == 0

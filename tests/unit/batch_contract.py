@@ -131,6 +131,40 @@ class BatchContract(ReadModelContract):
         assert results[1].record.ticket_id == "B8"
         assert store.get("B8-later") is None and store.ticket_for_message(first.submission.dedupe_key) == "B8"
 
+    def test_two_writers_racing_for_one_channel_message_make_one_ticket(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        store = self.make_store(BOOK)
+        first = routed_at("B11", FRIDAY_4PM)
+        other = first.model_copy(
+            update={
+                "ticket_id": "B11-later",
+                "event_id": "e-b11-later",
+                "submission": first.submission.model_copy(update={"ticket_id": "B11-later"}),
+            }
+        )
+        real = ticket_store._transition
+        raced = False
+
+        def racing(old: TicketRecord | None, event: Event, book: SlaBook | None) -> Any:
+            nonlocal raced
+            if not raced:  # another writer records the message's first ticket between our read and write
+                raced = True
+                assert store.record(first).status is RecordStatus.applied
+            return real(old, event, book)
+
+        monkeypatch.setattr(ticket_store, "_transition", racing)
+        fresh = routed_at("B12", FRIDAY_4PM)
+        results = store.record_many([other, fresh])
+        monkeypatch.undo()
+        assert statuses(results) == ["duplicate", "applied"]
+        assert isinstance(results[0], RecordOutcome) and results[0].record is not None
+        assert results[0].record.ticket_id == "B11"
+        assert (
+            store.get("B11-later") is None and store.ticket_for_message(first.submission.dedupe_key) == "B11"
+        )
+        self.same_as_one_by_one(store, [first, fresh], ["B11", "B11-later", "B12"])
+
     def test_two_writers_racing_on_one_ticket_both_count_once(self, monkeypatch: pytest.MonkeyPatch) -> None:
         store = self.make_store(BOOK)
         first = routed_at("B9", FRIDAY_4PM, "土石方施工许可证办理，李村街道")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import zlib
 
 import pytest
 from pydantic import ValidationError
@@ -45,3 +46,19 @@ def test_the_format_1_dictionary_never_changes() -> None:
     """Every ticket written in format 1 needs exactly these bytes to be read: a new dictionary is format 2."""
     digest = hashlib.sha256(DICTIONARY_1).hexdigest()
     assert digest == "cbfa1eeed0f161ad5b61495e66e6d1cca928f5f47cb6c990df553decebded58a"
+
+
+def test_format_1_packed_with_zlibs_default_window_still_loads() -> None:
+    """Recorders before the 8 KB window packed with zlib's defaults: the same format, still read."""
+    ticket = record()
+    packer = zlib.compressobj(6, zdict=DICTIONARY_1)
+    stored = b"\x01" + packer.compress(ticket.model_dump_json().encode()) + packer.flush()
+    assert decode_record(stored) == ticket
+
+
+def test_a_ticket_longer_than_the_window_round_trips() -> None:
+    long = transition(
+        None, routed_at("ZTC-20261127-0123456789AC", FRIDAY_4PM, "材料已经交了两次，" * 550), BOOK
+    )
+    assert isinstance(long, TicketRecord) and len(long.model_dump_json().encode()) > 12_000
+    assert decode_record(encode_record(long)) == long
