@@ -18,6 +18,7 @@ from typing import Protocol, cast
 from schemas.events import Priority, RuleHit, TicketRouted, TicketSubmitted, derived_event_id
 from schemas.policy import Category, KeyProject, RoutingPolicy
 from schemas.sla_rules import deadlines_from
+from schemas.trusted_models import construct_trusted
 from streams.routing_index import PolicyIndex, index_for
 
 UNCLASSIFIED = "unclassified"
@@ -118,7 +119,6 @@ def category_probabilities(
 
 
 _FLOOR = 1e-6
-_LOG_FLOOR = math.log(_FLOOR)
 _ROUNDS_TO_ZERO = 4e-5
 """``round(x, 4) == 0.0`` for every 0 <= x below this (the boundary is 5e-5): no need to call it."""
 
@@ -133,16 +133,21 @@ def fuse(
     a bounced or vague request then has low confidence and goes to manual triage.
     """
     unclaimed = max(0.0, 1.0 - sum(model.values()))
-    log, exp = math.log, math.exp
-    logits = {c: log(max(p, _FLOOR)) for c, p in model.items()}
-    for c, score in rules.items():
-        if c in logits:
-            logits[c] += boost * score  # others gain boost × 0.0, which changes no logit
-    if not logits.keys() >= allowed:
-        logits |= {c: _LOG_FLOOR + boost * rules.get(c, 0.0) for c in allowed if c not in logits}
-    top = max(logits.values(), default=0.0)
-    weights = {c: exp(v - top) for c, v in logits.items()}
-    total = sum(weights.values()) + unclaimed / exp(top)
+    exp = math.exp
+    # exp(log p + boost × r - shift) = p × exp(boost × r - shift): no logarithm per category, and a
+    # category without rule evidence keeps p × exp(-shift). ``shift`` (the largest boost) keeps every
+    # factor at most 1, as subtracting the top logit did.
+    shift = max(0.0, boost * max(rules.values(), default=0.0))
+    weights = {c: p if p > _FLOOR else _FLOOR for c, p in model.items()}
+    if shift:
+        scale = exp(-shift)
+        weights = {
+            c: w * (exp(boost * rules[c] - shift) if c in rules else scale) for c, w in weights.items()
+        }
+    if not weights.keys() >= allowed:
+        missing = {c: _FLOOR * exp(boost * rules.get(c, 0.0) - shift) for c in allowed if c not in weights}
+        weights |= missing
+    total = sum(weights.values()) + unclaimed * exp(-shift)
     fused = {}
     for c in allowed:
         share = weights[c] / total
@@ -273,8 +278,9 @@ def decide_route(
     project = key_project_of(submission, policy, text)
     street = named_street(submission, policy, text) or _street_of_project(project, policy)
     key_enterprise = is_key_enterprise(submission, policy)
-    ranked = classification.ranked
-    top = ranked[0][0] if ranked and ranked[0][1] > 0 else None  # ``classification.top``
+    scores = classification.scores
+    best = max(scores.values(), default=0.0)
+    top = min(c for c, v in scores.items() if v == best) if best > 0 else None  # ``classification.top``
     category = categories.get(top) if top else None
     priority = Priority.urgent if classification.urgent else Priority.normal
     if category is not None and category.priority.rank > priority.rank:
@@ -293,13 +299,17 @@ def decide_route(
             key_project=project.name if project else None,
             street_department=street,
         )
-    top_score = classification.scores[category.code]
+    top_score = scores[category.code]
     share = 0.0 if category.lead_is_street else policy.co_share
+    evidenced = [  # co-departments need evidence a person can read: rule scores, in ``ranked`` order
+        (-scores[code], code)
+        for code, weight in classification.rule_scores.items()
+        if weight > 0 and code != top and code in scores
+    ]
     secondary = [
         other.lead
-        for code, score in ranked[1:]
-        if classification.rule_scores.get(code, 0.0) > 0  # co-departments need evidence a person can read
-        and score >= share * top_score
+        for minus_score, code in sorted(evidenced)
+        if -minus_score >= share * top_score
         and (other := categories.get(code)) is not None
         and not other.lead_is_street
     ]
@@ -337,7 +347,8 @@ def route_ticket(
     key = decision.key_enterprise or decision.key_project is not None
     tier = index.tier(decision.category, decision.priority, key)
     deadlines = deadlines_from(tier, now, index.calendar)  # also refuses a naive ``now``
-    return TicketRouted.model_construct(
+    return construct_trusted(
+        TicketRouted,
         event_id=event_id or derived_event_id("routed", submission.event_id),
         ticket_id=submission.ticket_id,
         occurred_at=now,

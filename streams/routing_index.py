@@ -209,14 +209,19 @@ class PolicyIndex:
 
 
 _INDEXES: dict[int, PolicyIndex] = {}
+_LAST: list[PolicyIndex | None] = [None]
 
 
 def index_for(policy: RoutingPolicy) -> PolicyIndex:
     """The policy's index, built on first use; the entry keeps ``policy`` alive, so its id stays unique."""
+    last = _LAST[0]
+    if last is not None and last.policy is policy:  # asked several times per ticket, nearly always one policy
+        return last
     found = _INDEXES.get(id(policy))
     if found is not None and found.policy is policy:
+        _LAST[0] = found
         return found
     if len(_INDEXES) > 16:
         _INDEXES.clear()
-    built = _INDEXES[id(policy)] = PolicyIndex.of(policy)
+    built = _INDEXES[id(policy)] = _LAST[0] = PolicyIndex.of(policy)
     return built
