@@ -156,15 +156,29 @@ class TextClassifier:
         total += self._intercept
         return total
 
+    def label_probabilities(self, text: str) -> list[float]:
+        """Calibrated probability per label, in ``labels`` order (what `predict_proba` sorts)."""
+        shifted = self.scores(text)  # one numpy call per step: cheaper than 19 math.exp calls
+        shifted -= shifted.max()
+        shifted *= self._inv_temperature
+        np.exp(shifted, out=shifted)
+        shifted *= 1.0 / shifted.sum()
+        probabilities: list[float] = shifted.tolist()
+        return probabilities
+
     def predict_proba(self, text: str) -> dict[str, float]:
         """Calibrated probability per label, sorted highest first."""
+        weights, norm = self._softmax_weights(text)
+        order = sorted(range(len(weights)), key=weights.__getitem__, reverse=True)
+        return {self.labels[i]: weights[i] * norm for i in order}
+
+    def _softmax_weights(self, text: str) -> tuple[list[float], float]:
+        """exp((score - top score) / temperature) per label, and 1 / their sum."""
         scores = self.scores(text).tolist()
         top = max(scores)
         inverse, exp = self._inv_temperature, math.exp
         weights = [exp((z - top) * inverse) for z in scores]
-        norm = 1.0 / sum(weights)
-        order = sorted(range(len(weights)), key=weights.__getitem__, reverse=True)
-        return {self.labels[i]: weights[i] * norm for i in order}
+        return weights, 1.0 / sum(weights)
 
     def predict(self, text: str) -> Prediction:
         probabilities = self.predict_proba(text)

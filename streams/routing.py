@@ -13,12 +13,13 @@ import math
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import Protocol, cast
 
 from schemas.events import Priority, RuleHit, TicketRouted, TicketSubmitted, derived_event_id
 from schemas.policy import Category, KeyProject, RoutingPolicy
-from schemas.sla_rules import deadlines_from, tier_for
-from streams.routing_index import index_for
+from schemas.sla_rules import deadlines_from
+from schemas.trusted_models import construct_trusted
+from streams.routing_index import PolicyIndex, index_for
 
 UNCLASSIFIED = "unclassified"
 
@@ -29,6 +30,15 @@ class LabelModel(Protocol):
     def predict_proba(self, text: str) -> dict[str, float]: ...
 
     def explain(self, text: str, label: str, top_k: int = 8) -> list[tuple[str, float]]: ...
+
+
+class LabelListModel(LabelModel, Protocol):
+    """A model that also gives its probabilities as a list in ``labels`` order (no dict to build)."""
+
+    @property
+    def labels(self) -> tuple[str, ...]: ...
+
+    def label_probabilities(self, text: str) -> list[float]: ...
 
 
 @dataclass(frozen=True)
@@ -92,12 +102,25 @@ def category_probabilities(
     model: LabelModel, submission: TicketSubmitted, policy: RoutingPolicy
 ) -> dict[str, float]:
     """The model's label probabilities summed per policy category (``model_labels``, else the code)."""
+    index = index_for(policy)
+    if hasattr(model, "label_probabilities"):  # the same numbers, without the dict by label
+        listing = cast(LabelListModel, model)
+        values = listing.label_probabilities(model_text(submission))
+        return {
+            code: values[at[0]] if len(at) == 1 else sum([values[i] for i in at]) if at else 0.0
+            for code, at in index.label_positions(listing.labels)
+        }
     probabilities = model.predict_proba(model_text(submission))
     get = probabilities.get
     return {
         code: get(labels[0], 0.0) if len(labels) == 1 else sum(get(label, 0.0) for label in labels)
-        for code, labels in index_for(policy).category_labels
+        for code, labels in index.category_labels
     }
+
+
+_FLOOR = 1e-6
+_ROUNDS_TO_ZERO = 4e-5
+"""``round(x, 4) == 0.0`` for every 0 <= x below this (the boundary is 5e-5): no need to call it."""
 
 
 def fuse(
@@ -110,12 +133,26 @@ def fuse(
     a bounced or vague request then has low confidence and goes to manual triage.
     """
     unclaimed = max(0.0, 1.0 - sum(model.values()))
-    logits = {c: math.log(max(p, 1e-6)) + boost * rules.get(c, 0.0) for c, p in model.items()}
-    logits |= {c: math.log(1e-6) + boost * rules.get(c, 0.0) for c in allowed if c not in logits}
-    top = max(logits.values(), default=0.0)
-    weights = {c: math.exp(v - top) for c, v in logits.items()}
-    total = sum(weights.values()) + unclaimed / math.exp(top)
-    return {c: round(weights[c] / total, 4) for c in allowed}
+    exp = math.exp
+    # exp(log p + boost × r - shift) = p × exp(boost × r - shift): no logarithm per category, and a
+    # category without rule evidence keeps p × exp(-shift). ``shift`` (the largest boost) keeps every
+    # factor at most 1, as subtracting the top logit did.
+    shift = max(0.0, boost * max(rules.values(), default=0.0))
+    weights = {c: p if p > _FLOOR else _FLOOR for c, p in model.items()}
+    if shift:
+        scale = exp(-shift)
+        weights = {
+            c: w * (exp(boost * rules[c] - shift) if c in rules else scale) for c, w in weights.items()
+        }
+    if not weights.keys() >= allowed:
+        missing = {c: _FLOOR * exp(boost * rules.get(c, 0.0) - shift) for c in allowed if c not in weights}
+        weights |= missing
+    total = sum(weights.values()) + unclaimed * exp(-shift)
+    fused = {}
+    for c in allowed:
+        share = weights[c] / total
+        fused[c] = 0.0 if share < _ROUNDS_TO_ZERO else round(share, 4)
+    return fused
 
 
 def classify(
@@ -133,24 +170,19 @@ def classify(
     """
     index = index_for(policy)
     text = ticket_text(submission) if text is None else text
-    present = index.first_characters.intersection(text)
     scores: dict[str, float] = {}
     hits: list[RuleHit] = []
     overrides: list[str] = []
     urgent = False
     allowed = index.allowed(excluded)
-    for matcher in index.matchers:
-        matched = matcher.match(text, present)
-        if matched is None:
-            continue
-        rule = matcher.rule
+    for rule, hit in index.rule_hits(text):
         urgent = urgent or rule.urgent
-        hits.append(RuleHit(rule_id=rule.id, category=rule.category, weight=rule.weight, matched=matched))
+        hits.append(hit)
         if rule.category is not None and rule.category in allowed:
             scores[rule.category] = scores.get(rule.category, 0.0) + rule.weight
             if rule.override:
                 overrides.append(rule.category)
-    scores, joint = _absorb_into_coordination(scores, policy)
+    scores, joint = _absorb_into_coordination(scores, index)
     if overrides:
         scores[overrides[0]] = max(scores.values()) + 1.0
         return Classification(scores, tuple(hits), 1.0, urgent, rule_scores=scores)
@@ -164,13 +196,13 @@ def classify(
     return Classification(fused, tuple(hits), confidence, urgent, scores, probabilities)
 
 
-def _absorb_into_coordination(
-    scores: dict[str, float], policy: RoutingPolicy
-) -> tuple[dict[str, float], bool]:
+def _absorb_into_coordination(scores: dict[str, float], index: PolicyIndex) -> tuple[dict[str, float], bool]:
     """A coordination request touching several categories is one joint request: it takes their weight."""
-    joint = [c.code for c in policy.categories if c.lead_is_street and scores.get(c.code, 0) > 0]
+    joint = [code for code in index.street_led if scores.get(code, 0) > 0]
+    if not joint:
+        return scores, False
     others = [code for code in scores if code not in joint]
-    if not joint or len(others) < policy.coordination_min_categories:
+    if len(others) < index.policy.coordination_min_categories:
         return scores, False
     absorbed = dict(scores)
     absorbed[joint[0]] += sum(scores[code] for code in others)
@@ -179,15 +211,14 @@ def _absorb_into_coordination(
 
 def named_street(submission: TicketSubmitted, policy: RoutingPolicy, text: str | None = None) -> str | None:
     """The street office a ticket names: its street field first, then '...街道' in the text."""
-    streets = index_for(policy).streets
+    index = index_for(policy)
     if submission.street:
-        wanted = submission.street.strip()
-        for code, names, _ in streets:
-            if wanted == code or wanted in names:
-                return code
-    text = ticket_text(submission) if text is None else text
-    for code, _, named_in_text in streets:
-        if any(name in text for name in named_in_text):
+        code = index.street_codes.get(submission.street.strip())
+        if code is not None:
+            return code
+    found = index.found_in(ticket_text(submission) if text is None else text)
+    for code, named_in_text in index.streets_in_text:
+        if any(name in found for name in named_in_text):
             return code
     return None
 
@@ -195,22 +226,20 @@ def named_street(submission: TicketSubmitted, policy: RoutingPolicy, text: str |
 def key_project_of(
     submission: TicketSubmitted, policy: RoutingPolicy, text: str | None = None
 ) -> KeyProject | None:
-    text = ticket_text(submission) if text is None else text
-    for project, names, lowered in index_for(policy).projects:
+    index = index_for(policy)
+    found = index.found_in(ticket_text(submission) if text is None else text)
+    for project, names, lowered in index.projects:
         if submission.project_name in names:
             return project
-        if any(name in text for name in lowered):
+        if any(name in found for name in lowered):
             return project
     return None
 
 
 def is_key_enterprise(submission: TicketSubmitted, policy: RoutingPolicy) -> bool:
-    for enterprise in policy.key_enterprises:
-        if submission.credit_code and submission.credit_code == enterprise.credit_code:
-            return True
-        if submission.enterprise_name and submission.enterprise_name == enterprise.name:
-            return True
-    return False
+    index = index_for(policy)
+    code, name = submission.credit_code, submission.enterprise_name
+    return bool(code and code in index.enterprise_codes) or bool(name and name in index.enterprise_names)
 
 
 def _street_of_project(project: KeyProject | None, policy: RoutingPolicy) -> str | None:
@@ -249,8 +278,9 @@ def decide_route(
     project = key_project_of(submission, policy, text)
     street = named_street(submission, policy, text) or _street_of_project(project, policy)
     key_enterprise = is_key_enterprise(submission, policy)
-    ranked = classification.ranked
-    top = ranked[0][0] if ranked and ranked[0][1] > 0 else None  # ``classification.top``
+    scores = classification.scores
+    best = max(scores.values(), default=0.0)
+    top = min(c for c, v in scores.items() if v == best) if best > 0 else None  # ``classification.top``
     category = categories.get(top) if top else None
     priority = Priority.urgent if classification.urgent else Priority.normal
     if category is not None and category.priority.rank > priority.rank:
@@ -269,13 +299,17 @@ def decide_route(
             key_project=project.name if project else None,
             street_department=street,
         )
-    top_score = classification.scores[category.code]
+    top_score = scores[category.code]
     share = 0.0 if category.lead_is_street else policy.co_share
+    evidenced = [  # co-departments need evidence a person can read: rule scores, in ``ranked`` order
+        (-scores[code], code)
+        for code, weight in classification.rule_scores.items()
+        if weight > 0 and code != top and code in scores
+    ]
     secondary = [
         other.lead
-        for code, score in ranked[1:]
-        if classification.rule_scores.get(code, 0.0) > 0  # co-departments need evidence a person can read
-        and score >= share * top_score
+        for minus_score, code in sorted(evidenced)
+        if -minus_score >= share * top_score
         and (other := categories.get(code)) is not None
         and not other.lead_is_street
     ]
@@ -311,9 +345,10 @@ def route_ticket(
     classification = classify(submission, policy, excluded, model, text)
     decision = decide_route(submission, classification, policy, excluded, text)
     key = decision.key_enterprise or decision.key_project is not None
-    tier = tier_for(policy.sla, decision.category, decision.priority, key)
+    tier = index.tier(decision.category, decision.priority, key)
     deadlines = deadlines_from(tier, now, index.calendar)  # also refuses a naive ``now``
-    return TicketRouted.model_construct(
+    return construct_trusted(
+        TicketRouted,
         event_id=event_id or derived_event_id("routed", submission.event_id),
         ticket_id=submission.ticket_id,
         occurred_at=now,

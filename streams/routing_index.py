@@ -12,13 +12,16 @@ policy it indexed, so an id is never reused while its entry lives.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from functools import lru_cache
 
 from schemas.business_calendar import BusinessCalendar
+from schemas.events import Priority, RuleHit
 from schemas.policy import Category, DepartmentKind, KeyProject, RoutingPolicy, Rule
-from schemas.sla_rules import calendar_for
+from schemas.sla import SlaTier
+from schemas.sla_rules import calendar_for, tier_for
 
 
 @lru_cache(maxsize=1024)
@@ -26,44 +29,84 @@ def _compiled(pattern: str) -> re.Pattern[str]:
     return re.compile(pattern, re.IGNORECASE)
 
 
+class Needles:
+    """Which of a fixed set of literal strings occur in a text, found in one regex scan.
+
+    The needles, longest first, form one alternation: a scan finds, at each position it
+    tries, the longest needle starting there, and skips past it. Every needle inside a
+    found one is present too; a needle that starts inside a found one and runs past its
+    end (``土石方施工`` then ``施工许可证`` in ``土石方施工许可证``) is the only kind the scan
+    can step over, so those few are checked directly. The result is exactly the needles
+    ``n`` with ``n in text``.
+    """
+
+    def __init__(self, needles: Iterable[str]) -> None:
+        wanted = set(needles)
+        distinct = sorted(wanted - {""}, key=lambda n: (-len(n), n))
+        self._empty = "" in wanted  # the empty string is in every text
+        self._scan = re.compile("|".join(map(re.escape, distinct))) if distinct else None
+        self._inside = {k: frozenset(n for n in distinct if n in k) for k in distinct}
+        self._straddling = {k: tuple(w for w in distinct if _straddles(k, w)) for k in distinct}
+
+    def present(self, text: str) -> set[str]:
+        found: set[str] = {""} if self._empty else set()
+        if self._scan is None:
+            return found
+        scanned = set(self._scan.findall(text))
+        for needle in scanned:
+            found |= self._inside[needle]
+        for needle in scanned:
+            for other in self._straddling[needle]:
+                if other not in found and other in text:
+                    found.add(other)
+        return found
+
+
+def _straddles(first: str, other: str) -> bool:
+    """Whether ``other`` can start inside ``first`` and end after it (without being inside it)."""
+    if other in first:
+        return False
+    return any(first.endswith(other[:size]) for size in range(1, min(len(first), len(other))))
+
+
 @dataclass(frozen=True)
-class RuleMatcher:
-    """A rule ready for the hot path: keywords lowered (with their first character), pattern compiled."""
+class RuleKeyword:
+    """One keyword of a rule: the rule's position in the policy, the keyword's in the rule, its hit."""
 
-    rule: Rule
-    keywords: tuple[tuple[str, str, str], ...]  # (as written, lowered, first character of lowered)
-    pattern: re.Pattern[str] | None
-
-    def match(self, text: str, present: AbstractSet[str]) -> str | None:
-        """The first keyword (in the rule's order) found in ``text``, else the pattern's match.
-
-        ``present``: characters known to occur in ``text`` among the keywords' first ones; a
-        keyword whose first character is not there cannot be in the text, so it is not searched.
-        """
-        for keyword, lowered, first in self.keywords:
-            if (not first or first in present) and lowered in text:
-                return keyword
-        if self.pattern is not None:
-            found = self.pattern.search(text)
-            if found:
-                return found.group(0)
-        return None
+    rule: int
+    order: int
+    hit: RuleHit
 
 
 @dataclass(frozen=True)
 class PolicyIndex:
     policy: RoutingPolicy
-    matchers: tuple[RuleMatcher, ...]
-    first_characters: frozenset[str]
+    needles: Needles
+    """every string a ticket's text is searched for: rule keywords, street and project names"""
+    keywords: dict[str, tuple[RuleKeyword, ...]]
+    """lowered keyword -> the rules it belongs to (with its hit, made once)"""
+    patterns: tuple[tuple[int, Rule, re.Pattern[str]], ...]
+    """(rule position, rule, compiled pattern) of the rules that have one"""
     categories: dict[str, Category]
+    street_led: tuple[str, ...]
+    """codes of the categories a street office leads (coordination), in policy order"""
     category_labels: tuple[tuple[str, tuple[str, ...]], ...]
     """(category code, the model labels whose probabilities it sums)"""
-    streets: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...]
-    """(street office code, its street names, those of them with 街道 that a text may name)"""
+    street_codes: dict[str, str]
+    """a street field's value (office code or street name) -> the first street office it names"""
+    streets_in_text: tuple[tuple[str, tuple[str, ...]], ...]
+    """(street office code, its street names with 街道, which a text may name)"""
     projects: tuple[tuple[KeyProject, frozenset[str], tuple[str, ...]], ...]
     """(project, its names, the names lowered)"""
+    enterprise_codes: frozenset[str]
+    enterprise_names: frozenset[str]
     calendar: BusinessCalendar
     _allowed: dict[frozenset[str], frozenset[str]] = field(default_factory=dict)
+    _tiers: dict[tuple[str, Priority, bool], SlaTier] = field(default_factory=dict)
+    _label_positions: dict[tuple[str, ...], tuple[tuple[str, tuple[int, ...]], ...]] = field(
+        default_factory=dict
+    )
+    _last_found: list[tuple[str, AbstractSet[str]]] = field(default_factory=lambda: [("", frozenset())])
 
     def allowed(self, excluded: frozenset[str]) -> frozenset[str]:
         """Categories that may win when ``excluded`` departments bounced the ticket (street-led stay)."""
@@ -76,44 +119,109 @@ class PolicyIndex:
             )
         return found
 
+    def found_in(self, text: str) -> AbstractSet[str]:
+        """The needles ``text`` contains (the last text's answer is kept: routing asks several times)."""
+        last_text, last_found = self._last_found[0]
+        if last_text is text:
+            return last_found
+        found = self.needles.present(text)
+        self._last_found[0] = (text, found)
+        return found
+
+    def rule_hits(self, text: str) -> list[tuple[Rule, RuleHit]]:
+        """The rules that fire on ``text``, in policy order, each with its hit: the first of its
+        keywords (in the rule's order) that the text contains, else its pattern's match."""
+        found = self.found_in(text)
+        first: dict[int, RuleKeyword] = {}
+        for needle in found:
+            for entry in self.keywords.get(needle, ()):
+                best = first.get(entry.rule)
+                if best is None or entry.order < best.order:
+                    first[entry.rule] = entry
+        hits = {position: entry.hit for position, entry in first.items()}
+        for position, rule, pattern in self.patterns:
+            if position not in hits and (match := pattern.search(text)):
+                hits[position] = RuleHit(
+                    rule_id=rule.id, category=rule.category, weight=rule.weight, matched=match.group(0)
+                )
+        rules = self.policy.rules
+        return [(rules[position], hits[position]) for position in sorted(hits)]
+
+    def tier(self, category: str, priority: Priority, key: bool) -> SlaTier:
+        """``tier_for`` the policy's SLA rules, remembered per (category, priority, key)."""
+        found = self._tiers.get((category, priority, key))
+        if found is None:
+            if len(self._tiers) > 1024:
+                self._tiers.clear()
+            found = self._tiers[category, priority, key] = tier_for(self.policy.sla, category, priority, key)
+        return found
+
+    def label_positions(self, labels: tuple[str, ...]) -> tuple[tuple[str, tuple[int, ...]], ...]:
+        """(category code, positions in ``labels`` of the model labels it sums) for a model's labels."""
+        found = self._label_positions.get(labels)
+        if found is None:
+            if len(self._label_positions) > 16:
+                self._label_positions.clear()
+            position = {label: i for i, label in reversed(list(enumerate(labels)))}
+            found = self._label_positions[labels] = tuple(
+                (code, tuple(position[label] for label in wanted if label in position))
+                for code, wanted in self.category_labels
+            )  # a label the model lacks has probability 0.0: leaving it out of a sum changes nothing
+        return found
+
     @classmethod
     def of(cls, policy: RoutingPolicy) -> PolicyIndex:
-        matchers = tuple(
-            RuleMatcher(
-                rule,
-                tuple((k, k.lower(), k.lower()[:1]) for k in rule.keywords),
-                _compiled(rule.pattern) if rule.pattern is not None else None,
-            )
-            for rule in policy.rules
+        keywords: dict[str, list[RuleKeyword]] = {}
+        for position, rule in enumerate(policy.rules):
+            for order, keyword in enumerate(rule.keywords):
+                hit = RuleHit(rule_id=rule.id, category=rule.category, weight=rule.weight, matched=keyword)
+                keywords.setdefault(keyword.lower(), []).append(RuleKeyword(position, order, hit))
+        streets = [d for d in policy.departments if d.kind is DepartmentKind.street]
+        street_codes: dict[str, str] = {}
+        for dept in streets:
+            for name in (dept.code, *dept.street_names):
+                street_codes.setdefault(name, dept.code)
+        streets_in_text = tuple((d.code, tuple(n for n in d.street_names if "街道" in n)) for d in streets)
+        projects = tuple(
+            (p, frozenset(p.names), tuple(n.lower() for n in p.names)) for p in policy.key_projects
         )
-        streets = tuple(
-            (d.code, d.street_names, tuple(n for n in d.street_names if "街道" in n))
-            for d in policy.departments
-            if d.kind is DepartmentKind.street
-        )
+        needles = [*keywords, *(n for _, names in streets_in_text for n in names)]
+        needles += [n for _, _, lowered in projects for n in lowered]
         return cls(
             policy=policy,
-            matchers=matchers,
-            first_characters=frozenset(first for m in matchers for _, _, first in m.keywords if first),
-            categories={c.code: c for c in reversed(policy.categories)},  # the first of a code wins
-            category_labels=tuple((c.code, c.model_labels or (c.code,)) for c in policy.categories),
-            streets=streets,
-            projects=tuple(
-                (p, frozenset(p.names), tuple(n.lower() for n in p.names)) for p in policy.key_projects
+            needles=Needles(needles),
+            keywords={k: tuple(v) for k, v in keywords.items()},
+            patterns=tuple(
+                (position, rule, _compiled(rule.pattern))
+                for position, rule in enumerate(policy.rules)
+                if rule.pattern is not None
             ),
+            categories={c.code: c for c in reversed(policy.categories)},  # the first of a code wins
+            street_led=tuple(c.code for c in policy.categories if c.lead_is_street),
+            category_labels=tuple((c.code, c.model_labels or (c.code,)) for c in policy.categories),
+            street_codes=street_codes,
+            streets_in_text=streets_in_text,
+            projects=projects,
+            enterprise_codes=frozenset(e.credit_code for e in policy.key_enterprises if e.credit_code),
+            enterprise_names=frozenset(e.name for e in policy.key_enterprises),
             calendar=calendar_for(policy.sla),
         )
 
 
 _INDEXES: dict[int, PolicyIndex] = {}
+_LAST: list[PolicyIndex | None] = [None]
 
 
 def index_for(policy: RoutingPolicy) -> PolicyIndex:
     """The policy's index, built on first use; the entry keeps ``policy`` alive, so its id stays unique."""
+    last = _LAST[0]
+    if last is not None and last.policy is policy:  # asked several times per ticket, nearly always one policy
+        return last
     found = _INDEXES.get(id(policy))
     if found is not None and found.policy is policy:
+        _LAST[0] = found
         return found
     if len(_INDEXES) > 16:
         _INDEXES.clear()
-    built = _INDEXES[id(policy)] = PolicyIndex.of(policy)
+    built = _INDEXES[id(policy)] = _LAST[0] = PolicyIndex.of(policy)
     return built
