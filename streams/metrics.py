@@ -10,7 +10,8 @@ a unit test keeps them equal), so a scrape sums them across processes.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
@@ -25,6 +26,21 @@ class RouterMetrics:
     events_out: Counter
     dead_letters: Counter
     routing_latency: Histogram
+    _children: dict[tuple[str, str], Any] = field(default_factory=dict, repr=False, compare=False)
+    """(counter, topic) -> its labelled child: ``labels()`` costs more than the increment itself"""
+
+    def count_in(self, topic: str) -> None:
+        self._child("in", topic).inc()
+
+    def count_out(self, topic: str) -> None:
+        self._child("out", topic).inc()
+
+    def _child(self, way: str, topic: str) -> Any:
+        found = self._children.get((way, topic))
+        if found is None:
+            counter = self.events_in if way == "in" else self.events_out
+            found = self._children[way, topic] = counter.labels(topic=topic)
+        return found
 
     @classmethod
     def registered_in(cls, registry: CollectorRegistry) -> RouterMetrics:

@@ -95,7 +95,7 @@ class RouterSteps:
 
     def route(self, raw: bytes | None, origin: Origin, seen: SeenMessages) -> StepOutput:
         """A submitted message routed (once per channel message while ``seen`` remembers it)."""
-        self.counts.events_in.labels(topic=origin.topic).inc()
+        self.counts.count_in(origin.topic)
         try:
             submission = parse_submission(raw)
         except InvalidInput as exc:
@@ -150,7 +150,7 @@ class RouterSteps:
         key = decision.ticket_id.encode()
         sends = [Send(self.topics.routed, key, payload)]
         sends += [Send(self.topics.department(code), key, payload) for code in decision.departments]
-        self.counts.events_out.labels(topic=self.topics.routed).inc()
+        self.counts.count_out(self.topics.routed)
         self.counts.routing_latency.observe(
             max(0.0, (decision.occurred_at - decision.submission.submitted_at).total_seconds())
         )

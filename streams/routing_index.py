@@ -46,7 +46,7 @@ class Needles:
         self._empty = "" in wanted  # the empty string is in every text
         self._scan = re.compile("|".join(map(re.escape, distinct))) if distinct else None
         self._inside = {k: frozenset(n for n in distinct if n in k) for k in distinct}
-        self._straddling = {k: tuple(w for w in distinct if _straddles(k, w)) for k in distinct}
+        self._straddling = _straddling(distinct)
 
     def present(self, text: str) -> set[str]:
         found: set[str] = {""} if self._empty else set()
@@ -62,11 +62,21 @@ class Needles:
         return found
 
 
-def _straddles(first: str, other: str) -> bool:
-    """Whether ``other`` can start inside ``first`` and end after it (without being inside it)."""
-    if other in first:
-        return False
-    return any(first.endswith(other[:size]) for size in range(1, min(len(first), len(other))))
+def _straddling(distinct: list[str]) -> dict[str, tuple[str, ...]]:
+    """For each needle ``k``, the needles that can start inside it and end after it (not inside it).
+
+    Such a needle begins with one of ``k``'s proper suffixes and is longer than that suffix: the
+    needles are looked up by their proper prefixes instead of compared pair by pair.
+    """
+    by_prefix: dict[str, list[str]] = {}
+    for needle in distinct:
+        for size in range(1, len(needle)):
+            by_prefix.setdefault(needle[:size], []).append(needle)
+    straddling: dict[str, tuple[str, ...]] = {}
+    for k in distinct:
+        found = {w for size in range(1, len(k)) for w in by_prefix.get(k[-size:], ()) if w not in k}
+        straddling[k] = tuple(w for w in distinct if w in found)  # in the needles' order
+    return straddling
 
 
 @dataclass(frozen=True)

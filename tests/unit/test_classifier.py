@@ -357,3 +357,12 @@ def test_cli_train_eval_predict(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert report["n"] == len(rows)
     assert _run(["classify", "predict", "--model", str(model), "--text", "施工许可证", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["label"] == "permit"
+
+
+@pytest.mark.parametrize("bad", [True, float("nan"), float("inf"), "0.5", None])
+def test_a_model_with_a_non_number_weight_is_refused(small_model: TextClassifier, bad: object) -> None:
+    payload = json.loads(json.dumps(small_model.to_payload()))
+    block = next(b for b in payload["blocks"] if b["coef"])
+    block["coef"][len(block["coef"]) // 2] = bad
+    with pytest.raises(ValueError, match="non-number or non-finite"):
+        TextClassifier(payload)
