@@ -55,6 +55,14 @@ def _wants_json(scope: Scope) -> bool:
     return not content_type or b"json" in content_type
 
 
+def _upload(scope: Scope) -> bool:
+    """A multipart form: a page's form with files, or an API upload to ``…/attachments``."""
+    content_type = dict(scope["headers"]).get(b"content-type", b"").lower()
+    return content_type.startswith(b"multipart/form-data") and (
+        not scope["path"].startswith("/api/") or scope["path"].endswith("/attachments")
+    )
+
+
 def _api_body(scope: Scope) -> bool:
     """A request to the JSON API that declares some other kind of body (the dashboard's forms are not API)."""
     declared = dict(scope["headers"]).get(b"content-length", b"0")
@@ -71,25 +79,25 @@ class BodyLimit:
     route, never a crash or a 500 in a parser.
     """
 
-    def __init__(self, app: ASGIApp, limit: int = MAX_BODY_BYTES) -> None:
+    def __init__(self, app: ASGIApp, limit: int = MAX_BODY_BYTES, upload_limit: int = MAX_BODY_BYTES) -> None:
         self.app = app
         self.limit = limit
+        self.upload_limit = upload_limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         declared = dict(scope["headers"]).get(b"content-length", b"0")
-        if not declared.isdigit() or int(declared) > self.limit:
-            error = (
-                BodyTooLarge(self.limit) if declared.isdigit() else HTTPException(400, "bad Content-Length")
-            )
+        limit = self.upload_limit if _upload(scope) else self.limit
+        if not declared.isdigit() or int(declared) > limit:
+            error = BodyTooLarge(limit) if declared.isdigit() else HTTPException(400, "bad Content-Length")
             await self._answer(scope, receive, send, error.status_code, error.detail, close=True)
             return
         if _wants_json(scope):
             await self._checked_json(scope, receive, send)
             return
-        if _api_body(scope):
+        if _api_body(scope) and not _upload(scope):
             detail = "请以 JSON 提交 / the API takes JSON bodies: Content-Type: application/json"
             await self._answer(scope, receive, send, 415, detail, close=True)
             return
@@ -99,8 +107,8 @@ class BodyLimit:
             nonlocal received
             message = await receive()
             received += len(message.get("body", b""))
-            if received > self.limit:
-                raise BodyTooLarge(self.limit)
+            if received > limit:
+                raise BodyTooLarge(limit)
             return message
 
         await self.app(scope, limited, send)
