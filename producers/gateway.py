@@ -13,7 +13,7 @@ requests never reach the topic.
 
 import logging
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, Self
@@ -25,6 +25,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from producers.publisher import TicketPublisher, build_submission
+from schemas.attachments import AttachmentRef, AttachmentRefused
 from schemas.events import Channel, TicketSubmitted
 from schemas.json_limits import JsonLimitError, loads_limited, parse_json_object
 from schemas.principals import Principal
@@ -167,6 +168,19 @@ def _unprocessable(errors: list[dict[str, Any]]) -> HTTPException:
     return HTTPException(status_code=422, detail=errors)
 
 
+def _verified(
+    verify: Callable[[Iterable[AttachmentRef]], object] | None, refs: Iterable[AttachmentRef]
+) -> None:
+    if verify is None:
+        raise _unprocessable(
+            [_error(("body", "attachments"), "attachments are not accepted here", "attachments")]
+        )
+    try:
+        verify(refs)
+    except AttachmentRefused as exc:
+        raise _unprocessable([_error(("body", "attachments"), str(exc), "attachments")]) from None
+
+
 # ---------------------------------------------------------------- models
 
 
@@ -205,6 +219,10 @@ class TicketIn(BaseModel):
         default=None, description="标题；缺省取诉求前 30 字 / title (default: start of text)"
     )
     text: str = Field(description="诉求内容 / the request")
+    attachments: list[AttachmentRef] = Field(
+        default_factory=list,
+        description="附件：先 POST /api/attachments 上传，再列出其返回值 / files uploaded first, as answered",
+    )
 
 
 class SubmissionReceipt(BaseModel):
@@ -349,9 +367,13 @@ def robot_text(text: str) -> str | None:
 
 
 def gateway_router(
-    intake: Intake, principal: Callable[..., Principal], links: Callable[[], StatusLinks] | None = None
+    intake: Intake,
+    principal: Callable[..., Principal],
+    links: Callable[[], StatusLinks] | None = None,
+    verify_attachments: Callable[[Iterable[AttachmentRef]], object] | None = None,
 ) -> APIRouter:
-    """The intake routes; ``links``: the enterprise status links a receipt carries (none without)."""
+    """The intake routes; ``links``: the enterprise status links a receipt carries (none without);
+    ``verify_attachments``: checks the files a submission lists were uploaded (none accepted without)."""
     router = APIRouter(tags=["intake 受理"])
     Who = Annotated[Principal, Depends(principal)]
     problems: dict[int | str, dict[str, Any]] = {
@@ -384,6 +406,8 @@ def gateway_router(
         channel = _require_channel(who)
         body = await read_json_object(request)
         submission = intake.validate(body, channel, idempotency_key)
+        if submission.attachments:
+            await run_in_threadpool(_verified, verify_attachments, submission.attachments)
         receipt = await run_in_threadpool(intake.submit, submission)
         log.info(
             "ticket %s from %s (%s)", submission.ticket_id, who.name, "retry" if receipt.duplicate else "new"

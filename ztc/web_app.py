@@ -269,7 +269,12 @@ def create_app(
     )
     principal = principal_dependency(keys, clock)
     app.include_router(
-        gateway_router(intake or Intake(resources.publisher, clock), principal, resources.status_links)
+        gateway_router(
+            intake or Intake(resources.publisher, clock),
+            principal,
+            resources.status_links,
+            resources.attachments.verified,
+        )
     )
     app.include_router(
         department_router(
