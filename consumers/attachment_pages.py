@@ -18,7 +18,6 @@ link — is 404, as if it did not exist. Files are sent as downloads (``Content-
 attachment``, ``nosniff``, never cached), so a crafted file never runs as a page of this site.
 """
 
-
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Annotated
