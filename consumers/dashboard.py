@@ -34,6 +34,7 @@ from consumers.ticket_store import TicketStore
 from consumers.web_sessions import WebSessions
 from schemas.accounts import Role, allowed_now, sees_ticket
 from schemas.actions import ACTIONS, ActionSpec
+from schemas.attachments import attachments_of
 from schemas.events import DISTRICT_ZONE
 from schemas.policy import PrivacyRole, RoutingPolicy
 from schemas.privacy import mask_personal, reader_roles, shows_personal_data
@@ -147,6 +148,8 @@ def make_templates(policy: RoutingPolicy) -> Jinja2Templates:
         level_label=lambda level: levels.get(level, f"{level}级"),
         key_projects=[p.name for p in policy.key_projects],
         department_codes=policy.department_codes,
+        attached=lambda entry: attachments_of(entry.details),
+        attachment_rules=None,
     )
     return templates
 

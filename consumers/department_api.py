@@ -23,6 +23,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationErro
 from consumers.ticket_store import TicketStore
 from schemas.accounts import involved
 from schemas.actions import ACTIONS, Acting, ActionError, ActionSpec, FieldSpec, Kind
+from schemas.attachments import MAX_FILES, AttachmentRef, AttachmentRefused
 from schemas.feedback import DepartmentAction
 from schemas.policy import PrivacyPolicy
 from schemas.principals import Principal, Scope
@@ -47,6 +48,7 @@ class Performer(Protocol):
 
 
 PerformerFactory = Callable[[], Performer]
+VerifyAttachments = Callable[[Iterable[AttachmentRef]], tuple[AttachmentRef, ...]]
 
 
 # ---------------------------------------------------------------- bodies
@@ -88,6 +90,14 @@ def request_model(spec: ActionSpec) -> type[ActionIn]:
         annotation, info = _body_field(field)
         namespace["__annotations__"][field.body_name] = annotation
         namespace[field.body_name] = info
+    if "attachments" in spec.event.model_fields:
+        namespace["__annotations__"]["attachments"] = list[AttachmentRef]
+        namespace["attachments"] = Field(
+            default_factory=list,
+            max_length=MAX_FILES,
+            description="附件：先上传（POST /api/tickets/{ticket_id}/attachments），再列出其返回值 / "
+            "files uploaded first, as that call returned them",
+        )
     model: type[ActionIn] = type(name, (ActionIn,), namespace)
     return model
 
@@ -213,6 +223,15 @@ def _perform(
     )
 
 
+def _verified(verify: VerifyAttachments | None, listed: list[AttachmentRef]) -> tuple[AttachmentRef, ...]:
+    if verify is None:
+        raise HTTPException(422, "此服务不接受附件 / attachments are not accepted here")
+    try:
+        return verify(listed)
+    except AttachmentRefused as exc:
+        raise HTTPException(422, str(exc)) from None
+
+
 # ---------------------------------------------------------------- routes
 
 
@@ -222,10 +241,12 @@ def department_router(
     principal: Callable[..., Principal],
     privacy: PrivacyPolicy | None = None,
     actions: Iterable[ActionSpec] = ACTIONS,
+    verify_attachments: VerifyAttachments | None = None,
 ) -> APIRouter:
     """The department routes: inbox, read, and one per action of ``actions`` that has an HTTP path.
 
-    ``privacy`` is the policy's ``[privacy]`` (default: only the lead unmasked).
+    ``privacy`` is the policy's ``[privacy]`` (default: only the lead unmasked);
+    ``verify_attachments`` checks the files a body lists were uploaded (none accepted without it).
     """
     router = APIRouter(tags=["departments 部门"])
     privacy = privacy if privacy is not None else PrivacyPolicy()
@@ -291,6 +312,9 @@ def department_router(
             department = department_of(who)
             ticket_for(ticket_id, who)
             values = action_values(spec, body, department)
+            listed = getattr(body, "attachments", [])
+            if listed:
+                values["attachments"] = _verified(verify_attachments, listed)
             return _perform(
                 performer(), wait_s, lambda p: p.perform(spec, ticket_id, body.actor, values, department)
             )

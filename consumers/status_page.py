@@ -31,10 +31,12 @@ from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
+from consumers.attachment_pages import Attachments, takes_attachments
 from consumers.department_api import PerformerFactory
 from consumers.ticket_store import TicketStore
-from consumers.web_sessions import form_lists
+from consumers.web_sessions import form_lists, form_with_files
 from schemas.actions import ACTIONS_BY_NAME, ActionError, ActionSpec
+from schemas.attachments import AttachmentRef, AttachmentRefused, attachments_of
 from schemas.feedback import ENTERPRISE, InformationSupplied, Rating, SatisfactionRated
 from schemas.status_links import STATUS_PREFIX, StatusLinks, token_expiry
 from schemas.ticket import HistoryEntry, TicketRecord, TicketStatus
@@ -61,6 +63,7 @@ Names = Callable[[str], str]
 class Step:
     at: datetime
     text: str
+    attachments: tuple[AttachmentRef, ...] = ()
 
 
 def _co(names: Names, codes: list[str] | tuple[str, ...]) -> str:
@@ -175,7 +178,9 @@ def _question(record: TicketRecord) -> str | None:
 def enterprise_view(record: TicketRecord, names: Names) -> EnterpriseView:
     """What the enterprise reads and may do; ``names`` turns a department code into its name."""
     steps = tuple(
-        Step(entry.at, text) for entry in record.history if (text := step_text(entry, names)) is not None
+        Step(entry.at, text, attachments_of(entry.details))
+        for entry in record.history
+        if (text := step_text(entry, names)) is not None
     )
     open_ = record.status not in (TicketStatus.resolved, TicketStatus.closed)
     return EnterpriseView(
@@ -202,8 +207,10 @@ class StatusPages:
         templates: Jinja2Templates,
         clock: Callable[[], datetime],
         names: Names,
+        attachments: Attachments | None = None,
     ) -> None:
         self.names = names
+        self.attachments = attachments
         self.store = store
         self.performer = performer
         self.links = links
@@ -239,7 +246,14 @@ class StatusPages:
             **context,
         )
 
-    def act(self, request: Request, token: str, spec: ActionSpec, values: dict[str, Any]) -> Response:
+    def act(
+        self,
+        request: Request,
+        token: str,
+        spec: ActionSpec,
+        values: dict[str, Any],
+        files: tuple[tuple[str, bytes], ...] = (),
+    ) -> Response:
         ticket_id = self.ticket_id(token)
         if ticket_id is None:
             return self.not_found(request)
@@ -247,7 +261,11 @@ class StatusPages:
             return self.page(request, token, 409, error="诉求正在受理中，请稍后再试")
         client = self.performer()
         try:
+            if files and self.attachments is not None and takes_attachments(spec.event):
+                values = {**values, "attachments": self.attachments.keep(files)}
             event = client.perform(spec, ticket_id, ENTERPRISE_ACTOR, values, ENTERPRISE)
+        except AttachmentRefused as exc:
+            return self.page(request, token, 422, error=str(exc))
         except ValidationError:
             return self.page(
                 request, token, 422, error="请填写完整（内容不能为空，也不能过长）/ please fill in the form"
@@ -276,9 +294,10 @@ def status_router(pages: StatusPages) -> APIRouter:
 
     @router.post(STATUS_PREFIX + "{token}/supply", response_model=None)
     async def supplied(request: Request, token: str) -> Response:
-        fields = {k: v[0] for k, v in (await form_lists(request)).items()}
+        lists, files = await form_with_files(request)
+        fields = {k: v[0] for k, v in lists.items()}
         values = {"content": fields.get("content", "").strip() or None}
-        return await run_in_threadpool(pages.act, request, token, supply, values)
+        return await run_in_threadpool(pages.act, request, token, supply, values, files)
 
     @router.post(STATUS_PREFIX + "{token}/rate", response_model=None)
     async def rated(request: Request, token: str) -> Response:

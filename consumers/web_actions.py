@@ -20,11 +20,13 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 
+from consumers.attachment_pages import Attachments, takes_attachments
 from consumers.department_api import PerformerFactory, action_values, request_model
 from consumers.ticket_store import TicketStore
 from consumers.web_sessions import Posted, WebSessions
 from schemas.accounts import offered, sees_ticket
 from schemas.actions import ActionError, ActionSpec, Kind
+from schemas.attachments import AttachmentRefused
 from schemas.dead_letters import describe_validation_error
 from schemas.ticket_state import TransitionRefused
 
@@ -52,8 +54,13 @@ def action_router(
     sessions: WebSessions,
     render: Callable[..., Response],
     actions: tuple[ActionSpec, ...],
+    attachments: Attachments | None = None,
 ) -> APIRouter:
-    """``render(request, viewer, ticket_id, record, status=..., error=...)``: the ticket page."""
+    """``render(request, viewer, ticket_id, record, status=..., error=...)``: the ticket page.
+
+    The files of a multipart form's ``attachment`` fields go with the actions whose event carries
+    attachments (supply, resolve): checked and kept by ``attachments``, only references on the event.
+    """
     router = APIRouter(include_in_schema=False)
     Form = Annotated[Posted, Depends(sessions.posted)]
 
@@ -72,6 +79,8 @@ def action_router(
                 body = model.model_validate({**form_values(spec, posted), "actor": viewer.account.username})
                 department = viewer.account.acting_department or ""
                 values = action_values(spec, body, department)
+                if posted.files and attachments is not None and takes_attachments(spec.event):
+                    values["attachments"] = attachments.keep(posted.files)
                 client = performer()
                 event = client.perform(spec, ticket_id, body.actor, values, department)
             except ValidationError as exc:
@@ -79,7 +88,7 @@ def action_router(
                 return render(request, viewer, ticket_id, record, status=422, error=error)
             except TransitionRefused as exc:
                 return render(request, viewer, ticket_id, record, status=409, error=str(exc))
-            except ActionError as exc:
+            except (ActionError, AttachmentRefused) as exc:
                 return render(request, viewer, ticket_id, record, status=422, error=str(exc))
             log.info("%s: %s by %s (web)", ticket_id, spec.verb, viewer.account.username)
             client.wait_recorded(event, timeout_s=WAIT_S)

@@ -39,6 +39,7 @@ LOGIN_PATH = "/dashboard/login"
 PAGES = ("/dashboard", "/admin")
 """Where a sign-in may send the browser next (never another site)."""
 MAX_FORM_BYTES = 64 * 1024
+MAX_UPLOAD_FILES = 10
 FORM_EXPIRED = "表单已失效，请刷新页面后重试 / form expired or forged: reload the page and retry"
 
 
@@ -66,6 +67,8 @@ class Posted:
     viewer: Viewer
     fields: dict[str, str]
     lists: dict[str, list[str]]
+    files: tuple[tuple[str, bytes], ...] = ()
+    """``(name as given, bytes)`` of each file of a multipart form's ``attachment`` fields."""
 
 
 class WebSessions:
@@ -88,7 +91,7 @@ class WebSessions:
 
     async def posted(self, request: Request) -> Posted:
         """The dependency of every form handler: the viewer and the fields, or 403."""
-        lists = await form_lists(request)
+        lists, files = await form_with_files(request)
         viewer = self.viewer(request)
         given = (lists.get("csrf") or [""])[0]
         if viewer is None or not csrf_matches(viewer.session.csrf, given):
@@ -102,7 +105,7 @@ class WebSessions:
             raise HTTPException(
                 403, "表单已失效，请刷新页面后重试 / form expired or forged: reload and retry"
             )
-        return Posted(viewer, {k: v[0] for k, v in lists.items()}, lists)
+        return Posted(viewer, {k: v[0] for k, v in lists.items()}, lists, files)
 
     def start(self, response: Response, request: Request, signed_in: SignedIn) -> None:
         response.set_cookie(
@@ -127,6 +130,23 @@ async def form_lists(request: Request) -> dict[str, list[str]]:
     if len(body) > MAX_FORM_BYTES:
         raise HTTPException(413, "表单过大 / form too large")
     return parse_qs(body.decode("utf-8", errors="replace"), keep_blank_values=True)
+
+
+async def form_with_files(request: Request) -> tuple[dict[str, list[str]], tuple[tuple[str, bytes], ...]]:
+    """A form's fields, and the files of its ``attachment`` fields when it is multipart (the body's
+    size is bounded by the web edge's upload limit; which files are accepted is the caller's check)."""
+    if not request.headers.get("content-type", "").lower().startswith("multipart/form-data"):
+        return await form_lists(request), ()
+    form = await request.form(max_files=MAX_UPLOAD_FILES, max_fields=200)
+    lists: dict[str, list[str]] = {}
+    files: list[tuple[str, bytes]] = []
+    for key, value in form.multi_items():
+        if isinstance(value, str):
+            lists.setdefault(key, []).append(value)
+        elif key == "attachment" and (value.filename or value.size):
+            files.append((value.filename or "", await value.read()))
+    await form.close()
+    return lists, tuple(files)
 
 
 # ---------------------------------------------------------------- sign-in and sign-out pages

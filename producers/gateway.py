@@ -13,7 +13,7 @@ requests never reach the topic.
 
 import logging
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, Self
@@ -25,6 +25,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from producers.publisher import TicketPublisher, build_submission
+from schemas.attachments import AttachmentRef, AttachmentRefused
 from schemas.events import Channel, TicketSubmitted
 from schemas.json_limits import JsonLimitError, loads_limited, parse_json_object
 from schemas.principals import Principal
@@ -57,6 +58,14 @@ def _wants_json(scope: Scope) -> bool:
     return not content_type or b"json" in content_type
 
 
+def _upload(scope: Scope) -> bool:
+    """A multipart form: a page's form with files, or an API upload to ``…/attachments``."""
+    content_type = dict(scope["headers"]).get(b"content-type", b"").lower()
+    return content_type.startswith(b"multipart/form-data") and (
+        not scope["path"].startswith("/api/") or scope["path"].endswith("/attachments")
+    )
+
+
 def _api_body(scope: Scope) -> bool:
     """A request to the JSON API that declares some other kind of body (the dashboard's forms are not API)."""
     declared = dict(scope["headers"]).get(b"content-length", b"0")
@@ -75,25 +84,25 @@ class BodyLimit:
     route, never a crash or a 500 in a parser.
     """
 
-    def __init__(self, app: ASGIApp, limit: int = MAX_BODY_BYTES) -> None:
+    def __init__(self, app: ASGIApp, limit: int = MAX_BODY_BYTES, upload_limit: int = MAX_BODY_BYTES) -> None:
         self.app = app
         self.limit = limit
+        self.upload_limit = upload_limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         declared = dict(scope["headers"]).get(b"content-length", b"0")
-        if not declared.isdigit() or int(declared) > self.limit:
-            error = (
-                BodyTooLarge(self.limit) if declared.isdigit() else HTTPException(400, "bad Content-Length")
-            )
+        limit = self.upload_limit if _upload(scope) else self.limit
+        if not declared.isdigit() or int(declared) > limit:
+            error = BodyTooLarge(limit) if declared.isdigit() else HTTPException(400, "bad Content-Length")
             await self._answer(scope, receive, send, error.status_code, error.detail, close=True)
             return
         if _wants_json(scope):
             await self._checked_json(scope, receive, send)
             return
-        if _api_body(scope):
+        if _api_body(scope) and not _upload(scope):
             detail = "请以 JSON 提交 / the API takes JSON bodies: Content-Type: application/json"
             await self._answer(scope, receive, send, 415, detail, close=True)
             return
@@ -103,8 +112,8 @@ class BodyLimit:
             nonlocal received
             message = await receive()
             received += len(message.get("body", b""))
-            if received > self.limit:
-                raise BodyTooLarge(self.limit)
+            if received > limit:
+                raise BodyTooLarge(limit)
             return message
 
         await self.app(scope, limited, send)
@@ -163,6 +172,19 @@ def _unprocessable(errors: list[dict[str, Any]]) -> HTTPException:
     return HTTPException(status_code=422, detail=errors)
 
 
+def _verified(
+    verify: Callable[[Iterable[AttachmentRef]], object] | None, refs: Iterable[AttachmentRef]
+) -> None:
+    if verify is None:
+        raise _unprocessable(
+            [_error(("body", "attachments"), "attachments are not accepted here", "attachments")]
+        )
+    try:
+        verify(refs)
+    except AttachmentRefused as exc:
+        raise _unprocessable([_error(("body", "attachments"), str(exc), "attachments")]) from None
+
+
 # ---------------------------------------------------------------- models
 
 
@@ -201,6 +223,10 @@ class TicketIn(BaseModel):
         default=None, description="标题；缺省取诉求前 30 字 / title (default: start of text)"
     )
     text: str = Field(description="诉求内容 / the request")
+    attachments: list[AttachmentRef] = Field(
+        default_factory=list,
+        description="附件：先 POST /api/attachments 上传，再列出其返回值 / files uploaded first, as answered",
+    )
 
 
 class SubmissionReceipt(BaseModel):
@@ -349,9 +375,11 @@ def gateway_router(
     principal: Callable[..., Principal],
     links: Callable[[], StatusLinks] | None = None,
     street_of_group: Callable[[str], str | None] | None = None,
+    verify_attachments: Callable[[Iterable[AttachmentRef]], object] | None = None,
 ) -> APIRouter:
     """The intake routes; ``links``: the enterprise status links a receipt carries (none without);
-    ``street_of_group``: the street a chat group belongs to (by the policy)."""
+    ``street_of_group``: the street a chat group belongs to (by the policy);
+    ``verify_attachments``: checks the files a submission lists were uploaded (none accepted without)."""
     router = APIRouter(tags=["intake 受理"])
     Who = Annotated[Principal, Depends(principal)]
     problems: dict[int | str, dict[str, Any]] = {
@@ -384,6 +412,8 @@ def gateway_router(
         channel = _require_channel(who)
         body = await read_json_object(request)
         submission = intake.validate(body, channel, idempotency_key)
+        if submission.attachments:
+            await run_in_threadpool(_verified, verify_attachments, submission.attachments)
         receipt = await run_in_threadpool(intake.submit, submission)
         log.info(
             "ticket %s from %s (%s)", submission.ticket_id, who.name, "retry" if receipt.duplicate else "new"

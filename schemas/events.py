@@ -44,6 +44,8 @@ from pydantic import (
     model_validator,
 )
 
+from schemas.attachments import AttachedFiles
+
 DISTRICT_ZONE = ZoneInfo("Asia/Shanghai")
 SCHEMA_VERSION = 1
 
@@ -216,6 +218,7 @@ class TicketSubmitted(Event):
     title: NormalisedText = Field(min_length=1, max_length=MAX_TITLE_CHARS)
     text: NormalisedText = Field(min_length=1, max_length=MAX_TEXT_CHARS)
     submitted_at: EventTime
+    attachments: AttachedFiles = ()
 
     @field_validator("credit_code", mode="before")
     @classmethod

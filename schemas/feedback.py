@@ -1,9 +1,8 @@
 """Feedback events: the department work loop 接单—派单—反馈 after routing.
 
-Every event names its acting ``department`` (a department code, or
-``enterprise`` for the enterprise itself) and ``actor`` (a person or system),
-and is a frozen, past-tense fact. ``parse_feedback`` decodes any of them from
-the feedback topic through one discriminated union on ``type``.
+Every event names its acting ``department`` (a department code, or ``enterprise`` for the
+enterprise itself) and ``actor`` (a person or system), and is a frozen, past-tense fact.
+``parse_feedback`` decodes any of them from the feedback topic (one union on ``type``).
 """
 
 from __future__ import annotations
@@ -13,6 +12,7 @@ from typing import Annotated, ClassVar, Literal, Self, get_args
 
 from pydantic import Field, TypeAdapter, ValidationError, field_validator, model_validator
 
+from schemas.attachments import AttachedFiles
 from schemas.events import (
     MAX_SHORT_CHARS,
     MAX_TEXT_CHARS,
@@ -128,6 +128,7 @@ class InformationSupplied(DepartmentAction):
     type: Literal["InformationSupplied"] = "InformationSupplied"
 
     content: Text
+    attachments: AttachedFiles = ()
 
 
 class TicketBounced(DepartmentAction):
@@ -161,6 +162,7 @@ class TicketResolved(DepartmentAction):
 
     resolution: Text
     override_reason: OptionalText = Field(default=None, max_length=MAX_TEXT_CHARS)
+    attachments: AttachedFiles = ()
 
 
 class TicketReopened(DepartmentAction):

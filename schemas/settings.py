@@ -16,8 +16,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from schemas.attachments import DEFAULT_TYPES, AttachmentRules
 from schemas.feedback import Actor
 from schemas.topics import Topics
 
@@ -111,6 +112,21 @@ class Settings(BaseModel):
         "first use; every web process must share it); unset: <data_dir>/status-link.key",
     )
     status_link_days: int = Field(default=90, ge=1, le=3650, description="how long a status link lasts")
+    attachment_types: str = Field(
+        default=DEFAULT_TYPES, description="comma list of the file types accepted as attachments"
+    )
+    attachment_max_mb: float = Field(default=10, gt=0, le=100, description="largest attachment, MiB")
+    attachment_dir: Path | None = Field(
+        default=None, description="where attachments are kept; unset: <data_dir>/attachments"
+    )
+    attachment_s3_bucket: str | None = Field(
+        default=None, description="keep attachments in this S3-compatible bucket instead of a directory"
+    )
+    attachment_s3_endpoint: str | None = Field(
+        default=None,
+        description="the S3-compatible endpoint (MinIO, Ceph, OSS…); unset: boto3's default (AWS); "
+        "credentials come from boto3's usual places (AWS_ACCESS_KEY_ID…, ~/.aws)",
+    )
     actor: Actor | None = Field(
         default=None, description="who CLI actions are recorded as; unset: the login name"
     )
@@ -146,6 +162,21 @@ class Settings(BaseModel):
     def status_link_key_path(self) -> Path:
         """The status-link secret: ``ZTC_STATUS_LINK_KEY``, else ``status-link.key`` in the data dir."""
         return self.status_link_key if self.status_link_key is not None else self.data_dir / "status-link.key"
+
+    @property
+    def attachment_dir_path(self) -> Path:
+        """The attachments' directory: ``ZTC_ATTACHMENT_DIR``, else ``attachments`` in the data dir."""
+        return self.attachment_dir if self.attachment_dir is not None else self.data_dir / "attachments"
+
+    @property
+    def attachment_rules(self) -> AttachmentRules:
+        return AttachmentRules.parse(self.attachment_types, self.attachment_max_mb)
+
+    @field_validator("attachment_types")
+    @classmethod
+    def _known_types(cls, value: str) -> str:
+        AttachmentRules.parse(value, 1)
+        return value
 
     @property
     def public_base_url(self) -> str:

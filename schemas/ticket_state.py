@@ -522,6 +522,12 @@ def _decide(state: TicketRecord, event: DepartmentAction) -> Change:
     return decide(state, event)
 
 
+def _with_attachments(details: dict[str, Any], event: DepartmentAction) -> dict[str, Any]:
+    """The entry's details, with the metadata of the files the event carries (never their bytes)."""
+    attached = getattr(event, "attachments", ())
+    return {**details, "attachments": [a.model_dump() for a in attached]} if attached else details
+
+
 def _commit(state: TicketRecord, event: DepartmentAction, change: Change) -> TicketRecord:
     entry = HistoryEntry(
         event_id=event.event_id,
@@ -530,7 +536,7 @@ def _commit(state: TicketRecord, event: DepartmentAction, change: Change) -> Tic
         department=event.department,
         actor=event.actor,
         summary=change.summary,
-        details=change.details,
+        details=_with_attachments(change.details, event),
     )
     update = {**change.updates, "updated_at": event.occurred_at, "history": (*state.history, entry)}
     return state.model_copy(update=update)

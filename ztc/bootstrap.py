@@ -11,6 +11,7 @@ from pathlib import Path
 
 import redis
 
+from consumers.attachment_store import AttachmentStore, DirectoryAttachmentStore, S3AttachmentStore
 from consumers.sla_engine import SlaBook
 from consumers.ticket_store import RedisTicketStore
 from deploy.embedded import embedded_redis_url
@@ -130,3 +131,10 @@ def status_links(settings: Settings) -> StatusLinks:
     """The enterprise status links of this deployment: its secret, lifetime and public address."""
     secret = secret_file(settings.status_link_key_path)
     return StatusLinks(secret, settings.status_link_days, settings.public_base_url)
+
+
+def attachment_store(settings: Settings) -> AttachmentStore:
+    """Where attachments are kept: the S3-compatible bucket if one is set, else the directory."""
+    if settings.attachment_s3_bucket:
+        return S3AttachmentStore(settings.attachment_s3_bucket, settings.attachment_s3_endpoint)
+    return DirectoryAttachmentStore(settings.attachment_dir_path)

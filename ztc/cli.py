@@ -105,6 +105,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     submit = _add(sub, "submit", "提交一件诉求 submit one ticket; prints its id", commands.submit)
     _ticket_fields(submit)
+    submit.add_argument(
+        "--attach",
+        action="append",
+        type=Path,
+        default=[],
+        metavar="FILE",
+        help="附件 attach a file (repeat for more; pdf, jpg, png, docx, xlsx ≤ 10 MB by default)",
+    )
     imp = _add(sub, "import", "批量导入 import tickets from JSONL or CSV", commands.import_file)
     imp.add_argument("file", type=Path)
     imp.add_argument("--channel", default="cli", help="默认渠道 default channel")

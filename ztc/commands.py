@@ -18,6 +18,7 @@ from tqdm import tqdm
 
 from producers.demo import DEMO_TICKETS
 from producers.publisher import TicketPublisher, build_submission
+from schemas.attachments import AttachmentRef, AttachmentRefused, check_files
 from schemas.events import DeadLettered, now_in_district
 from schemas.policy import PolicyError
 from schemas.privacy import mask_personal
@@ -28,6 +29,7 @@ from ztc import render
 from ztc.bootstrap import (
     SecretFileError,
     actor_for,
+    attachment_store,
     load_checked_policy,
     model_for,
     policy_for,
@@ -279,9 +281,27 @@ def intake_publisher(settings: Settings) -> TicketPublisher:
     return TicketPublisher(settings.kafka_bootstrap, settings.topics.submitted, outbox)
 
 
+def _kept_attachments(settings: Settings, paths: list[Path]) -> list[AttachmentRef]:
+    """Each file checked by the attachment rules and kept in the attachment store: its reference."""
+    try:
+        files = [(path.name, path.read_bytes()) for path in paths]
+        refs = check_files(files, settings.attachment_rules)
+    except OSError as exc:
+        raise CliError(f"附件无法读取 cannot read attachment: {exc}") from None
+    except AttachmentRefused as exc:
+        raise CliError(str(exc)) from None
+    store = attachment_store(settings)
+    for ref, (_, data) in zip(refs, files, strict=True):
+        store.put(ref.sha256, data)
+    return list(refs)
+
+
 def submit(args: argparse.Namespace) -> int:
     settings = _settings(args)
-    submission = build_submission(_fields_from_args(args), now_in_district())
+    fields = _fields_from_args(args)
+    if args.attach:
+        fields["attachments"] = _kept_attachments(settings, args.attach)
+    submission = build_submission(fields, now_in_district())
     publisher = intake_publisher(settings)
     try:
         admission = publisher.publish(submission)

@@ -31,6 +31,13 @@ from consumers.access import KeyRing, principal_dependency
 from consumers.account_store import AccountStore, RedisAccountStore
 from consumers.accounts import Passwords, SignIn
 from consumers.admin_pages import AdminPages, admin_router
+from consumers.attachment_pages import (
+    Attachments,
+    api_attachment_router,
+    staff_attachment_router,
+    status_attachment_router,
+)
+from consumers.attachment_store import AttachmentStore
 from consumers.dashboard import STATIC, TEMPLATES, TicketPage, dashboard_router, make_templates
 from consumers.department_api import Performer, department_router
 from consumers.metrics import CountRequests, TicketGauges, exposition
@@ -47,7 +54,7 @@ from schemas.events import now_in_district
 from schemas.policy import RoutingPolicy
 from schemas.settings import Settings
 from schemas.status_links import StatusLinks
-from ztc.bootstrap import redis_client, status_links
+from ztc.bootstrap import attachment_store, redis_client, status_links
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +87,15 @@ class Resources:
         self._sign_in = SignIn(self._accounts, self._passwords)
         self._publisher: TicketPublisher | None = None
         self._links: StatusLinks | None = None
+        self._attachment_store: AttachmentStore | None = None
+        self.attachments = Attachments(self.attachment_store, settings.attachment_rules)
         self._lock = threading.Lock()
+
+    def attachment_store(self) -> AttachmentStore:
+        with self._lock:
+            if self._attachment_store is None:
+                self._attachment_store = attachment_store(self.settings)
+            return self._attachment_store
 
     def store(self) -> RedisTicketStore:
         return self._store
@@ -174,12 +189,15 @@ class PageResources(Protocol):
     def accounts(self) -> AccountStore: ...
     def passwords(self) -> Passwords: ...
     def sign_in(self) -> SignIn: ...
+    @property
+    def attachments(self) -> Attachments: ...
 
 
 def web_pages(resources: PageResources) -> APIRouter:
     """The pages people sign in to: sign-in, dashboard and ticket pages with their forms, admin."""
     policy, clock = resources.policy, resources.clock
     templates = make_templates(policy)
+    templates.env.globals["attachment_rules"] = resources.attachments.rules
     sessions = WebSessions(resources.sign_in, clock, resources.settings.secure_cookies)
     dashboard = dashboard_router(resources.store, policy, clock, sessions, templates)
     ticket_page = TicketPage(templates, policy, clock)
@@ -187,8 +205,16 @@ def web_pages(resources: PageResources) -> APIRouter:
     pages.include_router(sign_in_router(sessions, templates))
     pages.include_router(dashboard)
     pages.include_router(
-        action_router(resources.store, resources.client, sessions, ticket_page.render, ticket_page.actions)
+        action_router(
+            resources.store,
+            resources.client,
+            sessions,
+            ticket_page.render,
+            ticket_page.actions,
+            resources.attachments,
+        )
     )
+    pages.include_router(staff_attachment_router(resources.attachments, resources.store, sessions))
     admin = AdminPages(resources.accounts, resources.passwords, templates, policy.department_codes, clock)
     pages.include_router(admin_router(admin, sessions))
     return pages
@@ -202,15 +228,20 @@ def status_pages(resources: Resources) -> APIRouter:
         department = policy.department(code)
         return department.name if department is not None else code
 
+    templates = make_templates(policy)
+    templates.env.globals["attachment_rules"] = resources.attachments.rules
     pages = StatusPages(
         resources.store,
         resources.client,
         resources.status_links,
-        make_templates(policy),
+        templates,
         resources.clock,
         name,
+        resources.attachments,
     )
-    return status_router(pages)
+    router = status_router(pages)
+    router.include_router(status_attachment_router(resources.attachments, resources.store, pages.ticket_id))
+    return router
 
 
 def robot_secrets(settings: Settings) -> RobotSecrets:
@@ -250,9 +281,26 @@ def create_app(
     principal = principal_dependency(keys, clock)
     intake = intake or Intake(resources.publisher, clock)
     streets = functools.partial(group_street, policy)
-    app.include_router(gateway_router(intake, principal, resources.status_links, streets))
+    app.include_router(
+        gateway_router(
+            intake,
+            principal,
+            resources.status_links,
+            streets,
+            verify_attachments=resources.attachments.verified,
+        )
+    )
     app.include_router(robot_router(intake, policy, lambda: robot_secrets(settings)))
-    app.include_router(department_router(resources.store, resources.client, principal, policy.privacy))
+    app.include_router(
+        department_router(
+            resources.store,
+            resources.client,
+            principal,
+            policy.privacy,
+            verify_attachments=resources.attachments.verified,
+        )
+    )
+    app.include_router(api_attachment_router(resources.attachments, resources.store, principal))
     app.include_router(web_pages(resources))
     app.include_router(status_pages(resources))
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
@@ -286,7 +334,8 @@ def create_app(
         return {"status": "ok"}
 
     app.add_middleware(CountRequests)
-    app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES)
+    upload_limit = MAX_BODY_BYTES + settings.attachment_rules.max_bytes * settings.attachment_rules.max_files
+    app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES, upload_limit=upload_limit)
     app.add_exception_handler(KafkaError, _unavailable)
     app.add_exception_handler(redis.RedisError, _unavailable)
     return app

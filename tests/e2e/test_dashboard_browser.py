@@ -26,7 +26,7 @@ from schemas.settings import Settings
 from schemas.ticket import TicketRecord, TicketStatus
 from tests.integration.conftest import Services
 from tests.integration.web import PASSWORD, Api, add_user, running_api
-from ztc.bootstrap import DEFAULT_POLICY, load_checked_policy
+from ztc.bootstrap import DEFAULT_POLICY, load_checked_policy, status_links
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_FLAGS = [
@@ -237,3 +237,85 @@ def test_a_clerk_signs_in_and_accepts_a_ticket_recorded_as_their_account(
     keep = Path("test-output")
     if keep.is_dir():
         shutil.copytree(shots, keep / "dashboard", dirs_exist_ok=True)
+
+
+def shoot(page: Any, shots: Path, name: str) -> None:
+    """Screenshots at a desktop's and a phone's width; the page must not scroll sideways at either."""
+    for width in (1366, 390):
+        page.set_viewport_size({"width": width, "height": 900})
+        page.screenshot(path=str(shots / f"{name}-{width}.png"), full_page=True)
+        fits = page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+        assert fits, f"{name} scrolls sideways at {width}px"
+
+
+def test_the_enterprise_supplies_a_file_by_its_link_and_only_the_ticket_s_people_may_fetch_it(
+    api: Api, settings: Settings, store: RedisTicketStore, demo: dict[str, TicketSubmitted], tmp_path: Path
+) -> None:
+    from playwright.sync_api import sync_playwright
+
+    fields = {**DEMO_TICKETS[0], "channel_message_id": "e2e-attachment"}
+    publisher = TicketPublisher(settings.kafka_bootstrap, settings.topics.submitted)
+    try:
+        fresh = build_submission(fields, now_in_district())
+        publisher.publish_many([fresh])
+    finally:
+        publisher.close()
+    ticket_id = wait_for(store, fresh.ticket_id).ticket_id
+    signed = status_links(settings).link(ticket_id, now_in_district()).url
+    link = api.base_url + "/status/" + signed.split("/status/", 1)[1]
+    scan = tmp_path / "补充材料-土方量测算报告.pdf"
+    scan.write_bytes(b"%PDF-1.4\n" + b"0" * 4096)
+    shots = tmp_path / "screenshots"
+    shots.mkdir()
+    print(f"screenshots: {shots}")
+    with sync_playwright() as playwright:
+        browser = browser_context(playwright, tmp_path / "profile")
+        try:
+            page = browser.new_page()
+            sign_in(page, api, "clerk-approval", f"/dashboard/tickets/{ticket_id}")
+            for verb, field, text in (
+                ("accept", "note", "已签收"),
+                ("ask", "question", "请补充测算报告"),
+            ):
+                page.click(f"#actions details:has(form[data-action={verb}]) summary")
+                page.fill(f"form[data-action={verb}] textarea[name={field}]", text)
+                page.click(f"form[data-action={verb}] button[type=submit]")
+                page.wait_for_url(f"**/dashboard/tickets/{ticket_id}*")
+            wait_for(store, ticket_id, lambda r: r.status is TicketStatus.awaiting_enterprise)
+
+            public = browser.new_page()
+            public.goto(link)
+            public.fill("#supply textarea[name=content]", "测算报告见附件")
+            public.set_input_files("#supply input[name=attachment]", str(scan))
+            public.click("#supply button[type=submit]")
+            public.wait_for_url("**done=supply*")
+            assert scan.name in public.inner_text("ol.timeline")
+            shoot(public, shots, "status")
+            record = wait_for(store, ticket_id, lambda r: r.status is TicketStatus.in_progress)
+            supplied = record.history[-1]
+            assert (supplied.event_type, supplied.actor) == ("InformationSupplied", "企业状态页")
+            [ref] = supplied.details["attachments"]
+            path = f"/attachments/{ref['sha256']}"
+            assert public.request.get(link + path).body() == scan.read_bytes()
+            assert public.request.get(link[:-2] + "xx" + path).status == 404  # an altered link
+
+            page.reload()
+            assert scan.name in page.inner_text("ol.timeline")
+            staff_url = f"{api.base_url}/dashboard/tickets/{ticket_id}{path}"
+            assert page.request.get(staff_url).body() == scan.read_bytes()
+            shoot(page, shots, "ticket")
+        finally:
+            browser.close()
+        other = browser_context(playwright, tmp_path / "profile-planning")
+        try:
+            page = other.new_page()
+            page.goto(f"{api.base_url}/dashboard/login")
+            shoot(page, shots, "login")
+            sign_in(page, api, "clerk-planning")
+            shoot(page, shots, "dashboard")
+            assert page.request.get(staff_url).status == 404  # another department's ticket
+        finally:
+            other.close()
+    keep = Path("test-output")
+    if keep.is_dir():
+        shutil.copytree(shots, keep / "attachments", dirs_exist_ok=True)

@@ -190,3 +190,26 @@ def test_http_503_when_the_outbox_is_down_and_nothing_is_published(
         assert answer.status_code == 503
         assert "暂不可用" in answer.json()["detail"] and "retry later" in answer.json()["detail"]
     assert edge.wire.published == []
+
+
+def test_a_channel_uploads_a_file_then_submits_with_its_reference(
+    client: tuple[TestClient, dict[str, str]], edge: Edge, keys: tuple[Path, dict[str, str]]
+) -> None:
+    http_client, auth = client
+    pdf = b"%PDF-1.7\n" + b"\x00" * (200 * 1024)  # past the JSON limit: the upload limit applies
+    upload = http_client.post(
+        "/api/attachments", files=[("attachment", ("图纸.pdf", pdf, "application/pdf"))], headers=auth
+    )
+    assert upload.status_code == 200, upload.text
+    ref = upload.json()
+    assert (keys[0].parent / "attachments" / ref["sha256"][:2] / ref["sha256"]).read_bytes() == pdf
+    forged = http_client.post(
+        "/api/tickets", json={**BODY, "attachments": [{**ref, "size": 1}]}, headers=auth
+    )
+    assert forged.status_code == 422 and edge.wire.published == []
+    first = http_client.post("/api/tickets", json={**BODY, "attachments": [ref]}, headers=auth)
+    assert first.status_code == 202, first.text
+    [published] = edge.wire.published
+    assert "%PDF" not in published.value and ref["sha256"] in published.value and len(published.value) < 2000
+    unauthenticated = http_client.post("/api/attachments", files=[("attachment", ("a.pdf", pdf, "x"))])
+    assert unauthenticated.status_code == 401

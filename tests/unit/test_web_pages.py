@@ -16,9 +16,12 @@ from starlette.routing import BaseRoute
 
 from consumers.account_store import InMemoryAccountStore
 from consumers.accounts import Passwords, SignIn, add_account
+from consumers.attachment_pages import Attachments
+from consumers.attachment_store import MemoryAttachmentStore
 from consumers.ticket_store import InMemoryTicketStore
 from producers.department_client import DepartmentClient
 from producers.publisher import InMemoryPublisher
+from schemas.attachments import AttachmentRules
 from schemas.events import Event, TicketRouted
 from schemas.feedback import TicketAccepted, TicketDispatched
 from schemas.settings import Settings
@@ -69,6 +72,8 @@ class Pages:
         self._accounts = InMemoryAccountStore()
         self._passwords = Passwords.cheap()
         self._sign_in = SignIn(self._accounts, self._passwords)
+        self.attachment_store = MemoryAttachmentStore()
+        self.attachments = Attachments(lambda: self.attachment_store, AttachmentRules())
 
     def store(self) -> InMemoryTicketStore:
         return self.tickets
