@@ -122,7 +122,7 @@ def run_train(args: argparse.Namespace) -> int:
             _print_summary(report)
         elif args.folds >= 2:
             print(f"跳过交叉验证 / CV skipped: smallest class has {smallest} rows < {args.folds} folds")
-        _honest_estimates(args, texts, labels, lexicon)
+        _honest_estimates(args, texts, labels, lexicon, candidate)
         _fit_chosen(candidate, texts, labels, used, args.seed).save(args.out)
     except (ValueError, OSError) as exc:
         return _fail(str(exc))
@@ -142,7 +142,11 @@ def _fit_chosen(
 
 
 def _honest_estimates(
-    args: argparse.Namespace, texts: list[str], labels: list[str], lexicon: list[tuple[str, str]]
+    args: argparse.Namespace,
+    texts: list[str],
+    labels: list[str],
+    lexicon: list[tuple[str, str]],
+    candidate: Any,
 ) -> None:
     from streams.classifier_select import learning_curve, nested_cross_validate
 
@@ -155,8 +159,9 @@ def _honest_estimates(
         for run in nested["runs"]:
             print(f"  seed {run['seed']}: accuracy {run['accuracy']:.3f}, chosen {', '.join(run['chosen'])}")
     if args.learning_curve:
-        print("学习曲线 / learning curve (5-fold, default candidate):")
-        for point in learning_curve(texts, labels, lexicon=lexicon, seeds=[args.seed]):
+        print(f"学习曲线 / learning curve (5-fold, {candidate.name}):")
+        curve = learning_curve(texts, labels, lexicon=lexicon, candidate=candidate, seeds=[args.seed])
+        for point in curve:
             print(
                 f"  {point['fraction']:>5.0%} ≈ {point['n_train']:>5} rows:"
                 f" accuracy {point['accuracy']:.3f}, macro-F1 {point['macro_f1']:.3f}"
