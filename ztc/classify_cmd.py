@@ -150,17 +150,20 @@ def _honest_estimates(
 ) -> None:
     from streams.classifier_select import learning_curve, nested_cross_validate
 
+    folds = max(2, args.folds)
     if args.nested > 0:
         seeds = list(range(args.seed, args.seed + args.nested))
-        nested = nested_cross_validate(texts, labels, lexicon=lexicon, seeds=seeds)
-        print(f"嵌套交叉验证 / nested 5-fold CV, selection inside, seeds {seeds} (mean ± sd):")
+        nested = nested_cross_validate(texts, labels, lexicon=lexicon, folds=folds, seeds=seeds)
+        print(f"嵌套交叉验证 / nested {folds}-fold CV, selection inside, seeds {seeds} (mean ± sd):")
         for key, (mean, sd) in nested["summary"].items():
             print(f"  {key:<18} {mean:.3f} ± {sd:.3f}")
         for run in nested["runs"]:
             print(f"  seed {run['seed']}: accuracy {run['accuracy']:.3f}, chosen {', '.join(run['chosen'])}")
     if args.learning_curve:
-        print(f"学习曲线 / learning curve (5-fold, {candidate.name}):")
-        curve = learning_curve(texts, labels, lexicon=lexicon, candidate=candidate, seeds=[args.seed])
+        print(f"学习曲线 / learning curve ({folds}-fold, {candidate.name}):")
+        curve = learning_curve(
+            texts, labels, lexicon=lexicon, candidate=candidate, folds=folds, seeds=[args.seed]
+        )
         for point in curve:
             print(
                 f"  {point['fraction']:>5.0%} ≈ {point['n_train']:>5} rows:"
