@@ -103,7 +103,8 @@ def usable_candidates(lexicon: Lexicon, candidates: Sequence[Candidate] = CANDID
     for candidate in candidates:
         if candidate.config.ngram not in seen:
             seen.add(candidate.config.ngram)
-            kept.append(replace(candidate, use_lexicon=False))
+            low, high = candidate.config.ngram
+            kept.append(replace(candidate, name=f"char{low}-{high}", use_lexicon=False))
     return kept
 
 
