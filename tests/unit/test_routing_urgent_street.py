@@ -57,3 +57,9 @@ def test_an_excluded_street_is_not_brought_back_into_triage() -> None:
         submission("有问题想反映", street="兴城路街道"), POLICY, NOW, frozenset({XINGCHENGLU}), model=MODEL
     )
     assert routed.manual_triage and routed.co_departments == ()
+
+
+def test_a_land_planning_joint_meeting_brings_in_planning() -> None:
+    routed = route("厂区土地规划调整的事，希望街道召开联席会议", street="兴城路街道")
+    assert routed.lead_department == XINGCHENGLU
+    assert "planning" in routed.co_departments
