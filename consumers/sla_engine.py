@@ -376,7 +376,8 @@ def open_windows(record: TicketRecord, book: SlaBook) -> list[StageWindow]:
     At risk (临期) starts when the policy's ``warning_share`` of the window is
     used — in business time for business-time targets ("1 working day"), in
     wall-clock time for wall-clock targets ("2 hours"): the moment the monitor's
-    SlaWarning is due (before it is held for working hours).
+    SlaWarning is due (before it is held for working hours). An urgent ticket in
+    triage is at risk from the start: the office hears of it at once.
     """
     clock = record.sla
     if clock is None:
@@ -384,6 +385,8 @@ def open_windows(record: TicketRecord, book: SlaBook) -> list[StageWindow]:
     out = []
     for stage, start, due in _open_stages(record, clock):
         warn = book.warning_at(start, due, _is_business(_stage_target(book, clock, stage)))
+        if clock.urgent and stage is SlaStage.accept and record.status is TicketStatus.triage:
+            warn = start  # urgent never waits: the office is warned the moment it lands in triage
         out.append(
             StageWindow(record.ticket_id, stage, record.lead_department, clock.escalation_level, warn, due)
         )

@@ -68,6 +68,24 @@ def _operating_point(scored: list[tuple[float, bool]], target: float, n: int) ->
     return {"target_precision": target, "threshold": None, "coverage": 0.0, "precision": None}
 
 
+def precision_at_coverage(scored: Sequence[tuple[float, bool]], coverage: float) -> float:
+    """Precision of the surest ``coverage`` share (confidence, hit pairs; ties by order given)."""
+    ranked = sorted(scored, key=lambda item: -item[0])
+    kept = ranked[: max(1, round(coverage * len(ranked)))]
+    return sum(hit for _, hit in kept) / len(kept) if kept else 0.0
+
+
+def coverage_at_precision(scored: Sequence[tuple[float, bool]], target: float) -> float:
+    """The largest share of the surest predictions whose precision is still ≥ ``target``."""
+    ranked = sorted(scored, key=lambda item: -item[0])
+    best, hits = 0, 0
+    for count, (_, hit) in enumerate(ranked, start=1):
+        hits += hit
+        if hits >= target * count:
+            best = count
+    return best / len(ranked) if ranked else 0.0
+
+
 def read_labelled_csv(path: Path) -> tuple[list[str], list[str]]:
     """Read a UTF-8 `text,label` CSV; ValueError with a one-line message on problems."""
     rows = _read_csv(Path(path), ("text", "label"))

@@ -289,10 +289,10 @@ def decide_route(
         priority = Priority.high
     lead = _lead_for(category, street, excluded) if category is not None else None
     if category is None or lead is None or lead in excluded or classification.confidence < policy.threshold:
-        return RouteDecision(
+        return RouteDecision(  # the named street hears of it while the office decides
             category=top or UNCLASSIFIED,
             lead_department=policy.triage_department,
-            co_departments=(),
+            co_departments=_unique([street] if street else [], {policy.triage_department, *excluded}),
             priority=priority,
             manual_triage=True,
             key_enterprise=key_enterprise,

@@ -43,6 +43,18 @@ def add_classify_parser(subparsers: argparse._SubParsersAction) -> None:  # type
         help="分类词表 / taxonomy CSV level1,level2,level3 (default: *taxonomy.csv beside --data)",
     )
     train.add_argument("--no-lexicon", action="store_true", help="不使用词表 / use no lexicon")
+    train.add_argument(
+        "--nested",
+        type=int,
+        default=0,
+        metavar="SEEDS",
+        help="嵌套交叉验证 / also run nested CV of the whole select-then-fit procedure with SEEDS seeds",
+    )
+    train.add_argument(
+        "--learning-curve",
+        action="store_true",
+        help="学习曲线 / accuracy when training on shares of the data",
+    )
     train.set_defaults(func=run_train)
 
     ev = commands.add_parser("eval", help="评估模型 / evaluate a model on labelled data")
@@ -80,7 +92,8 @@ def _lexicon(args: argparse.Namespace) -> list[tuple[str, str]]:
 
 def run_train(args: argparse.Namespace) -> int:
     try:
-        from streams.classifier_train import cross_validate, fit
+        from streams.classifier_select import select_candidate
+        from streams.classifier_train import cross_validate
     except ModuleNotFoundError as exc:
         if (exc.name or "").split(".")[0] not in TRAINING_MODULES:
             raise
@@ -95,19 +108,67 @@ def run_train(args: argparse.Namespace) -> int:
         print(f"数据 / data: {args.data} ({len(texts)} rows)")
         for label, count in sorted(Counter(labels).items(), key=lambda item: -item[1]):
             print(f"  {label:<24} {count:>5}")
+        candidate, scores = select_candidate(texts, labels, lexicon=lexicon, seed=args.seed)
+        for name, accuracy in scores.items():
+            print(f"  候选 / candidate {name:<24} inner-CV accuracy {accuracy:.3f}")
+        print(f"选用 / chosen: {candidate.name}")
+        used = lexicon if candidate.use_lexicon else []
         smallest = min(Counter(labels).values())
         if args.folds >= 2 and smallest >= args.folds:
-            report = cross_validate(texts, labels, folds=args.folds, seed=args.seed, lexicon=lexicon)
-            print(f"交叉验证 / {args.folds}-fold cross-validation:")
+            report = cross_validate(
+                texts, labels, folds=args.folds, seed=args.seed, lexicon=used, config=candidate.config
+            )
+            print(f"交叉验证 / {args.folds}-fold cross-validation of the chosen candidate (optimistic):")
             _print_summary(report)
         elif args.folds >= 2:
             print(f"跳过交叉验证 / CV skipped: smallest class has {smallest} rows < {args.folds} folds")
-        model = fit(texts, labels, seed=args.seed, lexicon=lexicon)
-        model.save(args.out)
+        _honest_estimates(args, texts, labels, lexicon, candidate)
+        _fit_chosen(candidate, texts, labels, used, args.seed).save(args.out)
     except (ValueError, OSError) as exc:
         return _fail(str(exc))
     print(f"模型已保存 / model written: {args.out}")
     return 0
+
+
+def _fit_chosen(
+    candidate: Any, texts: list[str], labels: list[str], lexicon: Any, seed: int
+) -> TextClassifier:
+    from streams.classifier_train import fit
+
+    model = fit(texts, labels, seed=seed, lexicon=lexicon, config=candidate.config)
+    payload = model.to_payload()
+    payload["training"] = {**payload["training"], "candidate": candidate.name}
+    return TextClassifier(payload)
+
+
+def _honest_estimates(
+    args: argparse.Namespace,
+    texts: list[str],
+    labels: list[str],
+    lexicon: list[tuple[str, str]],
+    candidate: Any,
+) -> None:
+    from streams.classifier_select import learning_curve, nested_cross_validate
+
+    folds = max(2, args.folds)
+    if args.nested > 0:
+        seeds = list(range(args.seed, args.seed + args.nested))
+        nested = nested_cross_validate(texts, labels, lexicon=lexicon, folds=folds, seeds=seeds)
+        print(f"嵌套交叉验证 / nested {folds}-fold CV, selection inside, seeds {seeds} (mean ± sd):")
+        for key, (mean, sd) in nested["summary"].items():
+            print(f"  {key:<18} {mean:.3f} ± {sd:.3f}")
+        for run in nested["runs"]:
+            print(f"  seed {run['seed']}: accuracy {run['accuracy']:.3f}, chosen {', '.join(run['chosen'])}")
+    if args.learning_curve:
+        print(f"学习曲线 / learning curve ({folds}-fold, {candidate.name}):")
+        curve = learning_curve(
+            texts, labels, lexicon=lexicon, candidate=candidate, folds=folds, seeds=[args.seed]
+        )
+        for point in curve:
+            print(
+                f"  {point['fraction']:>5.0%} ≈ {point['n_train']:>5} rows:"
+                f" accuracy {point['accuracy']:.3f}, macro-F1 {point['macro_f1']:.3f}"
+            )
 
 
 def run_eval(args: argparse.Namespace) -> int:

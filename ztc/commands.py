@@ -24,7 +24,7 @@ from schemas.policy import PolicyError
 from schemas.privacy import mask_personal
 from schemas.settings import Settings
 from schemas.ticket import InboxBucket, TicketRecord
-from streams.routing import LabelModel, classify, model_text, route_ticket
+from streams.routing import route_ticket
 from ztc import render
 from ztc.bootstrap import (
     SecretFileError,
@@ -36,6 +36,7 @@ from ztc.bootstrap import (
     status_links,
     ticket_store,
 )
+from ztc.route_explain import explanation, explanation_lines
 
 if TYPE_CHECKING:
     from consumers.dead_letters import DeadLetterStore
@@ -379,34 +380,15 @@ def route(args: argparse.Namespace) -> int:
     now = now_in_district()
     submission = build_submission(_fields_from_args(args), now)
     decision = route_ticket(submission, policy, now, model=model)
+    explained = explanation(submission, decision, policy, model) if args.explain else None
     if args.as_json:
-        print_json(decision.model_dump(mode="json", exclude={"submission"}))
+        data = decision.model_dump(mode="json", exclude={"submission"})
+        print_json(data if explained is None else {**data, "explain": explained})
         return 0
     print(render.routed_text(decision, policy))
-    if args.explain:
-        _explain(submission, decision, policy, model)
+    if explained is not None:
+        print("\n".join(explanation_lines(explained)))
     return 0
-
-
-def _explain(submission: Any, decision: Any, policy: Any, model: LabelModel | None) -> None:
-    print("命中规则 rules fired:" if decision.rules_fired else "未命中任何规则 no rule fired")
-    for hit in decision.rules_fired:
-        print(f"  {hit.rule_id:<22} +{hit.weight:<4} → {hit.category or '(urgent)'}  「{hit.matched}」")
-    if model is not None:
-        classification = classify(submission, policy, model=model)
-        ranked = classification.ranked[:2]
-        model_top = sorted(classification.model_probabilities.items(), key=lambda kv: -kv[1])[:3]
-        shown = "，".join(f"{c} {p:.2f}" for c, p in model_top)
-        print(f"模型概率 model: {shown}；综合 combined: " + "，".join(f"{c} {p:.2f}" for c, p in ranked))
-        text = model_text(submission)
-        for code, _ in ranked:
-            category = policy.category(code)
-            labels = (category.model_labels or (code,)) if category else (code,)
-            for label in labels:
-                grams = model.explain(text, label, top_k=6)
-                words = "、".join(f"{g}({w:+.2f})" for g, w in grams if w > 0) or "-"
-                print(f"  {code} 关键字词 top n-grams: {words}")
-    print(f"阈值 threshold {policy.threshold}; policy {policy.version}" + (" + model" if model else ""))
 
 
 def ticket_show(args: argparse.Namespace) -> int:

@@ -359,6 +359,21 @@ def test_cli_train_eval_predict(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert json.loads(capsys.readouterr().out)["label"] == "permit"
 
 
+def test_cli_train_reports_the_nested_estimate_and_learning_curve(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = tmp_path / "data.csv"
+    rows = [f"{t},{label}" for label, items in SYNTHETIC.items() for t in items]
+    data.write_text("text,label\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    argv = ["classify", "train", "--data", str(data), "--out", str(tmp_path / "m.json"), "--folds", "2"]
+    assert _run([*argv, "--nested", "2", "--learning-curve"]) == 0
+    out = capsys.readouterr().out
+    assert "nested 2-fold CV, selection inside, seeds [0, 1]" in out
+    assert re.search(r"accuracy +\d\.\d{3} ± \d\.\d{3}", out)
+    assert out.count("rows: accuracy") == 5
+    assert TextClassifier.load(tmp_path / "m.json").metadata["candidate"].startswith("char1-2")
+
+
 @pytest.mark.parametrize("bad", [True, float("nan"), float("inf"), "0.5", None])
 def test_a_model_with_a_non_number_weight_is_refused(small_model: TextClassifier, bad: object) -> None:
     payload = json.loads(json.dumps(small_model.to_payload()))

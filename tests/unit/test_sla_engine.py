@@ -250,6 +250,24 @@ def test_a_wall_clock_target_warns_at_its_wall_clock_share(policy: RoutingPolicy
     assert accept.warn_at == night + timedelta(minutes=96)
 
 
+def test_an_urgent_ticket_in_triage_warns_the_office_at_once(policy: RoutingPolicy) -> None:
+    night = datetime(2026, 11, 27, 21, 0, tzinfo=DISTRICT_ZONE)
+    book = SlaBook(policy)
+    vague_urgent = route_ticket(submission("情况紧急，有问题想反映"), policy, night)
+    assert vague_urgent.manual_triage and vague_urgent.priority is Priority.urgent
+    record = record_all(InMemoryTicketStore(book=book), vague_urgent)
+    warning = next(a for a in book.schedule(record) if a.kind == "warning" and a.stage is SlaStage.accept)
+    assert (warning.fire_at, warning.department) == (night, "office")
+    assert [s.state for s in sla_status(record, book, night) if s.stage is SlaStage.accept] == [
+        SlaState.at_risk
+    ]
+    vague = record_all(
+        InMemoryTicketStore(book=book), route_ticket(submission("有问题想反映"), policy, night)
+    )
+    later = next(a for a in book.schedule(vague) if a.kind == "warning" and a.stage is SlaStage.accept)
+    assert later.fire_at > night  # an ordinary triage ticket warns at its usual share
+
+
 def test_rerouting_shows_nothing_triage_counts_against_the_office_paused_shows_nothing(
     store: InMemoryTicketStore, policy: RoutingPolicy
 ) -> None:

@@ -1,0 +1,88 @@
+"""Unit tests for the honest estimates (streams.classifier_select) and their metrics."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from streams.classifier_eval import coverage_at_precision, precision_at_coverage
+from streams.classifier_select import (
+    CANDIDATES,
+    Candidate,
+    learning_curve,
+    near_duplicate_groups,
+    nested_cross_validate,
+    select_candidate,
+    usable_candidates,
+)
+from streams.classifier_train import TrainConfig
+
+SYNTHETIC = {
+    "permit": [
+        "施工许可证办理太慢",
+        "施工许可证材料怎么准备",
+        "土石方施工许可证何时批",
+        "施工许可审批卡住了",
+    ],
+    "labour": ["社保缴费基数怎么调整", "招聘普工需要社保吗", "稳岗补贴社保何时发放", "员工社保转移办理"],
+    "food": ["饭店食品安全问题投诉", "超市过期食品安全投诉", "食品安全检查不合格", "外卖食品安全问题"],
+}
+TEXTS = [t for items in SYNTHETIC.values() for t in items]
+LABELS = [label for label, items in SYNTHETIC.items() for _ in items]
+SMALL = (
+    Candidate("one", TrainConfig(min_df=1, calibration_folds=0)),
+    Candidate("two", TrainConfig(min_df=1, ngram=(1, 3), calibration_folds=0)),
+)
+
+
+def test_precision_at_coverage_takes_the_surest_share() -> None:
+    scored = [(0.9, True), (0.8, False), (0.7, True), (0.6, False)]
+    assert precision_at_coverage(scored, 0.5) == 0.5
+    assert precision_at_coverage([(0.9, True), (0.5, False)], 0.5) == 1.0
+    assert precision_at_coverage(scored, 1.0) == 0.5
+
+
+def test_coverage_at_precision_is_the_largest_share_meeting_the_target() -> None:
+    scored = [(0.99, True), (0.9, True), (0.8, True), (0.7, False), (0.6, True)]
+    assert coverage_at_precision(scored, 0.95) == 0.6
+    assert coverage_at_precision(scored, 0.75) == 1.0
+    assert coverage_at_precision([(0.9, False)], 0.95) == 0.0
+    assert coverage_at_precision([], 0.95) == 0.0
+
+
+def test_near_duplicates_share_a_group_and_others_do_not() -> None:
+    base = "小区门口垃圾堆放多日无人清理，气味很大，希望尽快处理"
+    groups = near_duplicate_groups([base, base + "。谢谢", "社保缴费基数怎么调整", "施工许可证办理太慢"])
+    assert groups[0] == groups[1]
+    assert len({groups[0], groups[2], groups[3]}) == 3
+
+
+def test_without_a_lexicon_candidates_collapse_by_ngram_range() -> None:
+    pool = usable_candidates([])
+    assert [c.config.ngram for c in pool] == sorted({c.config.ngram for c in CANDIDATES})
+    assert not any(c.use_lexicon for c in pool)
+    assert usable_candidates([("施工。许可", "permit")]) == list(CANDIDATES)
+
+
+def test_select_candidate_scores_every_candidate() -> None:
+    chosen, scores = select_candidate(TEXTS, LABELS, lexicon=[("食品。安全", "food")], candidates=SMALL)
+    assert set(scores) == {"one", "two"}
+    assert scores[chosen.name] == max(scores.values())
+    bad = replace(SMALL[0], name="bad", config=replace(SMALL[0].config, mix=(0.0, 0.0)))
+    chosen, scores = select_candidate(TEXTS, LABELS, lexicon=[("a。b", "food")], candidates=[bad, SMALL[0]])
+    assert chosen.name == "one" and scores["bad"] < scores["one"]
+
+
+def test_nested_cross_validation_reports_every_seed_and_mean_sd() -> None:
+    result = nested_cross_validate(TEXTS, LABELS, candidates=SMALL, folds=2, seeds=[0, 1])
+    assert [run["seed"] for run in result["runs"]] == [0, 1]
+    assert all(len(run["chosen"]) == 2 for run in result["runs"])
+    mean, sd = result["summary"]["accuracy"]
+    assert 0.0 <= mean <= 1.0 and sd >= 0.0
+    assert set(result["summary"]) == {"accuracy", "macro_f1", "precision_at_half", "coverage_at_95"}
+
+
+def test_learning_curve_grows_the_training_share() -> None:
+    points = learning_curve(TEXTS, LABELS, candidate=SMALL[0], fractions=(0.5, 1.0), folds=2)
+    assert [p["fraction"] for p in points] == [0.5, 1.0]
+    assert points[0]["n_train"] < points[1]["n_train"]
+    assert all(0.0 <= p["accuracy"] <= 1.0 for p in points)
