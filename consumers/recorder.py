@@ -309,7 +309,7 @@ class Recorder:
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             session_timeout_ms=self.settings.session_timeout_s * 1000,
-            heartbeat_interval_ms=2000,
+            heartbeat_interval_ms=int(self.settings.heartbeat_interval_s * 1000),
             max_poll_records=500,
             allow_auto_create_topics=False,
         )

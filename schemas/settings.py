@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from schemas.feedback import Actor
 from schemas.topics import Topics
@@ -48,6 +48,13 @@ class Settings(BaseModel):
         ge=6,
         le=300,
         description="consumer-group session timeout (the embedded broker admits a new member after half)",
+    )
+    heartbeat_interval_s: float = Field(
+        default=2.0,
+        ge=0.2,
+        le=30,
+        description="consumer-group heartbeat; a dead worker's partitions move to the others after "
+        "the session timeout, so keep it at most a third of ZTC_SESSION_TIMEOUT_S",
     )
     alert_sinks: str = Field(default="log", description="comma list of log, webhook, redis")
     alert_webhook_url: str | None = Field(default=None, description="group-robot webhook (WeCom/DingTalk)")
@@ -100,6 +107,15 @@ class Settings(BaseModel):
         description="internal: set by `ztc run` for its workers, the bootstrap servers whose topics "
         "it created already (so each worker skips creating them)",
     )
+
+    @model_validator(mode="after")
+    def _heartbeat_within_session(self) -> Settings:
+        if self.heartbeat_interval_s * 3 > self.session_timeout_s:
+            raise ValueError(
+                "heartbeat_interval_s must be at most a third of session_timeout_s "
+                f"({self.heartbeat_interval_s} > {self.session_timeout_s}/3)"
+            )
+        return self
 
     @property
     def embedded(self) -> bool:

@@ -28,7 +28,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, cast
 
 import faust
@@ -115,7 +115,8 @@ def build_router_app(
     app = _faust_app(settings)
     names = settings.topics
     steps = RouterSteps(names, policy, clock, counts, model)
-    handlers = RouterHandlers(steps, BatchSender(lambda: _aiokafka_producer(app)))
+    seen = SeenMessages(window=timedelta(days=policy.dedupe_window_days), clock=clock)
+    handlers = RouterHandlers(steps, BatchSender(lambda: _aiokafka_producer(app)), seen)
     app.subscribe_batches(_raw_topic(app, names.submitted), handlers.route)
     app.subscribe_batches(_raw_topic(app, names.reroute), handlers.reroute)
     return app
@@ -138,7 +139,7 @@ def _faust_app(settings: Settings) -> PromptApp:
         web_enabled=False,
         topic_partitions=settings.partitions,
         broker_session_timeout=settings.session_timeout_s,
-        broker_heartbeat_interval=2,
+        broker_heartbeat_interval=settings.heartbeat_interval_s,
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
         producer_linger=0.005,  # a batch's records are handed over together: little to wait for
