@@ -73,6 +73,18 @@ class Settings(BaseModel):
         le=65000,
         description="first Prometheus port of the workers (router, +1 recorder, ...)",
     )
+    metrics_host: str = Field(
+        default="127.0.0.1",
+        min_length=1,
+        description="address the workers' metrics and health endpoints bind (0.0.0.0 in a container)",
+    )
+    health_port: int | None = Field(
+        default=None,
+        ge=1,
+        le=65535,
+        description="port of a worker's /healthz (alive) and /readyz (joined to its group, Redis "
+        "answering); unset: no health endpoints",
+    )
     secure_cookies: bool = Field(
         default=False,
         description="mark sign-in cookies Secure on every request, also when TLS ends at a proxy that "

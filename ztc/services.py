@@ -35,6 +35,7 @@ from schemas.settings import Settings
 from schemas.sla import SlaEvent
 from streams.metrics import RouterMetrics
 from ztc.bootstrap import configure_logging, model_for, policy_for, redis_client, ticket_store
+from ztc.health import Health, assigned_probe, loop_probe, redis_probe, router_health, serve_worker_health
 
 log = logging.getLogger(__name__)
 
@@ -67,8 +68,8 @@ def serve_metrics(settings: Settings, service: str, registry: CollectorRegistry 
     """
     if settings.metrics_port is not None:
         port = settings.metrics_port + METRICS_OFFSET[service]
-        start_metrics_server(port, registry=registry)
-        log.info("%s metrics on http://127.0.0.1:%s/metrics", service, port)
+        start_metrics_server(port, settings.metrics_host, registry=registry)
+        log.info("%s metrics on http://%s:%s/metrics", service, settings.metrics_host, port)
 
 
 def router_registry() -> tuple[CollectorRegistry, RouterMetrics]:
@@ -97,6 +98,7 @@ def run_router(settings: Settings) -> int:
     model = model_for(settings, policy)  # a bad model stops the router here, before it consumes anything
     prepare_topics(settings, policy)
     app = build_router_app(settings, policy, now_in_district, model, metrics)
+    serve_worker_health(settings, router_health(app))
     worker = Worker(app, loglevel="INFO", quiet=True, redirect_stdouts=False)
     worker.execute_from_commandline()
     return 0  # pragma: no cover - execute_from_commandline exits
@@ -114,7 +116,15 @@ def run_recorder(settings: Settings) -> int:
     outbox = RedisOutbox(store.client, settings.redis_prefix)
     dead_letters = RedisDeadLetterStore(store.client, settings.redis_prefix)
     departments = frozenset(policy.department_codes)
-    Recorder(settings, store, now_in_district, outbox, dead_letters, departments).run(stop)
+    recorder = Recorder(settings, store, now_in_district, outbox, dead_letters, departments)
+    serve_worker_health(
+        settings,
+        Health(
+            live=[loop_probe(lambda: recorder.last_round)],
+            ready=[assigned_probe(recorder.assignment), redis_probe(store.client)],
+        ),
+    )
+    recorder.run(stop)
     log.info("recorder stopped")
     return 0
 
@@ -187,6 +197,7 @@ def run_monitor(settings: Settings, once: bool = False, now: datetime | None = N
         if once:
             return monitor.run_pass(now or now_in_district())
         serve_metrics(settings, "monitor")
+        serve_worker_health(settings, Health(ready=[redis_probe(store.client)]))
         outbox = RedisOutbox(store.client, settings.redis_prefix)
         relay = Relay(outbox, kafka_send(producer), producer.flush)
         monitor.run(_stop_on_signals("monitor"), now_in_district, settings.monitor_interval_s, relay.run_pass)
@@ -201,6 +212,7 @@ def run_alerter_service(settings: Settings) -> int:
     client = redis_client(settings)
     sinks = sinks_from(settings, client)
     serve_metrics(settings, "alerter")
+    serve_worker_health(settings, Health(ready=[redis_probe(client)]))
 
     letters = RedisDeadLetterStore(client, settings.redis_prefix)
     report = DeadLetterReporter(letters, "alerter", outbox_key(settings.redis_prefix))
