@@ -28,7 +28,7 @@ def test_workers_of_each_kind_share_the_work_and_take_over_a_killed_ones_partiti
     takeover = Takeover()
     result = scale_out_scenario(load, takeover=takeover)
     print(table([result]))
-    print(f"takeover after kill -9: router {takeover.router_s} s, recorder {takeover.recorder_s} s")
+    assert takeover.router_s is not None and takeover.recorder_s is not None, table([result])
+    print(f"takeover after kill -9: routers {takeover.router_s:.1f} s, recorders {takeover.recorder_s:.1f} s")
     assert not result.failures(), table([result])
     assert result.recorded == TICKETS and result.doubled == 0 and result.alerts_doubled == 0
-    assert takeover.router_s is not None and takeover.recorder_s is not None, table([result])
