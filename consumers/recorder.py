@@ -320,12 +320,16 @@ class Recorder:
             heartbeat_interval_ms=int(self.settings.heartbeat_interval_s * 1000),
             max_poll_records=500,
             allow_auto_create_topics=False,
+            **self.settings.kafka_client_options(),
         )
 
     def run(self, stop: threading.Event) -> None:
         consumer = self.consumer = self._consumer()
         producer = KafkaProducer(
-            bootstrap_servers=self.settings.kafka_bootstrap, acks="all", allow_auto_create_topics=False
+            bootstrap_servers=self.settings.kafka_bootstrap,
+            acks="all",
+            allow_auto_create_topics=False,
+            **self.settings.kafka_client_options(),
         )
         log.info("recorder consuming %s", ", ".join(self.step.kind_of_topic))
         gc.freeze()  # what start-up built lives as long as the loop: the collector need not walk it again

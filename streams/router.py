@@ -40,6 +40,7 @@ from schemas.policy import RoutingPolicy
 from schemas.settings import Settings
 from schemas.topics import Consumed
 from streams.faust_transport import PromptApp
+from streams.kafka_security import faust_credentials
 from streams.metrics import RouterMetrics
 from streams.record_batches import BatchSender, RecordSender
 from streams.router_steps import Origin, RouterSteps, SeenMessages, StepOutput
@@ -138,6 +139,7 @@ def _faust_app(settings: Settings) -> PromptApp:
         store="memory://",
         web_enabled=False,
         topic_partitions=settings.partitions,
+        broker_credentials=faust_credentials(settings),
         broker_session_timeout=settings.session_timeout_s,
         broker_heartbeat_interval=settings.heartbeat_interval_s,
         consumer_auto_offset_reset="earliest",

@@ -55,6 +55,7 @@ def prepare_topics(settings: Settings, policy: RoutingPolicy, force: bool = Fals
         settings.topics.all(policy.department_codes),
         settings.partitions,
         settings.replication_factor,
+        client_options=settings.kafka_client_options(),
     )
 
 
@@ -148,6 +149,7 @@ def worker_producer(settings: Settings) -> KafkaProducer:
         acks="all",
         max_block_ms=10000,
         allow_auto_create_topics=False,
+        **settings.kafka_client_options(),
     )
 
 
