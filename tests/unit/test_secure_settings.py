@@ -16,9 +16,11 @@ from pathlib import Path
 
 import pytest
 from aiokafka import AIOKafkaProducer
+from faust.auth import SASLCredentials
 from faust.transport.drivers.aiokafka import credentials_to_aiokafka_auth
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 
+from schemas.events import now_in_district
 from schemas.settings import Settings, SettingsError
 from streams.kafka_security import faust_credentials
 
@@ -132,3 +134,14 @@ def test_passwords_never_show_in_the_settings_printed(ca_file: Path) -> None:
     redis_settings = Settings.from_env({"ZTC_REDIS_USERNAME": "ztc", "ZTC_REDIS_PASSWORD": "redis-secret"})
     assert "redis-secret" not in repr(redis_settings)
     assert redis_settings.redis_connection_options() == {"username": "ztc", "password": "redis-secret"}
+
+
+def test_the_router_app_is_built_with_the_credentials(ca_file: Path) -> None:
+    from streams.router import build_router_app
+    from ztc.bootstrap import DEFAULT_POLICY, load_checked_policy
+
+    settings = sasl_ssl(ca_file)
+    app = build_router_app(settings, load_checked_policy(DEFAULT_POLICY), now_in_district)
+    credentials = app.conf.broker_credentials
+    assert isinstance(credentials, SASLCredentials) and credentials.username == "ztc"
+    assert credentials.protocol.value == "SASL_SSL" and credentials.mechanism.value == "SCRAM-SHA-512"
