@@ -71,3 +71,13 @@ def test_every_installed_package_is_copied_into_the_build() -> None:
     copied = {args.split()[0].rstrip("/") for word, args in instructions() if word == "COPY"}
     assert set(packages) <= copied
     assert any(args.startswith("pyproject.toml") for word, args in instructions() if word == "COPY")
+
+
+def test_the_build_context_leaves_out_the_manifests_and_their_secret_files() -> None:
+    lines = [
+        line.strip()
+        for line in (ROOT / ".dockerignore").read_text(encoding="utf-8").splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    assert lines[0] == "*" and "!deploy/" in lines
+    assert lines.index("deploy/k8s") > lines.index("!deploy/")  # the later rule wins
