@@ -33,12 +33,14 @@ from consumers.alerts import (
     AlertSink,
     Courier,
     DeliveryLedger,
+    Describe,
     Interrupted,
     LogSink,
     ParkedAlerts,
     RedisPubSubSink,
     RetryPolicy,
     WebhookSink,
+    webhook_platform,
 )
 from consumers.metrics import DEAD_LETTERS
 from schemas.dead_letters import describe_validation_error
@@ -68,20 +70,26 @@ def consumer_name() -> str:
     return f"{socket.gethostname()}-{os.getpid()}"
 
 
-def sinks_from(settings: Settings, client: redis.Redis) -> list[AlertSink]:
-    """The sinks named in ``ZTC_ALERT_SINKS``; a webhook without its URL is a settings error."""
+def sinks_from(settings: Settings, client: redis.Redis, describe: Describe | None = None) -> list[AlertSink]:
+    """The sinks named in ``ZTC_ALERT_SINKS``; a webhook without its URL is a settings error.
+
+    ``describe``: the alert as people read it (the policy's templates over the ticket); without it the
+    sinks say only ids."""
     sinks: list[AlertSink] = []
     for name in (n.strip() for n in settings.alert_sinks.split(",") if n.strip()):
         if name == "log":
-            sinks.append(LogSink())
+            sinks.append(LogSink(describe))
         elif name == "webhook":
             if not settings.alert_webhook_url:
                 raise SettingsError(
                     "ZTC_ALERT_WEBHOOK_URL: 使用 webhook 时必填 required when ZTC_ALERT_SINKS names webhook"
                 )
-            sinks.append(WebhookSink(settings.alert_webhook_url))
+            url = settings.alert_webhook_url
+            platform = webhook_platform(url, settings.alert_webhook_format)
+            secret = settings.alert_webhook_secret
+            sinks.append(WebhookSink(url, platform=platform, describe=describe, secret=secret))
         elif name == "redis":
-            sinks.append(RedisPubSubSink(client, settings.alert_channel))
+            sinks.append(RedisPubSubSink(client, settings.alert_channel, describe))
         else:
             raise SettingsError(f"ZTC_ALERT_SINKS: 未知告警渠道 unknown sink {name!r} (log, webhook, redis)")
     return sinks

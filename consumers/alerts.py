@@ -37,6 +37,8 @@ from typing import Any, Protocol, cast, runtime_checkable
 import redis
 from prometheus_client import Counter
 
+from consumers.alert_text import Platform, RenderedAlert, robot_payload
+from schemas.robot_signatures import dingtalk_signed_url
 from schemas.sla import SLA_EVENT_ADAPTER, SlaBreached, SlaEscalated, SlaEvent, SlaWarning
 
 log = logging.getLogger(__name__)
@@ -88,6 +90,27 @@ def robot_message(event: SlaEvent) -> dict[str, object]:
     return {"msgtype": "text", "text": {"content": alert_text(event)}}
 
 
+Describe = Callable[[SlaEvent], RenderedAlert]
+"""An alert as people read it (``consumers.alert_text.AlertDescriber``: the policy's template, the ticket);
+a sink without one falls back to ``alert_text``, the ids alone."""
+
+
+def described_text(event: SlaEvent, describe: Describe | None) -> str:
+    return describe(event).text("text") if describe is not None else alert_text(event)
+
+
+def webhook_platform(url: str, chosen: str = "auto") -> Platform:
+    """The robot a webhook URL belongs to: ``chosen`` unless auto, else by the host."""
+    if chosen in ("text", "dingtalk", "wecom"):
+        return cast(Platform, chosen)
+    host = url.split("://", 1)[-1].split("/", 1)[0].lower()
+    if host.endswith("dingtalk.com"):
+        return "dingtalk"
+    if host.endswith("qyapi.weixin.qq.com"):
+        return "wecom"
+    return "text"
+
+
 # ---------------------------------------------------------------- sinks
 
 
@@ -121,8 +144,11 @@ class MarkingSink(Protocol):
 class LogSink:
     name = "log"
 
+    def __init__(self, describe: Describe | None = None) -> None:
+        self.describe = describe
+
     def send(self, event: SlaEvent) -> None:
-        log.warning("SLA %s", alert_text(event))
+        log.warning("SLA %s", described_text(event, self.describe).replace("\n", " / "))
 
 
 def check_robot_answer(body: bytes) -> None:
@@ -166,14 +192,35 @@ class WebhookSink:
 
     name = "webhook"
 
-    def __init__(self, url: str, timeout_s: float = 5.0) -> None:
+    def __init__(
+        self,
+        url: str,
+        timeout_s: float = 5.0,
+        *,
+        platform: Platform = "text",
+        describe: Describe | None = None,
+        secret: str | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        """``platform``: the message format (DingTalk / WeCom markdown, or text); ``secret``: DingTalk's
+        加签 secret, each post's URL then carries ``timestamp`` and ``sign`` computed at ``clock()``."""
         self.url = url
         self.timeout_s = timeout_s
+        self.platform = platform
+        self.describe = describe
+        self.secret = secret
+        self.clock = clock
+
+    def payload(self, event: SlaEvent) -> dict[str, object]:
+        if self.describe is None:
+            return robot_message(event)
+        return robot_payload(self.describe(event), self.platform)
 
     def send(self, event: SlaEvent) -> None:
-        body = json.dumps(robot_message(event), ensure_ascii=False).encode()
+        body = json.dumps(self.payload(event), ensure_ascii=False).encode()
+        url = dingtalk_signed_url(self.url, self.secret, self.clock()) if self.secret else self.url
         request = urllib.request.Request(
-            self.url,
+            url,
             data=body,
             # the event id lets a receiver that can (not WeCom or DingTalk) drop a repeat itself
             headers={"Content-Type": "application/json", "X-ZTC-Event-Id": event.event_id},
@@ -195,14 +242,14 @@ class RedisPubSubSink:
 
     name = "redis"
 
-    def __init__(self, client: redis.Redis, channel: str) -> None:
+    def __init__(self, client: redis.Redis, channel: str, describe: Describe | None = None) -> None:
         self.client = client
         self.channel = channel
+        self.describe = describe
 
     def payload(self, event: SlaEvent) -> str:
-        return json.dumps(
-            {"event": event.model_dump(mode="json"), "text": alert_text(event)}, ensure_ascii=False
-        )
+        text = described_text(event, self.describe)
+        return json.dumps({"event": event.model_dump(mode="json"), "text": text}, ensure_ascii=False)
 
     def send(self, event: SlaEvent) -> None:
         self.client.publish(self.channel, self.payload(event))

@@ -196,6 +196,23 @@ class TicketPage:
         return self.templates.TemplateResponse(request, "ticket.html", shown, status_code=status)
 
 
+def as_of(text: str | None, viewer: Viewer, clock_now: datetime) -> datetime:
+    """The moment the overview is judged at: ``?now=ISO`` for the office's people (drills), else the clock.
+
+    The same question ``ztc overdue --now ISO`` answers, from the same read model; a department's
+    people get 403 (their page always shows the present)."""
+    if text is None:
+        return clock_now
+    if not viewer.account.role.of_office:
+        raise HTTPException(403, "仅区政府办公室可按指定时刻查看 / only the office may view another moment")
+    try:
+        moment = datetime.fromisoformat(text.strip().replace(" ", "+"))
+    except ValueError:
+        example = "2026-12-12T10:00+08:00"
+        raise HTTPException(400, f"时刻格式无效 not an ISO time: {text!r} (e.g. {example})") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=DISTRICT_ZONE)
+
+
 def dashboard_router(
     store: Callable[[], TicketStore],
     policy: RoutingPolicy,
@@ -231,8 +248,8 @@ def dashboard_router(
     def overview(request: Request) -> Response:
         if not isinstance(viewer := reader(request), Viewer):
             return viewer
-        now = clock()
         params = request.query_params
+        now = as_of(params.get("now") or None, viewer, clock())
         try:
             period = parse_period(
                 params.get("from") or None, params.get("to") or None, now.astimezone(DISTRICT_ZONE).date()
@@ -251,6 +268,8 @@ def dashboard_router(
             ranking=shown.ranking,
             chart=bar_chart(shown.daily, category_names),
             unmask=None if department is None else False,
+            now=now,
+            drill=params.get("now") is not None,
         )
 
     @router.get("/dashboard/tickets/{ticket_id}", response_model=None)

@@ -35,6 +35,8 @@ log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 64 * 1024
 ROBOT_NAME = "@营商直通车"
+XML_ROUTES = frozenset({"/api/robot/wecom"})
+"""API routes whose body is XML (WeCom's callback), not JSON."""
 
 
 # ---------------------------------------------------------------- body size
@@ -49,7 +51,7 @@ class BodyTooLarge(HTTPException):
 
 def _wants_json(scope: Scope) -> bool:
     """A request whose body the app will parse as JSON (FastAPI also tries JSON without a content type)."""
-    if scope.get("method") not in ("POST", "PUT", "PATCH"):
+    if scope.get("method") not in ("POST", "PUT", "PATCH") or scope["path"] in XML_ROUTES:
         return False
     content_type = dict(scope["headers"]).get(b"content-type", b"").lower()
     return not content_type or b"json" in content_type
@@ -59,6 +61,8 @@ def _api_body(scope: Scope) -> bool:
     """A request to the JSON API that declares some other kind of body (the dashboard's forms are not API)."""
     declared = dict(scope["headers"]).get(b"content-length", b"0")
     has_body = declared != b"0" or b"chunked" in dict(scope["headers"]).get(b"transfer-encoding", b"")
+    if scope["path"] in XML_ROUTES:  # WeCom posts XML
+        return False
     return scope.get("method") in ("POST", "PUT", "PATCH") and scope["path"].startswith("/api/") and has_body
 
 
@@ -341,9 +345,13 @@ def robot_text(text: str) -> str | None:
 
 
 def gateway_router(
-    intake: Intake, principal: Callable[..., Principal], links: Callable[[], StatusLinks] | None = None
+    intake: Intake,
+    principal: Callable[..., Principal],
+    links: Callable[[], StatusLinks] | None = None,
+    street_of_group: Callable[[str], str | None] | None = None,
 ) -> APIRouter:
-    """The intake routes; ``links``: the enterprise status links a receipt carries (none without)."""
+    """The intake routes; ``links``: the enterprise status links a receipt carries (none without);
+    ``street_of_group``: the street a chat group belongs to (by the policy)."""
     router = APIRouter(tags=["intake 受理"])
     Who = Annotated[Principal, Depends(principal)]
     problems: dict[int | str, dict[str, Any]] = {
@@ -419,6 +427,9 @@ def gateway_router(
         if not text:
             return RobotReply.say("您好，请在“@营商直通车”后写明遇到的问题，我们会尽快派单办理。")
         fields = {"text": text, "contact": message.sender or None, "title": text.splitlines()[0][:30]}
+        street = street_of_group(message.group) if street_of_group is not None else None
+        if street:
+            fields["street"] = street
         submission = intake.validate(fields, channel, message.msg_id)
         receipt = await run_in_threadpool(intake.submit, submission)
         return RobotReply.say(

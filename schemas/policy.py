@@ -18,6 +18,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from schemas.alert_policy import AlertPolicy, alert_policy_problems
 from schemas.events import Priority
 from schemas.sla import SlaPolicy
 
@@ -37,6 +38,11 @@ class Department(BaseModel):
     handles: str = ""
     street_names: tuple[str, ...] = Field(
         default=(), description="For street offices: the names a ticket may use for the street"
+    )
+    groups: tuple[str, ...] = Field(
+        default=(),
+        description="For street offices: the enterprise-service chat groups of the street (group names "
+        "as DingTalk shows them, or WeCom chat ids); a robot message from one names the street",
     )
 
 
@@ -152,6 +158,7 @@ class RoutingPolicy(BaseModel):
     key_projects: tuple[KeyProject, ...] = ()
     sla: SlaPolicy = Field(default_factory=SlaPolicy)
     privacy: PrivacyPolicy = Field(default_factory=PrivacyPolicy)
+    alerts: AlertPolicy = Field(default_factory=AlertPolicy)
 
     def department(self, code: str) -> Department | None:
         return next((d for d in self.departments if d.code == code), None)
@@ -221,9 +228,42 @@ def _reference_problems(policy: RoutingPolicy) -> Iterator[PolicyProblem]:
                 re.compile(rule.pattern)
             except re.error as exc:
                 yield PolicyProblem(path=f"rules[{i}].pattern", message=f"invalid regex: {exc}")
+    for path, message in alert_policy_problems(policy.alerts, frozenset(codes)):
+        yield PolicyProblem(path=path, message=message)
+    yield from _group_problems(policy)
     rule_ids = [r.id for r in policy.rules]
     for rid in sorted({r for r in rule_ids if rule_ids.count(r) > 1}):
         yield PolicyProblem(path="rules", message=f"rule id {rid!r} appears twice")
+
+
+def _group_problems(policy: RoutingPolicy) -> Iterator[PolicyProblem]:
+    owner: dict[str, str] = {}
+    for i, dept in enumerate(policy.departments):
+        if dept.groups and dept.kind is not DepartmentKind.street:
+            yield PolicyProblem(path=f"departments[{i}].groups", message="only street offices have groups")
+        for group in dept.groups:
+            if group in owner and owner[group] != dept.code:
+                yield PolicyProblem(
+                    path=f"departments[{i}].groups", message=f"group {group!r} also belongs to {owner[group]}"
+                )
+            owner.setdefault(group, dept.code)
+
+
+def street_of_group(policy: RoutingPolicy, group: str) -> Department | None:
+    """The street office whose chat group this is: listed in its ``groups``, else named in the group's name.
+
+    兴城路街道企业服务群 → 兴城路街道办事处 (its ``street_names`` include 兴城路街道); the longest
+    street name found wins, so 兴华路 never matches a group of 兴华路东街道.
+    """
+    group = group.strip()
+    if not group:
+        return None
+    streets = [d for d in policy.departments if d.kind is DepartmentKind.street]
+    listed = next((d for d in streets if group in d.groups), None)
+    if listed is not None:
+        return listed
+    found = [(len(name), d) for d in streets for name in (d.name, *d.street_names) if name and name in group]
+    return max(found, key=lambda hit: hit[0])[1] if found else None
 
 
 def policy_problems(raw: dict[str, Any]) -> list[PolicyProblem]:

@@ -96,6 +96,24 @@ class Settings(BaseModel):
     alert_sinks: str = Field(default="log", description="comma list of log, webhook, redis")
     alert_webhook_url: str | None = Field(default=None, description="group-robot webhook (WeCom/DingTalk)")
     alert_channel: str = Field(default="ztc:alerts", description="Redis pub/sub channel for alerts")
+    alert_webhook_format: Literal["auto", "text", "dingtalk", "wecom"] = Field(
+        default="auto",
+        description="the webhook's message format: dingtalk (markdown + at), wecom (markdown), text; "
+        "auto: by the URL's host (oapi.dingtalk.com, qyapi.weixin.qq.com), else text",
+    )
+    alert_webhook_secret: str | None = Field(
+        default=None, description="DingTalk 加签 secret (SEC...): the webhook URL gets timestamp and sign"
+    )
+    dingtalk_app_secret: str | None = Field(
+        default=None, description="AppSecret of the DingTalk outgoing robot that posts to /api/robot/dingtalk"
+    )
+    wecom_token: str | None = Field(default=None, description="WeCom robot callback Token")
+    wecom_aes_key: str | None = Field(
+        default=None, min_length=43, max_length=43, description="WeCom robot callback EncodingAESKey"
+    )
+    wecom_receive_id: str | None = Field(
+        default=None, description="WeCom callback receiver id to insist on (corp id); unset: not checked"
+    )
     monitor_interval_s: float = Field(default=1.0, gt=0, le=300)
     api_host: str = Field(default="127.0.0.1", description="where `ztc api` listens")
     api_port: int = Field(default=8080, ge=1, le=65535)

@@ -18,6 +18,7 @@ from typing import Protocol
 from kafka import KafkaProducer
 from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
 
+from consumers.alert_text import AlertDescriber
 from consumers.alerter import outbox_key, run_alerter, sinks_from
 from consumers.dead_letters import DeadLetterStore, RedisDeadLetterStore
 from consumers.metrics import start_metrics_server
@@ -212,7 +213,10 @@ def run_alerter_service(settings: Settings) -> int:
     """Deliver the Redis alert outbox (SLA events the recorder applied) to the sinks until a signal."""
     configure_logging()
     client = redis_client(settings)
-    sinks = sinks_from(settings, client)
+    policy = policy_for(settings)
+    store = ticket_store(settings, policy)
+    describe = AlertDescriber(store.get, policy, settings.public_base_url)
+    sinks = sinks_from(settings, client, describe)
     serve_metrics(settings, "alerter")
     serve_worker_health(settings, Health(ready=[redis_probe(client)]))
 

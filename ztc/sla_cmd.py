@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from consumers import views
+from consumers.drill import DrillItem, apply_refusal, rehearse
 from consumers.sla_engine import StageStatus
 from schemas.business_calendar import due_at, parse_target
 from schemas.events import DISTRICT_ZONE, now_in_district
@@ -75,17 +76,58 @@ def sla_due(args: argparse.Namespace) -> int:
 
 
 def monitor(args: argparse.Namespace) -> int:
+    """``--once``: a drill that prints what would fire, changing nothing; ``--once --apply``: a real pass."""
     from ztc.services import run_monitor
 
     now = parse_moment(args.now) if args.now else None
-    if now is not None and not args.once:
-        raise CliError("--now only makes sense with --once")
-    emitted = run_monitor(args.settings, once=args.once, now=now)
-    if args.once:
-        for event in emitted:
-            print(f"{event.event_type}  {event.ticket_id}  {event.key}")
-        print(f"已发出 emitted {len(emitted)}")
+    if (now is not None or args.apply) and not args.once:
+        raise CliError(
+            "--now 与 --apply 只能和 --once 一起用 / --now and --apply only make sense with --once"
+        )
+    if not args.once:
+        run_monitor(args.settings)
+        return 0
+    if not args.apply:
+        return drill(args.settings, now or now_in_district(), args.json)
+    refusal = apply_refusal(now, now_in_district()) if now is not None else None
+    if refusal is not None:
+        raise CliError(refusal)
+    emitted = run_monitor(args.settings, once=True, now=now)
+    for event in emitted:
+        print(f"{event.event_type}  {event.ticket_id}  {event.key}")
+    print(f"已发出 emitted {len(emitted)}")
     return 0
+
+
+def drill(settings: Settings, now: datetime, as_json: bool) -> int:
+    """What the monitor would emit at ``now``; nothing is recorded, published or sent."""
+    policy = policy_for(settings)
+    store = ticket_store(settings, policy)
+    items = rehearse(store.sla_schedule, store, policy, now)
+    if as_json:
+        print_json([_drill_json(item) for item in items])
+        return 0
+    print(
+        f"演练 drill at {render.local(now)}: 将发出 would fire {len(items)}"
+        "（未记录、未发送 nothing recorded or sent; --apply 才会执行）"
+    )
+    for item in items:
+        print(f"  {item.line()}")
+    return 0
+
+
+def _drill_json(item: DrillItem) -> dict[str, Any]:
+    return {
+        "ticket_id": item.ticket_id,
+        "event_type": item.event.event_type,
+        "stage": item.event.stage.value,
+        "level": item.level,
+        "department": item.department,
+        "department_name": item.department_name,
+        "due_at": item.due_at.isoformat(),
+        "late": item.late,
+        "key": item.event.key,
+    }
 
 
 def reindex(args: argparse.Namespace) -> int:
@@ -117,7 +159,17 @@ def add_sla_parsers(sub: Any) -> None:
     sla.set_defaults(func=sla_due)
     mon = sub.add_parser("monitor", help="超期监控 run the overdue monitor", description="超期监控")
     mon.add_argument("--once", action="store_true", help="one pass, then exit")
-    mon.add_argument("--now", help="with --once: as if it were this ISO time (drills, tests)")
+    mon.add_argument(
+        "--now",
+        help="with --once: as if it were this ISO time; a drill prints what would fire, changing nothing",
+    )
+    mon.add_argument(
+        "--apply",
+        action="store_true",
+        help="with --once: really emit (recorded into the tickets, sent by the alerter); "
+        "refused for a --now in the future",
+    )
+    mon.add_argument("--json", action="store_true", help="the drill's alerts as JSON")
     mon.set_defaults(func=monitor)
     again = sub.add_parser(
         "reindex",

@@ -8,6 +8,7 @@ document without a broker.
 
 from __future__ import annotations
 
+import functools
 import hmac
 import json
 import logging
@@ -41,6 +42,7 @@ from producers.department_client import DepartmentClient
 from producers.gateway import MAX_BODY_BYTES, BodyLimit, Intake, body_schemas, gateway_router
 from producers.outbox import RedisOutbox
 from producers.publisher import TicketPublisher
+from producers.robot_gateway import RobotSecrets, group_street, robot_router
 from schemas.events import now_in_district
 from schemas.policy import RoutingPolicy
 from schemas.settings import Settings
@@ -215,6 +217,15 @@ def status_pages(resources: Resources) -> APIRouter:
     return status_router(pages)
 
 
+def robot_secrets(settings: Settings) -> RobotSecrets:
+    return RobotSecrets(
+        dingtalk_app_secret=settings.dingtalk_app_secret,
+        wecom_token=settings.wecom_token,
+        wecom_aes_key=settings.wecom_aes_key,
+        wecom_receive_id=settings.wecom_receive_id,
+    )
+
+
 def create_app(
     settings: Settings,
     policy: RoutingPolicy,
@@ -241,9 +252,10 @@ def create_app(
         lifespan=lifespan,
     )
     principal = principal_dependency(keys, clock)
-    app.include_router(
-        gateway_router(intake or Intake(resources.publisher, clock), principal, resources.status_links)
-    )
+    intake = intake or Intake(resources.publisher, clock)
+    streets = functools.partial(group_street, policy)
+    app.include_router(gateway_router(intake, principal, resources.status_links, streets))
+    app.include_router(robot_router(intake, policy, lambda: robot_secrets(settings)))
     app.include_router(department_router(resources.store, resources.client, principal, policy.privacy))
     app.include_router(web_pages(resources))
     app.include_router(status_pages(resources))

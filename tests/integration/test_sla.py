@@ -12,6 +12,7 @@ from typing import ClassVar
 
 import pytest
 import redis
+from kafka import KafkaConsumer, TopicPartition
 
 from consumers.ticket_store import RedisTicketStore
 from deploy.embedded import EmbeddedStack
@@ -158,7 +159,40 @@ def test_untouched_ticket_climbs_the_ladder_once_and_a_handled_one_stays_quiet(
         services.stop_all()
 
 
-def test_monitor_once_drills_a_moment_in_the_future(settings: Settings, wait_for_ticket: WaitFor) -> None:
+def redis_snapshot(settings: Settings) -> tuple[dict[bytes, bytes | None], set[bytes]]:
+    """Every lasting key of this installation with its DUMP (type and value, byte for byte), and the
+    keys that expire by themselves (leases left by the earlier test: they may vanish, never appear)."""
+    client = redis.Redis.from_url(settings.redis)
+    try:
+        keys = sorted(client.scan_iter(match=f"{settings.redis_prefix}*", count=1000))
+        expiring = {key for key in keys if client.ttl(key) >= 0}
+        lasting = [key for key in keys if key not in expiring]
+        return dict(zip(lasting, [client.dump(key) for key in lasting], strict=True)), expiring
+    finally:
+        client.close()
+
+
+def unchanged(before: tuple[dict[bytes, bytes | None], set[bytes]], settings: Settings) -> bool:
+    lasting, expiring = redis_snapshot(settings)
+    return lasting == before[0] and expiring <= before[1]
+
+
+def sla_topic_end(settings: Settings) -> int:
+    """How many records the SLA topic holds (sum of end offsets)."""
+    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap)
+    try:
+        partitions = [
+            TopicPartition(settings.topics.sla, p)
+            for p in consumer.partitions_for_topic(settings.topics.sla) or ()
+        ]
+        return sum(consumer.end_offsets(partitions).values())
+    finally:
+        consumer.close()
+
+
+def test_a_drill_prints_what_would_fire_and_changes_nothing_until_apply(
+    settings: Settings, store: RedisTicketStore, wait_for_ticket: WaitFor
+) -> None:
     services = Services(settings, settings.data_dir)
     services.start("router")
     services.start("recorder", "recorder-drill")
@@ -167,10 +201,47 @@ def test_monitor_once_drills_a_moment_in_the_future(settings: Settings, wait_for
             settings, "submit", "--text", "营业执照变更登记一直没办下来", check=True
         ).stdout.strip()
         wait_for_ticket(ticket_id, 30)
-        drill = ztc(settings, "monitor", "--once", "--now", "2099-01-01T09:00:00+08:00", check=True).stdout
-        assert f"{ticket_id}:accept:breach:0" in drill and f"{ticket_id}:resolve:escalation3:0" in drill
-        again = ztc(settings, "monitor", "--once", "--now", "2099-01-01T09:00:00+08:00", check=True).stdout
-        assert ticket_id not in again  # claimed once, never again
+    finally:
+        services.stop_all()  # nobody writes while the drill is compared
+    future = "2099-01-01T09:00:00+08:00"
+    before, sla_before = redis_snapshot(settings), sla_topic_end(settings)
+
+    drill = ztc(settings, "monitor", "--once", "--now", future, check=True).stdout
+    lead = store.get(ticket_id) or _never()
+    lead_name = load_checked_policy(settings.policy_path or DEFAULT_POLICY).department(lead.lead_department)
+    assert lead_name is not None
+    lines = [line for line in drill.splitlines() if ticket_id in line]
+    assert any(
+        "办结" in line and "通报 第3级" in line and lead_name.name in line and "已超期" in line
+        for line in lines
+    )
+    assert "nothing recorded or sent" in drill and lead.lead_department + " " not in drill
+    assert ztc(settings, "monitor", "--once", "--now", future, check=True).stdout == drill  # again: the same
+
+    assert unchanged(before, settings)  # not a key, not a byte changed
+    assert sla_topic_end(settings) == sla_before  # nothing published, so nothing for the alerter
+    shown = ztc(settings, "ticket", "show", ticket_id, check=True).stdout
+    assert "通报" not in shown
+    overdue = json.loads(ztc(settings, "overdue", "--json", "--now", future, check=True).stdout)
+    assert {(o["ticket_id"], o["escalation_level"]) for o in overdue if o["ticket_id"] == ticket_id} == {
+        (ticket_id, 0)  # overdue at that moment, nothing escalated: as the ticket itself says
+    }
+
+    refused = ztc(settings, "monitor", "--once", "--apply", "--now", future)
+    assert refused.returncode != 0 and refused.stdout == ""
+    assert refused.stderr.startswith("错误 / error:") and len(refused.stderr.strip().splitlines()) == 1
+    assert unchanged(before, settings)
+
+    services.start("recorder", "recorder-apply")
+    try:
+        time.sleep(7)  # the 6-second accept deadline passes: now a real pass has something to emit
+        applied = ztc(settings, "monitor", "--once", "--apply", check=True).stdout
+        assert f"{ticket_id}:accept:breach:0" in applied
+        deadline = time.monotonic() + 20
+        while f"{ticket_id}:accept:breach:0" not in sla_keys(store.get(ticket_id) or _never()):
+            assert time.monotonic() < deadline, sla_keys(store.get(ticket_id) or _never())
+            time.sleep(0.3)
+        assert sla_topic_end(settings) > sla_before
     finally:
         services.stop_all()
 

@@ -351,3 +351,38 @@ def test_only_an_admin_may_use_the_admin_forms(web: TestClient, pages: Pages) ->
     assert web.post("/admin/users", data={"csrf": csrf, "username": "x1", "role": "admin"}).status_code == 403
     li = pages.accounts().get("li")
     assert li is not None and not li.disabled and pages.accounts().get("x1") is None
+
+
+# ---------------------------------------------------------------- drills: the overview as of a moment
+
+
+def test_the_office_sees_the_overview_as_of_a_drill_moment_as_ztc_overdue_does(
+    web: TestClient, pages: Pages
+) -> None:
+    from consumers import views
+    from consumers.sla_engine import SlaBook
+    from streams.routing import route_ticket
+
+    pages.tickets = InMemoryTicketStore(book=SlaBook(POLICY))  # a store that keeps the SLA read model
+    routed = route_ticket(
+        submission(ticket_id="ZTC-20261127-0000000A", channel_message_id="m-a"), POLICY, NOW
+    )
+    pages.tickets.record(routed)  # stamped with its deadlines, as the router does
+    late = routed.ticket_id
+    moment = datetime.fromisoformat("2026-12-12T10:00+08:00")
+    sign_in(web, "zhao")
+    today = web.get("/dashboard")
+    assert today.status_code == 200 and "演练" not in today.text
+    assert late not in today.text.split('id="overdue"')[1].split("</section>")[0]
+    drill = web.get("/dashboard", params={"now": "2026-12-12T10:00+08:00"})
+    assert drill.status_code == 200 and "演练" in drill.text
+    overdue_section = drill.text.split('id="overdue"')[1].split("</section>")[0]
+    expected = {s.ticket_id for s in views.overdue_items(pages.tickets, moment) if s.overdue}
+    assert late in expected
+    assert all(f">{ticket_id}</a>" in overdue_section for ticket_id in expected)
+    assert web.get("/dashboard", params={"now": "yesterday"}).status_code == 400
+
+
+def test_a_department_may_not_look_at_another_moment(web: TestClient) -> None:
+    sign_in(web, "wangkz")
+    assert web.get("/dashboard", params={"now": "2026-12-12T10:00+08:00"}).status_code == 403
