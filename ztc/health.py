@@ -33,6 +33,8 @@ from schemas.settings import Settings
 if TYPE_CHECKING:
     import faust
 
+    from consumers.recorder import Recorder
+
 log = logging.getLogger(__name__)
 
 Probe = Callable[[], str | None]
@@ -154,3 +156,11 @@ def router_health(app: faust.App) -> Health:
         return consumer.assignment() if consumer is not None else set()
 
     return Health(live=[loop_probe(lambda: last[0], stale_s=60.0)], ready=[assigned_probe(assignment)])
+
+
+def recorder_health(recorder: Recorder, client: redis.Redis) -> Health:
+    """Live: its poll loop went round; ready: partitions of the group assigned and Redis answering."""
+    return Health(
+        live=[loop_probe(lambda: recorder.last_round)],
+        ready=[assigned_probe(recorder.assignment), redis_probe(client)],
+    )

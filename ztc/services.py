@@ -36,7 +36,7 @@ from schemas.settings import Settings
 from schemas.sla import SlaEvent
 from streams.metrics import RouterMetrics
 from ztc.bootstrap import configure_logging, model_for, policy_for, redis_client, ticket_store
-from ztc.health import Health, assigned_probe, loop_probe, redis_probe, router_health, serve_worker_health
+from ztc.health import Health, recorder_health, redis_probe, router_health, serve_worker_health
 
 log = logging.getLogger(__name__)
 
@@ -119,13 +119,7 @@ def run_recorder(settings: Settings) -> int:
     dead_letters = RedisDeadLetterStore(store.client, settings.redis_prefix)
     departments = frozenset(policy.department_codes)
     recorder = Recorder(settings, store, now_in_district, outbox, dead_letters, departments)
-    serve_worker_health(
-        settings,
-        Health(
-            live=[loop_probe(lambda: recorder.last_round)],
-            ready=[assigned_probe(recorder.assignment), redis_probe(store.client)],
-        ),
-    )
+    serve_worker_health(settings, recorder_health(recorder, store.client))
     recorder.run(stop)
     log.info("recorder stopped")
     return 0
