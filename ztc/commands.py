@@ -10,6 +10,7 @@ import signal
 import sys
 import threading
 import time
+from datetime import date
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
@@ -19,6 +20,7 @@ from tqdm import tqdm
 from producers.demo import DEMO_TICKETS
 from producers.publisher import TicketPublisher, build_submission
 from schemas.attachments import AttachmentRef, AttachmentRefused, check_files
+from schemas.business_calendar import published_data_ends
 from schemas.events import DeadLettered, now_in_district
 from schemas.policy import PolicyError
 from schemas.privacy import mask_personal
@@ -518,4 +520,24 @@ def policy_check(args: argparse.Namespace) -> int:
         f"{args.file}: OK — version {policy.version}, {len(policy.departments)} departments, "
         f"{len(policy.categories)} categories, {len(policy.rules)} rules, threshold {policy.threshold}"
     )
+    warning = calendar_coverage_warning(now_in_district().date())
+    if warning is not None:
+        print(warning, file=sys.stderr)
     return 0
+
+
+CALENDAR_NOTICE_DAYS = 90
+
+
+def calendar_coverage_warning(today: date) -> str | None:
+    """One line when the published holiday schedule ends within CALENDAR_NOTICE_DAYS of ``today``."""
+    ends = published_data_ends()
+    left = (ends - today).days
+    if left > CALENDAR_NOTICE_DAYS:
+        return None
+    when = f"还有 {left} 天 in {left} days" if left >= 0 else f"已过 {-left} 天 {-left} days ago"
+    return (
+        f"注意 / warning: 节假日数据截至 {ends}（{when}）holiday data ends {ends}; after it only the "
+        "statutory holidays apply, make-up working days (调休) unknown: upgrade chinesecalendar "
+        "or declare sla.holidays / sla.workdays in the policy"
+    )
