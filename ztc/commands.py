@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import csv
 import json
 import signal
 import sys
@@ -328,34 +327,24 @@ def submit(args: argparse.Namespace) -> int:
     return 0
 
 
-def _rows(path: Path) -> list[dict[str, Any]]:
-    if path.suffix.lower() == ".csv":
-        with path.open(encoding="utf-8-sig", newline="") as handle:
-            return [dict(row) for row in csv.DictReader(handle)]
-    rows = []
-    for number, line in enumerate(path.read_text("utf-8").splitlines(), start=1):
-        if line.strip():
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError as exc:
-                rows.append({"__error__": f"line {number}: not JSON: {exc}"})
-    return rows
-
-
 def import_file(args: argparse.Namespace) -> int:
+    from ztc.import_rows import bad_row_line, normalise_fields, read_rows
+
     settings = _settings(args)
-    rows = _rows(args.file)
+    try:
+        rows = read_rows(args.file)
+    except (OSError, ValueError) as exc:
+        raise CliError(f"无法读取 cannot read {args.file}: {exc}") from None
     now = now_in_district()
     good, bad = [], []
-    for number, row in enumerate(rows, start=1):
-        if "__error__" in row:
-            bad.append(row["__error__"])
+    for row in rows:
+        if row.problem is not None:
+            bad.append(bad_row_line(row))
             continue
-        row.setdefault("channel", args.channel)
         try:
-            good.append(build_submission(row, now))
+            good.append(build_submission(normalise_fields(row.fields, args.channel), now))
         except ValueError as exc:
-            bad.append(f"row {number}: {' '.join(str(exc).split())[:300]}")
+            bad.append(bad_row_line(row, exc))
     publisher = intake_publisher(settings)
     new = 0
     try:
@@ -367,8 +356,11 @@ def import_file(args: argparse.Namespace) -> int:
     finally:
         publisher.close()
     for problem in bad:
-        print(f"跳过 skipped: {problem}", file=sys.stderr)
-    print(f"已发布 published {new}, 重复 duplicates {len(good) - new}, 跳过 skipped {len(bad)}")
+        print(f"跳过 skipped {problem}", file=sys.stderr)
+    print(
+        f"已发布 published {new}, 重复 duplicates {len(good) - new} (已登记 already recorded), "
+        f"错误行 bad rows {len(bad)}"
+    )
     return 1 if bad else 0
 
 
