@@ -24,9 +24,6 @@ from __future__ import annotations
 from datetime import date, timedelta
 from functools import lru_cache
 
-from cnlunar.solar24 import getTheYearAllSolarTermsList
-from lunardate import LunarDate
-
 __all__ = ["FIRST_YEAR", "LAST_YEAR", "statutory_holidays"]
 
 FIRST_YEAR = 1901  # cnlunar's solar terms start here
@@ -39,6 +36,8 @@ def statutory_holidays(year: int) -> frozenset[date]:
     """Every statutory day off in ``year`` (Gregorian); ValueError outside FIRST_YEAR..LAST_YEAR."""
     if not FIRST_YEAR <= year <= LAST_YEAR:
         raise ValueError(f"statutory holidays are computed for {FIRST_YEAR}-{LAST_YEAR}, not {year}")
+    from cnlunar.solar24 import getTheYearAllSolarTermsList  # only years past the published data pay
+
     new_year_eve = _solar(year, 1, 1) - timedelta(days=1)  # 除夕: the last day of the 12th month
     days = {
         date(year, 1, 1),
@@ -56,5 +55,7 @@ def statutory_holidays(year: int) -> frozenset[date]:
 
 
 def _solar(lunar_year: int, month: int, day: int) -> date:
+    from lunardate import LunarDate
+
     solar: date = LunarDate(lunar_year, month, day).to_solar_date()
     return solar

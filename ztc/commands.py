@@ -19,7 +19,6 @@ from tqdm import tqdm
 from producers.demo import DEMO_TICKETS
 from producers.publisher import TicketPublisher, build_submission
 from schemas.attachments import AttachmentRef, AttachmentRefused, check_files
-from schemas.business_calendar import published_data_ends
 from schemas.events import DeadLettered, now_in_district
 from schemas.policy import PolicyError
 from schemas.privacy import mask_personal
@@ -523,6 +522,8 @@ CALENDAR_NOTICE_DAYS = 90
 
 def calendar_coverage_warning(today: date) -> str | None:
     """One line when the published holiday schedule ends within CALENDAR_NOTICE_DAYS of ``today``."""
+    from schemas.business_calendar import published_data_ends
+
     ends = published_data_ends()
     left = (ends - today).days
     if left > CALENDAR_NOTICE_DAYS:
