@@ -8,12 +8,14 @@ Sources for "is this date a working day", in order of precedence:
 
 1. explicit ``workdays`` / ``holidays`` overrides carried by the policy;
 2. the ``chinese_calendar`` package (mainland public holidays and 调休 make-up
-   workdays; it covers 2004-2026 in version 1.11.0);
-3. Monday-Friday, for a year covered by neither. Such a year is reported once
-   per calendar with a :class:`CalendarCoverageWarning` and recorded in
+   workdays as the State Council published them; 2004-2026 in version 1.11.0);
+3. past that data, the statutory holidays of 全国年节及纪念日放假办法
+   (:mod:`schemas.statutory_holidays`), otherwise Monday-Friday. The 调休 make-up
+   working days of such a year are unknown; the year is reported once per
+   calendar with a :class:`CalendarCoverageWarning` and recorded in
    :attr:`BusinessCalendar.uncovered_years_seen`. A year counts as covered by
    the overrides as soon as any override date falls in it (the policy declared
-   that year's schedule; undeclared dates then follow Monday-Friday silently).
+   that year's schedule; undeclared dates then follow rule 3 silently).
 
 Counting rules:
 
@@ -39,6 +41,7 @@ from zoneinfo import ZoneInfo
 
 import chinese_calendar
 
+from schemas.statutory_holidays import statutory_holidays
 from schemas.time_limits import SlaTarget, TargetUnit, parse_target
 
 __all__ = [
@@ -53,6 +56,7 @@ __all__ = [
     "due_at",
     "hold_until_working_time",
     "parse_target",
+    "published_data_ends",
     "shift_deadline",
     "warning_at",
 ]
@@ -69,7 +73,13 @@ _ONE_SECOND = timedelta(seconds=1)
 
 
 class CalendarCoverageWarning(UserWarning):
-    """A date fell outside every holiday source; Monday-Friday was assumed."""
+    """A date fell past the published holiday data; statutory holidays and Monday-Friday were assumed."""
+
+
+def published_data_ends() -> date:
+    """The last day the ``chinese_calendar`` package's published schedule covers (31 December)."""
+    last = max(chinese_calendar.constants.holidays)
+    return date(last.year, 12, 31)
 
 
 # --------------------------------------------------------------------------- calendar
@@ -207,15 +217,21 @@ class BusinessCalendar:
             return self._fallback_workday(d)
 
     def _fallback_workday(self, d: date) -> bool:
+        try:
+            holidays = statutory_holidays(d.year)
+            assumed = "statutory holidays, make-up working days (调休) unknown"
+        except ValueError:
+            holidays = frozenset()
+            assumed = "Monday-Friday working days"
         if not self._declares_year(d.year) and d.year not in self._uncovered:
             self._uncovered.add(d.year)
             warnings.warn(
-                f"no holiday data for {d.year}: neither chinese_calendar nor the policy "
-                "overrides cover it; assuming Monday-Friday working days",
+                f"日历 calendar: no published holiday schedule for {d.year} "
+                f"(neither chinese_calendar nor the policy overrides); assuming {assumed}",
                 CalendarCoverageWarning,
                 stacklevel=2,
             )
-        return d.weekday() < 5
+        return d.weekday() < 5 and d not in holidays
 
     def _declares_year(self, year: int) -> bool:
         return any(d.year == year for d in self.holidays | self.workdays)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
@@ -175,7 +176,26 @@ def _require_servers(args: argparse.Namespace) -> None:
         require_servers(args.settings, servers, redis_url(args.settings))
 
 
+def _one_line_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: Any = None,
+    line: str | None = None,
+) -> None:
+    """ZTC's own warnings (the calendar's coverage, ...) as one line for a person, no source path."""
+    if category.__module__.split(".")[0] in {"schemas", "streams", "consumers", "producers", "ztc"}:
+        print(f"注意 / warning: {' '.join(str(message).split())}", file=sys.stderr)
+        return
+    _default_showwarning(message, category, filename, lineno, file, line)
+
+
+_default_showwarning = warnings.showwarning
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    warnings.showwarning = _one_line_warning
     args = build_parser().parse_args(argv)
     try:
         args.settings = settings_from_env()

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import csv
 import json
 import signal
 import sys
 import threading
 import time
+from datetime import date
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
@@ -331,34 +331,24 @@ def submit(args: argparse.Namespace) -> int:
     return 0
 
 
-def _rows(path: Path) -> list[dict[str, Any]]:
-    if path.suffix.lower() == ".csv":
-        with path.open(encoding="utf-8-sig", newline="") as handle:
-            return [dict(row) for row in csv.DictReader(handle)]
-    rows = []
-    for number, line in enumerate(path.read_text("utf-8").splitlines(), start=1):
-        if line.strip():
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError as exc:
-                rows.append({"__error__": f"line {number}: not JSON: {exc}"})
-    return rows
-
-
 def import_file(args: argparse.Namespace) -> int:
+    from ztc.import_rows import bad_row_line, normalise_fields, read_rows
+
     settings = _settings(args)
-    rows = _rows(args.file)
+    try:
+        rows = read_rows(args.file)
+    except (OSError, ValueError) as exc:
+        raise CliError(f"无法读取 cannot read {args.file}: {exc}") from None
     now = now_in_district()
     good, bad = [], []
-    for number, row in enumerate(rows, start=1):
-        if "__error__" in row:
-            bad.append(row["__error__"])
+    for row in rows:
+        if row.problem is not None:
+            bad.append(bad_row_line(row))
             continue
-        row.setdefault("channel", args.channel)
         try:
-            good.append(build_submission(row, now))
+            good.append(build_submission(normalise_fields(row.fields, args.channel), now))
         except ValueError as exc:
-            bad.append(f"row {number}: {' '.join(str(exc).split())[:300]}")
+            bad.append(bad_row_line(row, exc))
     publisher = intake_publisher(settings)
     new = 0
     try:
@@ -370,8 +360,11 @@ def import_file(args: argparse.Namespace) -> int:
     finally:
         publisher.close()
     for problem in bad:
-        print(f"跳过 skipped: {problem}", file=sys.stderr)
-    print(f"已发布 published {new}, 重复 duplicates {len(good) - new}, 跳过 skipped {len(bad)}")
+        print(f"跳过 skipped {problem}", file=sys.stderr)
+    print(
+        f"已发布 published {new}, 重复 duplicates {len(good) - new} (已登记 already recorded), "
+        f"错误行 bad rows {len(bad)}"
+    )
     return 1 if bad else 0
 
 
@@ -525,4 +518,26 @@ def policy_check(args: argparse.Namespace) -> int:
         f"{args.file}: OK — version {policy.version}, {len(policy.departments)} departments, "
         f"{len(policy.categories)} categories, {len(policy.rules)} rules, threshold {policy.threshold}"
     )
+    warning = calendar_coverage_warning(now_in_district().date())
+    if warning is not None:
+        print(warning, file=sys.stderr)
     return 0
+
+
+CALENDAR_NOTICE_DAYS = 90
+
+
+def calendar_coverage_warning(today: date) -> str | None:
+    """One line when the published holiday schedule ends within CALENDAR_NOTICE_DAYS of ``today``."""
+    from schemas.business_calendar import published_data_ends
+
+    ends = published_data_ends()
+    left = (ends - today).days
+    if left > CALENDAR_NOTICE_DAYS:
+        return None
+    when = f"还有 {left} 天 in {left} days" if left >= 0 else f"已过 {-left} 天 {-left} days ago"
+    return (
+        f"注意 / warning: 节假日数据截至 {ends}（{when}）holiday data ends {ends}; after it only the "
+        "statutory holidays apply, make-up working days (调休) unknown: upgrade chinesecalendar "
+        "or declare sla.holidays / sla.workdays in the policy"
+    )

@@ -136,6 +136,11 @@ def test_recorder_restart_neither_loses_nor_doubles(
     assert all(len(r.history) == 1 and r.lead_department == "hrss" for r in records)
 
 
+def summary(published: int, duplicates: int, bad: int) -> str:
+    recorded = f"重复 duplicates {duplicates} (已登记 already recorded)"
+    return f"已发布 published {published}, {recorded}, 错误行 bad rows {bad}"
+
+
 def test_import_publishes_good_rows_and_lists_bad_ones(
     settings: Settings, services: Services, wait_for_ticket: WaitFor, tmp_path: Path
 ) -> None:
@@ -153,8 +158,11 @@ def test_import_publishes_good_rows_and_lists_bad_ones(
     source.write_text("\n".join(lines) + "\n", encoding="utf-8")
     result = ztc(settings, "import", str(source))
     assert result.returncode == 1
-    assert "已发布 published 2, 重复 duplicates 0, 跳过 skipped 2" in result.stdout
-    assert "row 3: " in result.stderr and "line 4: not JSON" in result.stderr
+    assert summary(2, 0, 2) in result.stdout
+    assert (
+        "第 3 行 row 3: 诉求内容 text 缺少 missing\n" in result.stderr
+        and "第 4 行 row 4: 不是 JSON" in result.stderr
+    )
     for row in rows[:2]:
         submission = build_submission(row, now_in_district())
         assert (
@@ -162,4 +170,23 @@ def test_import_publishes_good_rows_and_lists_bad_ones(
             == row["channel_message_id"]
         )
     again = ztc(settings, "import", str(source))
-    assert "已发布 published 0, 重复 duplicates 2, 跳过 skipped 2" in again.stdout
+    assert summary(0, 2, 2) in again.stdout
+
+
+def test_import_gbk_csv_without_ids_twice_counts_duplicates(
+    settings: Settings, services: Services, tmp_path: Path
+) -> None:
+    source = tmp_path / "wps-export.csv"
+    rows = [
+        "text,enterprise,street",
+        "厂区门口道路破损影响货车通行,青岛导入测试一号有限公司,兴城路街道",
+        "申请人才公寓需要哪些材料,青岛导入测试二号有限公司,",
+        ",青岛导入测试三号有限公司,",
+    ]
+    source.write_bytes(("\r\n".join(rows) + "\r\n").encode("gbk"))
+    first = ztc(settings, "import", str(source))
+    assert first.returncode == 1, first.stderr
+    assert summary(2, 0, 1) in first.stdout
+    assert "第 4 行 row 4: 诉求内容 text 缺少 missing" in first.stderr and "Traceback" not in first.stderr
+    again = ztc(settings, "import", str(source))
+    assert summary(0, 2, 1) in again.stdout

@@ -24,6 +24,7 @@ from schemas.business_calendar import (
     shift_deadline,
     warning_at,
 )
+from schemas.statutory_holidays import statutory_holidays
 
 # Any fallback to Monday-Friday outside the test that asks for it is a bug in the test setup.
 pytestmark = pytest.mark.filterwarnings("error::schemas.business_calendar.CalendarCoverageWarning")
@@ -61,7 +62,7 @@ def ref_is_workday(d: date, cal: BusinessCalendar) -> bool:
         return d in cal.workdays
     if 2004 <= d.year <= 2026:
         return bool(chinese_calendar.is_workday(d))
-    return d.weekday() < 5
+    return d.weekday() < 5 and d not in statutory_holidays(d.year)
 
 
 def ref_working_minutes(cal: BusinessCalendar) -> list[bool]:
@@ -296,15 +297,22 @@ def test_overrides_win_over_the_package() -> None:
     assert due_at(at(2026, 10, 2, 9), wd(1), cal) == at(2026, 10, 3, 17, 30)
 
 
-def test_uncovered_year_falls_back_to_weekdays_and_warns_once() -> None:
+def test_uncovered_year_keeps_statutory_holidays_and_warns_once() -> None:
     cal = BusinessCalendar.default()
-    with pytest.warns(CalendarCoverageWarning, match="2030"):
-        assert cal.is_workday(date(2030, 1, 1))  # a Tuesday (and really a holiday)
+    with pytest.warns(CalendarCoverageWarning, match="2030.*statutory holidays"):
+        assert not cal.is_workday(date(2030, 1, 1))  # 元旦, a Tuesday
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert not cal.is_workday(date(2030, 1, 5))
-        assert due_at(at(2030, 1, 4, 12), wd(1), cal) == at(2030, 1, 7, 17, 30)
+        assert due_at(at(2029, 12, 31, 12), wd(1), cal) == at(2030, 1, 2, 17, 30)
     assert cal.uncovered_years_seen == {2030}
+
+
+def test_past_the_statutory_table_falls_back_to_weekdays() -> None:
+    cal = BusinessCalendar.default()
+    with pytest.warns(CalendarCoverageWarning, match="2100.*Monday-Friday"):
+        assert cal.is_workday(date(2100, 1, 1))  # a Friday; no lunar table reaches this far
+    assert cal.uncovered_years_seen == {2100}
 
 
 def test_year_declared_by_overrides_does_not_warn() -> None:
