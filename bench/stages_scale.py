@@ -13,7 +13,6 @@ producer, 3 workers cannot be 3 times 1: the gain is what is left of a core.
 from __future__ import annotations
 
 import asyncio
-import http.client
 import math
 import sys
 import time
@@ -23,7 +22,7 @@ from bench.context import Context
 from bench.kafka_io import Arrival, Record, Watcher, produce_all
 from bench.report import Figure, Row, StageResult
 from bench.stack import cpu_seconds, stop
-from deploy.embedded import free_port
+from deploy.embedded import answers_ok, free_port
 
 PARTITIONS = 6
 WORKER_COUNTS = (1, 3)
@@ -37,20 +36,9 @@ class Scaled:
     complete: bool
 
 
-def _ready(port: int) -> bool:
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-    try:
-        connection.request("GET", "/readyz")
-        return connection.getresponse().status == 200
-    except OSError:
-        return False
-    finally:
-        connection.close()
-
-
 async def _wait_ready(ports: list[int]) -> None:
     deadline = time.monotonic() + READY_TIMEOUT_S
-    while not all(_ready(port) for port in ports):
+    while not all(answers_ok(port, "/readyz") for port in ports):
         if time.monotonic() > deadline:
             raise RuntimeError(f"router workers not ready within {READY_TIMEOUT_S:.0f}s")
         await asyncio.sleep(0.3)

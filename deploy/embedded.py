@@ -18,6 +18,7 @@ the password.
 from __future__ import annotations
 
 import contextlib
+import http.client
 import logging
 import os
 import secrets
@@ -88,6 +89,18 @@ def port_is_free(port: int) -> bool:
         except OSError:
             return False
     return True
+
+
+def answers_ok(port: int, path: str, timeout_s: float = 2.0) -> bool:
+    """Whether GET ``path`` on 127.0.0.1:``port`` answers 200 (a health or readiness endpoint)."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout_s)
+    try:
+        connection.request("GET", path)
+        return connection.getresponse().status == 200
+    except OSError:
+        return False
+    finally:
+        connection.close()
 
 
 def free_port() -> int:

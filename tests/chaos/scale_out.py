@@ -22,7 +22,6 @@ worker did not hold move on at once, so the slowest is the takeover.
 from __future__ import annotations
 
 import contextlib
-import http.client
 import logging
 import os
 import shutil
@@ -39,7 +38,7 @@ from pathlib import Path
 from kafka import KafkaAdminClient, KafkaProducer, TopicPartition
 
 from consumers.sla_engine import SlaBook
-from deploy.embedded import EmbeddedStack, die_with_parent, free_port
+from deploy.embedded import EmbeddedStack, answers_ok, die_with_parent, free_port
 from producers.publisher import build_submission
 from schemas.events import Channel, now_in_district
 from schemas.settings import Settings
@@ -102,14 +101,7 @@ class ScaledRun(ZtcRun):
             )
 
     def ready(self, label: str) -> bool:
-        connection = http.client.HTTPConnection("127.0.0.1", self.health_ports[label], timeout=2)
-        try:
-            connection.request("GET", "/readyz")
-            return connection.getresponse().status == 200
-        except OSError:
-            return False
-        finally:
-            connection.close()
+        return answers_ok(self.health_ports[label], "/readyz")
 
     def wait_ready(self, labels: list[str], timeout_s: float) -> None:
         deadline = time.monotonic() + timeout_s

@@ -11,7 +11,6 @@ thread records every pid each service ever had, so restarts are counted and
 from __future__ import annotations
 
 import contextlib
-import http.client
 import logging
 import os
 import signal
@@ -25,7 +24,7 @@ from pathlib import Path
 import redis
 
 from consumers.access import write_demo_keys
-from deploy.embedded import die_with_parent, free_port
+from deploy.embedded import answers_ok, die_with_parent, free_port
 from schemas.settings import Settings
 from tests.integration.conftest import default_policy_text, escalation_ladder
 from ztc.bootstrap import load_checked_policy, redis_client
@@ -185,14 +184,7 @@ class ZtcRun:
         )
 
     def _healthy(self) -> bool:
-        connection = http.client.HTTPConnection("127.0.0.1", self.api_port, timeout=2)
-        try:
-            connection.request("GET", "/healthz")
-            return connection.getresponse().status == 200
-        except OSError:
-            return False
-        finally:
-            connection.close()
+        return answers_ok(self.api_port, "/healthz")
 
     def _read(self, process: subprocess.Popen[bytes], out_path: Path) -> None:
         assert process.stdout is not None

@@ -196,13 +196,7 @@ def test_a_clerk_signs_in_and_accepts_a_ticket_recorded_as_their_account(
 ) -> None:
     from playwright.sync_api import sync_playwright
 
-    fields = {**DEMO_TICKETS[0], "channel_message_id": "e2e-clerk-accepts"}
-    publisher = TicketPublisher(settings.kafka_bootstrap, settings.topics.submitted)
-    try:
-        fresh = build_submission(fields, now_in_district())
-        publisher.publish_many([fresh])
-    finally:
-        publisher.close()
+    fresh = publish_demo_ticket(settings, "e2e-clerk-accepts")
     assert wait_for(store, fresh.ticket_id).lead_department == "approval"
     elsewhere = demo["demo-kangjie-earthwork"].ticket_id
     shots = tmp_path / "screenshots"
@@ -239,6 +233,18 @@ def test_a_clerk_signs_in_and_accepts_a_ticket_recorded_as_their_account(
         shutil.copytree(shots, keep / "dashboard", dirs_exist_ok=True)
 
 
+def publish_demo_ticket(settings: Settings, message_id: str) -> TicketSubmitted:
+    """The first demo ticket again, as a new channel message (a ticket of its own)."""
+    fields = {**DEMO_TICKETS[0], "channel_message_id": message_id}
+    publisher = TicketPublisher(settings.kafka_bootstrap, settings.topics.submitted)
+    try:
+        fresh = build_submission(fields, now_in_district())
+        publisher.publish_many([fresh])
+    finally:
+        publisher.close()
+    return fresh
+
+
 def shoot(page: Any, shots: Path, name: str) -> None:
     """Screenshots at a desktop's and a phone's width; the page must not scroll sideways at either."""
     for width in (1366, 390):
@@ -253,13 +259,7 @@ def test_the_enterprise_supplies_a_file_by_its_link_and_only_the_ticket_s_people
 ) -> None:
     from playwright.sync_api import sync_playwright
 
-    fields = {**DEMO_TICKETS[0], "channel_message_id": "e2e-attachment"}
-    publisher = TicketPublisher(settings.kafka_bootstrap, settings.topics.submitted)
-    try:
-        fresh = build_submission(fields, now_in_district())
-        publisher.publish_many([fresh])
-    finally:
-        publisher.close()
+    fresh = publish_demo_ticket(settings, "e2e-attachment")
     ticket_id = wait_for(store, fresh.ticket_id).ticket_id
     signed = status_links(settings).link(ticket_id, now_in_district()).url
     link = api.base_url + "/status/" + signed.split("/status/", 1)[1]

@@ -11,10 +11,8 @@ import base64
 import hashlib
 import hmac
 import json
-import threading
 from collections.abc import Iterator
 from datetime import datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -37,6 +35,7 @@ from schemas.sla import SlaBreached, SlaEscalated, SlaStage, SlaWarning
 from schemas.ticket import TicketRecord
 from schemas.ticket_state import apply
 from tests.unit.factories import submission
+from tests.unit.loopback_http import serving_posts
 
 ROOT = Path(__file__).parents[2]
 TICKET = "ZTC-20261127-00000001"
@@ -232,25 +231,13 @@ def dingtalk() -> Iterator[tuple[DingTalk, str]]:
         "SECbd2f7e1a0c9d4e5f60718293a4b5c6d7e8f9", datetime(2026, 12, 3, 10, 0, tzinfo=DISTRICT_ZONE)
     )
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            query = parse_qs(urlsplit(self.path).query)  # parse_qs undoes the URL encoding of the sign
-            robot.posts.append((query, json.loads(self.rfile.read(int(self.headers["Content-Length"])))))
-            answer = robot.verdict(query)
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(answer)))
-            self.end_headers()
-            self.wfile.write(answer)
+    def answer(path: str, headers: dict[str, str], body: bytes) -> tuple[int, bytes]:
+        query = parse_qs(urlsplit(path).query)  # parse_qs undoes the URL encoding of the sign
+        robot.posts.append((query, json.loads(body)))
+        return 200, robot.verdict(query)
 
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=httpd.serve_forever, args=(0.01,), daemon=True)
-    thread.start()
-    yield robot, f"http://127.0.0.1:{httpd.server_address[1]}/robot/send?access_token=t0k3n"
-    httpd.shutdown()
-    httpd.server_close()
+    with serving_posts(answer) as base_url:
+        yield robot, f"{base_url}/robot/send?access_token=t0k3n"
 
 
 def test_a_signed_dingtalk_webhook_carries_a_sign_dingtalk_accepts_and_the_rendered_text(

@@ -12,7 +12,6 @@ import logging
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -30,6 +29,7 @@ from consumers.alerts import (
 )
 from consumers.alerts_memory import InMemoryLedger, InMemoryParkedAlerts
 from tests.unit.alert_ledger_contract import T0, breach
+from tests.unit.loopback_http import serving_posts
 
 FAST = RetryPolicy(
     first_delay_s=0.001,
@@ -81,35 +81,22 @@ class Robot:
 
 
 @pytest.fixture(scope="module")
-def server() -> Iterator[tuple[ThreadingHTTPServer, list[Robot]]]:
+def server() -> Iterator[tuple[str, list[Robot]]]:
     current: list[Robot] = []
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            robot = current[0]
-            body = self.rfile.read(int(self.headers["Content-Length"]))
-            robot.requests.append(({k.lower(): v for k, v in self.headers.items()}, json.loads(body)))
-            status, answer = robot.answer()
-            self.send_response(status)
-            self.send_header("Content-Length", str(len(answer)))
-            self.end_headers()
-            self.wfile.write(answer)
+    def answer(path: str, headers: dict[str, str], body: bytes) -> tuple[int, bytes]:
+        robot = current[0]
+        robot.requests.append((headers, json.loads(body)))
+        return robot.answer()
 
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=httpd.serve_forever, args=(0.01,), daemon=True)
-    thread.start()
-    yield httpd, current
-    httpd.shutdown()
-    httpd.server_close()
+    with serving_posts(answer) as base_url:
+        yield base_url, current
 
 
 @pytest.fixture()
-def robot(server: tuple[ThreadingHTTPServer, list[Robot]]) -> Robot:
-    httpd, current = server
-    made = Robot(url=f"http://127.0.0.1:{httpd.server_address[1]}/cgi-bin/webhook/send?key=k")
+def robot(server: tuple[str, list[Robot]]) -> Robot:
+    base_url, current = server
+    made = Robot(url=f"{base_url}/cgi-bin/webhook/send?key=k")
     current[:] = [made]
     return made
 
