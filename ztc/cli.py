@@ -30,6 +30,7 @@ from ztc.bootstrap import redis_url, settings_from_env
 from ztc.classify_cmd import add_classify_parser
 from ztc.commands import CliError
 from ztc.feedback_cmd import add_feedback_parsers
+from ztc.import_cmd import add_import_parser
 from ztc.schema_cmd import add_schema_parser
 from ztc.sla_cmd import add_sla_parsers
 from ztc.user_cmd import add_user_parser
@@ -113,9 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="附件 attach a file (repeat for more; pdf, jpg, png, docx, xlsx ≤ 10 MB by default)",
     )
-    imp = _add(sub, "import", "批量导入 import tickets from JSONL or CSV", commands.import_file)
-    imp.add_argument("file", type=Path)
-    imp.add_argument("--channel", default="cli", help="默认渠道 default channel")
+    add_import_parser(sub)
 
     route = _add(sub, "route", "试派单，不发布 dry-run routing decision", commands.route)
     _ticket_fields(route)
