@@ -9,7 +9,7 @@ Input strictness (every event read from a topic or an HTTP body goes through her
 - ``schema_version`` is a real integer: ``true``, ``1.0`` and ``"1"`` are refused;
 - every date-time field (:data:`EventTime`) takes a ``datetime`` or an ISO-8601
   string with a time and an offset, never a number (``12345`` is not 1970);
-- free text (:data:`NormalisedText`, :data:`OptionalText`, :data:`FreeText`) refuses
+- free text (:data:`KeptText`, :data:`OptionalText`, :data:`FreeText`) refuses
   control characters except tab, newline and carriage return: C0, DEL, C1 and
   lone surrogates. U+2028/U+2029 (line/paragraph separator) are kept in free
   text: they are legitimate in pasted documents and every consumer renders text
@@ -57,6 +57,10 @@ MAX_SHORT_CHARS = 200
 def normalise_text(value: str) -> str:
     """NFKC-normalise and trim: full-width digits and letters become ASCII."""
     return unicodedata.normalize("NFKC", value).strip()
+
+
+def _trim_input(value: Any) -> Any:
+    return value.strip() if isinstance(value, str) else value
 
 
 def _normalise_input(value: Any) -> Any:
@@ -127,8 +131,12 @@ def _datetime_or_iso(value: Any) -> Any:
     )
 
 
-# Before-validators, so that length limits apply to the normalised, trimmed text.
+# Before-validators, so that length limits apply to the trimmed (and, for names, normalised) text.
+KeptText = Annotated[str, BeforeValidator(_trim_input), AfterValidator(check_text)]
+"""What a person wrote (a request, a note, a resolution), kept as written — full-width "，（）" and
+all — only trimmed. Classification and de-duplication normalise their own copy (NFKC)."""
 NormalisedText = Annotated[str, BeforeValidator(_normalise_input), AfterValidator(check_text)]
+"""Short text compared by value: NFKC-normalised and trimmed."""
 OptionalText = Annotated[
     str | None, BeforeValidator(_normalise_optional), AfterValidator(_check_optional_text)
 ]
@@ -215,8 +223,8 @@ class TicketSubmitted(Event):
     contact: OptionalText = Field(default=None, max_length=MAX_SHORT_CHARS)
     street: OptionalText = Field(default=None, max_length=MAX_SHORT_CHARS)
     project_name: OptionalText = Field(default=None, max_length=MAX_SHORT_CHARS)
-    title: NormalisedText = Field(min_length=1, max_length=MAX_TITLE_CHARS)
-    text: NormalisedText = Field(min_length=1, max_length=MAX_TEXT_CHARS)
+    title: KeptText = Field(min_length=1, max_length=MAX_TITLE_CHARS)
+    text: KeptText = Field(min_length=1, max_length=MAX_TEXT_CHARS)
     submitted_at: EventTime
     attachments: AttachedFiles = ()
 
