@@ -4,19 +4,28 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from datetime import datetime
 from typing import Any
 
 from consumers import views
 from consumers.drill import DrillItem, apply_refusal, rehearse
 from consumers.sla_engine import StageStatus
-from schemas.business_calendar import due_at, parse_target
+from schemas.business_calendar import BusinessCalendar, TargetUnit, due_at, parse_target, schedule_ends
 from schemas.events import DISTRICT_ZONE, now_in_district
 from schemas.settings import Settings
 from schemas.sla_rules import calendar_for
 from ztc import render
 from ztc.bootstrap import policy_for, ticket_store
 from ztc.commands import CliError, print_json
+
+BUSINESS_UNITS = frozenset({TargetUnit.WORKING_DAYS, TargetUnit.BUSINESS_HOURS})
+
+
+def estimated_years(calendar: BusinessCalendar, start: datetime, due: datetime) -> list[int]:
+    """The years between ``start`` and ``due`` past the published schedule (statutory holidays only)."""
+    last = schedule_ends(calendar).year
+    return [y for y in range(start.year, due.year + 1) if y > last and not calendar.declares_year(y)]
 
 
 def parse_moment(text: str) -> datetime:
@@ -68,6 +77,14 @@ def sla_due(args: argparse.Namespace) -> int:
         raise CliError(str(exc)) from None
     start = parse_moment(args.start)
     due = due_at(start, target, calendar)
+    estimated = estimated_years(calendar, start, due) if target.unit in BUSINESS_UNITS else []
+    if estimated:
+        years = "、".join(str(y) for y in estimated)
+        print(
+            f"注意 note: {years} 年没有公布的节假日安排，按法定假日推算，调休未计 / "
+            f"no published schedule for {years}: statutory holidays only, make-up working days unknown",
+            file=sys.stderr,
+        )
     if args.json:
         print_json({"start": start.isoformat(), "target": str(target), "due_at": due.isoformat()})
     else:
