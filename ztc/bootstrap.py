@@ -54,17 +54,40 @@ def policy_for(settings: Settings) -> RoutingPolicy:
     return load_checked_policy(settings.policy_path or DEFAULT_POLICY)
 
 
-def model_for(settings: Settings, policy: RoutingPolicy) -> TextClassifier | None:
+def model_path(policy_file: Path, model: str) -> Path:
+    """Where a policy's ``model`` file is: as given if absolute, else beside the policy, else — for a
+    copy of the default policy that kept ``model = "default-model.json"`` — beside the default policy.
+    ModelLoadError (one line, both places named) if it is in neither."""
+    path = Path(model)
+    if path.is_absolute():
+        if not path.is_file():
+            raise ModelLoadError(f"模型文件不存在 model file not found: {path}")
+        return path
+    candidates = [policy_file.parent / path, DEFAULT_POLICY.parent / path]
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate
+    raise ModelLoadError(
+        f"模型文件不存在 model file not found: {model!r} (looked in {candidates[0].parent} and "
+        f"{candidates[1].parent}); 请修改政策中的 model / fix the policy's model"
+    )
+
+
+def load_model(policy_file: Path, policy: RoutingPolicy) -> TextClassifier | None:
     """The policy's classifier, loaded and checked; ModelLoadError (one line) if it is not usable."""
     if policy.model is None:
         return None
-    policy_file = settings.policy_path or DEFAULT_POLICY
-    path = Path(policy.model)
-    model = TextClassifier.load(path if path.is_absolute() else policy_file.parent / path)
+    path = model_path(policy_file, policy.model)
+    model = TextClassifier.load(path)
     unknown = [c.code for c in policy.categories if not set(c.model_labels or (c.code,)) & set(model.labels)]
     if len(unknown) == len(policy.categories):
         raise ModelLoadError(f"{path}: none of its labels maps to a category of policy {policy.version}")
     return model
+
+
+def model_for(settings: Settings, policy: RoutingPolicy) -> TextClassifier | None:
+    """The classifier of the policy the settings name (see ``load_model``)."""
+    return load_model(settings.policy_path or DEFAULT_POLICY, policy)
 
 
 def redis_url(settings: Settings) -> str:

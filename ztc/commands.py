@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import csv
 import json
 import signal
 import sys
@@ -13,8 +12,6 @@ import time
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
-
-from tqdm import tqdm
 
 from producers.demo import DEMO_TICKETS
 from producers.publisher import TicketPublisher, build_submission
@@ -36,18 +33,17 @@ from ztc.bootstrap import (
     status_links,
     ticket_store,
 )
+from ztc.errors import CliError
 from ztc.route_explain import explanation, explanation_lines
 
 if TYPE_CHECKING:
     from consumers.dead_letters import DeadLetterStore
 
+__all__ = ["CliError", "intake_publisher", "print_json"]
+
 SERVICES = ("router", "recorder", "monitor", "alerter", "api")
 TICKET_PATH = frozenset({"router", "recorder"})  # started first and at normal priority
 BACKGROUND_DELAY_S = 2.5
-
-
-class CliError(Exception):
-    """A user-facing error: printed as one line, exit code 2."""
 
 
 def print_json(value: Any) -> None:
@@ -326,50 +322,6 @@ def submit(args: argparse.Namespace) -> int:
     return 0
 
 
-def _rows(path: Path) -> list[dict[str, Any]]:
-    if path.suffix.lower() == ".csv":
-        with path.open(encoding="utf-8-sig", newline="") as handle:
-            return [dict(row) for row in csv.DictReader(handle)]
-    rows = []
-    for number, line in enumerate(path.read_text("utf-8").splitlines(), start=1):
-        if line.strip():
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError as exc:
-                rows.append({"__error__": f"line {number}: not JSON: {exc}"})
-    return rows
-
-
-def import_file(args: argparse.Namespace) -> int:
-    settings = _settings(args)
-    rows = _rows(args.file)
-    now = now_in_district()
-    good, bad = [], []
-    for number, row in enumerate(rows, start=1):
-        if "__error__" in row:
-            bad.append(row["__error__"])
-            continue
-        row.setdefault("channel", args.channel)
-        try:
-            good.append(build_submission(row, now))
-        except ValueError as exc:
-            bad.append(f"row {number}: {' '.join(str(exc).split())[:300]}")
-    publisher = intake_publisher(settings)
-    new = 0
-    try:
-        with tqdm(total=len(good), desc="导入 import", unit="ticket", file=sys.stderr) as bar:
-            for start in range(0, len(good), 200):
-                chunk = good[start : start + 200]
-                new += sum(a.new for a in publisher.publish_many(chunk))
-                bar.update(len(chunk))
-    finally:
-        publisher.close()
-    for problem in bad:
-        print(f"跳过 skipped: {problem}", file=sys.stderr)
-    print(f"已发布 published {new}, 重复 duplicates {len(good) - new}, 跳过 skipped {len(bad)}")
-    return 1 if bad else 0
-
-
 # ------------------------------------------------------------------ views
 
 
@@ -507,6 +459,11 @@ def _replay(settings: Settings, record: DeadLettered) -> None:
 
 
 def policy_check(args: argparse.Namespace) -> int:
+    from schemas.business_calendar import schedule_notice
+    from schemas.sla_rules import calendar_for
+    from streams.classifier import ModelLoadError
+    from ztc.bootstrap import load_model
+
     try:
         policy = load_checked_policy(args.file)
     except PolicyError as exc:
@@ -514,6 +471,15 @@ def policy_check(args: argparse.Namespace) -> int:
         for problem in exc.problems:
             print(f"  {problem}", file=sys.stderr)
         return 1
+    try:
+        load_model(args.file, policy)
+    except ModelLoadError as exc:
+        print(f"{args.file}: 1 个错误 problem(s)", file=sys.stderr)
+        print(f"  model: {' '.join(str(exc).split())}", file=sys.stderr)
+        return 1
+    notice = schedule_notice(calendar_for(policy.sla), now_in_district().date())
+    if notice is not None:
+        print(notice, file=sys.stderr)
     print(
         f"{args.file}: OK — version {policy.version}, {len(policy.departments)} departments, "
         f"{len(policy.categories)} categories, {len(policy.rules)} rules, threshold {policy.threshold}"
