@@ -29,6 +29,7 @@ from jinja2.runtime import Context
 
 from consumers import views
 from consumers.accounts import Viewer
+from consumers.enterprise_files import enterprise_file
 from consumers.supervision import DailyCounts, parse_period
 from consumers.ticket_store import TicketStore
 from consumers.web_sessions import WebSessions
@@ -289,11 +290,20 @@ def dashboard_router(
     def enterprise(request: Request, q: str = "") -> Response:
         if not isinstance(viewer := reader(request), Viewer):
             return viewer
-        records = own(viewer, store().enterprise_tickets(q.strip())) if q.strip() else []
+        found = enterprise_file(store(), q) if q.strip() else None
+        records = own(viewer, found.records) if found else []
+        names = sorted({r.submission.enterprise_name for r in records if r.submission.enterprise_name})
         key = any(r.key_enterprise for r in records)
         masked = None if viewer.account.role.of_office else False
         return page(
-            request, "enterprise.html", viewer, q=q, records=records, key_enterprise=key, unmask=masked
+            request,
+            "enterprise.html",
+            viewer,
+            q=q,
+            records=records,
+            key_enterprise=key,
+            unmask=masked,
+            names=names,
         )
 
     @router.get("/dashboard/project", response_model=None)

@@ -166,6 +166,13 @@ def ticket_id_for(channel: str, channel_message_id: str, submitted_at: datetime)
     return f"ZTC-{day}-{digest}"
 
 
+def canonical_ticket_id(text: str) -> str:
+    """A ticket id as stored, from what a person typed: trimmed, and ``ZTC-…`` ids in upper case
+    (``ztc-20261128-1c2d3e4f`` finds ``ZTC-20261128-1C2D3E4F``). Other ids are only trimmed."""
+    value = text.strip()
+    return value.upper() if value[:4].upper() == "ZTC-" else value
+
+
 class Channel(StrEnum):
     """Where a request came in."""
 

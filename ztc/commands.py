@@ -347,7 +347,7 @@ def ticket_show(args: argparse.Namespace) -> int:
     settings = _settings(args)
     record = ticket_store(settings).get(args.ticket_id)
     if record is None:
-        raise CliError(f"no ticket {args.ticket_id}")
+        raise CliError(f"工单不存在 no ticket {args.ticket_id}")
     policy = policy_for(settings)
     unmask = render.operator_unmasks(policy, args.unmask)
     if args.json:

@@ -8,6 +8,7 @@ field, all generated; every action runs through ``DepartmentClient.perform``.
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from collections.abc import Iterable
 from typing import Any
@@ -19,6 +20,7 @@ from schemas.policy import RoutingPolicy
 from schemas.privacy import mask_personal
 from schemas.settings import Settings
 from schemas.ticket import TicketRecord
+from schemas.ticket_state import TransitionRefused
 from ztc import render
 from ztc.bootstrap import actor_for, policy_for, ticket_store
 from ztc.commands import CliError, intake_publisher, print_json
@@ -40,6 +42,8 @@ def _perform(args: argparse.Namespace, spec: ActionSpec) -> int:
         event = client.perform(
             spec, args.ticket_id, actor_for(settings, args.actor), values, getattr(args, "department", None)
         )
+    except TransitionRefused as exc:
+        raise TransitionRefused(in_cli_words(str(exc), spec)) from None
     finally:
         publisher.close()
     print(f"已发布 published: {event.label} {event.ticket_id} ({event.event_type}, event {event.event_id})")
@@ -53,6 +57,16 @@ def _perform(args: argparse.Namespace, spec: ActionSpec) -> int:
     status = f"{record.status_label} ({record.status.value})"
     print(f"已记录 recorded: 状态 {status}；主办 {record.lead_department}；协办 {co}")
     return 0
+
+
+def in_cli_words(message: str, spec: ActionSpec) -> str:
+    """A refusal as the command line says it: each field named by its flag (``override_reason`` →
+    ``--override REASON``), since the reason is shared with the HTTP API, where fields are keys."""
+    for field in spec.fields:
+        if field.cli_flag != f"--{field.name}":
+            metavar = field.metavar or field.cli_flag.removeprefix("--").upper().replace("-", "_")
+            message = re.sub(rf"\b{re.escape(field.name)}\b", f"{field.cli_flag} {metavar}", message)
+    return message
 
 
 def _add_field(parser: argparse.ArgumentParser, field: FieldSpec) -> None:
@@ -120,22 +134,29 @@ def _ticket_rows(records: list[TicketRecord], policy: RoutingPolicy) -> list[str
 
 
 def enterprise_show(args: argparse.Namespace) -> int:
+    from consumers.enterprise_files import enterprise_file
+
     settings: Settings = args.settings
     policy = policy_for(settings)
-    records = ticket_store(settings).enterprise_tickets(args.name_or_code)
-    wanted = args.name_or_code
+    found = enterprise_file(ticket_store(settings), args.name_or_code)
+    wanted, records = found.wanted, found.records
     key = any(
-        e.name == wanted or (e.credit_code or "").upper() == wanted.upper() for e in policy.key_enterprises
+        wanted in e.name or (e.credit_code or "").upper() == wanted.upper() for e in policy.key_enterprises
     )
     key = key or any(r.key_enterprise for r in records)
     if not records and not key:
-        raise CliError(f"no tickets for enterprise {wanted!r}")
+        raise CliError(
+            f"没有该企业的工单 no tickets for enterprise {wanted!r} (name, part of it, or credit code)"
+        )
     if args.json:
+        tickets = [render.ticket_json(r) for r in records]
         print_json(
-            {"enterprise": wanted, "key_enterprise": key, "tickets": [render.ticket_json(r) for r in records]}
+            {"enterprise": wanted, "names": list(found.names), "key_enterprise": key, "tickets": tickets}
         )
         return 0
-    print(f"一企一策 {wanted}" + ("  [重点企业 key enterprise]" if key else "") + f"  工单 {len(records)} 件")
+    names = "、".join(found.names)
+    shown = wanted if not names or names == wanted else f"{wanted} → {names}"
+    print(f"一企一策 {shown}" + ("  [重点企业 key enterprise]" if key else "") + f"  工单 {len(records)} 件")
     print("\n".join(_ticket_rows(records, policy)))
     return 0
 
