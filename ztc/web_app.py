@@ -47,6 +47,7 @@ from consumers.web_actions import action_router
 from consumers.web_sessions import WebSessions, sign_in_router
 from producers.department_client import DepartmentClient
 from producers.gateway import MAX_BODY_BYTES, BodyLimit, Intake, body_schemas, gateway_router
+from producers.idempotency import RedisFingerprints
 from producers.outbox import RedisOutbox
 from producers.publisher import TicketPublisher
 from producers.robot_gateway import RobotSecrets, group_street, robot_router
@@ -279,7 +280,9 @@ def create_app(
         lifespan=lifespan,
     )
     principal = principal_dependency(keys, clock)
-    intake = intake or Intake(resources.publisher, clock)
+    intake = intake or Intake(
+        resources.publisher, clock, RedisFingerprints(resources.redis, settings.redis_prefix)
+    )
     streets = functools.partial(group_street, policy)
     app.include_router(
         gateway_router(
