@@ -45,6 +45,8 @@ from pydantic import (
 )
 
 from schemas.attachments import AttachedFiles
+from schemas.ticket_ids import canonical_ticket_id as canonical_ticket_id  # re-exported
+from schemas.ticket_ids import ticket_id_for as ticket_id_for  # re-exported
 
 DISTRICT_ZONE = ZoneInfo("Asia/Shanghai")
 SCHEMA_VERSION = 1
@@ -154,25 +156,6 @@ def new_event_id() -> str:
     return uuid.uuid4().hex
 
 
-def ticket_id_for(channel: str, channel_message_id: str, submitted_at: datetime) -> str:
-    """A stable, human-typable ticket id: the same channel message always maps to one id.
-
-    48 bits of the message's hash under the day: with 20,000 messages a day two share an id
-    about once in 4,000 years (32 bits: once in three weeks); the recorder still refuses, loudly,
-    a second message under a taken id rather than treating it as a repeat.
-    """
-    digest = hashlib.sha1(f"{channel}\x1f{channel_message_id}".encode()).hexdigest()[:12].upper()
-    day = submitted_at.astimezone(DISTRICT_ZONE).strftime("%Y%m%d")
-    return f"ZTC-{day}-{digest}"
-
-
-def canonical_ticket_id(text: str) -> str:
-    """A ticket id as stored, from what a person typed: trimmed, and ``ZTC-…`` ids in upper case
-    (``ztc-20261128-1c2d3e4f`` finds ``ZTC-20261128-1C2D3E4F``). Other ids are only trimmed."""
-    value = text.strip()
-    return value.upper() if value[:4].upper() == "ZTC-" else value
-
-
 class Channel(StrEnum):
     """Where a request came in."""
 
@@ -183,6 +166,10 @@ class Channel(StrEnum):
     api = "api"
     cli = "cli"
 
+    @property
+    def label(self) -> str:
+        return _CHANNEL_LABELS[self.value]
+
 
 class Priority(StrEnum):
     normal = "normal"
@@ -192,6 +179,20 @@ class Priority(StrEnum):
     @property
     def rank(self) -> int:
         return {"normal": 0, "high": 1, "urgent": 2}[self.value]
+
+    @property
+    def label(self) -> str:
+        return {"normal": "一般", "high": "重点", "urgent": "紧急"}[self.value]
+
+
+_CHANNEL_LABELS = {
+    "wechat_group": "企业服务群",
+    "hotline": "热线电话",
+    "web_form": "网上填报",
+    "street_visit": "街道走访",
+    "api": "接口",
+    "cli": "命令行",
+}
 
 
 class Event(BaseModel):
@@ -217,6 +218,7 @@ class TicketSubmitted(Event):
     """An enterprise's request as an intake channel received it."""
 
     event_type: ClassVar[str] = "TicketSubmitted"
+    label: ClassVar[str] = "受理"
     type: Literal["TicketSubmitted"] = "TicketSubmitted"
 
     channel: Channel
@@ -261,6 +263,7 @@ class TicketRouted(Event):
     """The router's decision: who leads, who co-operates, how urgent, and why."""
 
     event_type: ClassVar[str] = "TicketRouted"
+    label: ClassVar[str] = "派单"
     type: Literal["TicketRouted"] = "TicketRouted"
 
     submission: TicketSubmitted
@@ -302,6 +305,7 @@ class RerouteRequested(Event):
     """A lead department bounced the ticket: route it again without the departments that bounced it."""
 
     event_type: ClassVar[str] = "RerouteRequested"
+    label: ClassVar[str] = "重新派单"
     type: Literal["RerouteRequested"] = "RerouteRequested"
 
     submission: TicketSubmitted
@@ -346,6 +350,7 @@ class DeadLettered(Event):
     """
 
     event_type: ClassVar[str] = "DeadLettered"
+    label: ClassVar[str] = "无法处理（死信）"
     type: Literal["DeadLettered"] = "DeadLettered"
 
     ticket_id: Identifier = Field(default="-", min_length=1, max_length=64)

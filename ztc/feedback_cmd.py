@@ -53,9 +53,11 @@ def _perform(args: argparse.Namespace, spec: ActionSpec) -> int:
     if record is None:
         print("注意 note: not recorded yet — is `ztc recorder` running?", file=sys.stderr)
         return 0
-    co = "、".join(record.co_departments) or "无"
+    co = "、".join(render.dept_name(c, policy) for c in record.co_departments) or "无"
     status = f"{record.status_label} ({record.status.value})"
-    print(f"已记录 recorded: 状态 {status}；主办 {record.lead_department}；协办 {co}")
+    print(
+        f"已记录 recorded: 状态 {status}；主办 {render.dept_name(record.lead_department, policy)}；协办 {co}"
+    )
     return 0
 
 
@@ -125,10 +127,11 @@ def add_feedback_parsers(sub: Any, actions: Iterable[ActionSpec] = ACTIONS) -> N
 def _ticket_rows(records: list[TicketRecord], policy: RoutingPolicy) -> list[str]:
     rows = []
     for r in records:
-        co = "、".join(r.co_departments) or "-"
+        co = "、".join(render.dept_name(c, policy) for c in r.co_departments) or "-"
+        lead = render.dept_name(r.lead_department, policy)
         rows.append(
-            f"  {r.ticket_id}  {render.local(r.routed_at)}  {r.status_label:<6}  主办 {r.lead_department}  "
-            f"协办 {co}  {mask_personal(r.submission.title)}"
+            f"  {r.ticket_id}  {render.local(r.routed_at)}  {r.status_label:<6}  "
+            f"主办 {lead}  协办 {co}  {mask_personal(r.submission.title)}"
         )
     return rows
 

@@ -13,6 +13,7 @@ from consumers.drill import DrillItem, apply_refusal, rehearse
 from consumers.sla_engine import StageStatus
 from schemas.business_calendar import BusinessCalendar, TargetUnit, due_at, parse_target, schedule_ends
 from schemas.events import DISTRICT_ZONE, now_in_district
+from schemas.labels import target_label
 from schemas.settings import Settings
 from schemas.sla_rules import calendar_for
 from ztc import render
@@ -88,7 +89,8 @@ def sla_due(args: argparse.Namespace) -> int:
     if args.json:
         print_json({"start": start.isoformat(), "target": str(target), "due_at": due.isoformat()})
     else:
-        print(f"{render.local(start)} + {target} → {render.local(due)} ({due.isoformat()})")
+        given = f"{target_label(args.target)} ({target})"
+        print(f"{render.local(start)} + {given} → {render.local(due)} ({due.isoformat()})")
     return 0
 
 
