@@ -97,7 +97,11 @@ class BodyLimit:
         declared = dict(scope["headers"]).get(b"content-length", b"0")
         limit = self.upload_limit if _upload(scope) else self.limit
         if not declared.isdigit() or int(declared) > limit:
-            error = BodyTooLarge(limit) if declared.isdigit() else HTTPException(400, "bad Content-Length")
+            error = (
+                BodyTooLarge(limit)
+                if declared.isdigit()
+                else HTTPException(400, "Content-Length 无效 / bad Content-Length")
+            )
             await self._answer(scope, receive, send, error.status_code, error.detail, close=True)
             return
         if _wants_json(scope):
