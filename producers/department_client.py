@@ -108,7 +108,7 @@ class DepartmentClient:
     def _known(self, *codes: str) -> None:
         for code in codes:
             if code not in self.departments and code != ENTERPRISE:
-                raise ActionError(f"unknown department {code!r}")
+                raise ActionError(f"未知部门 unknown department {code!r}")
 
     def _check(self, field: FieldSpec, value: Any) -> None:
         if field.kind is Kind.department:
@@ -129,7 +129,7 @@ class DepartmentClient:
         if setter is not None:
             return str(values[setter.name])
         if department is None:
-            raise ActionError(f"{spec.verb}: which department acts? (--as DEPT)")
+            raise ActionError(f"{spec.verb}: 请指明操作部门 which department acts? (--as DEPT)")
         return department
 
     def perform(

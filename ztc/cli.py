@@ -19,10 +19,10 @@ from pydantic import ValidationError
 from deploy.embedded import StackError
 from deploy.probe import BROKER, REDIS, ServiceUnavailable, require_servers
 from schemas.actions import ACTIONS, ActionError
-from schemas.dead_letters import describe_validation_error
 from schemas.policy import PolicyError
 from schemas.settings import SettingsError
 from schemas.ticket_state import TransitionRefused
+from schemas.validation_text import problems_in_one_line
 from streams.classifier import ModelLoadError
 from ztc import commands
 from ztc.api_cmd import add_api_parser
@@ -161,10 +161,32 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+IN_CHINESE: tuple[tuple[type[BaseException], str], ...] = (
+    (ModelLoadError, "模型无法使用"),
+    (SettingsError, "设置有误"),
+    (PolicyError, "派单规则有误"),
+    (ActionError, "操作无效"),
+    (StackError, "嵌入式环境出错"),
+    (OSError, "文件或系统出错"),
+    (KafkaError, "消息队列出错"),
+    (redis.RedisError, "Redis 出错"),
+)
+"""What a message that has no Chinese of its own is about, said in front of it."""
+
+
+def _has_chinese(text: str) -> bool:
+    return any("\u4e00" <= ch <= "\u9fff" for ch in text)
+
+
 def _one_line(exc: BaseException) -> str:
+    """One line for a person: Chinese first (the English beside it), whatever raised it."""
     if isinstance(exc, ValidationError):
-        return describe_validation_error(exc)
-    return " ".join(str(exc).split()) or type(exc).__name__
+        return problems_in_one_line(exc.errors())
+    line = " ".join(str(exc).split()) or type(exc).__name__
+    if _has_chinese(line):
+        return line
+    said = next((words for kind, words in IN_CHINESE if isinstance(exc, kind)), "无法执行")
+    return f"{said} / {line}"
 
 
 def _require_servers(args: argparse.Namespace) -> None:

@@ -203,7 +203,8 @@ def _require_free_ports(settings: Settings) -> None:
     for port, variable, what in wanted:
         if not port_is_free(port):
             raise CliError(
-                f"port {port} for {what} is taken by another program; set {variable} to a free port"
+                f"端口被占用 port {port} for {what} is taken by another program; "
+                f"set {variable} to a free port"
             )
 
 
@@ -251,12 +252,12 @@ def _fields_from_args(args: argparse.Namespace) -> dict[str, Any]:
         try:
             fields = json.loads(source)
         except json.JSONDecodeError as exc:
-            raise CliError(f"{args.json_file}: not JSON: {exc}") from None
+            raise CliError(f"{args.json_file}: 不是合法的 JSON not JSON: {exc}") from None
         if not isinstance(fields, dict):
-            raise CliError(f"{args.json_file}: expected a JSON object")
+            raise CliError(f"{args.json_file}: 应为 JSON 对象 expected a JSON object")
         return fields
     if not args.text:
-        raise CliError("--text is required (or --json FILE)")
+        raise CliError("需要 --text（或 --json FILE）/ --text is required (or --json FILE)")
     return {
         "title": args.title,
         "text": args.text,
@@ -362,7 +363,7 @@ def inbox(args: argparse.Namespace) -> int:
     policy = policy_for(settings)
     if policy.department(args.department) is None:
         known = ", ".join(policy.department_codes)
-        raise CliError(f"unknown department {args.department!r}; known: {known}")
+        raise CliError(f"未知部门 unknown department {args.department!r}; 可选 known: {known}")
     store = ticket_store(settings)
     buckets = {bucket: store.inbox(args.department, bucket) for bucket in InboxBucket}
     unmask = render.operator_unmasks(policy)
@@ -394,7 +395,7 @@ def deadletter(args: argparse.Namespace) -> int:
             print(f"{record.event_id[:12]}  {render.deadletter_text(record)}")
         return 0
     if not args.letter_id:
-        raise CliError(f"deadletter {args.action} needs a dead letter ID (see `ztc deadletter`)")
+        raise CliError(f"需要死信编号 deadletter {args.action} needs a dead letter ID (see `ztc deadletter`)")
     from consumers.dead_letters import AmbiguousId, handled_note
 
     try:
@@ -402,7 +403,7 @@ def deadletter(args: argparse.Namespace) -> int:
     except AmbiguousId as exc:
         raise CliError(str(exc)) from None
     if view is None:
-        raise CliError(f"no dead letter {args.letter_id!r}")
+        raise CliError(f"死信不存在 no dead letter {args.letter_id!r}")
     record = view.record
     if args.action == "show":
         if args.json:
@@ -411,11 +412,11 @@ def deadletter(args: argparse.Namespace) -> int:
             print(f"{record.event_id}  {view.handled or '待处理 open'}\n{render.deadletter_text(record)}")
         return 0
     if view.handled:
-        raise CliError(f"dead letter {record.event_id[:12]} was already handled: {view.handled}")
+        raise CliError(f"死信已处理 dead letter {record.event_id[:12]} was already handled: {view.handled}")
     actor = actor_for(settings, args.actor)
     if args.action == "discard":
         if not (args.reason or "").strip():
-            raise CliError("discard needs --reason (why this input is dropped)")
+            raise CliError("丢弃需要 --reason 说明理由 / discard needs --reason (why this input is dropped)")
         store.mark(
             record.event_id, handled_note(f"discarded ({args.reason.strip()})", actor, now_in_district())
         )
@@ -447,9 +448,15 @@ def _replay(settings: Settings, record: DeadLettered) -> None:
         client.zadd(record.source_topic, {base64.b64decode(record.original_b64).decode(): 0})
         return
     if getattr(record, "original_truncated", False):
-        raise CliError("the original was too large to keep whole; it cannot be replayed (discard it)")
+        raise CliError(
+            "原文过大未完整保存，无法重放，请丢弃 / "
+            "the original was too large to keep whole; it cannot be replayed (discard it)"
+        )
     if record.source_topic not in settings.topics.all(policy_for(settings).department_codes):
-        raise CliError(f"{record.source_topic} is not a topic of this installation; cannot replay")
+        raise CliError(
+            f"{record.source_topic} 不是本系统的主题，无法重放 / "
+            "not a topic of this installation; cannot replay"
+        )
     publisher = TicketPublisher(settings.kafka_bootstrap, record.source_topic)
     try:
         key = record.ticket_id.encode() if record.ticket_id != "-" else None

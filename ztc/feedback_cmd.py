@@ -171,7 +171,7 @@ def project_show(args: argparse.Namespace) -> int:
     name = project.name if project else args.name
     records = ticket_store(settings).project_tickets(name)
     if project is None and not records:
-        raise CliError(f"{args.name!r} is not a key project of policy {policy.version}")
+        raise CliError(f"{args.name!r} 不是重点项目 is not a key project of policy {policy.version}")
     if args.json:
         print_json({"project": name, "tickets": [render.ticket_json(r) for r in records]})
         return 0

@@ -34,7 +34,9 @@ def parse_moment(text: str) -> datetime:
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
-        raise CliError(f"not an ISO time: {text!r} (e.g. 2026-09-30T16:00+08:00)") from None
+        raise CliError(
+            f"时间格式无效 not an ISO time: {text!r}（例如 e.g. 2026-09-30T16:00+08:00）"
+        ) from None
     return moment if moment.tzinfo else moment.replace(tzinfo=DISTRICT_ZONE)
 
 
@@ -42,7 +44,7 @@ def overdue(args: argparse.Namespace) -> int:
     settings: Settings = args.settings
     policy = policy_for(settings)
     if args.dept and policy.department(args.dept) is None:
-        raise CliError(f"unknown department {args.dept!r}")
+        raise CliError(f"未知部门 unknown department {args.dept!r}")
     now = parse_moment(args.now) if args.now else now_in_district()
     items = views.overdue_items(ticket_store(settings), now, args.dept or None)
     if args.json:

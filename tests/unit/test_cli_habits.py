@@ -79,3 +79,12 @@ def test_api_keys_without_a_file_is_one_line(capsys: pytest.CaptureFixture[str])
     code, _, err = run(capsys, "api", "keys")
     assert code == 2 and err.count("\n") == 1
     assert err.startswith("错误 / error: ztc api keys 需要文件名 needs a FILE")
+
+
+def test_cli_errors_are_chinese_first_with_the_english_beside(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "sla", "due", "--start", "yesterday", "--target", "1 working day")
+    assert code == 2 and err.startswith("错误 / error: 时间格式无效 not an ISO time: 'yesterday'")
+    code, _, err = run(capsys, "route", "--text", "营业执照", "--credit-code", "123")
+    assert code == 2 and err == "错误 / error: 统一社会信用代码 credit_code: 格式不对 wrong format\n"
+    code, _, err = run(capsys, "classify", "predict", "--model", "/nonexistent.json", "--text", "x")
+    assert code == 2 and err == "错误 / error: 模型命令无法执行 / /nonexistent.json: model file not found\n"
