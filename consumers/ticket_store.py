@@ -42,6 +42,7 @@ from consumers.redis_rebuild import rebuild
 from consumers.redis_writes import Committer, fingerprint
 from consumers.sla_engine import SlaBook
 from consumers.sla_schedule import InMemorySlaSchedule, RedisSlaSchedule
+from consumers.ticket_reader import read_ticket
 from schemas.events import Event, canonical_ticket_id
 from schemas.outbox import message_claim, message_key
 from schemas.sla import SlaEvent
@@ -247,8 +248,7 @@ class RedisTicketStore:
 
     def get(self, ticket_id: str) -> TicketRecord | None:
         """The ticket; the id as people type it (any case, spaces around: ``canonical_ticket_id``)."""
-        raw = self.client.get(self.keys.ticket(canonical_ticket_id(ticket_id)))
-        return decode_record(raw) if raw else None
+        return read_ticket(self.client, self.prefix, ticket_id)
 
     def record(self, event: Event) -> RecordOutcome:
         """Apply ``event`` atomically (compare-and-set on the ticket and, for a routing, its message)."""

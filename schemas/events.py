@@ -198,7 +198,7 @@ _CHANNEL_LABELS = {
 class Event(BaseModel):
     """Common envelope fields of every ZTC event."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
     event_type: ClassVar[str] = "Event"
 
     event_id: Identifier = Field(default_factory=new_event_id, min_length=1, max_length=64)

@@ -375,7 +375,7 @@ FOLLOW_UP_EVENTS: frozenset[type[DepartmentAction]] = frozenset({DuplicateMerged
 
 FEEDBACK_LABELS: dict[str, str] = {cls.event_type: cls.label for cls in FEEDBACK_EVENT_TYPES}
 
-_FEEDBACK_ADAPTER: TypeAdapter[FeedbackEvent] = TypeAdapter(FeedbackEvent)
+_FEEDBACK_ADAPTER: TypeAdapter[FeedbackEvent] = TypeAdapter(FeedbackEvent, config={"defer_build": True})
 
 
 def _describe(exc: ValidationError) -> str:

@@ -11,7 +11,7 @@ import re
 from collections.abc import Mapping
 from functools import cache
 
-from schemas.events import Priority
+from schemas.events import Event, Priority
 from schemas.sla import SlaPolicy
 from schemas.time_limits import TargetUnit, parse_target
 
@@ -24,16 +24,29 @@ _UNITS = {
 }
 
 
+def _loaded_event_labels() -> dict[str, str]:
+    """Labels of the event classes imported so far (the ``Event`` class tree; nothing is imported)."""
+    labels: dict[str, str] = {}
+    todo: list[type] = [Event]
+    while todo:
+        cls = todo.pop()
+        todo.extend(cls.__subclasses__())
+        if "event_type" in vars(cls):
+            labels[str(vars(cls)["event_type"])] = str(getattr(cls, "label", vars(cls)["event_type"]))
+    return labels
+
+
 @cache
-def _event_labels() -> dict[str, str]:
-    from schemas.catalog import event_types  # walks every event module once
+def _every_event_label() -> dict[str, str]:
+    from schemas.catalog import event_types  # imports every event module: only for a kind not yet seen
 
     return {cls.event_type: str(getattr(cls, "label", cls.event_type)) for cls in event_types()}
 
 
 def event_label(event_type: str) -> str:
     """``派单`` for ``TicketRouted``; an unknown kind is shown as it is."""
-    return _event_labels().get(event_type, event_type)
+    found = _loaded_event_labels().get(event_type)
+    return found if found is not None else _every_event_label().get(event_type, event_type)
 
 
 def tier_label(sla: SlaPolicy, name: str) -> str:

@@ -8,18 +8,18 @@ import os
 import secrets
 from importlib.resources import files
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import redis
-
-from consumers.attachment_store import AttachmentStore, DirectoryAttachmentStore, S3AttachmentStore
-from consumers.sla_engine import SlaBook
-from consumers.ticket_store import RedisTicketStore
-from deploy.embedded import embedded_redis_url
-from schemas.policy import PolicyError, PolicyProblem, RoutingPolicy, load_policy
 from schemas.settings import Settings
-from schemas.sla_rules import sla_problems
-from schemas.status_links import MIN_SECRET_BYTES, StatusLinks
-from streams.classifier import ModelLoadError, TextClassifier
+
+if TYPE_CHECKING:  # imported where used: a CLI command pays only for what it needs
+    import redis
+
+    from consumers.attachment_store import AttachmentStore
+    from consumers.ticket_store import RedisTicketStore
+    from schemas.policy import RoutingPolicy
+    from schemas.status_links import StatusLinks
+    from streams.classifier import TextClassifier
 
 DEFAULT_POLICY = Path(str(files("deploy") / "policy" / "default.toml"))
 
@@ -43,6 +43,9 @@ def actor_for(settings: Settings, given: str | None = None) -> str:
 
 def load_checked_policy(path: Path) -> RoutingPolicy:
     """A policy whose structure, references and SLA targets are all usable; else PolicyError."""
+    from schemas.policy import PolicyError, PolicyProblem, load_policy
+    from schemas.sla_rules import sla_problems
+
     policy = load_policy(path)
     problems = [PolicyProblem(path=where, message=message) for where, message in sla_problems(policy.sla)]
     if problems:
@@ -58,6 +61,8 @@ def model_path(policy_file: Path, model: str) -> Path:
     """Where a policy's ``model`` file is: as given if absolute, else beside the policy, else — for a
     copy of the default policy that kept ``model = "default-model.json"`` — beside the default policy.
     ModelLoadError (one line, both places named) if it is in neither."""
+    from streams.classifier import ModelLoadError
+
     path = Path(model)
     if path.is_absolute():
         if not path.is_file():
@@ -75,6 +80,8 @@ def model_path(policy_file: Path, model: str) -> Path:
 
 def load_model(policy_file: Path, policy: RoutingPolicy) -> TextClassifier | None:
     """The policy's classifier, loaded and checked; ModelLoadError (one line) if it is not usable."""
+    from streams.classifier import ModelLoadError, TextClassifier
+
     if policy.model is None:
         return None
     path = model_path(policy_file, policy.model)
@@ -98,15 +105,22 @@ def redis_url(settings: Settings) -> str:
     """
     if settings.redis_url is not None:
         return settings.redis_url
+    from deploy.embedded import embedded_redis_url
+
     return embedded_redis_url(settings.data_dir, settings.redis_port)
 
 
 def redis_client(settings: Settings) -> redis.Redis:
+    import redis
+
     return redis.Redis.from_url(redis_url(settings), socket_connect_timeout=3, socket_timeout=10)
 
 
 def ticket_store(settings: Settings, policy: RoutingPolicy | None = None) -> RedisTicketStore:
     """The Redis store; with a policy it also keeps the SLA clocks and indexes (the recorder's)."""
+    from consumers.sla_engine import SlaBook
+    from consumers.ticket_store import RedisTicketStore
+
     book = SlaBook(policy) if policy is not None else None
     return RedisTicketStore(redis_client(settings), settings.redis_prefix, book)
 
@@ -126,6 +140,8 @@ def secret_file(path: Path) -> bytes:
 
     A process that loses the race to make it reads the one the winner wrote (``os.link``
     never replaces a file), so every process of one data dir signs with the same secret."""
+    from schemas.status_links import MIN_SECRET_BYTES
+
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
@@ -152,12 +168,16 @@ def secret_file(path: Path) -> bytes:
 
 def status_links(settings: Settings) -> StatusLinks:
     """The enterprise status links of this deployment: its secret, lifetime and public address."""
+    from schemas.status_links import StatusLinks
+
     secret = secret_file(settings.status_link_key_path)
     return StatusLinks(secret, settings.status_link_days, settings.public_base_url)
 
 
 def attachment_store(settings: Settings) -> AttachmentStore:
     """Where attachments are kept: the S3-compatible bucket if one is set, else the directory."""
+    from consumers.attachment_store import DirectoryAttachmentStore, S3AttachmentStore
+
     if settings.attachment_s3_bucket:
         return S3AttachmentStore(settings.attachment_s3_bucket, settings.attachment_s3_endpoint)
     return DirectoryAttachmentStore(settings.attachment_dir_path)

@@ -20,7 +20,7 @@ from schemas.events import DeadLettered, now_in_district
 from schemas.policy import PolicyError
 from schemas.privacy import mask_personal
 from schemas.settings import Settings
-from schemas.ticket import InboxBucket, TicketRecord
+from schemas.ticket import TicketRecord
 from streams.routing import route_ticket
 from ztc import render
 from ztc.bootstrap import (
@@ -341,37 +341,6 @@ def route(args: argparse.Namespace) -> int:
     print(render.routed_text(decision, policy))
     if explained is not None:
         print("\n".join(explanation_lines(explained)))
-    return 0
-
-
-def ticket_show(args: argparse.Namespace) -> int:
-    settings = _settings(args)
-    record = ticket_store(settings).get(args.ticket_id)
-    if record is None:
-        raise CliError(f"工单不存在 no ticket {args.ticket_id}")
-    policy = policy_for(settings)
-    unmask = render.operator_unmasks(policy, args.unmask)
-    if args.json:
-        print_json(render.ticket_json(record, unmask=unmask))
-    else:
-        print(render.ticket_text(record, policy, now_in_district(), unmask=unmask))
-    return 0
-
-
-def inbox(args: argparse.Namespace) -> int:
-    settings = _settings(args)
-    policy = policy_for(settings)
-    if policy.department(args.department) is None:
-        known = ", ".join(policy.department_codes)
-        raise CliError(f"未知部门 unknown department {args.department!r}; 可选 known: {known}")
-    store = ticket_store(settings)
-    buckets = {bucket: store.inbox(args.department, bucket) for bucket in InboxBucket}
-    unmask = render.operator_unmasks(policy)
-    if args.json:
-        shown = {b.value: [render.ticket_json(r, unmask=unmask) for r in rs] for b, rs in buckets.items()}
-        print_json(shown)
-        return 0
-    print(render.inbox_text(args.department, buckets, policy, unmask=unmask))
     return 0
 
 

@@ -11,8 +11,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from consumers.sla_engine import SlaBook
-from consumers.views import ticket_sla
+from consumers.sla_engine import SlaBook, sla_status, working_time
 from schemas.events import DISTRICT_ZONE, DeadLettered, TicketRouted
 from schemas.labels import event_label, readable_summary, tier_label
 from schemas.policy import PrivacyRole, RoutingPolicy
@@ -70,7 +69,8 @@ def late_text(seconds: int) -> str:
 
 def sla_lines(record: TicketRecord, policy: RoutingPolicy, now: datetime) -> list[str]:
     """The ticket's time limits, where each open stage stands (the one SLA rule), and working time."""
-    shown = ticket_sla(record, SlaBook(policy), now)
+    book = SlaBook(policy)
+    stages, working = sla_status(record, book, now), working_time(record, book, now)
     lines = []
     if record.sla is not None:
         clock = record.sla
@@ -81,14 +81,14 @@ def sla_lines(record: TicketRecord, policy: RoutingPolicy, now: datetime) -> lis
             f"  办结期限 {local(clock.resolve_due_at)}  超期 {breached}"
             f"  督办级别 {clock.escalation_level}  延期 {clock.extensions}{paused}"
         )
-    for stage in shown.stages:
+    for stage in stages:
         late = f" {late_text(stage.late_seconds)}" if stage.overdue else ""
         lines.append(
             f"  {stage.stage.label} {stage.state.label} {stage.state.value}{late}  时限 {local(stage.due_at)}"
         )
-    if shown.working:
+    if working:
         lines.append("各部门用时 working time per department:")
-        for row, seconds in shown.working:
+        for row, seconds in working:
             accepted = f"签收 {local(row.accepted_at)}" if row.accepted_at else "未签收"
             lines.append(
                 f"  {dept_name(row.department, policy)} {row.role.label}  派单 {local(row.assigned_at)}  "
