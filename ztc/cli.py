@@ -51,7 +51,7 @@ in about a second. Every command is listed; a unit test checks."""
 
 class OneLineParser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
-        self.exit(EXIT_USAGE, f"错误 / error: {self.prog}: {message} (see --help)\n")
+        self.exit(EXIT_USAGE, f"错误 / error: {self.prog}: 命令参数有误 / {message} (see --help)\n")
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
