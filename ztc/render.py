@@ -25,6 +25,8 @@ def local(moment: datetime) -> str:
 
 def dept_name(code: str, policy: RoutingPolicy | None) -> str:
     dept = policy.department(code) if policy else None
+    if dept is None and code == "enterprise":  # schemas.feedback.ENTERPRISE: the enterprise itself
+        return "企业(enterprise)"
     return f"{dept.name}({code})" if dept else code
 
 
