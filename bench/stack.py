@@ -85,10 +85,10 @@ class BenchStack:
             "ZTC_GROUP_PREFIX": tag,
         }
 
-    def fresh(self, name: str) -> tuple[Settings, dict[str, str]]:
+    def fresh(self, name: str, partitions: int = 3) -> tuple[Settings, dict[str, str]]:
         """Settings and environment for a new measurement, with every ZTC topic created (3 partitions)."""
         tag = f"b{next(self._serial)}{name}"
-        env = self.env(tag)
+        env = self.env(tag) | {"ZTC_PARTITIONS": str(partitions)}
         settings = Settings.from_env(env)
         ensure_topics(self.bootstrap, settings.topics.all(self.policy.department_codes), settings.partitions)
         return settings, env

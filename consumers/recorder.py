@@ -300,6 +300,14 @@ class Recorder:
         self.clock = clock
         self.step = RecorderStep(settings, store, dead_letters, clock, departments)
         self._sent: list[Any] = []
+        self.consumer: KafkaConsumer | None = None
+        self.last_round = time.monotonic()
+        """when the loop last went round (``time.monotonic()``), for the liveness probe"""
+
+    def assignment(self) -> set[Any]:
+        """The partitions this recorder holds in its group (empty before it joined)."""
+        consumer = self.consumer
+        return set(consumer.assignment()) if consumer is not None else set()
 
     def _consumer(self) -> KafkaConsumer:
         return KafkaConsumer(
@@ -309,21 +317,26 @@ class Recorder:
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             session_timeout_ms=self.settings.session_timeout_s * 1000,
-            heartbeat_interval_ms=2000,
+            heartbeat_interval_ms=int(self.settings.heartbeat_interval_s * 1000),
             max_poll_records=500,
             allow_auto_create_topics=False,
+            **self.settings.kafka_client_options(),
         )
 
     def run(self, stop: threading.Event) -> None:
-        consumer = self._consumer()
+        consumer = self.consumer = self._consumer()
         producer = KafkaProducer(
-            bootstrap_servers=self.settings.kafka_bootstrap, acks="all", allow_auto_create_topics=False
+            bootstrap_servers=self.settings.kafka_bootstrap,
+            acks="all",
+            allow_auto_create_topics=False,
+            **self.settings.kafka_client_options(),
         )
         log.info("recorder consuming %s", ", ".join(self.step.kind_of_topic))
         gc.freeze()  # what start-up built lives as long as the loop: the collector need not walk it again
         try:
             while not stop.is_set():
                 batches = consumer.poll(timeout_ms=500)
+                self.last_round = time.monotonic()
                 if not batches:
                     continue
                 out = self.step.handle_batch([m for records in batches.values() for m in records], stop)

@@ -14,6 +14,7 @@ import socket
 import struct
 import time
 from collections.abc import Callable, Collection
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import redis
@@ -105,10 +106,13 @@ def kafka_api_versions(host: str, port: int, timeout_s: float) -> int:
     return int(count)
 
 
-def probe_client(url: str, timeout_s: float) -> redis.Redis:
-    """A client for one check: short timeouts and no retries, so LOADING and refusals show."""
+def probe_client(url: str, timeout_s: float, **options: Any) -> redis.Redis:
+    """A client for one check: short timeouts and no retries, so LOADING and refusals show.
+
+    ``options``: credentials and TLS files (``Settings.redis_connection_options``)."""
+    no_retry = Retry(NoBackoff(), 0)
     return redis.Redis.from_url(
-        url, socket_connect_timeout=timeout_s, socket_timeout=timeout_s, retry=Retry(NoBackoff(), 0)
+        url, socket_connect_timeout=timeout_s, socket_timeout=timeout_s, retry=no_retry, **options
     )
 
 
@@ -240,7 +244,10 @@ def _require_broker(settings: Settings) -> None:
     for index, (host, port) in enumerate(addresses):
         share = (deadline - time.monotonic()) / (len(addresses) - index)
         try:
-            kafka_api_versions(host, port, max(0.05, share))
+            if settings.kafka_tls:  # a plaintext ApiVersions cannot cross TLS: a listener is all we check
+                _listening(host, port, max(0.05, share))
+            else:
+                kafka_api_versions(host, port, max(0.05, share))
             return
         except NotReady as exc:
             reason = str(exc)
@@ -250,12 +257,21 @@ def _require_broker(settings: Settings) -> None:
     )
 
 
+def _listening(host: str, port: int, timeout_s: float) -> None:
+    try:
+        socket.create_connection((host, port), timeout=timeout_s).close()
+    except OSError as exc:
+        raise NotReady(f"{host}:{port}: {exc}") from None
+
+
 def _require_redis(settings: Settings, url: str) -> None:
+    if settings.redis_sentinels:
+        return  # the master is known only by asking the Sentinels: the command's client says what is wrong
     embedded = settings.redis_url is None
     where = f"the embedded Redis (127.0.0.1:{settings.redis_port})" if embedded else f"Redis ({redact(url)})"
     fix = "restart it with `ztc dev down` and `ztc dev up`" if embedded else "check ZTC_REDIS_URL"
     timeout_s = EMBEDDED_TIMEOUT_S if embedded else EXTERNAL_TIMEOUT_S
-    client = probe_client(url, timeout_s)
+    client = probe_client(url, timeout_s, **settings.redis_connection_options())
     try:
         _ping_once_loaded(client)
     except Loading:

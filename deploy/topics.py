@@ -5,6 +5,8 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
+from collections.abc import Mapping
+from typing import Any
 
 from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
@@ -18,12 +20,17 @@ def ensure_topics(
     partitions: int,
     replication_factor: int = 1,
     timeout_s: float = 20.0,
+    client_options: Mapping[str, Any] | None = None,
 ) -> None:
-    """Create every missing topic; retry while the broker is still starting."""
+    """Create every missing topic; retry while the broker is still starting.
+
+    ``client_options``: the admin client's security options (``Settings.kafka_client_options``)."""
     deadline = time.monotonic() + timeout_s
     while True:
         try:
-            admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5000)
+            admin = KafkaAdminClient(
+                bootstrap_servers=bootstrap, request_timeout_ms=5000, **dict(client_options or {})
+            )
             break
         except KafkaError as exc:
             if time.monotonic() > deadline:

@@ -84,8 +84,11 @@ class TicketPublisher:
         outbox: Outbox | None = None,
         clock: Callable[[], datetime] = now_in_district,
         transport: Publisher | None = None,
+        client_options: Mapping[str, Any] | None = None,
     ) -> None:
         self.topic = topic
+        self.client_options = dict(client_options or {})
+        """security options of the Kafka producer (``Settings.kafka_client_options``)"""
         self.bootstrap = bootstrap
         self.outbox = outbox
         self.clock = clock
@@ -102,6 +105,7 @@ class TicketPublisher:
                 linger_ms=5,
                 max_block_ms=5000,
                 allow_auto_create_topics=False,
+                **self.client_options,
             )
         return self._producer
 

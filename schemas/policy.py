@@ -144,6 +144,13 @@ class RoutingPolicy(BaseModel):
     rule_boost: float = Field(
         default=0.5, ge=0.0, le=5.0, description="With a model: log-odds a rule adds per unit of weight"
     )
+    dedupe_window_days: int = Field(
+        default=30,
+        ge=1,
+        le=3650,
+        description="The router forgets a channel message it routed this many days ago (its early "
+        "repeat filter; the recorder's message claims are the guarantee)",
+    )
     departments: tuple[Department, ...]
     categories: tuple[Category, ...]
     rules: tuple[Rule, ...] = ()

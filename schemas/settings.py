@@ -14,15 +14,27 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from schemas.attachments import DEFAULT_TYPES, AttachmentRules
 from schemas.feedback import Actor
 from schemas.topics import Topics
 
 ENV_PREFIX = "ZTC_"
+
+
+def _secret(value: SecretStr | None) -> str | None:
+    return value.get_secret_value() if value is not None else None
 
 
 class SettingsError(ValueError):
@@ -36,6 +48,38 @@ class Settings(BaseModel):
         default=None, description="Kafka bootstrap servers, e.g. kafka-1:9092,kafka-2:9092"
     )
     redis_url: str | None = Field(default=None, description="e.g. redis://redis:6379/0")
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        default="PLAINTEXT", description="how every Kafka client connects (SASL_SSL with SCRAM in production)"
+    )
+    kafka_sasl_mechanism: Literal["SCRAM-SHA-256", "SCRAM-SHA-512", "PLAIN"] = Field(
+        default="SCRAM-SHA-512", description="SASL mechanism (Strimzi's KafkaUser: scram-sha-512)"
+    )
+    kafka_sasl_username: str | None = Field(default=None, description="SASL user")
+    kafka_sasl_password: SecretStr | None = Field(default=None, description="SASL password (from a Secret)")
+    kafka_ssl_cafile: Path | None = Field(
+        default=None, description="CA certificate(s) the brokers' certificates are checked against (PEM)"
+    )
+    kafka_ssl_certfile: Path | None = Field(default=None, description="client certificate (mutual TLS)")
+    kafka_ssl_keyfile: Path | None = Field(default=None, description="client key (mutual TLS)")
+    redis_username: str | None = Field(default=None, description="Redis ACL user (Redis 6+)")
+    redis_password: SecretStr | None = Field(
+        default=None, description="Redis password (of the ACL user, or requirepass); overrides the URL's"
+    )
+    redis_ssl_ca_certs: Path | None = Field(
+        default=None, description="CA certificate(s) of Redis's TLS certificate (PEM); use a rediss:// URL"
+    )
+    redis_ssl_certfile: Path | None = Field(default=None, description="client certificate (Redis TLS)")
+    redis_ssl_keyfile: Path | None = Field(default=None, description="client key (Redis TLS)")
+    redis_sentinels: str | None = Field(
+        default=None,
+        pattern=r"^[^\s,:]+:\d+(,[^\s,:]+:\d+)*$",
+        description="Sentinel addresses host:port,host:port; set: the master is found through them "
+        "(and followed on failover) and ZTC_REDIS_URL only gives the database number and TLS",
+    )
+    redis_sentinel_master: str = Field(default="mymaster", min_length=1, description="Sentinel's master name")
+    redis_sentinel_password: SecretStr | None = Field(
+        default=None, description="password of the Sentinels themselves, if they require one"
+    )
     topic_prefix: str = Field(default="", description="Prefix for every topic name")
     redis_prefix: str = Field(default="ztc:", description="Prefix for every Redis key")
     policy_path: Path | None = Field(default=None, description="Routing policy TOML file")
@@ -50,6 +94,13 @@ class Settings(BaseModel):
         ge=6,
         le=300,
         description="consumer-group session timeout (the embedded broker admits a new member after half)",
+    )
+    heartbeat_interval_s: float = Field(
+        default=2.0,
+        ge=0.2,
+        le=30,
+        description="consumer-group heartbeat; a dead worker's partitions move to the others after "
+        "the session timeout, so keep it at most a third of ZTC_SESSION_TIMEOUT_S",
     )
     alert_sinks: str = Field(default="log", description="comma list of log, webhook, redis")
     alert_webhook_url: str | None = Field(default=None, description="group-robot webhook (WeCom/DingTalk)")
@@ -85,6 +136,18 @@ class Settings(BaseModel):
         ge=1,
         le=65000,
         description="first Prometheus port of the workers (router, +1 recorder, ...)",
+    )
+    metrics_host: str = Field(
+        default="127.0.0.1",
+        min_length=1,
+        description="address the workers' metrics and health endpoints bind (0.0.0.0 in a container)",
+    )
+    health_port: int | None = Field(
+        default=None,
+        ge=1,
+        le=65535,
+        description="port of a worker's /healthz (alive) and /readyz (joined to its group, Redis "
+        "answering); unset: no health endpoints",
     )
     secure_cookies: bool = Field(
         default=False,
@@ -135,6 +198,79 @@ class Settings(BaseModel):
         description="internal: set by `ztc run` for its workers, the bootstrap servers whose topics "
         "it created already (so each worker skips creating them)",
     )
+
+    @model_validator(mode="after")
+    def _heartbeat_within_session(self) -> Settings:
+        if self.heartbeat_interval_s * 3 > self.session_timeout_s:
+            raise ValueError(
+                "heartbeat_interval_s must be at most a third of session_timeout_s "
+                f"({self.heartbeat_interval_s} > {self.session_timeout_s}/3)"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _security_complete(self) -> Settings:
+        sasl = self.kafka_security_protocol.startswith("SASL")
+        if sasl and not (self.kafka_sasl_username and self.kafka_sasl_password):
+            raise ValueError("kafka_sasl_username and kafka_sasl_password are needed for SASL")
+        if not sasl and self.kafka_sasl_username:
+            raise ValueError("kafka_sasl_username is set but kafka_security_protocol has no SASL")
+        if (self.kafka_ssl_certfile is None) != (self.kafka_ssl_keyfile is None):
+            raise ValueError("kafka_ssl_certfile and kafka_ssl_keyfile go together")
+        if (self.redis_ssl_certfile is None) != (self.redis_ssl_keyfile is None):
+            raise ValueError("redis_ssl_certfile and redis_ssl_keyfile go together")
+        redis_tls_files = (self.redis_ssl_ca_certs, self.redis_ssl_certfile)
+        if any(f is not None for f in redis_tls_files) and not (self.redis_url or "").startswith("rediss://"):
+            raise ValueError("the redis_ssl_* files need a rediss:// redis_url (TLS)")
+        return self
+
+    @property
+    def kafka_tls(self) -> bool:
+        return self.kafka_security_protocol in ("SSL", "SASL_SSL")
+
+    def kafka_client_options(self) -> dict[str, Any]:
+        """Security options of a kafka-python client (producer, consumer, admin): nothing for PLAINTEXT."""
+        out: dict[str, Any] = {}
+        if self.kafka_security_protocol == "PLAINTEXT":
+            return out
+        out["security_protocol"] = self.kafka_security_protocol
+        if self.kafka_security_protocol.startswith("SASL"):
+            out |= {
+                "sasl_mechanism": self.kafka_sasl_mechanism,
+                "sasl_plain_username": self.kafka_sasl_username,
+                "sasl_plain_password": _secret(self.kafka_sasl_password),
+            }
+        if self.kafka_tls:
+            out["ssl_check_hostname"] = True
+            optional = {
+                "ssl_cafile": self.kafka_ssl_cafile,
+                "ssl_certfile": self.kafka_ssl_certfile,
+                "ssl_keyfile": self.kafka_ssl_keyfile,
+            }
+            out |= {key: str(path) for key, path in optional.items() if path is not None}
+        return out
+
+    def redis_connection_options(self) -> dict[str, Any]:
+        """Credentials and TLS files of a Redis connection (redis-py keyword arguments)."""
+        out: dict[str, Any] = {}
+        if self.redis_username is not None:
+            out["username"] = self.redis_username
+        if self.redis_password is not None:
+            out["password"] = self.redis_password.get_secret_value()
+        optional = {
+            "ssl_ca_certs": self.redis_ssl_ca_certs,
+            "ssl_certfile": self.redis_ssl_certfile,
+            "ssl_keyfile": self.redis_ssl_keyfile,
+        }
+        out |= {key: str(path) for key, path in optional.items() if path is not None}
+        return out
+
+    def sentinel_addresses(self) -> list[tuple[str, int]]:
+        """The Sentinels, as (host, port); empty without ``ZTC_REDIS_SENTINELS``."""
+        if not self.redis_sentinels:
+            return []
+        pairs = (address.rsplit(":", 1) for address in self.redis_sentinels.split(","))
+        return [(host, int(port)) for host, port in pairs]
 
     @property
     def embedded(self) -> bool:

@@ -28,7 +28,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, cast
 
 import faust
@@ -40,6 +40,7 @@ from schemas.policy import RoutingPolicy
 from schemas.settings import Settings
 from schemas.topics import Consumed
 from streams.faust_transport import PromptApp
+from streams.kafka_security import faust_credentials
 from streams.metrics import RouterMetrics
 from streams.record_batches import BatchSender, RecordSender
 from streams.router_steps import Origin, RouterSteps, SeenMessages, StepOutput
@@ -115,7 +116,8 @@ def build_router_app(
     app = _faust_app(settings)
     names = settings.topics
     steps = RouterSteps(names, policy, clock, counts, model)
-    handlers = RouterHandlers(steps, BatchSender(lambda: _aiokafka_producer(app)))
+    seen = SeenMessages(window=timedelta(days=policy.dedupe_window_days), clock=clock)
+    handlers = RouterHandlers(steps, BatchSender(lambda: _aiokafka_producer(app)), seen)
     app.subscribe_batches(_raw_topic(app, names.submitted), handlers.route)
     app.subscribe_batches(_raw_topic(app, names.reroute), handlers.reroute)
     return app
@@ -137,8 +139,9 @@ def _faust_app(settings: Settings) -> PromptApp:
         store="memory://",
         web_enabled=False,
         topic_partitions=settings.partitions,
+        broker_credentials=faust_credentials(settings),
         broker_session_timeout=settings.session_timeout_s,
-        broker_heartbeat_interval=2,
+        broker_heartbeat_interval=settings.heartbeat_interval_s,
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
         producer_linger=0.005,  # a batch's records are handed over together: little to wait for

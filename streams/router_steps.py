@@ -21,7 +21,7 @@ import logging
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from schemas.dead_letters import dead_letter
 from schemas.events import RerouteRequested, TicketRouted, derived_event_id
@@ -60,18 +60,48 @@ class StepOutput:
 
 
 class SeenMessages:
-    """The channel messages routed lately (dedupe key → ticket id), the oldest forgotten first."""
+    """The channel messages routed lately (dedupe key → ticket id), the oldest forgotten first.
 
-    def __init__(self, capacity: int = 50_000) -> None:
+    Bounded twice: by ``capacity`` (memory: about 250 bytes an entry, so the default is ~50 MB
+    at most) and by ``window`` (the policy's ``dedupe_window_days``): an entry older than the
+    window is forgotten at the next ``remember``, so a year of intake never grows it and a
+    quiet router does not keep last year's messages. ``clock`` tells when an entry was made.
+    """
+
+    def __init__(
+        self,
+        capacity: int = 200_000,
+        window: timedelta | None = None,
+        clock: Clock | None = None,
+    ) -> None:
         self.capacity = capacity
-        self._tickets: OrderedDict[str, str] = OrderedDict()
+        self.window = window
+        self.clock = clock
+        self._tickets: OrderedDict[str, tuple[str, datetime | None]] = OrderedDict()
 
     def get(self, dedupe_key: str) -> str | None:
-        return self._tickets.get(dedupe_key)
+        entry = self._tickets.get(dedupe_key)
+        if entry is None:
+            return None
+        ticket_id, made = entry
+        if made is None or self.window is None or self.clock is None:
+            return ticket_id
+        return None if self.clock() - made > self.window else ticket_id
 
     def remember(self, dedupe_key: str, ticket_id: str) -> None:
-        self._tickets[dedupe_key] = ticket_id
-        if len(self._tickets) > self.capacity:
+        now = self.clock() if self.clock is not None else None
+        self._tickets[dedupe_key] = (ticket_id, now)
+        self._tickets.move_to_end(dedupe_key)
+        while len(self._tickets) > self.capacity:
+            self._tickets.popitem(last=False)
+        if now is not None and self.window is not None:
+            self._forget_before(now - self.window)
+
+    def _forget_before(self, oldest: datetime) -> None:
+        while self._tickets:
+            made = next(iter(self._tickets.values()))[1]
+            if made is None or made >= oldest:
+                return
             self._tickets.popitem(last=False)
 
     def __len__(self) -> int:

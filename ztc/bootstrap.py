@@ -8,7 +8,8 @@ import os
 import secrets
 from importlib.resources import files
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, cast
+from urllib.parse import urlsplit
 
 from schemas.settings import Settings
 
@@ -111,9 +112,33 @@ def redis_url(settings: Settings) -> str:
 
 
 def redis_client(settings: Settings) -> redis.Redis:
-    import redis
+    """A client of the ZTC Redis: the URL's server, or the master the Sentinels name (followed on failover).
 
-    return redis.Redis.from_url(redis_url(settings), socket_connect_timeout=3, socket_timeout=10)
+    ``ZTC_REDIS_USERNAME`` / ``ZTC_REDIS_PASSWORD`` (ACL user) and the ``ZTC_REDIS_SSL_*`` files apply to
+    either; a ``rediss://`` URL turns TLS on (with Sentinel too: the URL then gives only TLS and the db).
+    """
+    import redis
+    from redis.sentinel import Sentinel
+
+    options: dict[str, Any] = {"socket_connect_timeout": 3, "socket_timeout": 10}
+    options |= settings.redis_connection_options()
+    sentinels = settings.sentinel_addresses()
+    if not sentinels:
+        return redis.Redis.from_url(redis_url(settings), **options)
+    url = urlsplit(settings.redis_url or "redis://")
+    tls = url.scheme == "rediss"
+    db = int(url.path.strip("/") or 0)
+    sentinel_password = settings.redis_sentinel_password
+    sentinel_options: dict[str, Any] = {"socket_connect_timeout": 3, "socket_timeout": 3}
+    if sentinel_password is not None:
+        sentinel_options["password"] = sentinel_password.get_secret_value()
+    if tls:
+        sentinel_options |= {"ssl": True} | {k: v for k, v in options.items() if k.startswith("ssl_")}
+    sentinel = Sentinel(sentinels, sentinel_kwargs=sentinel_options, **options)  # type: ignore[no-untyped-call]
+    return cast(
+        redis.Redis,
+        sentinel.master_for(settings.redis_sentinel_master, db=db, ssl=tls),  # type: ignore[no-untyped-call]
+    )
 
 
 def ticket_store(settings: Settings, policy: RoutingPolicy | None = None) -> RedisTicketStore:

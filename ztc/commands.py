@@ -276,7 +276,12 @@ def intake_publisher(settings: Settings) -> TicketPublisher:
     from producers.outbox import RedisOutbox
 
     outbox = RedisOutbox(ticket_store(settings).client, settings.redis_prefix)
-    return TicketPublisher(settings.kafka_bootstrap, settings.topics.submitted, outbox)
+    return TicketPublisher(
+        settings.kafka_bootstrap,
+        settings.topics.submitted,
+        outbox,
+        client_options=settings.kafka_client_options(),
+    )
 
 
 def _kept_attachments(settings: Settings, paths: list[Path]) -> list[AttachmentRef]:
@@ -426,7 +431,9 @@ def _replay(settings: Settings, record: DeadLettered) -> None:
             f"{record.source_topic} 不是本系统的主题，无法重放 / "
             "not a topic of this installation; cannot replay"
         )
-    publisher = TicketPublisher(settings.kafka_bootstrap, record.source_topic)
+    publisher = TicketPublisher(
+        settings.kafka_bootstrap, record.source_topic, client_options=settings.kafka_client_options()
+    )
     try:
         key = record.ticket_id.encode() if record.ticket_id != "-" else None
         publisher.publish_raw(base64.b64decode(record.original_b64), key)

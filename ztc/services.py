@@ -36,6 +36,7 @@ from schemas.settings import Settings
 from schemas.sla import SlaEvent
 from streams.metrics import RouterMetrics
 from ztc.bootstrap import configure_logging, model_for, policy_for, redis_client, ticket_store
+from ztc.health import Health, recorder_health, redis_probe, router_health, serve_worker_health
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +56,7 @@ def prepare_topics(settings: Settings, policy: RoutingPolicy, force: bool = Fals
         settings.topics.all(policy.department_codes),
         settings.partitions,
         settings.replication_factor,
+        client_options=settings.kafka_client_options(),
     )
 
 
@@ -68,8 +70,8 @@ def serve_metrics(settings: Settings, service: str, registry: CollectorRegistry 
     """
     if settings.metrics_port is not None:
         port = settings.metrics_port + METRICS_OFFSET[service]
-        start_metrics_server(port, registry=registry)
-        log.info("%s metrics on http://127.0.0.1:%s/metrics", service, port)
+        start_metrics_server(port, settings.metrics_host, registry=registry)
+        log.info("%s metrics on http://%s:%s/metrics", service, settings.metrics_host, port)
 
 
 def router_registry() -> tuple[CollectorRegistry, RouterMetrics]:
@@ -98,6 +100,7 @@ def run_router(settings: Settings) -> int:
     model = model_for(settings, policy)  # a bad model stops the router here, before it consumes anything
     prepare_topics(settings, policy)
     app = build_router_app(settings, policy, now_in_district, model, metrics)
+    serve_worker_health(settings, router_health(app))
     worker = Worker(app, loglevel="INFO", quiet=True, redirect_stdouts=False)
     worker.execute_from_commandline()
     return 0  # pragma: no cover - execute_from_commandline exits
@@ -115,7 +118,9 @@ def run_recorder(settings: Settings) -> int:
     outbox = RedisOutbox(store.client, settings.redis_prefix)
     dead_letters = RedisDeadLetterStore(store.client, settings.redis_prefix)
     departments = frozenset(policy.department_codes)
-    Recorder(settings, store, now_in_district, outbox, dead_letters, departments).run(stop)
+    recorder = Recorder(settings, store, now_in_district, outbox, dead_letters, departments)
+    serve_worker_health(settings, recorder_health(recorder, store.client))
+    recorder.run(stop)
     log.info("recorder stopped")
     return 0
 
@@ -139,6 +144,7 @@ def worker_producer(settings: Settings) -> KafkaProducer:
         acks="all",
         max_block_ms=10000,
         allow_auto_create_topics=False,
+        **settings.kafka_client_options(),
     )
 
 
@@ -188,6 +194,7 @@ def run_monitor(settings: Settings, once: bool = False, now: datetime | None = N
         if once:
             return monitor.run_pass(now or now_in_district())
         serve_metrics(settings, "monitor")
+        serve_worker_health(settings, Health(ready=[redis_probe(store.client)]))
         outbox = RedisOutbox(store.client, settings.redis_prefix)
         relay = Relay(outbox, kafka_send(producer), producer.flush)
         monitor.run(_stop_on_signals("monitor"), now_in_district, settings.monitor_interval_s, relay.run_pass)
@@ -205,6 +212,7 @@ def run_alerter_service(settings: Settings) -> int:
     describe = AlertDescriber(store.get, policy, settings.public_base_url)
     sinks = sinks_from(settings, client, describe)
     serve_metrics(settings, "alerter")
+    serve_worker_health(settings, Health(ready=[redis_probe(client)]))
 
     letters = RedisDeadLetterStore(client, settings.redis_prefix)
     report = DeadLetterReporter(letters, "alerter", outbox_key(settings.redis_prefix))

@@ -122,7 +122,11 @@ class Resources:
             if self._publisher is None:
                 outbox = RedisOutbox(self.redis, self.settings.redis_prefix)
                 self._publisher = TicketPublisher(
-                    self.settings.kafka_bootstrap, self.settings.topics.submitted, outbox, self.clock
+                    self.settings.kafka_bootstrap,
+                    self.settings.topics.submitted,
+                    outbox,
+                    self.clock,
+                    client_options=self.settings.kafka_client_options(),
                 )
             return self._publisher
 

@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 from tests.chaos.inputs import fuzz_scenario, malformed_scenario
 from tests.chaos.results import Result
+from tests.chaos.scale_out import scale_out_scenario
 from tests.chaos.scenarios import Load, restart_scenario, tickets_scenario
 
 Scenario = Callable[[Load], Result]
@@ -22,4 +23,5 @@ SCENARIOS: dict[str, Scenario] = {
     "restart-resend": restart_scenario,
     "malformed": malformed_scenario,
     "fuzz-http": fuzz_scenario,
+    "scale-out": scale_out_scenario,
 }

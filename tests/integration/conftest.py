@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 import redis
+from pydantic import SecretStr
 
 from consumers.ticket_store import RedisTicketStore
 from deploy.embedded import EmbeddedStack, free_port
@@ -61,7 +62,8 @@ def settings_env(settings: Settings) -> dict[str, str]:
     """The ``ZTC_*`` variables that make a child process use ``settings``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("ZTC_")}
     for name, value in settings.model_dump(exclude_none=True).items():
-        env[f"ZTC_{name.upper()}"] = str(value)
+        secret = isinstance(value, SecretStr)
+        env[f"ZTC_{name.upper()}"] = value.get_secret_value() if secret else str(value)
     return env
 
 

@@ -89,7 +89,7 @@ def test_health_notices_a_dead_redis_and_restart_brings_it_back_with_its_data(
     no_retry_client(own_stack.redis_url).set("ztc:kept", "yes")
     started = time.monotonic()
     assert own_stack.health() == {"broker": True, "redis": True}
-    assert time.monotonic() - started < 0.1
+    assert time.monotonic() - started < 1.0  # two local connects, not a client's retry timeout
     old_pid = int((own_stack.data_dir / "redis.pid").read_text())
     os.kill(old_pid, signal.SIGKILL)
     deadline = time.monotonic() + 2
@@ -137,7 +137,9 @@ def test_kafka_commands_say_at_once_that_the_stack_is_down(tmp_path: Path) -> No
         f"错误 / error: 嵌入式消息代理未运行 the embedded broker (127.0.0.1:{broker_port}) is not running; "
         "start ZTC with `make run` or `ztc dev up`"
     )
-    assert elapsed < 3.0, f"took {elapsed:.1f}s"  # about a second of it is Python starting up
+    # "at once": far under any client timeout (kafka-python's is tens of seconds); the bound leaves
+    # room for Python starting up on a loaded 2-core machine (about a second when it is quiet)
+    assert elapsed < 10.0, f"took {elapsed:.1f}s"
 
 
 def test_an_external_kafka_that_does_not_answer_is_named_within_seconds(tmp_path: Path) -> None:
@@ -160,4 +162,4 @@ def test_an_external_kafka_that_does_not_answer_is_named_within_seconds(tmp_path
         elapsed = time.monotonic() - started
     assert result.returncode == 1 and result.stderr.count("\n") == 1, result.stderr
     assert result.stderr.startswith(f"错误 / error: Kafka ({address}) 无响应 did not answer within 3s")
-    assert elapsed < 6.0, f"took {elapsed:.1f}s"
+    assert elapsed < 15.0, f"took {elapsed:.1f}s"  # the 3 s probe, not a client's default timeout

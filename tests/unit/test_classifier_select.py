@@ -15,17 +15,8 @@ from streams.classifier_select import (
     usable_candidates,
 )
 from streams.classifier_train import TrainConfig
+from tests.unit.test_classifier import SYNTHETIC
 
-SYNTHETIC = {
-    "permit": [
-        "施工许可证办理太慢",
-        "施工许可证材料怎么准备",
-        "土石方施工许可证何时批",
-        "施工许可审批卡住了",
-    ],
-    "labour": ["社保缴费基数怎么调整", "招聘普工需要社保吗", "稳岗补贴社保何时发放", "员工社保转移办理"],
-    "food": ["饭店食品安全问题投诉", "超市过期食品安全投诉", "食品安全检查不合格", "外卖食品安全问题"],
-}
 TEXTS = [t for items in SYNTHETIC.values() for t in items]
 LABELS = [label for label, items in SYNTHETIC.items() for _ in items]
 SMALL = (

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from prometheus_client import CollectorRegistry
 
 from schemas.events import DeadLettered, RerouteRequested, TicketRouted
@@ -101,6 +103,31 @@ def test_the_seen_messages_forget_the_oldest_beyond_their_capacity() -> None:
     for key in ("a", "b", "c"):
         seen.remember(key, f"ticket-{key}")
     assert (seen.get("a"), seen.get("b"), seen.get("c"), len(seen)) == (None, "ticket-b", "ticket-c", 2)
+
+
+def test_the_seen_messages_forget_what_is_older_than_the_window() -> None:
+    clock = [NOW]
+    seen = SeenMessages(window=timedelta(days=30), clock=lambda: clock[0])
+    seen.remember("old", "ticket-old")
+    clock[0] = NOW + timedelta(days=29)
+    seen.remember("recent", "ticket-recent")
+    assert (seen.get("old"), seen.get("recent")) == ("ticket-old", "ticket-recent")
+    clock[0] = NOW + timedelta(days=30, seconds=1)
+    assert seen.get("old") is None  # past the window: routed again, the recorder keeps it one ticket
+    seen.remember("new", "ticket-new")
+    assert len(seen) == 2 and seen.get("recent") == "ticket-recent"
+
+
+def test_a_message_remembered_again_moves_to_the_young_end() -> None:
+    seen = SeenMessages(capacity=2)
+    for key in ("a", "b", "a", "c"):
+        seen.remember(key, f"ticket-{key}")
+    assert (seen.get("a"), seen.get("b"), seen.get("c")) == ("ticket-a", None, "ticket-c")
+
+
+def test_the_policy_sets_the_router_window_in_days() -> None:
+    assert POLICY.dedupe_window_days == 30
+    assert POLICY.model_copy(update={"dedupe_window_days": 7}).dedupe_window_days == 7
 
 
 def test_a_reroute_request_routes_again_without_the_departments_that_bounced_it() -> None:

@@ -89,3 +89,14 @@ def test_readme_lists_every_setting() -> None:
         Settings.variable(n) for n in Settings.model_fields if f"`{Settings.variable(n)}`" not in readme
     ]
     assert missing == [], "add these to README's table of settings"
+
+
+def test_the_heartbeat_must_fit_three_times_in_the_session_timeout() -> None:
+    assert (
+        Settings.from_env(
+            {"ZTC_HEARTBEAT_INTERVAL_S": "1", "ZTC_SESSION_TIMEOUT_S": "6"}
+        ).heartbeat_interval_s
+        == 1
+    )
+    with pytest.raises(SettingsError, match="heartbeat_interval_s"):
+        Settings.from_env({"ZTC_HEARTBEAT_INTERVAL_S": "3", "ZTC_SESSION_TIMEOUT_S": "6"})
