@@ -30,10 +30,10 @@ from bench.context import Context, Options
 from bench.report import StageResult, table
 from bench.stack import BenchStack
 from bench.stages_kafka import latency_stage, produce_stage, router_stage, sustained_stage
-from bench.stages_local import classifier_stage, route_stage, startup_stage
+from bench.stages_local import classifier_stage, route_stage
 from bench.stages_redis import monitor_stage, recorder_stage, web_stage
 from bench.stages_scale import router_scale_stage
-from bench.stages_start import cold_start_stage
+from bench.stages_start import cold_start_stage, startup_stage
 
 Stage = Callable[[Context], StageResult]
 STAGES: dict[str, Stage] = {

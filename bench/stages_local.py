@@ -1,4 +1,4 @@
-"""In-process stages: ``route_ticket`` vs the model alone, the classifier vs scikit-learn, ``ztc`` start-up.
+"""In-process stages: ``route_ticket`` vs the model alone, the classifier vs scikit-learn.
 
 All single-threaded in this process, best of the repetitions' passes not
 taken: every repetition is one figure, median and range as everywhere else.
@@ -6,7 +6,6 @@ taken: every repetition is one figure, median and range as everywhere else.
 
 from __future__ import annotations
 
-import subprocess
 import time
 from collections.abc import Callable, Sequence
 from typing import TypeVar
@@ -82,28 +81,4 @@ def classifier_stage(ctx: Context) -> StageResult:
         )
     )
     result.extra["model_labels"] = len(model.labels)
-    return result
-
-
-def _run_seconds(argv: list[str]) -> float:
-    began = time.perf_counter()
-    subprocess.run(argv, check=True, capture_output=True)
-    return time.perf_counter() - began
-
-
-def startup_stage(ctx: Context) -> StageResult:
-    result = StageResult("startup")
-    runs = max(3, ctx.options.repeat)
-    _run_seconds([ctx.python, "-m", "ztc", "--help"])  # the page cache, not the first run, is measured
-    bare = [_run_seconds([ctx.python, "-c", "pass"]) for _ in range(runs)]
-    ztc = [_run_seconds([ctx.python, "-m", "ztc", "--help"]) for _ in range(runs)]
-    result.rows.append(
-        Row(
-            "startup",
-            "ztc --help",
-            Figure.of([1000 * v for v in ztc], "ms"),
-            Figure.of([1000 * v for v in bare], "ms"),
-            "python -c pass",
-        )
-    )
     return result

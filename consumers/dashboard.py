@@ -29,6 +29,7 @@ from jinja2.runtime import Context
 
 from consumers import views
 from consumers.accounts import Viewer
+from consumers.enterprise_files import enterprise_file
 from consumers.supervision import DailyCounts, parse_period
 from consumers.ticket_store import TicketStore
 from consumers.web_sessions import WebSessions
@@ -36,6 +37,7 @@ from schemas.accounts import Role, allowed_now, sees_ticket
 from schemas.actions import ACTIONS, ActionSpec
 from schemas.attachments import attachments_of
 from schemas.events import DISTRICT_ZONE
+from schemas.labels import event_label, readable_summary, tier_label
 from schemas.policy import PrivacyRole, RoutingPolicy
 from schemas.privacy import mask_personal, reader_roles, shows_personal_data
 from schemas.ticket import TicketRecord
@@ -141,8 +143,18 @@ def make_templates(policy: RoutingPolicy) -> Jinja2Templates:
     templates = Jinja2Templates(directory=str(TEMPLATES))
     env = templates.env
     levels = {0: "未升级", **{level.level: level.label for level in policy.sla.escalation}}
-    env.filters.update(duration=duration, percent=percent, local=local, personal=personal_filter(policy))
+    departments = {d.code: d.name for d in policy.departments}
+    categories = {c.code: c.name for c in policy.categories}
+    env.filters.update(
+        duration=duration,
+        percent=percent,
+        local=local,
+        personal=personal_filter(policy),
+        readable=lambda summary: readable_summary(summary, departments, categories),
+    )
     env.globals.update(
+        tier_label=lambda name: tier_label(policy.sla, name),
+        event_label=event_label,
         dept=lambda code: d.name if (d := policy.department(code)) else code,
         category=lambda code: c.name if (c := policy.category(code)) else code,
         level_label=lambda level: levels.get(level, f"{level}级"),
@@ -289,11 +301,20 @@ def dashboard_router(
     def enterprise(request: Request, q: str = "") -> Response:
         if not isinstance(viewer := reader(request), Viewer):
             return viewer
-        records = own(viewer, store().enterprise_tickets(q.strip())) if q.strip() else []
+        found = enterprise_file(store(), q) if q.strip() else None
+        records = own(viewer, found.records) if found else []
+        names = sorted({r.submission.enterprise_name for r in records if r.submission.enterprise_name})
         key = any(r.key_enterprise for r in records)
         masked = None if viewer.account.role.of_office else False
         return page(
-            request, "enterprise.html", viewer, q=q, records=records, key_enterprise=key, unmask=masked
+            request,
+            "enterprise.html",
+            viewer,
+            q=q,
+            records=records,
+            key_enterprise=key,
+            unmask=masked,
+            names=names,
         )
 
     @router.get("/dashboard/project", response_model=None)

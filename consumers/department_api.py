@@ -205,7 +205,7 @@ def _perform(
     except TransitionRefused as exc:
         raise HTTPException(409, str(exc)) from None
     except ActionError as exc:
-        raise HTTPException(404 if str(exc).startswith("no ticket") else 422, str(exc)) from None
+        raise HTTPException(404 if str(exc).startswith("工单不存在") else 422, str(exc)) from None
     except ValidationError as exc:
         detail: list[dict[str, Any]] = [
             {"loc": ["body", *e["loc"]], "msg": e["msg"], "type": e["type"]} for e in exc.errors()

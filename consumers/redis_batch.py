@@ -32,7 +32,7 @@ from schemas.outbox import alert_outbox_key, message_claim
 from schemas.sla import SlaBreached, SlaEvent
 from schemas.ticket import InboxBucket, TicketRecord
 from schemas.ticket_state import inbox_buckets
-from schemas.ticket_storage import decode_record, encode_record
+from schemas.ticket_storage import decode_record, encode_record, ticket_key
 
 Decide = Callable[[TicketRecord | None, Event, SlaBook | None], RecordOutcome | TicketRecord]
 Claim = tuple[str, bytes]
@@ -56,7 +56,7 @@ class TicketKeys:
         self.breaches = f"{prefix}sla:breaches"
 
     def ticket(self, ticket_id: str) -> str:
-        return f"{self.prefix}ticket:{ticket_id}"
+        return ticket_key(self.prefix, ticket_id)
 
     @property
     def every_ticket(self) -> str:

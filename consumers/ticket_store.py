@@ -42,7 +42,8 @@ from consumers.redis_rebuild import rebuild
 from consumers.redis_writes import Committer, fingerprint
 from consumers.sla_engine import SlaBook
 from consumers.sla_schedule import InMemorySlaSchedule, RedisSlaSchedule
-from schemas.events import Event
+from consumers.ticket_reader import read_ticket
+from schemas.events import Event, canonical_ticket_id
 from schemas.outbox import message_claim, message_key
 from schemas.sla import SlaEvent
 from schemas.ticket import InboxBucket, TicketRecord
@@ -188,7 +189,7 @@ class InMemoryTicketStore:
         return RecordOutcome(RecordStatus.applied, result)
 
     def get(self, ticket_id: str) -> TicketRecord | None:
-        return self.tickets.get(ticket_id)
+        return self.tickets.get(canonical_ticket_id(ticket_id))
 
     def get_many(self, ticket_ids: Sequence[str]) -> list[TicketRecord]:
         return [self.tickets[t] for t in ticket_ids if t in self.tickets]
@@ -246,8 +247,8 @@ class RedisTicketStore:
         return self.keys.breaches
 
     def get(self, ticket_id: str) -> TicketRecord | None:
-        raw = self.client.get(self.keys.ticket(ticket_id))
-        return decode_record(raw) if raw else None
+        """The ticket; the id as people type it (any case, spaces around: ``canonical_ticket_id``)."""
+        return read_ticket(self.client, self.prefix, ticket_id)
 
     def record(self, event: Event) -> RecordOutcome:
         """Apply ``event`` atomically (compare-and-set on the ticket and, for a routing, its message)."""

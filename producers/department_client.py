@@ -24,6 +24,7 @@ from typing import Any, Protocol
 
 from producers.publisher import Publisher
 from schemas.actions import ACTIONS_BY_NAME, Acting, ActionError, ActionSpec, FieldSpec, Kind
+from schemas.events import canonical_ticket_id
 from schemas.feedback import ENTERPRISE, OFFICE, DepartmentAction
 from schemas.ticket import TicketRecord
 from schemas.ticket_state import TransitionRefused, apply, companion_events
@@ -107,7 +108,7 @@ class DepartmentClient:
     def _known(self, *codes: str) -> None:
         for code in codes:
             if code not in self.departments and code != ENTERPRISE:
-                raise ActionError(f"unknown department {code!r}")
+                raise ActionError(f"未知部门 unknown department {code!r}")
 
     def _check(self, field: FieldSpec, value: Any) -> None:
         if field.kind is Kind.department:
@@ -128,7 +129,7 @@ class DepartmentClient:
         if setter is not None:
             return str(values[setter.name])
         if department is None:
-            raise ActionError(f"{spec.verb}: which department acts? (--as DEPT)")
+            raise ActionError(f"{spec.verb}: 请指明操作部门 which department acts? (--as DEPT)")
         return department
 
     def perform(
@@ -157,9 +158,10 @@ class DepartmentClient:
         """Check the action against the current state (TransitionRefused if not allowed) and its
         companions against theirs (the ticket a duplicate is merged into), then publish."""
         self._known(department)
+        ticket_id = canonical_ticket_id(ticket_id)
         state = self.store.get(ticket_id)
         if state is None:
-            raise ActionError(f"no ticket {ticket_id}")
+            raise ActionError(f"工单不存在 no ticket {ticket_id}")
         event = action(ticket_id=ticket_id, occurred_at=self.clock(), department=department, **fields)
         apply(state, event)
         for companion in companion_events(event):  # e.g. a merge: the ticket kept must take the note

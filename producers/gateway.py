@@ -24,6 +24,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationErro
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from producers.idempotency import InMemoryFingerprints, RequestFingerprints, fingerprint
 from producers.publisher import TicketPublisher, build_submission
 from schemas.attachments import AttachmentRef, AttachmentRefused
 from schemas.events import Channel, TicketSubmitted
@@ -96,7 +97,11 @@ class BodyLimit:
         declared = dict(scope["headers"]).get(b"content-length", b"0")
         limit = self.upload_limit if _upload(scope) else self.limit
         if not declared.isdigit() or int(declared) > limit:
-            error = BodyTooLarge(limit) if declared.isdigit() else HTTPException(400, "bad Content-Length")
+            error = (
+                BodyTooLarge(limit)
+                if declared.isdigit()
+                else HTTPException(400, "Content-Length 无效 / bad Content-Length")
+            )
             await self._answer(scope, receive, send, error.status_code, error.detail, close=True)
             return
         if _wants_json(scope):
@@ -166,6 +171,14 @@ async def read_json_object(request: Request) -> dict[str, Any]:
 
 def _error(loc: tuple[str | int, ...], msg: str, kind: str) -> dict[str, Any]:
     return {"loc": list(loc), "msg": msg, "type": kind}
+
+
+_REUSED_KEY = _error(
+    ("header", "Idempotency-Key"),
+    "该幂等键已用于内容不同的请求，请换一个新键 / this Idempotency-Key was used with a different request "
+    "body; a new request needs a new key",
+    "idempotency_key_reused",
+)
 
 
 def _unprocessable(errors: list[dict[str, Any]]) -> HTTPException:
@@ -306,9 +319,16 @@ class Receipt:
 class Intake:
     """Validate, admit once per channel message (durably, in the outbox), publish."""
 
-    def __init__(self, publisher: Callable[[], TicketPublisher], clock: Callable[[], datetime]) -> None:
+    def __init__(
+        self,
+        publisher: Callable[[], TicketPublisher],
+        clock: Callable[[], datetime],
+        fingerprints: RequestFingerprints | None = None,
+    ) -> None:
         self.publisher = publisher
         self.clock = clock
+        self.fingerprints = fingerprints or InMemoryFingerprints()
+        """what the first request under each Idempotency-Key said (``producers.idempotency``)"""
 
     def validate(self, body: dict[str, Any], channel: str, idempotency_key: str | None) -> TicketSubmitted:
         """A submission from the body, or 422 listing every field error."""
@@ -327,6 +347,10 @@ class Intake:
             )
         elif idempotency_key is not None:
             fields["channel_message_id"] = idempotency_key
+            if not errors and self.fingerprints.remember(channel, idempotency_key, fingerprint(body)) != (
+                fingerprint(body)
+            ):
+                errors.append(_REUSED_KEY)
         try:
             submission = build_submission(fields, self.clock())
         except ValidationError as exc:

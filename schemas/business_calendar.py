@@ -6,16 +6,17 @@ moment is an argument. All results are timezone-aware in the calendar's zone
 
 Sources for "is this date a working day", in order of precedence:
 
-1. explicit ``workdays`` / ``holidays`` overrides carried by the policy;
-2. the ``chinese_calendar`` package (mainland public holidays and 调休 make-up
-   workdays as the State Council published them; 2004-2026 in version 1.11.0);
-3. past that data, the statutory holidays of 全国年节及纪念日放假办法
-   (:mod:`schemas.statutory_holidays`), otherwise Monday-Friday. The 调休 make-up
-   working days of such a year are unknown; the year is reported once per
-   calendar with a :class:`CalendarCoverageWarning` and recorded in
-   :attr:`BusinessCalendar.uncovered_years_seen`. A year counts as covered by
-   the overrides as soon as any override date falls in it (the policy declared
-   that year's schedule; undeclared dates then follow rule 3 silently).
+1. explicit ``workdays`` / ``holidays`` overrides carried by the policy (the State
+   Council's yearly notice, once published, for a year the package does not know);
+2. the ``chinese_calendar`` package: the published schedules, public holidays and
+   调休 make-up workdays (2004-2026 in version 1.11.0);
+3. past that data, Monday-Friday less the statutory days off of
+   《全国年节及纪念日放假办法》 (``schemas.statutory_holidays``: the festivals' days,
+   lunar dates computed, and 补假 for those on a weekend). Only the make-up working
+   days and bridging days of such a year are unknown. Such a year is recorded in
+   :attr:`BusinessCalendar.uncovered_years_seen` (no warning is raised: the pure core
+   says nothing on its own; ``ztc`` prints one line). A year counts as covered by the
+   overrides as soon as any override date falls in it.
 
 Counting rules:
 
@@ -32,7 +33,6 @@ fired exactly at a deadline is not held overnight.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Iterator, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
@@ -41,14 +41,13 @@ from zoneinfo import ZoneInfo
 
 import chinese_calendar
 
-from schemas.statutory_holidays import statutory_holidays
+from schemas.statutory_holidays import REGULATION, statutory_days_off
 from schemas.time_limits import SlaTarget, TargetUnit, parse_target
 
 __all__ = [
     "DEFAULT_WORKING_PERIODS",
     "SHANGHAI",
     "BusinessCalendar",
-    "CalendarCoverageWarning",
     "SlaTarget",
     "TargetUnit",
     "add_business_seconds",
@@ -56,7 +55,8 @@ __all__ = [
     "due_at",
     "hold_until_working_time",
     "parse_target",
-    "published_data_ends",
+    "schedule_ends",
+    "schedule_notice",
     "shift_deadline",
     "warning_at",
 ]
@@ -70,16 +70,6 @@ DEFAULT_WORKING_PERIODS: tuple[WorkingPeriod, ...] = (
 MAX_CLOSED_DAYS = 366
 _ONE_DAY = timedelta(days=1)
 _ONE_SECOND = timedelta(seconds=1)
-
-
-class CalendarCoverageWarning(UserWarning):
-    """A date fell past the published holiday data; statutory holidays and Monday-Friday were assumed."""
-
-
-def published_data_ends() -> date:
-    """The last day the ``chinese_calendar`` package's published schedule covers (31 December)."""
-    last = max(chinese_calendar.constants.holidays)
-    return date(last.year, 12, 31)
 
 
 # --------------------------------------------------------------------------- calendar
@@ -119,7 +109,7 @@ class BusinessCalendar:
 
     @property
     def uncovered_years_seen(self) -> frozenset[int]:
-        """Years for which the Monday-Friday fallback has been used so far."""
+        """Years answered by the statutory holidays alone so far (make-up working days unknown)."""
         return frozenset(self._uncovered)
 
     @property
@@ -211,30 +201,60 @@ class BusinessCalendar:
             return True
         if d in self.holidays:
             return False
-        try:
-            return bool(chinese_calendar.is_workday(d))
-        except NotImplementedError:
-            return self._fallback_workday(d)
+        if d.year <= PACKAGE_LAST_YEAR:
+            try:
+                return bool(chinese_calendar.is_workday(d))
+            except NotImplementedError:  # before the package's first year
+                pass
+        return self._statutory_workday(d)
 
-    def _fallback_workday(self, d: date) -> bool:
-        try:
-            holidays = statutory_holidays(d.year)
-            assumed = "statutory holidays, make-up working days (调休) unknown"
-        except ValueError:
-            holidays = frozenset()
-            assumed = "Monday-Friday working days"
-        if not self._declares_year(d.year) and d.year not in self._uncovered:
+    def _statutory_workday(self, d: date) -> bool:
+        if not self.declares_year(d.year):
             self._uncovered.add(d.year)
-            warnings.warn(
-                f"日历 calendar: no published holiday schedule for {d.year} "
-                f"(neither chinese_calendar nor the policy overrides); assuming {assumed}",
-                CalendarCoverageWarning,
-                stacklevel=2,
-            )
-        return d.weekday() < 5 and d not in holidays
+        return d.weekday() < 5 and d not in statutory_days_off(d.year)
 
-    def _declares_year(self, year: int) -> bool:
+    def declares_year(self, year: int) -> bool:
+        """Whether the policy's overrides give ``year``'s schedule (any override date in it)."""
         return any(d.year == year for d in self.holidays | self.workdays)
+
+
+def _package_last_year() -> int:
+    """The last year ``chinese_calendar`` has a published schedule for (2026 in 1.11.0)."""
+    latest: date = max(chinese_calendar.holidays)
+    year = latest.year
+    while True:
+        try:
+            chinese_calendar.is_workday(date(year + 1, 1, 1))
+        except NotImplementedError:
+            return year
+        year += 1
+
+
+PACKAGE_LAST_YEAR = _package_last_year()
+SCHEDULE_NOTICE_DAYS = 90
+
+
+def schedule_ends(calendar: BusinessCalendar) -> date:
+    """The last day of the published schedule: the package's data, or the policy's overrides if later."""
+    declared = max((d.year for d in calendar.holidays | calendar.workdays), default=PACKAGE_LAST_YEAR)
+    return date(max(PACKAGE_LAST_YEAR, declared), 12, 31)
+
+
+def schedule_notice(
+    calendar: BusinessCalendar, today: date, within_days: int = SCHEDULE_NOTICE_DAYS
+) -> str | None:
+    """One line when the published schedule ends within ``within_days`` of ``today`` (or has ended)."""
+    ends = schedule_ends(calendar)
+    left = (ends - today).days
+    if left > within_days:
+        return None
+    when = f"还有 {left} 天 in {left} days" if left >= 0 else f"已过 {-left} 天 ended {-left} days ago"
+    return (
+        f"注意 note: 节假日安排数据截至 {ends.isoformat()}（{when}），其后按{REGULATION}推算法定假日，"
+        "调休上班日未知，请把国务院当年通知写入政策 [sla] holidays / workdays / the published holiday "
+        f"schedule ends {ends.isoformat()}; after it only the statutory holidays apply and make-up "
+        "working days are unknown: add the State Council's notice to the policy's [sla] holidays/workdays"
+    )
 
 
 def _validate_periods(periods: tuple[WorkingPeriod, ...]) -> None:

@@ -9,7 +9,7 @@ Input strictness (every event read from a topic or an HTTP body goes through her
 - ``schema_version`` is a real integer: ``true``, ``1.0`` and ``"1"`` are refused;
 - every date-time field (:data:`EventTime`) takes a ``datetime`` or an ISO-8601
   string with a time and an offset, never a number (``12345`` is not 1970);
-- free text (:data:`NormalisedText`, :data:`OptionalText`, :data:`FreeText`) refuses
+- free text (:data:`KeptText`, :data:`OptionalText`, :data:`FreeText`) refuses
   control characters except tab, newline and carriage return: C0, DEL, C1 and
   lone surrogates. U+2028/U+2029 (line/paragraph separator) are kept in free
   text: they are legitimate in pasted documents and every consumer renders text
@@ -45,6 +45,8 @@ from pydantic import (
 )
 
 from schemas.attachments import AttachedFiles
+from schemas.ticket_ids import canonical_ticket_id as canonical_ticket_id  # re-exported
+from schemas.ticket_ids import ticket_id_for as ticket_id_for  # re-exported
 
 DISTRICT_ZONE = ZoneInfo("Asia/Shanghai")
 SCHEMA_VERSION = 1
@@ -57,6 +59,10 @@ MAX_SHORT_CHARS = 200
 def normalise_text(value: str) -> str:
     """NFKC-normalise and trim: full-width digits and letters become ASCII."""
     return unicodedata.normalize("NFKC", value).strip()
+
+
+def _trim_input(value: Any) -> Any:
+    return value.strip() if isinstance(value, str) else value
 
 
 def _normalise_input(value: Any) -> Any:
@@ -127,8 +133,12 @@ def _datetime_or_iso(value: Any) -> Any:
     )
 
 
-# Before-validators, so that length limits apply to the normalised, trimmed text.
+# Before-validators, so that length limits apply to the trimmed (and, for names, normalised) text.
+KeptText = Annotated[str, BeforeValidator(_trim_input), AfterValidator(check_text)]
+"""What a person wrote (a request, a note, a resolution), kept as written — full-width "，（）" and
+all — only trimmed. Classification and de-duplication normalise their own copy (NFKC)."""
 NormalisedText = Annotated[str, BeforeValidator(_normalise_input), AfterValidator(check_text)]
+"""Short text compared by value: NFKC-normalised and trimmed."""
 OptionalText = Annotated[
     str | None, BeforeValidator(_normalise_optional), AfterValidator(_check_optional_text)
 ]
@@ -146,18 +156,6 @@ def new_event_id() -> str:
     return uuid.uuid4().hex
 
 
-def ticket_id_for(channel: str, channel_message_id: str, submitted_at: datetime) -> str:
-    """A stable, human-typable ticket id: the same channel message always maps to one id.
-
-    48 bits of the message's hash under the day: with 20,000 messages a day two share an id
-    about once in 4,000 years (32 bits: once in three weeks); the recorder still refuses, loudly,
-    a second message under a taken id rather than treating it as a repeat.
-    """
-    digest = hashlib.sha1(f"{channel}\x1f{channel_message_id}".encode()).hexdigest()[:12].upper()
-    day = submitted_at.astimezone(DISTRICT_ZONE).strftime("%Y%m%d")
-    return f"ZTC-{day}-{digest}"
-
-
 class Channel(StrEnum):
     """Where a request came in."""
 
@@ -167,6 +165,10 @@ class Channel(StrEnum):
     street_visit = "street_visit"
     api = "api"
     cli = "cli"
+
+    @property
+    def label(self) -> str:
+        return _CHANNEL_LABELS[self.value]
 
 
 class Priority(StrEnum):
@@ -178,11 +180,25 @@ class Priority(StrEnum):
     def rank(self) -> int:
         return {"normal": 0, "high": 1, "urgent": 2}[self.value]
 
+    @property
+    def label(self) -> str:
+        return {"normal": "一般", "high": "重点", "urgent": "紧急"}[self.value]
+
+
+_CHANNEL_LABELS = {
+    "wechat_group": "企业服务群",
+    "hotline": "热线电话",
+    "web_form": "网上填报",
+    "street_visit": "街道走访",
+    "api": "接口",
+    "cli": "命令行",
+}
+
 
 class Event(BaseModel):
     """Common envelope fields of every ZTC event."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
     event_type: ClassVar[str] = "Event"
 
     event_id: Identifier = Field(default_factory=new_event_id, min_length=1, max_length=64)
@@ -202,6 +218,7 @@ class TicketSubmitted(Event):
     """An enterprise's request as an intake channel received it."""
 
     event_type: ClassVar[str] = "TicketSubmitted"
+    label: ClassVar[str] = "受理"
     type: Literal["TicketSubmitted"] = "TicketSubmitted"
 
     channel: Channel
@@ -215,8 +232,8 @@ class TicketSubmitted(Event):
     contact: OptionalText = Field(default=None, max_length=MAX_SHORT_CHARS)
     street: OptionalText = Field(default=None, max_length=MAX_SHORT_CHARS)
     project_name: OptionalText = Field(default=None, max_length=MAX_SHORT_CHARS)
-    title: NormalisedText = Field(min_length=1, max_length=MAX_TITLE_CHARS)
-    text: NormalisedText = Field(min_length=1, max_length=MAX_TEXT_CHARS)
+    title: KeptText = Field(min_length=1, max_length=MAX_TITLE_CHARS)
+    text: KeptText = Field(min_length=1, max_length=MAX_TEXT_CHARS)
     submitted_at: EventTime
     attachments: AttachedFiles = ()
 
@@ -246,6 +263,7 @@ class TicketRouted(Event):
     """The router's decision: who leads, who co-operates, how urgent, and why."""
 
     event_type: ClassVar[str] = "TicketRouted"
+    label: ClassVar[str] = "派单"
     type: Literal["TicketRouted"] = "TicketRouted"
 
     submission: TicketSubmitted
@@ -287,6 +305,7 @@ class RerouteRequested(Event):
     """A lead department bounced the ticket: route it again without the departments that bounced it."""
 
     event_type: ClassVar[str] = "RerouteRequested"
+    label: ClassVar[str] = "重新派单"
     type: Literal["RerouteRequested"] = "RerouteRequested"
 
     submission: TicketSubmitted
@@ -331,6 +350,7 @@ class DeadLettered(Event):
     """
 
     event_type: ClassVar[str] = "DeadLettered"
+    label: ClassVar[str] = "无法处理（死信）"
     type: Literal["DeadLettered"] = "DeadLettered"
 
     ticket_id: Identifier = Field(default="-", min_length=1, max_length=64)

@@ -18,8 +18,8 @@ from schemas.events import (
     MAX_TEXT_CHARS,
     Event,
     FreeText,
+    KeptText,
     NormalisedIdentifier,
-    NormalisedText,
     OptionalText,
 )
 
@@ -32,7 +32,7 @@ DepartmentCode = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]*$", max_length=6
 """Lower-case ASCII only: the pattern also keeps control characters and blanks out."""
 Actor = Annotated[NormalisedIdentifier, Field(min_length=1, max_length=MAX_SHORT_CHARS)]
 """A person or system: an identifier (no control characters, not blank), normalised like text."""
-Text = Annotated[NormalisedText, Field(min_length=1, max_length=MAX_TEXT_CHARS)]
+Text = Annotated[KeptText, Field(min_length=1, max_length=MAX_TEXT_CHARS)]
 
 
 class BounceReason(StrEnum):
@@ -375,7 +375,7 @@ FOLLOW_UP_EVENTS: frozenset[type[DepartmentAction]] = frozenset({DuplicateMerged
 
 FEEDBACK_LABELS: dict[str, str] = {cls.event_type: cls.label for cls in FEEDBACK_EVENT_TYPES}
 
-_FEEDBACK_ADAPTER: TypeAdapter[FeedbackEvent] = TypeAdapter(FeedbackEvent)
+_FEEDBACK_ADAPTER: TypeAdapter[FeedbackEvent] = TypeAdapter(FeedbackEvent, config={"defer_build": True})
 
 
 def _describe(exc: ValidationError) -> str:

@@ -189,5 +189,6 @@ class SlaEscalated(SlaEvent):
 
 SLA_EVENT_TYPES: tuple[type[SlaEvent], ...] = (SlaWarning, SlaBreached, SlaEscalated)
 SLA_EVENT_ADAPTER: TypeAdapter[SlaWarning | SlaBreached | SlaEscalated] = TypeAdapter(
-    Annotated[SlaWarning | SlaBreached | SlaEscalated, Field(discriminator="type")]
+    Annotated[SlaWarning | SlaBreached | SlaEscalated, Field(discriminator="type")],
+    config=ConfigDict(defer_build=True),  # built on first use
 )

@@ -379,7 +379,7 @@ def _resolved(state: TicketRecord, event: TicketResolved) -> Change:
         refuse(
             state,
             f"co-departments not done yet: {', '.join(pending)}; give override_reason to resolve anyway",
-            f"协办部门 {'、'.join(pending)} 尚未完成；如需先行办结请说明理由",
+            f"协办部门 {'、'.join(pending)} 尚未完成；如需先行办结请用 override_reason 说明理由",
         )
     at = event.occurred_at
     rows = update_row(state.assignments, state.lead_department, done_at=at)

@@ -104,3 +104,8 @@ def record_json(raw: bytes | str) -> bytes:
 def decode_record(raw: bytes | str) -> TicketRecord:
     """The ``TicketRecord`` stored as ``raw`` (any format); ValidationError if it is no ticket."""
     return TicketRecord.model_validate_json(record_json(raw))
+
+
+def ticket_key(prefix: str, ticket_id: str) -> str:
+    """The Redis key of a stored ticket (``TicketKeys.ticket`` and ``consumers.ticket_reader``)."""
+    return f"{prefix}ticket:{ticket_id}"

@@ -19,6 +19,7 @@ from schemas.events import Priority, RuleHit, TicketRouted, TicketSubmitted, der
 from schemas.policy import Category, KeyProject, RoutingPolicy
 from schemas.sla_rules import deadlines_from
 from schemas.trusted_models import construct_trusted
+from streams.classifier_features import nfkc
 from streams.routing_index import PolicyIndex, index_for
 
 UNCLASSIFIED = "unclassified"
@@ -79,9 +80,12 @@ class RouteDecision:
 
 
 def ticket_text(submission: TicketSubmitted) -> str:
-    """The text rules are matched against: title, project and body."""
+    """The text rules are matched against: title, project and body, NFKC-normalised and lowered.
+
+    The submission keeps what the enterprise wrote (full-width "ＡＢＣ", "，"); rules match its
+    normalised copy, as their keywords are (``PolicyIndex``)."""
     parts = (submission.title, submission.project_name or "", submission.text)
-    return "\n".join(parts).lower()
+    return nfkc("\n".join(parts)).lower()
 
 
 def rules_confidence(ranked_scores: list[float]) -> float:

@@ -12,6 +12,7 @@ policy it indexed, so an id is never reused while its entry lives.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterable
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
@@ -185,7 +186,8 @@ class PolicyIndex:
         for position, rule in enumerate(policy.rules):
             for order, keyword in enumerate(rule.keywords):
                 hit = RuleHit(rule_id=rule.id, category=rule.category, weight=rule.weight, matched=keyword)
-                keywords.setdefault(keyword.lower(), []).append(RuleKeyword(position, order, hit))
+                folded = unicodedata.normalize("NFKC", keyword).lower()  # as ``ticket_text`` folds
+                keywords.setdefault(folded, []).append(RuleKeyword(position, order, hit))
         streets = [d for d in policy.departments if d.kind is DepartmentKind.street]
         street_codes: dict[str, str] = {}
         for dept in streets:

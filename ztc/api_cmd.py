@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from schemas.settings import Settings
 from schemas.status_links import STATUS_PREFIX
+from ztc.errors import CliError
 
 if TYPE_CHECKING:
     from consumers.access import KeyRing
@@ -104,7 +105,9 @@ def run_api(args: argparse.Namespace) -> int:
         return spec(settings, args.file)
     if args.action == "keys":
         if args.file is None:
-            raise ValueError("ztc api keys FILE: FILE is required")
+            raise CliError(
+                "ztc api keys 需要文件名 needs a FILE to write, e.g. `ztc api keys .ztc/api-keys.toml`"
+            )
         return demo_keys(settings, args.file)
     host = args.host or args.settings.api_host
     port = args.port or args.settings.api_port

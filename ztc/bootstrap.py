@@ -8,21 +8,19 @@ import os
 import secrets
 from importlib.resources import files
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlsplit
 
-import redis
-from redis.sentinel import Sentinel
-
-from consumers.attachment_store import AttachmentStore, DirectoryAttachmentStore, S3AttachmentStore
-from consumers.sla_engine import SlaBook
-from consumers.ticket_store import RedisTicketStore
-from deploy.embedded import embedded_redis_url
-from schemas.policy import PolicyError, PolicyProblem, RoutingPolicy, load_policy
 from schemas.settings import Settings
-from schemas.sla_rules import sla_problems
-from schemas.status_links import MIN_SECRET_BYTES, StatusLinks
-from streams.classifier import ModelLoadError, TextClassifier
+
+if TYPE_CHECKING:  # imported where used: a CLI command pays only for what it needs
+    import redis
+
+    from consumers.attachment_store import AttachmentStore
+    from consumers.ticket_store import RedisTicketStore
+    from schemas.policy import RoutingPolicy
+    from schemas.status_links import StatusLinks
+    from streams.classifier import TextClassifier
 
 DEFAULT_POLICY = Path(str(files("deploy") / "policy" / "default.toml"))
 
@@ -46,6 +44,9 @@ def actor_for(settings: Settings, given: str | None = None) -> str:
 
 def load_checked_policy(path: Path) -> RoutingPolicy:
     """A policy whose structure, references and SLA targets are all usable; else PolicyError."""
+    from schemas.policy import PolicyError, PolicyProblem, load_policy
+    from schemas.sla_rules import sla_problems
+
     policy = load_policy(path)
     problems = [PolicyProblem(path=where, message=message) for where, message in sla_problems(policy.sla)]
     if problems:
@@ -57,17 +58,44 @@ def policy_for(settings: Settings) -> RoutingPolicy:
     return load_checked_policy(settings.policy_path or DEFAULT_POLICY)
 
 
-def model_for(settings: Settings, policy: RoutingPolicy) -> TextClassifier | None:
+def model_path(policy_file: Path, model: str) -> Path:
+    """Where a policy's ``model`` file is: as given if absolute, else beside the policy, else — for a
+    copy of the default policy that kept ``model = "default-model.json"`` — beside the default policy.
+    ModelLoadError (one line, both places named) if it is in neither."""
+    from streams.classifier import ModelLoadError
+
+    path = Path(model)
+    if path.is_absolute():
+        if not path.is_file():
+            raise ModelLoadError(f"模型文件不存在 model file not found: {path}")
+        return path
+    candidates = [policy_file.parent / path, DEFAULT_POLICY.parent / path]
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate
+    raise ModelLoadError(
+        f"模型文件不存在 model file not found: {model!r} (looked in {candidates[0].parent} and "
+        f"{candidates[1].parent}); 请修改政策中的 model / fix the policy's model"
+    )
+
+
+def load_model(policy_file: Path, policy: RoutingPolicy) -> TextClassifier | None:
     """The policy's classifier, loaded and checked; ModelLoadError (one line) if it is not usable."""
+    from streams.classifier import ModelLoadError, TextClassifier
+
     if policy.model is None:
         return None
-    policy_file = settings.policy_path or DEFAULT_POLICY
-    path = Path(policy.model)
-    model = TextClassifier.load(path if path.is_absolute() else policy_file.parent / path)
+    path = model_path(policy_file, policy.model)
+    model = TextClassifier.load(path)
     unknown = [c.code for c in policy.categories if not set(c.model_labels or (c.code,)) & set(model.labels)]
     if len(unknown) == len(policy.categories):
         raise ModelLoadError(f"{path}: none of its labels maps to a category of policy {policy.version}")
     return model
+
+
+def model_for(settings: Settings, policy: RoutingPolicy) -> TextClassifier | None:
+    """The classifier of the policy the settings name (see ``load_model``)."""
+    return load_model(settings.policy_path or DEFAULT_POLICY, policy)
 
 
 def redis_url(settings: Settings) -> str:
@@ -78,6 +106,8 @@ def redis_url(settings: Settings) -> str:
     """
     if settings.redis_url is not None:
         return settings.redis_url
+    from deploy.embedded import embedded_redis_url
+
     return embedded_redis_url(settings.data_dir, settings.redis_port)
 
 
@@ -87,6 +117,9 @@ def redis_client(settings: Settings) -> redis.Redis:
     ``ZTC_REDIS_USERNAME`` / ``ZTC_REDIS_PASSWORD`` (ACL user) and the ``ZTC_REDIS_SSL_*`` files apply to
     either; a ``rediss://`` URL turns TLS on (with Sentinel too: the URL then gives only TLS and the db).
     """
+    import redis
+    from redis.sentinel import Sentinel
+
     options: dict[str, Any] = {"socket_connect_timeout": 3, "socket_timeout": 10}
     options |= settings.redis_connection_options()
     sentinels = settings.sentinel_addresses()
@@ -110,6 +143,9 @@ def redis_client(settings: Settings) -> redis.Redis:
 
 def ticket_store(settings: Settings, policy: RoutingPolicy | None = None) -> RedisTicketStore:
     """The Redis store; with a policy it also keeps the SLA clocks and indexes (the recorder's)."""
+    from consumers.sla_engine import SlaBook
+    from consumers.ticket_store import RedisTicketStore
+
     book = SlaBook(policy) if policy is not None else None
     return RedisTicketStore(redis_client(settings), settings.redis_prefix, book)
 
@@ -129,6 +165,8 @@ def secret_file(path: Path) -> bytes:
 
     A process that loses the race to make it reads the one the winner wrote (``os.link``
     never replaces a file), so every process of one data dir signs with the same secret."""
+    from schemas.status_links import MIN_SECRET_BYTES
+
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
@@ -155,12 +193,16 @@ def secret_file(path: Path) -> bytes:
 
 def status_links(settings: Settings) -> StatusLinks:
     """The enterprise status links of this deployment: its secret, lifetime and public address."""
+    from schemas.status_links import StatusLinks
+
     secret = secret_file(settings.status_link_key_path)
     return StatusLinks(secret, settings.status_link_days, settings.public_base_url)
 
 
 def attachment_store(settings: Settings) -> AttachmentStore:
     """Where attachments are kept: the S3-compatible bucket if one is set, else the directory."""
+    from consumers.attachment_store import DirectoryAttachmentStore, S3AttachmentStore
+
     if settings.attachment_s3_bucket:
         return S3AttachmentStore(settings.attachment_s3_bucket, settings.attachment_s3_endpoint)
     return DirectoryAttachmentStore(settings.attachment_dir_path)

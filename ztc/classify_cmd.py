@@ -73,7 +73,8 @@ def add_classify_parser(subparsers: argparse._SubParsersAction) -> None:  # type
 
 
 def _fail(message: str) -> int:
-    print(f"错误 / error: {message}", file=sys.stderr)
+    chinese = any("\u4e00" <= ch <= "\u9fff" for ch in message)
+    print(f"错误 / error: {message if chinese else f'模型命令无法执行 / {message}'}", file=sys.stderr)
     return EXIT_USER_ERROR
 
 

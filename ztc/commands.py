@@ -9,12 +9,9 @@ import signal
 import sys
 import threading
 import time
-from datetime import date
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
-
-from tqdm import tqdm
 
 from producers.demo import DEMO_TICKETS
 from producers.publisher import TicketPublisher, build_submission
@@ -23,7 +20,7 @@ from schemas.events import DeadLettered, now_in_district
 from schemas.policy import PolicyError
 from schemas.privacy import mask_personal
 from schemas.settings import Settings
-from schemas.ticket import InboxBucket, TicketRecord
+from schemas.ticket import TicketRecord
 from streams.routing import route_ticket
 from ztc import render
 from ztc.bootstrap import (
@@ -36,18 +33,17 @@ from ztc.bootstrap import (
     status_links,
     ticket_store,
 )
+from ztc.errors import CliError
 from ztc.route_explain import explanation, explanation_lines
 
 if TYPE_CHECKING:
     from consumers.dead_letters import DeadLetterStore
 
+__all__ = ["CliError", "intake_publisher", "print_json"]
+
 SERVICES = ("router", "recorder", "monitor", "alerter", "api")
 TICKET_PATH = frozenset({"router", "recorder"})  # started first and at normal priority
 BACKGROUND_DELAY_S = 2.5
-
-
-class CliError(Exception):
-    """A user-facing error: printed as one line, exit code 2."""
 
 
 def print_json(value: Any) -> None:
@@ -207,7 +203,8 @@ def _require_free_ports(settings: Settings) -> None:
     for port, variable, what in wanted:
         if not port_is_free(port):
             raise CliError(
-                f"port {port} for {what} is taken by another program; set {variable} to a free port"
+                f"端口被占用 port {port} for {what} is taken by another program; "
+                f"set {variable} to a free port"
             )
 
 
@@ -255,12 +252,12 @@ def _fields_from_args(args: argparse.Namespace) -> dict[str, Any]:
         try:
             fields = json.loads(source)
         except json.JSONDecodeError as exc:
-            raise CliError(f"{args.json_file}: not JSON: {exc}") from None
+            raise CliError(f"{args.json_file}: 不是合法的 JSON not JSON: {exc}") from None
         if not isinstance(fields, dict):
-            raise CliError(f"{args.json_file}: expected a JSON object")
+            raise CliError(f"{args.json_file}: 应为 JSON 对象 expected a JSON object")
         return fields
     if not args.text:
-        raise CliError("--text is required (or --json FILE)")
+        raise CliError("需要 --text（或 --json FILE）/ --text is required (or --json FILE)")
     return {
         "title": args.title,
         "text": args.text,
@@ -331,43 +328,6 @@ def submit(args: argparse.Namespace) -> int:
     return 0
 
 
-def import_file(args: argparse.Namespace) -> int:
-    from ztc.import_rows import bad_row_line, normalise_fields, read_rows
-
-    settings = _settings(args)
-    try:
-        rows = read_rows(args.file)
-    except (OSError, ValueError) as exc:
-        raise CliError(f"无法读取 cannot read {args.file}: {exc}") from None
-    now = now_in_district()
-    good, bad = [], []
-    for row in rows:
-        if row.problem is not None:
-            bad.append(bad_row_line(row))
-            continue
-        try:
-            good.append(build_submission(normalise_fields(row.fields, args.channel), now))
-        except ValueError as exc:
-            bad.append(bad_row_line(row, exc))
-    publisher = intake_publisher(settings)
-    new = 0
-    try:
-        with tqdm(total=len(good), desc="导入 import", unit="ticket", file=sys.stderr) as bar:
-            for start in range(0, len(good), 200):
-                chunk = good[start : start + 200]
-                new += sum(a.new for a in publisher.publish_many(chunk))
-                bar.update(len(chunk))
-    finally:
-        publisher.close()
-    for problem in bad:
-        print(f"跳过 skipped {problem}", file=sys.stderr)
-    print(
-        f"已发布 published {new}, 重复 duplicates {len(good) - new} (已登记 already recorded), "
-        f"错误行 bad rows {len(bad)}"
-    )
-    return 1 if bad else 0
-
-
 # ------------------------------------------------------------------ views
 
 
@@ -386,37 +346,6 @@ def route(args: argparse.Namespace) -> int:
     print(render.routed_text(decision, policy))
     if explained is not None:
         print("\n".join(explanation_lines(explained)))
-    return 0
-
-
-def ticket_show(args: argparse.Namespace) -> int:
-    settings = _settings(args)
-    record = ticket_store(settings).get(args.ticket_id)
-    if record is None:
-        raise CliError(f"no ticket {args.ticket_id}")
-    policy = policy_for(settings)
-    unmask = render.operator_unmasks(policy, args.unmask)
-    if args.json:
-        print_json(render.ticket_json(record, unmask=unmask))
-    else:
-        print(render.ticket_text(record, policy, now_in_district(), unmask=unmask))
-    return 0
-
-
-def inbox(args: argparse.Namespace) -> int:
-    settings = _settings(args)
-    policy = policy_for(settings)
-    if policy.department(args.department) is None:
-        known = ", ".join(policy.department_codes)
-        raise CliError(f"unknown department {args.department!r}; known: {known}")
-    store = ticket_store(settings)
-    buckets = {bucket: store.inbox(args.department, bucket) for bucket in InboxBucket}
-    unmask = render.operator_unmasks(policy)
-    if args.json:
-        shown = {b.value: [render.ticket_json(r, unmask=unmask) for r in rs] for b, rs in buckets.items()}
-        print_json(shown)
-        return 0
-    print(render.inbox_text(args.department, buckets, policy, unmask=unmask))
     return 0
 
 
@@ -440,7 +369,7 @@ def deadletter(args: argparse.Namespace) -> int:
             print(f"{record.event_id[:12]}  {render.deadletter_text(record)}")
         return 0
     if not args.letter_id:
-        raise CliError(f"deadletter {args.action} needs a dead letter ID (see `ztc deadletter`)")
+        raise CliError(f"需要死信编号 deadletter {args.action} needs a dead letter ID (see `ztc deadletter`)")
     from consumers.dead_letters import AmbiguousId, handled_note
 
     try:
@@ -448,7 +377,7 @@ def deadletter(args: argparse.Namespace) -> int:
     except AmbiguousId as exc:
         raise CliError(str(exc)) from None
     if view is None:
-        raise CliError(f"no dead letter {args.letter_id!r}")
+        raise CliError(f"死信不存在 no dead letter {args.letter_id!r}")
     record = view.record
     if args.action == "show":
         if args.json:
@@ -457,11 +386,11 @@ def deadletter(args: argparse.Namespace) -> int:
             print(f"{record.event_id}  {view.handled or '待处理 open'}\n{render.deadletter_text(record)}")
         return 0
     if view.handled:
-        raise CliError(f"dead letter {record.event_id[:12]} was already handled: {view.handled}")
+        raise CliError(f"死信已处理 dead letter {record.event_id[:12]} was already handled: {view.handled}")
     actor = actor_for(settings, args.actor)
     if args.action == "discard":
         if not (args.reason or "").strip():
-            raise CliError("discard needs --reason (why this input is dropped)")
+            raise CliError("丢弃需要 --reason 说明理由 / discard needs --reason (why this input is dropped)")
         store.mark(
             record.event_id, handled_note(f"discarded ({args.reason.strip()})", actor, now_in_district())
         )
@@ -493,9 +422,15 @@ def _replay(settings: Settings, record: DeadLettered) -> None:
         client.zadd(record.source_topic, {base64.b64decode(record.original_b64).decode(): 0})
         return
     if getattr(record, "original_truncated", False):
-        raise CliError("the original was too large to keep whole; it cannot be replayed (discard it)")
+        raise CliError(
+            "原文过大未完整保存，无法重放，请丢弃 / "
+            "the original was too large to keep whole; it cannot be replayed (discard it)"
+        )
     if record.source_topic not in settings.topics.all(policy_for(settings).department_codes):
-        raise CliError(f"{record.source_topic} is not a topic of this installation; cannot replay")
+        raise CliError(
+            f"{record.source_topic} 不是本系统的主题，无法重放 / "
+            "not a topic of this installation; cannot replay"
+        )
     publisher = TicketPublisher(
         settings.kafka_bootstrap, record.source_topic, client_options=settings.kafka_client_options()
     )
@@ -507,6 +442,11 @@ def _replay(settings: Settings, record: DeadLettered) -> None:
 
 
 def policy_check(args: argparse.Namespace) -> int:
+    from schemas.business_calendar import schedule_notice
+    from schemas.sla_rules import calendar_for
+    from streams.classifier import ModelLoadError
+    from ztc.bootstrap import load_model
+
     try:
         policy = load_checked_policy(args.file)
     except PolicyError as exc:
@@ -514,30 +454,17 @@ def policy_check(args: argparse.Namespace) -> int:
         for problem in exc.problems:
             print(f"  {problem}", file=sys.stderr)
         return 1
+    try:
+        load_model(args.file, policy)
+    except ModelLoadError as exc:
+        print(f"{args.file}: 1 个错误 problem(s)", file=sys.stderr)
+        print(f"  model: {' '.join(str(exc).split())}", file=sys.stderr)
+        return 1
+    notice = schedule_notice(calendar_for(policy.sla), now_in_district().date())
+    if notice is not None:
+        print(notice, file=sys.stderr)
     print(
         f"{args.file}: OK — version {policy.version}, {len(policy.departments)} departments, "
         f"{len(policy.categories)} categories, {len(policy.rules)} rules, threshold {policy.threshold}"
     )
-    warning = calendar_coverage_warning(now_in_district().date())
-    if warning is not None:
-        print(warning, file=sys.stderr)
     return 0
-
-
-CALENDAR_NOTICE_DAYS = 90
-
-
-def calendar_coverage_warning(today: date) -> str | None:
-    """One line when the published holiday schedule ends within CALENDAR_NOTICE_DAYS of ``today``."""
-    from schemas.business_calendar import published_data_ends
-
-    ends = published_data_ends()
-    left = (ends - today).days
-    if left > CALENDAR_NOTICE_DAYS:
-        return None
-    when = f"还有 {left} 天 in {left} days" if left >= 0 else f"已过 {-left} 天 {-left} days ago"
-    return (
-        f"注意 / warning: 节假日数据截至 {ends}（{when}）holiday data ends {ends}; after it only the "
-        "statutory holidays apply, make-up working days (调休) unknown: upgrade chinesecalendar "
-        "or declare sla.holidays / sla.workdays in the policy"
-    )

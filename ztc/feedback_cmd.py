@@ -8,6 +8,7 @@ field, all generated; every action runs through ``DepartmentClient.perform``.
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from collections.abc import Iterable
 from typing import Any
@@ -19,6 +20,7 @@ from schemas.policy import RoutingPolicy
 from schemas.privacy import mask_personal
 from schemas.settings import Settings
 from schemas.ticket import TicketRecord
+from schemas.ticket_state import TransitionRefused
 from ztc import render
 from ztc.bootstrap import actor_for, policy_for, ticket_store
 from ztc.commands import CliError, intake_publisher, print_json
@@ -40,6 +42,8 @@ def _perform(args: argparse.Namespace, spec: ActionSpec) -> int:
         event = client.perform(
             spec, args.ticket_id, actor_for(settings, args.actor), values, getattr(args, "department", None)
         )
+    except TransitionRefused as exc:
+        raise TransitionRefused(in_cli_words(str(exc), spec)) from None
     finally:
         publisher.close()
     print(f"已发布 published: {event.label} {event.ticket_id} ({event.event_type}, event {event.event_id})")
@@ -49,10 +53,22 @@ def _perform(args: argparse.Namespace, spec: ActionSpec) -> int:
     if record is None:
         print("注意 note: not recorded yet — is `ztc recorder` running?", file=sys.stderr)
         return 0
-    co = "、".join(record.co_departments) or "无"
+    co = "、".join(render.dept_name(c, policy) for c in record.co_departments) or "无"
     status = f"{record.status_label} ({record.status.value})"
-    print(f"已记录 recorded: 状态 {status}；主办 {record.lead_department}；协办 {co}")
+    print(
+        f"已记录 recorded: 状态 {status}；主办 {render.dept_name(record.lead_department, policy)}；协办 {co}"
+    )
     return 0
+
+
+def in_cli_words(message: str, spec: ActionSpec) -> str:
+    """A refusal as the command line says it: each field named by its flag (``override_reason`` →
+    ``--override REASON``), since the reason is shared with the HTTP API, where fields are keys."""
+    for field in spec.fields:
+        if field.cli_flag != f"--{field.name}":
+            metavar = field.metavar or field.cli_flag.removeprefix("--").upper().replace("-", "_")
+            message = re.sub(rf"\b{re.escape(field.name)}\b", f"{field.cli_flag} {metavar}", message)
+    return message
 
 
 def _add_field(parser: argparse.ArgumentParser, field: FieldSpec) -> None:
@@ -111,31 +127,39 @@ def add_feedback_parsers(sub: Any, actions: Iterable[ActionSpec] = ACTIONS) -> N
 def _ticket_rows(records: list[TicketRecord], policy: RoutingPolicy) -> list[str]:
     rows = []
     for r in records:
-        co = "、".join(r.co_departments) or "-"
+        co = "、".join(render.dept_name(c, policy) for c in r.co_departments) or "-"
+        lead = render.dept_name(r.lead_department, policy)
         rows.append(
-            f"  {r.ticket_id}  {render.local(r.routed_at)}  {r.status_label:<6}  主办 {r.lead_department}  "
-            f"协办 {co}  {mask_personal(r.submission.title)}"
+            f"  {r.ticket_id}  {render.local(r.routed_at)}  {r.status_label:<6}  "
+            f"主办 {lead}  协办 {co}  {mask_personal(r.submission.title)}"
         )
     return rows
 
 
 def enterprise_show(args: argparse.Namespace) -> int:
+    from consumers.enterprise_files import enterprise_file
+
     settings: Settings = args.settings
     policy = policy_for(settings)
-    records = ticket_store(settings).enterprise_tickets(args.name_or_code)
-    wanted = args.name_or_code
+    found = enterprise_file(ticket_store(settings), args.name_or_code)
+    wanted, records = found.wanted, found.records
     key = any(
-        e.name == wanted or (e.credit_code or "").upper() == wanted.upper() for e in policy.key_enterprises
+        wanted in e.name or (e.credit_code or "").upper() == wanted.upper() for e in policy.key_enterprises
     )
     key = key or any(r.key_enterprise for r in records)
     if not records and not key:
-        raise CliError(f"no tickets for enterprise {wanted!r}")
+        raise CliError(
+            f"没有该企业的工单 no tickets for enterprise {wanted!r} (name, part of it, or credit code)"
+        )
     if args.json:
+        tickets = [render.ticket_json(r) for r in records]
         print_json(
-            {"enterprise": wanted, "key_enterprise": key, "tickets": [render.ticket_json(r) for r in records]}
+            {"enterprise": wanted, "names": list(found.names), "key_enterprise": key, "tickets": tickets}
         )
         return 0
-    print(f"一企一策 {wanted}" + ("  [重点企业 key enterprise]" if key else "") + f"  工单 {len(records)} 件")
+    names = "、".join(found.names)
+    shown = wanted if not names or names == wanted else f"{wanted} → {names}"
+    print(f"一企一策 {shown}" + ("  [重点企业 key enterprise]" if key else "") + f"  工单 {len(records)} 件")
     print("\n".join(_ticket_rows(records, policy)))
     return 0
 
@@ -147,7 +171,7 @@ def project_show(args: argparse.Namespace) -> int:
     name = project.name if project else args.name
     records = ticket_store(settings).project_tickets(name)
     if project is None and not records:
-        raise CliError(f"{args.name!r} is not a key project of policy {policy.version}")
+        raise CliError(f"{args.name!r} 不是重点项目 is not a key project of policy {policy.version}")
     if args.json:
         print_json({"project": name, "tickets": [render.ticket_json(r) for r in records]})
         return 0

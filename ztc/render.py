@@ -11,9 +11,9 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from consumers.sla_engine import SlaBook
-from consumers.views import ticket_sla
+from consumers.sla_engine import SlaBook, sla_status, working_time
 from schemas.events import DISTRICT_ZONE, DeadLettered, TicketRouted
+from schemas.labels import event_label, readable_summary, tier_label
 from schemas.policy import PrivacyRole, RoutingPolicy
 from schemas.privacy import mask_personal, mask_record, mask_submission, shows_personal_data
 from schemas.ticket import InboxBucket, TicketRecord
@@ -25,7 +25,22 @@ def local(moment: datetime) -> str:
 
 def dept_name(code: str, policy: RoutingPolicy | None) -> str:
     dept = policy.department(code) if policy else None
+    if dept is None and code == "enterprise":  # schemas.feedback.ENTERPRISE: the enterprise itself
+        return "企业(enterprise)"
     return f"{dept.name}({code})" if dept else code
+
+
+def category_name(code: str, policy: RoutingPolicy | None) -> str:
+    category = policy.category(code) if policy else None
+    return f"{category.name}({code})" if category else code
+
+
+def summary_text(summary: str, policy: RoutingPolicy | None) -> str:
+    """A history line with department, category, priority and time-limit codes in Chinese."""
+    if policy is None:
+        return summary
+    departments = {d.code: d.name for d in policy.departments}
+    return readable_summary(summary, departments, {c.code: c.name for c in policy.categories})
 
 
 def operator_unmasks(policy: RoutingPolicy | None, unmask: bool = False) -> bool:
@@ -56,25 +71,26 @@ def late_text(seconds: int) -> str:
 
 def sla_lines(record: TicketRecord, policy: RoutingPolicy, now: datetime) -> list[str]:
     """The ticket's time limits, where each open stage stands (the one SLA rule), and working time."""
-    shown = ticket_sla(record, SlaBook(policy), now)
+    book = SlaBook(policy)
+    stages, working = sla_status(record, book, now), working_time(record, book, now)
     lines = []
     if record.sla is not None:
         clock = record.sla
         breached = "、".join(stage.label for stage in clock.breached) or "无"
         paused = f"  暂停中 paused since {local(clock.paused_since)}" if clock.paused_since else ""
         lines.append(
-            f"时限 SLA: {clock.tier}  签收期限 {local(clock.accept_due_at)}"
+            f"时限 SLA: {tier_label(policy.sla, clock.tier)}  签收期限 {local(clock.accept_due_at)}"
             f"  办结期限 {local(clock.resolve_due_at)}  超期 {breached}"
             f"  督办级别 {clock.escalation_level}  延期 {clock.extensions}{paused}"
         )
-    for stage in shown.stages:
+    for stage in stages:
         late = f" {late_text(stage.late_seconds)}" if stage.overdue else ""
         lines.append(
             f"  {stage.stage.label} {stage.state.label} {stage.state.value}{late}  时限 {local(stage.due_at)}"
         )
-    if shown.working:
+    if working:
         lines.append("各部门用时 working time per department:")
-        for row, seconds in shown.working:
+        for row, seconds in working:
             accepted = f"签收 {local(row.accepted_at)}" if row.accepted_at else "未签收"
             lines.append(
                 f"  {dept_name(row.department, policy)} {row.role.label}  派单 {local(row.assigned_at)}  "
@@ -95,8 +111,9 @@ def ticket_text(
         f"企业: {s.enterprise_name or '-'}  信用代码: {s.credit_code or '-'}"
         + ("  [重点企业]" if record.key_enterprise else ""),
         f"项目: {record.key_project or s.project_name or '-'}  街道: {s.street or '-'}"
-        f"  渠道: {s.channel.value}",
-        f"类别: {record.category}  置信度: {record.confidence:.2f}  优先级: {record.priority.value}",
+        f"  渠道: {s.channel.label}",
+        f"类别: {category_name(record.category, policy)}  置信度: {record.confidence:.2f}"
+        f"  优先级: {record.priority.label}",
         f"主办: {dept_name(record.lead_department, policy)}  协办: {co}",
         f"联系人: {s.contact or '-'}",
         f"诉求: {s.text}",
@@ -105,7 +122,8 @@ def ticket_text(
     ]
     for entry in record.history:
         who = dept_name(entry.department, policy) if entry.department else "-"
-        lines.append(f"  {local(entry.at)}  [{entry.event_type}] {who}: {entry.summary}")
+        kind = event_label(entry.event_type)
+        lines.append(f"  {local(entry.at)}  [{kind}] {who}: {summary_text(entry.summary, policy)}")
     return "\n".join(lines)
 
 
@@ -116,7 +134,8 @@ def routed_text(event: TicketRouted, policy: RoutingPolicy, *, unmask: bool = Fa
     return (
         f"{event.ticket_id}  {title}\n"
         f"  → 主办 {dept_name(event.lead_department, policy)}；协办 {co}\n"
-        f"  类别 {event.category}，置信度 {event.confidence:.2f}，优先级 {event.priority.value}，{where}"
+        f"  类别 {category_name(event.category, policy)}，置信度 {event.confidence:.2f}，"
+        f"优先级 {event.priority.label}，{where}"
     )
 
 
@@ -134,7 +153,7 @@ def inbox_text(
         for r in records:
             role = "主办" if r.lead_department == department else "协办"
             title = r.submission.title if unmask else mask_personal(r.submission.title)
-            lines.append(f"  {r.ticket_id}  {local(r.routed_at)}  {role}  {r.priority.value:<6} {title}")
+            lines.append(f"  {r.ticket_id}  {local(r.routed_at)}  {role}  {r.priority.label:<3} {title}")
     return "\n".join(lines)
 
 

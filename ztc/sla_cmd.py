@@ -4,19 +4,29 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from datetime import datetime
 from typing import Any
 
 from consumers import views
 from consumers.drill import DrillItem, apply_refusal, rehearse
 from consumers.sla_engine import StageStatus
-from schemas.business_calendar import due_at, parse_target
+from schemas.business_calendar import BusinessCalendar, TargetUnit, due_at, parse_target, schedule_ends
 from schemas.events import DISTRICT_ZONE, now_in_district
+from schemas.labels import target_label
 from schemas.settings import Settings
 from schemas.sla_rules import calendar_for
 from ztc import render
 from ztc.bootstrap import policy_for, ticket_store
 from ztc.commands import CliError, print_json
+
+BUSINESS_UNITS = frozenset({TargetUnit.WORKING_DAYS, TargetUnit.BUSINESS_HOURS})
+
+
+def estimated_years(calendar: BusinessCalendar, start: datetime, due: datetime) -> list[int]:
+    """The years between ``start`` and ``due`` past the published schedule (statutory holidays only)."""
+    last = schedule_ends(calendar).year
+    return [y for y in range(start.year, due.year + 1) if y > last and not calendar.declares_year(y)]
 
 
 def parse_moment(text: str) -> datetime:
@@ -24,7 +34,9 @@ def parse_moment(text: str) -> datetime:
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
-        raise CliError(f"not an ISO time: {text!r} (e.g. 2026-09-30T16:00+08:00)") from None
+        raise CliError(
+            f"时间格式无效 not an ISO time: {text!r}（例如 e.g. 2026-09-30T16:00+08:00）"
+        ) from None
     return moment if moment.tzinfo else moment.replace(tzinfo=DISTRICT_ZONE)
 
 
@@ -32,7 +44,7 @@ def overdue(args: argparse.Namespace) -> int:
     settings: Settings = args.settings
     policy = policy_for(settings)
     if args.dept and policy.department(args.dept) is None:
-        raise CliError(f"unknown department {args.dept!r}")
+        raise CliError(f"未知部门 unknown department {args.dept!r}")
     now = parse_moment(args.now) if args.now else now_in_district()
     items = views.overdue_items(ticket_store(settings), now, args.dept or None)
     if args.json:
@@ -68,10 +80,19 @@ def sla_due(args: argparse.Namespace) -> int:
         raise CliError(str(exc)) from None
     start = parse_moment(args.start)
     due = due_at(start, target, calendar)
+    estimated = estimated_years(calendar, start, due) if target.unit in BUSINESS_UNITS else []
+    if estimated:
+        years = "、".join(str(y) for y in estimated)
+        print(
+            f"注意 note: {years} 年没有公布的节假日安排，按法定假日推算，调休未计 / "
+            f"no published schedule for {years}: statutory holidays only, make-up working days unknown",
+            file=sys.stderr,
+        )
     if args.json:
         print_json({"start": start.isoformat(), "target": str(target), "due_at": due.isoformat()})
     else:
-        print(f"{render.local(start)} + {target} → {render.local(due)} ({due.isoformat()})")
+        given = f"{target_label(args.target)} ({target})"
+        print(f"{render.local(start)} + {given} → {render.local(due)} ({due.isoformat()})")
     return 0
 
 

@@ -35,10 +35,13 @@ def read_password(from_stdin: bool) -> str:
     if from_stdin:
         line = sys.stdin.readline()
         if not line:
-            raise CliError("--password-stdin: nothing on stdin")
+            raise CliError("--password-stdin: 标准输入为空 nothing on stdin")
         return line.rstrip("\r\n")
     if not sys.stdin.isatty():
-        raise CliError("no terminal to prompt for the password: use --password-stdin")
+        raise CliError(
+            "没有终端可输入密码，请用 --password-stdin / "
+            "no terminal to prompt for the password: use --password-stdin"
+        )
     first = getpass.getpass("新密码 new password: ")
     if getpass.getpass("再输入一次 again: ") != first:
         raise CliError("两次输入的密码不一致 / the passwords differ")
@@ -56,11 +59,11 @@ def user(args: argparse.Namespace) -> int:
     store = RedisAccountStore(redis_client(settings), settings.redis_prefix)
     now = now_in_district()
     if args.action != "list" and not args.name:
-        raise CliError(f"ztc user {args.action} NAME: NAME is required")
+        raise CliError(f"ztc user {args.action} NAME: 需要用户名 NAME is required")
     try:
         if args.action == "add":
             if not args.role:
-                raise CliError("ztc user add NAME --role ROLE: --role is required")
+                raise CliError("ztc user add NAME --role ROLE: 需要 --role / --role is required")
             policy = policy_for(settings)
             fields = {"username": args.name, "display_name": args.display_name}
             fields |= {"role": args.role, "department": args.department}

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import functools
 import hmac
-import json
 import logging
 import threading
 from collections.abc import AsyncIterator, Callable
@@ -22,7 +21,6 @@ import redis
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
-from fastapi.templating import Jinja2Templates
 from kafka.errors import KafkaError
 from prometheus_client import CollectorRegistry
 
@@ -31,6 +29,8 @@ from consumers.access import KeyRing, principal_dependency
 from consumers.account_store import AccountStore, RedisAccountStore
 from consumers.accounts import Passwords, SignIn
 from consumers.admin_pages import AdminPages, admin_router
+from consumers.api_docs import docs_page, markdown_code
+from consumers.api_errors import add_error_handlers
 from consumers.attachment_pages import (
     Attachments,
     api_attachment_router,
@@ -47,6 +47,7 @@ from consumers.web_actions import action_router
 from consumers.web_sessions import WebSessions, sign_in_router
 from producers.department_client import DepartmentClient
 from producers.gateway import MAX_BODY_BYTES, BodyLimit, Intake, body_schemas, gateway_router
+from producers.idempotency import RedisFingerprints
 from producers.outbox import RedisOutbox
 from producers.publisher import TicketPublisher
 from producers.robot_gateway import RobotSecrets, group_street, robot_router
@@ -160,24 +161,6 @@ def _unavailable(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": "服务暂不可用，请稍后重试 / temporarily unavailable, retry later"}, 503)
 
 
-def _docs_page(app: FastAPI) -> Callable[[Request], HTMLResponse]:
-    """An offline, server-rendered API reference (no CDN): the OpenAPI document as HTML."""
-    templates = Jinja2Templates(directory=str(TEMPLATES))
-
-    def docs(request: Request) -> HTMLResponse:
-        spec = app.openapi()
-        schemas = spec.get("components", {}).get("schemas", {})
-
-        def example(ref: dict[str, Any]) -> str:
-            name = str(ref.get("$ref", "")).rsplit("/", 1)[-1]
-            found = schemas.get(name, {}).get("examples") or ref.get("examples") or []
-            return json.dumps(found[0], ensure_ascii=False, indent=2) if found else ""
-
-        return templates.TemplateResponse(request, "docs.html", {"spec": spec, "example": example})
-
-    return docs
-
-
 class PageResources(Protocol):
     """What the pages need: ``Resources`` in production, in-memory stand-ins in unit tests."""
 
@@ -283,7 +266,9 @@ def create_app(
         lifespan=lifespan,
     )
     principal = principal_dependency(keys, clock)
-    intake = intake or Intake(resources.publisher, clock)
+    intake = intake or Intake(
+        resources.publisher, clock, RedisFingerprints(resources.redis, settings.redis_prefix)
+    )
     streets = functools.partial(group_street, policy)
     app.include_router(
         gateway_router(
@@ -309,14 +294,18 @@ def create_app(
     app.include_router(status_pages(resources))
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
     app.add_api_route(
-        "/docs", _docs_page(app), methods=["GET"], include_in_schema=False, response_class=HTMLResponse
+        "/docs",
+        docs_page(app, TEMPLATES),
+        methods=["GET"],
+        include_in_schema=False,
+        response_class=HTMLResponse,
     )
 
     generate = app.openapi
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            document = generate()
+            document = markdown_code(generate())
             document.setdefault("components", {}).setdefault("schemas", {}).update(body_schemas())
             app.openapi_schema = document
         return app.openapi_schema
@@ -340,6 +329,7 @@ def create_app(
     app.add_middleware(CountRequests)
     upload_limit = MAX_BODY_BYTES + settings.attachment_rules.max_bytes * settings.attachment_rules.max_files
     app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES, upload_limit=upload_limit)
+    add_error_handlers(app)
     app.add_exception_handler(KafkaError, _unavailable)
     app.add_exception_handler(redis.RedisError, _unavailable)
     return app

@@ -181,7 +181,7 @@ def test_dashboard_shows_overdue_tickets_ranking_and_an_enterprise_file(
             page.click(f"text={earthwork.ticket_id}")
             page.wait_for_url(f"**/dashboard/tickets/{earthwork.ticket_id}")
             timeline = page.inner_text("ol.timeline")
-            assert "王科长" in timeline and "TicketResolved" in timeline
+            assert "王科长" in timeline and "办结" in timeline and "TicketResolved" not in timeline
             page.screenshot(path=str(shots / "ticket.png"), full_page=True)
         finally:
             browser.close()

@@ -91,7 +91,9 @@ def test_a_retry_with_the_same_idempotency_key_is_one_ticket(
     with api.client("channel-web_form") as http:
         first = http.post("/api/tickets", json=EARTHWORK, headers=headers)
         again = http.post("/api/tickets", json=EARTHWORK, headers=headers)
-    assert (first.status_code, again.status_code) == (202, 200)
+        changed = http.post("/api/tickets", json={**EARTHWORK, "text": "另一件事"}, headers=headers)
+    assert (first.status_code, again.status_code, changed.status_code) == (202, 200, 422)
+    assert changed.json()["detail"][0]["loc"] == ["header", "Idempotency-Key"]  # kept in Redis
     ticket_id = first.json()["ticket_id"]
     same = {"duplicate": True, "message": again.json()["message"]}
     assert again.json() == {**first.json(), **same}  # the same status link too, made the same day

@@ -130,8 +130,9 @@ def test_a_ticket_walks_the_whole_loop(
         "SatisfactionRated",
     ]
     shown = ztc(settings, "ticket", "show", ticket_id, check=True).stdout
-    assert "[SatisfactionRated]" in shown and "康杰药业" in shown
-    assert "时限 SLA: ordinary" in shown and "区住房和城乡建设局(construction) 协办" in shown
+    assert "[回访] 企业(enterprise): 回访：满意" in shown and "[SatisfactionRated]" not in shown
+    assert "康杰药业" in shown
+    assert "时限 SLA: 一般" in shown and "区住房和城乡建设局(construction) 协办" in shown
     file = json.loads(ztc(settings, "enterprise", "show", "康杰药业", "--json", check=True).stdout)
     assert file["key_enterprise"] and ticket_id in [t["ticket_id"] for t in file["tickets"]]
 

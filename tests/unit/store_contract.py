@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from consumers import ticket_store, views
+from consumers.enterprise_files import enterprise_file
 from consumers.sla_engine import SlaBook, SlaState, alert_event, deadline_status, sla_status
 from consumers.ticket_store import RecordStatus, TicketStore
 from schemas.events import DISTRICT_ZONE, Event, TicketRouted
@@ -89,6 +90,25 @@ class TicketStoreContract:
         assert [r.ticket_id for r in store.enterprise_tickets("惠昱电子")] == ["T5", "T6P"]
         assert [r.ticket_id for r in store.enterprise_tickets(code.lower())] == ["T5"]
         assert [r.ticket_id for r in store.project_tickets("粤浦科创中心")] == ["T6P"]
+
+    def test_enterprise_file_by_a_part_of_the_name(self) -> None:
+        store = self.make_store()
+        store.record(routed("E1", enterprise_name="青岛海德精密机械有限公司"))
+        store.record(routed("E2", enterprise_name="海德精密[分厂]*", minutes=2))
+        store.record(routed("E3", enterprise_name="惠昱电子"))
+        found = enterprise_file(store, "海德精密")
+        assert found.names == ("海德精密[分厂]*", "青岛海德精密机械有限公司")
+        assert [r.ticket_id for r in found.records] == ["E1", "E2"]
+        assert [r.ticket_id for r in enterprise_file(store, "[分厂]*").records] == ["E2"]  # no glob
+        assert enterprise_file(store, "ＨＤ精密").records == []
+        assert [r.ticket_id for r in enterprise_file(store, "惠昱电子").records] == ["E3"]
+        assert enterprise_file(store, "德").records == []  # one character names no enterprise
+
+    def test_ticket_ids_are_found_in_any_case(self) -> None:
+        store = self.make_store()
+        store.record(routed("ZTC-20261128-1C2D3E4FAB12"))
+        found = store.get(" ztc-20261128-1c2d3e4fab12 ")
+        assert found is not None and found.ticket_id == "ZTC-20261128-1C2D3E4FAB12"
 
     def test_a_channel_message_stays_one_ticket_even_under_another_id(self) -> None:
         store = self.make_store()

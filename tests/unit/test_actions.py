@@ -292,7 +292,7 @@ def test_a_cli_action_is_published_and_a_refused_one_is_one_line(
     err = capsys.readouterr().err
     assert err.startswith("拒绝 / refused:") and "construction" in err and err.count("\n") == 1
     assert cli.main(["dispatch", TICKET, "--lead", "nowhere", "--no-wait"]) == 2
-    assert capsys.readouterr().err == "错误 / error: unknown department 'nowhere'\n"
+    assert capsys.readouterr().err == "错误 / error: 未知部门 unknown department 'nowhere'\n"
     assert len(publisher.published) == 1
 
 

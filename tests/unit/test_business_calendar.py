@@ -13,7 +13,6 @@ from hypothesis import strategies as st
 from schemas.business_calendar import (
     SHANGHAI,
     BusinessCalendar,
-    CalendarCoverageWarning,
     SlaTarget,
     TargetUnit,
     add_business_seconds,
@@ -21,13 +20,13 @@ from schemas.business_calendar import (
     due_at,
     hold_until_working_time,
     parse_target,
+    schedule_ends,
+    schedule_notice,
     shift_deadline,
     warning_at,
 )
-from schemas.statutory_holidays import statutory_holidays
+from schemas.statutory_holidays import statutory_days_off
 
-# Any fallback to Monday-Friday outside the test that asks for it is a bug in the test setup.
-pytestmark = pytest.mark.filterwarnings("error::schemas.business_calendar.CalendarCoverageWarning")
 FAST = settings(max_examples=200, deadline=None)
 DEFAULT = BusinessCalendar.default()
 # 2027 is not covered by chinese_calendar 1.11.0: declare a plausible schedule.
@@ -57,12 +56,12 @@ def bh(n: int) -> SlaTarget:
 
 
 def ref_is_workday(d: date, cal: BusinessCalendar) -> bool:
-    """Obvious oracle: overrides, else the package, else Monday-Friday."""
+    """Obvious oracle: overrides, else the package, else Monday-Friday less the statutory days off."""
     if d in cal.workdays or d in cal.holidays:
         return d in cal.workdays
     if 2004 <= d.year <= 2026:
         return bool(chinese_calendar.is_workday(d))
-    return d.weekday() < 5 and d not in statutory_holidays(d.year)
+    return d.weekday() < 5 and d not in statutory_days_off(d.year)
 
 
 def ref_working_minutes(cal: BusinessCalendar) -> list[bool]:
@@ -297,31 +296,40 @@ def test_overrides_win_over_the_package() -> None:
     assert due_at(at(2026, 10, 2, 9), wd(1), cal) == at(2026, 10, 3, 17, 30)
 
 
-def test_uncovered_year_keeps_statutory_holidays_and_warns_once() -> None:
+def test_past_the_published_data_the_statutory_holidays_apply_silently() -> None:
     cal = BusinessCalendar.default()
-    with pytest.warns(CalendarCoverageWarning, match="2030.*statutory holidays"):
-        assert not cal.is_workday(date(2030, 1, 1))  # 元旦, a Tuesday
     with warnings.catch_warnings():
-        warnings.simplefilter("error")
+        warnings.simplefilter("error")  # the pure core raises no warning: ``ztc`` prints one line
+        assert not cal.is_workday(date(2030, 1, 1))  # 元旦, a Tuesday
         assert not cal.is_workday(date(2030, 1, 5))
         assert due_at(at(2029, 12, 31, 12), wd(1), cal) == at(2030, 1, 2, 17, 30)
-    assert cal.uncovered_years_seen == {2030}
+    assert cal.uncovered_years_seen == {2030}  # the day of receipt is never asked about
 
 
-def test_past_the_statutory_table_falls_back_to_weekdays() -> None:
-    cal = BusinessCalendar.default()
-    with pytest.warns(CalendarCoverageWarning, match="2100.*Monday-Friday"):
-        assert cal.is_workday(date(2100, 1, 1))  # a Friday; no lunar table reaches this far
-    assert cal.uncovered_years_seen == {2100}
+def test_1_january_2027_is_a_holiday_three_working_days_from_new_years_eve() -> None:
+    """The issue's case: 2026-12-31 10:00 + 3 working days skips 元旦 (a Friday) and the weekend."""
+    assert due_at(at(2026, 12, 31, 10), wd(3), DEFAULT) == at(2027, 1, 6, 17, 30)
+    assert not DEFAULT.is_workday(date(2027, 1, 1))
 
 
-def test_year_declared_by_overrides_does_not_warn() -> None:
+def test_year_declared_by_overrides_is_not_reported_as_estimated() -> None:
     cal = BusinessCalendar(holidays=HOLIDAYS_2027, workdays=WORKDAYS_2027)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        assert due_at(at(2027, 9, 30, 9), wd(2), cal) == at(2027, 10, 9, 17, 30)
-        assert cal.is_workday(date(2027, 3, 1)) and not cal.is_workday(date(2027, 3, 6))
+    assert due_at(at(2027, 9, 30, 9), wd(2), cal) == at(2027, 10, 9, 17, 30)
+    assert cal.is_workday(date(2027, 3, 1)) and not cal.is_workday(date(2027, 3, 6))
     assert cal.uncovered_years_seen == frozenset()
+
+
+def test_the_schedule_notice_is_one_line_within_90_days_of_its_end() -> None:
+    assert schedule_ends(DEFAULT) == date(2026, 12, 31)
+    assert schedule_notice(DEFAULT, date(2026, 10, 1)) is None
+    notice = schedule_notice(DEFAULT, date(2026, 11, 29))
+    assert notice is not None and "\n" not in notice
+    assert (
+        "2026-12-31" in notice and "还有 32 天 in 32 days" in notice and "全国年节及纪念日放假办法" in notice
+    )
+    assert "已过 1 天 ended 1 days ago" in (schedule_notice(DEFAULT, date(2027, 1, 1)) or "")
+    assert schedule_ends(CAL_2027) == date(2027, 12, 31)
+    assert schedule_notice(CAL_2027, date(2026, 11, 29)) is None
 
 
 @pytest.mark.parametrize(

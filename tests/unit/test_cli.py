@@ -45,7 +45,10 @@ def test_route_explain_shows_rules_and_publishes_nothing(capsys: pytest.CaptureF
 
 def test_route_without_text_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run(capsys, "route", "--explain")
-    assert code == 2 and err.strip() == "错误 / error: --text is required (or --json FILE)"
+    assert (
+        code == 2
+        and err.strip() == "错误 / error: 需要 --text（或 --json FILE）/ --text is required (or --json FILE)"
+    )
 
 
 def test_bad_setting_is_one_line(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:

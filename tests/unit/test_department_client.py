@@ -188,3 +188,26 @@ def test_the_generated_methods_keep_the_old_parameters() -> None:
         client.accept(TICKET)
     with pytest.raises(AttributeError, match="acept"):
         client.acept  # noqa: B018
+
+
+def test_ticket_ids_are_found_whatever_case_people_type() -> None:
+    client, store, publisher = setup()
+    typed = f"  {TICKET.lower()} "
+    assert TICKET.startswith("ZTC-") and store.get(typed) is not None
+    event = client.accept(typed, "approval", "王科长")
+    assert event.ticket_id == TICKET  # published under the id as stored
+    assert [e.ticket_id for e in publisher.events(TOPIC)] == [TICKET]
+
+
+def test_the_resolve_refusal_names_the_cli_flag_on_the_command_line() -> None:
+    from ztc.feedback_cmd import in_cli_words
+
+    client, store, _ = setup()
+    store.record(client.accept(TICKET, "approval", "王科长"))
+    with pytest.raises(TransitionRefused) as refused:
+        client.resolve(TICKET, "approval", "王科长", "已核发")
+    said = str(refused.value)
+    assert "override_reason" in said  # the HTTP API's key
+    on_cli = in_cli_words(said, ACTIONS_BY_NAME["resolve"])
+    assert "--override REASON" in on_cli and "override_reason" not in on_cli
+    assert "如需先行办结请用 --override REASON 说明理由" in on_cli

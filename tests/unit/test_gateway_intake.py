@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import redis
@@ -82,6 +82,21 @@ def test_the_same_idempotency_key_twice_is_one_ticket_published_once(edge: Edge)
     again, duplicate = edge.submit(body, key="retry-me")
     assert duplicate and again.ticket_id == first.ticket_id
     assert len(edge.outbox.entries) == 1 and len(edge.wire.published) == 1
+
+
+def test_the_same_idempotency_key_with_a_different_body_is_422_and_publishes_nothing(edge: Edge) -> None:
+    """IETF Idempotency-Key draft: a key reused with another payload is a client error (422)."""
+    edge.submit({"text": "我们想办理食品经营许可证", "title": "许可证"}, key="k-1")
+    _, duplicate = edge.submit({"title": "许可证", "text": "我们想办理食品经营许可证"}, key="k-1")
+    assert duplicate  # the same body in another key order is a retry
+    with pytest.raises(HTTPException) as refused:
+        edge.submit({"text": "另一件事：厂房消防验收"}, key="k-1")
+    assert refused.value.status_code == 422
+    [problem] = cast(list[dict[str, Any]], refused.value.detail)
+    assert problem["loc"] == ["header", "Idempotency-Key"] and "内容不同" in problem["msg"]
+    assert len(edge.wire.published) == 1
+    _, duplicate = edge.submit({"text": "另一件事：厂房消防验收"}, key="k-2")
+    assert not duplicate and len(edge.wire.published) == 2
 
 
 def test_a_retry_after_the_recorder_confirmed_it_gets_the_first_ticket_id_even_days_later(

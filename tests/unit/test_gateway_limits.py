@@ -74,3 +74,27 @@ def test_an_api_body_that_is_not_json_is_a_415_not_a_crash(
     headers = {"X-API-Key": keys["dept-approval"], "Content-Type": content_type}
     answer = client.post("/api/tickets/ZTC-20261128-00000000/bounce", content=b"N\xf7\x00", headers=headers)
     assert answer.status_code == 415, answer.text
+
+
+def test_validation_problems_are_answered_in_chinese_with_the_english_beside(
+    http: tuple[TestClient, dict[str, str]],
+) -> None:
+    client, keys = http
+    headers = {"X-API-Key": keys["channel-web_form"]}
+    answer = client.post("/api/tickets", json={"text": "", "credit_code": "123"}, headers=headers)
+    assert answer.status_code == 422
+    said = [(tuple(p["loc"]), p["msg"]) for p in answer.json()["detail"]]
+    assert (("body", "text"), "诉求内容 text: 必填 is required") in said  # "" is no value
+    assert (("body", "credit_code"), "统一社会信用代码 credit_code: 格式不对 wrong format") in said
+    dept = {"X-API-Key": keys["dept-approval"]}
+    framework = client.post(
+        "/api/tickets/ZTC-20261128-00000000/accept",
+        params={"wait_s": "soon"},
+        json={"actor": "王"},
+        headers=dept,
+    )
+    assert framework.status_code == 422  # FastAPI's own RequestValidationError, through the same words
+    [problem] = framework.json()["detail"]
+    assert problem["loc"] == ["query", "wait_s"] and problem["msg"].startswith(
+        "wait_s: 应为数字 expected a number"
+    )

@@ -63,10 +63,13 @@ def test_schema_errors_name_every_field() -> None:
     assert "channel:" in reason and "text:" in reason and "occurred_at:" in reason
 
 
-def test_text_is_nfkc_normalised_and_trimmed() -> None:
-    parsed = parse_submission(encoded(text="  ＡＢＣ公司　办理营业执照１次  ", contact="  "))
-    assert parsed.text == "ABC公司 办理营业执照1次"
+def test_text_is_kept_as_written_and_trimmed_while_names_are_nfkc_normalised() -> None:
+    parsed = parse_submission(
+        encoded(text="  ＡＢＣ公司　办理营业执照１次，（急）  ", contact="  ", enterprise_name="ＡＢＣ公司")
+    )
+    assert parsed.text == "ＡＢＣ公司　办理营业执照１次，（急）"
     assert parsed.contact is None
+    assert parsed.enterprise_name == "ABC公司"
 
 
 def test_oversize_text_and_bad_credit_code_are_invalid() -> None:

@@ -76,9 +76,9 @@ def test_street_is_named_by_field_code_or_text(policy: RoutingPolicy) -> None:
     assert named_street(submission("楼山路边的门头招牌"), policy) is None
 
 
-def test_nfkc_text_matches_full_width_keywords(policy: RoutingPolicy) -> None:
-    routed = route_ticket(submission("ＡＢＣ公司 个体户 转企业"), policy, NOW)
-    assert routed.submission.text.startswith("ABC公司")
+def test_full_width_text_matches_keywords_and_is_kept_as_written(policy: RoutingPolicy) -> None:
+    routed = route_ticket(submission("ＡＢＣ公司，个体户　转企业（急）"), policy, NOW)
+    assert routed.submission.text == "ＡＢＣ公司，个体户　转企业（急）"
     assert routed.lead_department == "approval"
 
 

@@ -29,7 +29,6 @@ LONG_FUNCTIONS: dict[str, str] = {
     "consumers/dashboard.py:dashboard_router": "route table: nested handlers close over the read model",
     "consumers/department_api.py:department_router": "route table: nested handlers close over the store",
     "producers/gateway.py:gateway_router": "route table: nested handlers close over the outbox",
-    "ztc/cli.py:build_parser": "the argument table of every sub-command",
     "ztc/web_app.py:create_app": "mounts every router and the static files of the one web app",
 }
 

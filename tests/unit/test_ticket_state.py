@@ -221,9 +221,9 @@ def test_parse_feedback_rejects_with_a_readable_reason(raw: str, fragment: str) 
     assert fragment in str(caught.value)
 
 
-def test_feedback_text_is_normalised_and_bounded() -> None:
-    event = act(ProgressNoted, "approval", T0, note="  已受理１２件  ")
-    assert isinstance(event, ProgressNoted) and event.note == "已受理12件"
+def test_feedback_text_is_kept_as_written_trimmed_and_bounded() -> None:
+    event = act(ProgressNoted, "approval", T0, note="  已受理１２件，（待复核）  ")
+    assert isinstance(event, ProgressNoted) and event.note == "已受理１２件，（待复核）"
     with pytest.raises(ValueError):
         act(ProgressNoted, "approval", T0, note="   ")
 

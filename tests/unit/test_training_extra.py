@@ -81,7 +81,7 @@ assert main(["classify", "eval", "--model", {str(MODEL)!r}, "--data", {str(data)
     assert done.returncode == 0, done.stderr
     assert "TRAIN 2" in done.stdout
     assert done.stderr.splitlines() == [
-        "错误 / error: training needs scikit-learn and scipy (scipy is not installed): "
+        "错误 / error: 模型命令无法执行 / training needs scikit-learn and scipy (scipy is not installed): "
         "pip install 'ztc[train]'"
     ]
     assert not (tmp_path / "m.json").exists()

@@ -391,3 +391,13 @@ def test_the_office_sees_the_overview_as_of_a_drill_moment_as_ztc_overdue_does(
 def test_a_department_may_not_look_at_another_moment(web: TestClient) -> None:
     sign_in(web, "wangkz")
     assert web.get("/dashboard", params={"now": "2026-12-12T10:00+08:00"}).status_code == 403
+
+
+def test_the_ticket_page_speaks_chinese_for_codes_and_takes_the_id_in_any_case(web: TestClient) -> None:
+    sign_in(web, "zhao")
+    page = web.get(f"/dashboard/tickets/{TICKET.lower()}")
+    assert page.status_code == 200
+    timeline = page.text.split('class="event"', 1)[1]
+    assert ">派单</span>" in timeline and ">TicketRouted<" not in page.text
+    assert "优先级 normal" not in page.text and "主办 approval" not in page.text
+    assert "一般" in page.text  # the ordinary tier and the normal priority
