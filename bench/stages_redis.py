@@ -31,7 +31,9 @@ from bench.payloads import routed_events
 from bench.report import Figure, Row, StageResult, at_least, at_most
 from bench.stack import cpu_seconds, stop
 from consumers.access import write_demo_keys
+from consumers.inbox_index import WALK_LIMIT
 from consumers.monitor import Monitor
+from consumers.redis_batch import TicketKeys
 from consumers.redis_read_model import ReadModelKeys
 from consumers.sla_engine import SlaBook
 from consumers.sla_publisher import ProducerPublisher
@@ -39,6 +41,7 @@ from consumers.ticket_store import RedisTicketStore
 from deploy.embedded import free_port
 from schemas.events import TicketRouted, now_in_district
 from schemas.settings import Settings
+from schemas.ticket import InboxBucket
 from tests.chaos.inputs import add_dispatcher
 from ztc.services import worker_producer
 
@@ -365,6 +368,29 @@ def _sign_in(http: httpx.Client, env: dict[str, str]) -> None:
     assert answer.status_code == 303, f"sign-in refused: {answer.status_code}"
 
 
+def _biggest_inbox(client: redis.Redis, prefix: str, departments: tuple[str, ...]) -> tuple[str, int]:
+    """The department whose 'new' bucket holds the most tickets, and how many."""
+    keys = TicketKeys(prefix)
+    sizes = {d: int(client.zcard(keys.inbox(d, InboxBucket.new))) for d in departments}
+    department = max(sizes, key=lambda d: sizes[d])
+    return department, sizes[department]
+
+
+def _list_pages(department: str, size: int) -> list[tuple[str, str]]:
+    """(label, path) of the list pages measured: /work first, deep, overdue, a search; /desk."""
+    deep = max(0, size - 40)
+    return [
+        (f"GET /work, first page of {size:,} new", f"/work?department={department}"),
+        (f"GET /work, page at {deep:,} of {size:,}", f"/work?department={department}&start={deep}"),
+        ("GET /work, overdue only", f"/work?department={department}&overdue=1"),
+        (
+            f"GET /work, a search found nowhere (walks {WALK_LIMIT:,} entries)",
+            f"/work?department={department}&q=%E6%97%A0%E6%AD%A4%E4%BC%81%E4%B8%9A",
+        ),
+        ("GET /desk (triage queue, every inbox's size)", "/desk"),
+    ]
+
+
 def web_stage(ctx: Context) -> StageResult:
     result = StageResult("web")
     settings, env = ctx.stack.fresh("web")
@@ -387,6 +413,10 @@ def web_stage(ctx: Context) -> StageResult:
             health = _timed_get(http, "/healthz", times)
             dashboard = _timed_get(http, "/dashboard", times)
             metrics = _timed_get(http, "/metrics", times)
+            department, size = _biggest_inbox(
+                client, settings.redis_prefix, ctx.stack.policy.department_codes
+            )
+            lists = [(label, _timed_get(http, path, times)) for label, path in _list_pages(department, size)]
     finally:
         stop(child)
         client.flushdb()
@@ -405,9 +435,23 @@ def web_stage(ctx: Context) -> StageResult:
             Figure.of(health, "ms"),
             "GET /healthz, same server",
         ),
+        *(
+            Row(
+                "web",
+                f"{label}, {count:,} tickets",
+                Figure.of(ms, "ms"),
+                Figure.of(health, "ms"),
+                "GET /healthz, same server",
+            )
+            for label, ms in lists
+        ),
         Row("web", f"ztc reindex (read model), {count:,} tickets", Figure.of([reindex_s], "s")),
     ]
     result.notes.append("tickets behind the dashboard: 200 recorded, the rest copies of them under new ids")
+    result.notes.append(
+        f"/work read by an office dispatcher for the department with the most new tickets ({department}); "
+        "a clerk's own inbox is the same reads"
+    )
     return result
 
 

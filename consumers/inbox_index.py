@@ -1,0 +1,217 @@
+"""Department inboxes a page at a time: the recorder's sorted inbox indexes, read by range.
+
+Each inbox bucket of each department (``schemas.ticket.InboxBucket``) is a sorted
+set of ticket ids scored by the deadline the department works against
+(``schemas.ticket_state.inbox_deadline``), kept by the recorder in the same
+write as the ticket and rebuilt by ``ztc reindex``. A page is a range read of
+ids (``ZRANGEBYSCORE … LIMIT``) and one MGET of those tickets, so it costs the
+same with a hundred tickets in the bucket or a hundred thousand; "overdue" and a
+deadline range are score ranges. Filters the index does not hold (category,
+priority, routing day, words of the text) walk the bucket in chunks from the
+page's start until the page is full or ``WALK_LIMIT`` entries were looked at;
+the page then offers to go on from where it stopped, so one request never reads
+a whole bucket.
+
+``InboxQuery`` and ``matches`` are pure; ``RedisInboxIndex`` and
+``InMemoryInboxIndex`` are the two adapters of the ``InboxIndex`` port.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from datetime import date, datetime
+from typing import Protocol
+
+import redis
+
+from consumers.redis_batch import TicketKeys
+from schemas.events import DISTRICT_ZONE, Priority
+from schemas.ticket import InboxBucket, TicketRecord
+from schemas.ticket_state import inbox_buckets, inbox_deadline
+
+PAGE_SIZE = 20
+WALK_LIMIT = 2_000
+"""At most this many index entries are looked at for one filtered page (then: 'search on')."""
+CHUNK = 200
+
+
+def _text(value: object) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+@dataclass(frozen=True)
+class InboxQuery:
+    """One page of one bucket as asked for: the order, the filters and where the page starts."""
+
+    bucket: InboxBucket = InboxBucket.new
+    latest_first: bool = False
+    """deadline order: the most urgent first (default), or the latest first"""
+    overdue: bool = False
+    category: str | None = None
+    priority: Priority | None = None
+    routed_from: date | None = None
+    routed_to: date | None = None
+    words: str = ""
+    start: int = 0
+    """position in the bucket (within the overdue range, if asked) where this page starts"""
+    size: int = PAGE_SIZE
+
+    def scores(self, now: datetime) -> tuple[float, float]:
+        """The deadline range the index is read in."""
+        return (-math.inf, now.timestamp()) if self.overdue else (-math.inf, math.inf)
+
+    @property
+    def walks(self) -> bool:
+        """Whether a filter the index does not hold is set: the page walks the bucket."""
+        return bool(
+            self.category or self.priority or self.routed_from or self.routed_to or self.words.strip()
+        )
+
+    def at(self, start: int) -> InboxQuery:
+        return replace(self, start=max(0, start))
+
+
+def searchable(record: TicketRecord) -> str:
+    """What the words of a search are looked for in: id, enterprise, credit code, title and text."""
+    s = record.submission
+    parts = (record.ticket_id, s.enterprise_name or "", s.credit_code or "", s.title, s.text)
+    return "\n".join(parts).casefold()
+
+
+def matches(record: TicketRecord, query: InboxQuery) -> bool:
+    """Whether ``record`` passes the filters the index does not hold (every word must be found)."""
+    if query.category and record.category != query.category:
+        return False
+    if query.priority and record.priority is not query.priority:
+        return False
+    day = record.routed_at.astimezone(DISTRICT_ZONE).date()
+    if (query.routed_from and day < query.routed_from) or (query.routed_to and day > query.routed_to):
+        return False
+    words = query.words.casefold().split()
+    if words:
+        text = searchable(record)
+        return all(w in text for w in words)
+    return True
+
+
+class InboxIndex(Protocol):
+    """The sorted inbox indexes of every department."""
+
+    def counts(self, department: str) -> dict[InboxBucket, int]: ...
+    def count(self, department: str, bucket: InboxBucket, low: float, high: float) -> int: ...
+    def ids(
+        self, department: str, query: InboxQuery, low: float, high: float, start: int, count: int
+    ) -> list[str]: ...
+
+
+class RedisInboxIndex:
+    """``{prefix}inbox:{department}:{bucket}`` sorted sets (``TicketKeys.inbox``)."""
+
+    def __init__(self, client: redis.Redis, prefix: str) -> None:
+        self.client = client
+        self.keys = TicketKeys(prefix)
+
+    def counts(self, department: str) -> dict[InboxBucket, int]:
+        with self.client.pipeline(transaction=False) as pipe:
+            for bucket in InboxBucket:
+                pipe.zcard(self.keys.inbox(department, bucket))
+            found = pipe.execute()
+        return dict(zip(InboxBucket, (int(n) for n in found), strict=True))
+
+    def count(self, department: str, bucket: InboxBucket, low: float, high: float) -> int:
+        return int(self.client.zcount(self.keys.inbox(department, bucket), low, high))
+
+    def ids(
+        self, department: str, query: InboxQuery, low: float, high: float, start: int, count: int
+    ) -> list[str]:
+        key = self.keys.inbox(department, query.bucket)
+        if query.latest_first:
+            found = self.client.zrevrangebyscore(key, high, low, start=start, num=count)
+        else:
+            found = self.client.zrangebyscore(key, low, high, start=start, num=count)
+        return [_text(m) for m in found]
+
+
+class InMemoryInboxIndex:
+    """The same answers computed from an in-memory store's tickets (unit tests)."""
+
+    def __init__(self, tickets: Callable[[], Sequence[TicketRecord]]) -> None:
+        self.tickets = tickets
+
+    def _entries(self, department: str, bucket: InboxBucket) -> list[tuple[float, str]]:
+        return sorted(
+            (inbox_deadline(r, department).timestamp(), r.ticket_id)
+            for r in self.tickets()
+            if inbox_buckets(r).get(department) == bucket
+        )
+
+    def counts(self, department: str) -> dict[InboxBucket, int]:
+        return {b: len(self._entries(department, b)) for b in InboxBucket}
+
+    def count(self, department: str, bucket: InboxBucket, low: float, high: float) -> int:
+        return sum(1 for score, _ in self._entries(department, bucket) if low <= score <= high)
+
+    def ids(
+        self, department: str, query: InboxQuery, low: float, high: float, start: int, count: int
+    ) -> list[str]:
+        entries = [t for score, t in self._entries(department, query.bucket) if low <= score <= high]
+        if query.latest_first:
+            entries.reverse()
+        return entries[start : start + count]
+
+
+@dataclass(frozen=True)
+class InboxPage:
+    """The tickets of one page, and where the next and previous pages start."""
+
+    query: InboxQuery
+    records: tuple[TicketRecord, ...]
+    total: int | None
+    """tickets in the bucket (and overdue range); None when a walking filter is set"""
+    next_start: int | None
+    previous_start: int | None
+    examined: int
+    """index entries looked at for this page"""
+
+
+def _previous_start(query: InboxQuery) -> int | None:
+    """Where the page before starts; a walked page cannot know it, so: back to the first."""
+    if query.start == 0:
+        return None
+    return 0 if query.walks else max(0, query.start - query.size)
+
+
+def inbox_page(
+    index: InboxIndex,
+    load: Callable[[Sequence[str]], list[TicketRecord]],
+    department: str,
+    query: InboxQuery,
+    now: datetime,
+) -> InboxPage:
+    """One page of ``department``'s bucket as ``query`` asks; ``load``: tickets by id, in order."""
+    low, high = query.scores(now)
+    previous = _previous_start(query)
+    if not query.walks:
+        total = index.count(department, query.bucket, low, high)
+        ids = index.ids(department, query, low, high, query.start, query.size)
+        following = query.start + len(ids)
+        more = following if following < total else None
+        return InboxPage(query, tuple(load(ids)), total, more, previous, len(ids))
+    found: list[TicketRecord] = []
+    position = query.start
+    while len(found) < query.size and position - query.start < WALK_LIMIT:
+        ids = index.ids(department, query, low, high, position, CHUNK)
+        if not ids:
+            return InboxPage(query, tuple(found), None, None, previous, position - query.start)
+        by_id = {r.ticket_id: r for r in load(ids)}
+        for offset, ticket_id in enumerate(ids):
+            record = by_id.get(ticket_id)
+            if record is not None and matches(record, query):
+                found.append(record)
+                if len(found) == query.size:
+                    position += offset + 1
+                    return InboxPage(query, tuple(found), None, position, previous, position - query.start)
+        position += len(ids)
+    return InboxPage(query, tuple(found), None, position, previous, position - query.start)
