@@ -99,7 +99,7 @@ def matches(record: TicketRecord, query: InboxQuery) -> bool:
 class InboxIndex(Protocol):
     """The sorted inbox indexes of every department."""
 
-    def counts(self, department: str) -> dict[InboxBucket, int]: ...
+    def counts(self, departments: Sequence[str]) -> dict[str, dict[InboxBucket, int]]: ...
     def count(self, department: str, bucket: InboxBucket, low: float, high: float) -> int: ...
     def ids(
         self, department: str, query: InboxQuery, low: float, high: float, start: int, count: int
@@ -113,12 +113,14 @@ class RedisInboxIndex:
         self.client = client
         self.keys = TicketKeys(prefix)
 
-    def counts(self, department: str) -> dict[InboxBucket, int]:
+    def counts(self, departments: Sequence[str]) -> dict[str, dict[InboxBucket, int]]:
+        """Each department's bucket sizes, in one round trip."""
         with self.client.pipeline(transaction=False) as pipe:
-            for bucket in InboxBucket:
-                pipe.zcard(self.keys.inbox(department, bucket))
-            found = pipe.execute()
-        return dict(zip(InboxBucket, (int(n) for n in found), strict=True))
+            for department in departments:
+                for bucket in InboxBucket:
+                    pipe.zcard(self.keys.inbox(department, bucket))
+            found = iter(pipe.execute())
+        return {d: {b: int(next(found)) for b in InboxBucket} for d in departments}
 
     def count(self, department: str, bucket: InboxBucket, low: float, high: float) -> int:
         return int(self.client.zcount(self.keys.inbox(department, bucket), low, high))
@@ -147,8 +149,8 @@ class InMemoryInboxIndex:
             if inbox_buckets(r).get(department) == bucket
         )
 
-    def counts(self, department: str) -> dict[InboxBucket, int]:
-        return {b: len(self._entries(department, b)) for b in InboxBucket}
+    def counts(self, departments: Sequence[str]) -> dict[str, dict[InboxBucket, int]]:
+        return {d: {b: len(self._entries(d, b)) for b in InboxBucket} for d in departments}
 
     def count(self, department: str, bucket: InboxBucket, low: float, high: float) -> int:
         return sum(1 for score, _ in self._entries(department, bucket) if low <= score <= high)

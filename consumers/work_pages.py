@@ -198,7 +198,7 @@ def work_router(pages: WorkPages, sessions: WebSessions) -> APIRouter:
             "work.html",
             viewer,
             department=department,
-            counts=pages.inboxes().counts(department),
+            counts=pages.inboxes().counts([department])[department],
             query=query,
             page=found,
             rows=pages.rows(viewer, department, found),
@@ -215,7 +215,7 @@ def work_router(pages: WorkPages, sessions: WebSessions) -> APIRouter:
         params = dict(request.query_params)
         query = parse_query({**params, "bucket": InboxBucket.new.value})
         found = pages.page(OFFICE, query)
-        inboxes = pages.inboxes()
+        counts = pages.inboxes().counts(policy.department_codes)
         return pages.render(
             request,
             "desk.html",
@@ -225,7 +225,7 @@ def work_router(pages: WorkPages, sessions: WebSessions) -> APIRouter:
             params=params,
             link=lambda **changes: link("/desk", params, **changes),
             suggested=lambda code: c.lead if (c := policy.category(code)) else None,
-            departments=[(d.code, d.name, inboxes.counts(d.code)) for d in policy.departments],
+            departments=[(d.code, d.name, counts[d.code]) for d in policy.departments],
         )
 
     return router
