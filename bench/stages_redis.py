@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
+import zlib
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -42,6 +43,7 @@ from deploy.embedded import free_port
 from schemas.events import TicketRouted, now_in_district
 from schemas.settings import Settings
 from schemas.ticket import InboxBucket
+from schemas.ticket_storage import DICTIONARY_1, FORMAT_1, LEVEL, MEMORY_LEVEL, WINDOW_BITS, record_json
 from tests.chaos.inputs import add_dispatcher
 from ztc.services import worker_producer
 
@@ -336,12 +338,15 @@ def _fill_tickets(client: redis.Redis, store: RedisTicketStore, ctx: Context, co
     for event in templates:
         store.record(event)
     raws: list[Any] = [client.get(f"{store.prefix}ticket:{e.ticket_id}") for e in templates]
-    stored = [(e.ticket_id, bytes(raw)) for e, raw in zip(templates, raws, strict=True)]
+    stored = [(e.ticket_id, record_json(bytes(raw))) for e, raw in zip(templates, raws, strict=True)]
+    packer = zlib.compressobj(LEVEL, zlib.DEFLATED, WINDOW_BITS, MEMORY_LEVEL, zdict=DICTIONARY_1)
     pipe = client.pipeline(transaction=False)
     for n in range(count - len(templates)):
-        ticket_id, raw = stored[n % len(stored)]
+        ticket_id, text = stored[n % len(stored)]
         new_id = f"{ticket_id[:13]}{n:012X}"
-        pipe.set(f"{store.prefix}ticket:{new_id}", raw.replace(ticket_id.encode(), new_id.encode()))
+        copy = packer.copy()  # stored compressed (format 1): the id is replaced in the JSON, then packed
+        packed = copy.compress(text.replace(ticket_id.encode(), new_id.encode())) + copy.flush()
+        pipe.set(f"{store.prefix}ticket:{new_id}", FORMAT_1 + packed)
         pipe.zadd(f"{store.prefix}tickets", {new_id: 1_800_000_000 + n})
         if n % 2000 == 1999:
             pipe.execute()
