@@ -253,7 +253,9 @@ def act(page: Any, ticket_id: str, verb: str, choose: dict[str, str] | None = No
     for name, value in typed.items():
         page.fill(f"form[data-action={verb}] [name={name}]", value)
     page.click(f"form[data-action={verb}] button[type=submit]")
-    page.wait_for_url(f"**/dashboard/tickets/{ticket_id}*")
+    page.wait_for_load_state()
+    landed = page.url.split("#", 1)[0].split("?", 1)[0]  # a refusal stays on the form's address
+    assert landed.endswith(f"/dashboard/tickets/{ticket_id}"), f"{verb}: {page.inner_text('main')[:600]}"
 
 
 def shoot(page: Any, shots: Path, name: str) -> None:

@@ -11,6 +11,7 @@ the actor. Along the way: the inbox search never lists another department's tick
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -47,9 +48,14 @@ def last(record: TicketRecord, event_type: str) -> tuple[str | None, str | None]
     return found[-1].actor, found[-1].department
 
 
-def co_active(record: TicketRecord, department: str) -> bool:
-    row = record.current_assignment(department)
-    return row is not None and row.active
+def co_done_by(department: str) -> Callable[[TicketRecord], bool]:
+    """Whether the co-department's part of the ticket is over."""
+
+    def done(record: TicketRecord) -> bool:
+        row = record.current_assignment(department)
+        return row is not None and not row.active
+
+    return done
 
 
 def status_link(settings: Settings, api: Api, ticket_id: str) -> str:
@@ -73,9 +79,9 @@ def test_the_whole_loop_in_the_browser_recorded_as_the_people_signed_in(
     ticket_id = publish_demo_ticket(settings, "e2e-walk").ticket_id
     routed = wait_for(store, ticket_id)
     assert routed.lead_department == "approval" and routed.co_departments, routed.co_departments
-    co = routed.co_departments[0]
-    co_clerk = f"clerk-{co}"[:32]
-    for username, role, department in ((co_clerk, "clerk", co), (DISPATCHER, "dispatcher", None)):
+    helpers = {co: f"clerk-{co}"[:32] for co in routed.co_departments}
+    people = [(name, "clerk", co) for co, name in helpers.items()] + [(DISPATCHER, "dispatcher", None)]
+    for username, role, department in people:
         assert add_user(settings, username, role, department).returncode == 0
     triage_id = publish_demo_ticket(settings, "e2e-walk-vague", which=3).ticket_id
     duplicate_id = publish_demo_ticket(settings, "e2e-walk-again").ticket_id
@@ -114,20 +120,20 @@ def test_the_whole_loop_in_the_browser_recorded_as_the_people_signed_in(
         finally:
             clerk.close()
 
-        helper = browser_context(playwright, tmp_path / "profile-co")
-        try:
-            page = helper.new_page()
-            sign_in(page, api, co_clerk, "/work")
-            page.fill("#filters input[name=q]", "康杰药业")
-            page.click("#filters button[type=submit]")
-            listed = page.inner_text("#inbox")
-            assert ticket_id in listed  # its own share of the ticket
-            open_from_inbox(page, api, ticket_id)
-            act(page, ticket_id, "co-done", note="属地情况已核实")
-            record = wait_for(store, ticket_id, lambda r: not co_active(r, co))
-            assert last(record, "CoDepartmentDone") == (co_clerk, co)
-        finally:
-            helper.close()
+        for co, co_clerk in helpers.items():  # each co-department reports its part done
+            helper = browser_context(playwright, tmp_path / f"profile-{co}")
+            try:
+                page = helper.new_page()
+                sign_in(page, api, co_clerk, "/work")
+                page.fill("#filters input[name=q]", "康杰药业")
+                page.click("#filters button[type=submit]")
+                assert ticket_id in page.inner_text("#inbox")  # its own share of the ticket
+                open_from_inbox(page, api, ticket_id)
+                act(page, ticket_id, "co-done", note="本部门意见已反馈")
+                record = wait_for(store, ticket_id, co_done_by(co))
+                assert last(record, "CoDepartmentDone") == (co_clerk, co)
+            finally:
+                helper.close()
 
         clerk = browser_context(playwright, tmp_path / "profile-clerk")
         try:
