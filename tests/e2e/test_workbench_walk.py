@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -58,9 +59,14 @@ def co_done_by(department: str) -> Callable[[TicketRecord], bool]:
     return done
 
 
-def status_link(settings: Settings, api: Api, ticket_id: str) -> str:
-    signed = status_links(settings).link(ticket_id, now_in_district()).url
+def status_link(settings: Settings, api: Api, ticket_id: str, made: datetime | None = None) -> str:
+    signed = status_links(settings).link(ticket_id, made or now_in_district()).url
     return api.base_url + "/status/" + signed.split("/status/", 1)[1]
+
+
+def expired_link(settings: Settings, api: Api, ticket_id: str) -> str:
+    """A link made a year ago: past its end (90 days by default)."""
+    return status_link(settings, api, ticket_id, now_in_district() - timedelta(days=365))
 
 
 def open_from_inbox(page: Any, api: Api, ticket_id: str, bucket: str = "new") -> None:
@@ -117,6 +123,12 @@ def test_the_whole_loop_in_the_browser_recorded_as_the_people_signed_in(
             assert last(record, "InformationSupplied") == ("企业状态页", "enterprise")
             [ref] = record.history[-1].details["attachments"]
             assert ref["name"] == scan.name
+            for stale in (expired_link(settings, api, ticket_id), link[:-3] + "AAA"):
+                answer = public.goto(stale)
+                assert answer is not None and answer.status == 404
+                assert "链接无效或已过期" in public.inner_text("body") and "康杰" not in public.inner_text(
+                    "body"
+                )
         finally:
             clerk.close()
 
