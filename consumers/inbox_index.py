@@ -6,7 +6,8 @@ set of ticket ids scored by the deadline the department works against
 write as the ticket and rebuilt by ``ztc reindex``. A page is a range read of
 ids (``ZRANGEBYSCORE … LIMIT``) and one MGET of those tickets, so it costs the
 same with a hundred tickets in the bucket or a hundred thousand; "overdue" and a
-deadline range are score ranges. Filters the index does not hold (category,
+deadline range are score ranges, read by rank so a deep page costs what the first does. Filters
+the index does not hold (category,
 priority, routing day, words of the text) walk the bucket in chunks from the
 page's start until the page is full or ``WALK_LIMIT`` entries were looked at;
 the page then offers to go on from where it stopped, so one request never reads
@@ -22,7 +23,7 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 import redis
 
@@ -30,6 +31,7 @@ from consumers.redis_batch import TicketKeys
 from schemas.events import DISTRICT_ZONE, Priority
 from schemas.ticket import InboxBucket, TicketRecord
 from schemas.ticket_state import inbox_buckets, inbox_deadline
+from schemas.ticket_storage import encode_record, record_json
 
 PAGE_SIZE = 20
 WALK_LIMIT = 2_000
@@ -58,9 +60,9 @@ class InboxQuery:
     """position in the bucket (within the overdue range, if asked) where this page starts"""
     size: int = PAGE_SIZE
 
-    def scores(self, now: datetime) -> tuple[float, float]:
-        """The deadline range the index is read in."""
-        return (-math.inf, now.timestamp()) if self.overdue else (-math.inf, math.inf)
+    def until(self, now: datetime) -> float:
+        """The index is read up to (not including) this deadline: ``now`` for overdue, else all."""
+        return now.timestamp() if self.overdue else math.inf
 
     @property
     def walks(self) -> bool:
@@ -97,17 +99,26 @@ def matches(record: TicketRecord, query: InboxQuery) -> bool:
 
 
 class InboxIndex(Protocol):
-    """The sorted inbox indexes of every department."""
+    """The sorted inbox indexes of every department, read by rank (ascending deadline)."""
 
     def counts(self, departments: Sequence[str]) -> dict[str, dict[InboxBucket, int]]: ...
-    def count(self, department: str, bucket: InboxBucket, low: float, high: float) -> int: ...
-    def ids(
-        self, department: str, query: InboxQuery, low: float, high: float, start: int, count: int
-    ) -> list[str]: ...
+    def count(self, department: str, bucket: InboxBucket, until: float) -> int:
+        """How many of the bucket's tickets are due by ``until`` (they are its first ranks)."""
+        ...
+
+    def ids(self, department: str, bucket: InboxBucket, first: int, last: int) -> list[str]:
+        """The ids at ranks ``first`` … ``last`` (inclusive), most urgent first."""
+        ...
+
+    def stored(self, ticket_ids: Sequence[str]) -> list[bytes | None]:
+        """The tickets' stored bytes (``schemas.ticket_storage``), in order; None for a missing one."""
+        ...
 
 
 class RedisInboxIndex:
-    """``{prefix}inbox:{department}:{bucket}`` sorted sets (``TicketKeys.inbox``)."""
+    """``{prefix}inbox:{department}:{bucket}`` sorted sets (``TicketKeys.inbox``): ZCOUNT for the
+    overdue range (its entries are the first ranks), ZRANGE by rank for a page — O(log N + page),
+    however deep the page."""
 
     def __init__(self, client: redis.Redis, prefix: str) -> None:
         self.client = client
@@ -122,18 +133,22 @@ class RedisInboxIndex:
             found = iter(pipe.execute())
         return {d: {b: int(next(found)) for b in InboxBucket} for d in departments}
 
-    def count(self, department: str, bucket: InboxBucket, low: float, high: float) -> int:
-        return int(self.client.zcount(self.keys.inbox(department, bucket), low, high))
+    def count(self, department: str, bucket: InboxBucket, until: float) -> int:
+        key = self.keys.inbox(department, bucket)
+        if until == math.inf:
+            return int(self.client.zcard(key))
+        return int(self.client.zcount(key, "-inf", f"({until}"))
 
-    def ids(
-        self, department: str, query: InboxQuery, low: float, high: float, start: int, count: int
-    ) -> list[str]:
-        key = self.keys.inbox(department, query.bucket)
-        if query.latest_first:
-            found = self.client.zrevrangebyscore(key, high, low, start=start, num=count)
-        else:
-            found = self.client.zrangebyscore(key, low, high, start=start, num=count)
-        return [_text(m) for m in found]
+    def ids(self, department: str, bucket: InboxBucket, first: int, last: int) -> list[str]:
+        if last < first:
+            return []
+        return [_text(m) for m in self.client.zrange(self.keys.inbox(department, bucket), first, last)]
+
+    def stored(self, ticket_ids: Sequence[str]) -> list[bytes | None]:
+        if not ticket_ids:
+            return []
+        raws: list[Any] = self.client.mget([self.keys.ticket(t) for t in ticket_ids])
+        return [bytes(raw) if raw is not None else None for raw in raws]
 
 
 class InMemoryInboxIndex:
@@ -152,16 +167,15 @@ class InMemoryInboxIndex:
     def counts(self, departments: Sequence[str]) -> dict[str, dict[InboxBucket, int]]:
         return {d: {b: len(self._entries(d, b)) for b in InboxBucket} for d in departments}
 
-    def count(self, department: str, bucket: InboxBucket, low: float, high: float) -> int:
-        return sum(1 for score, _ in self._entries(department, bucket) if low <= score <= high)
+    def count(self, department: str, bucket: InboxBucket, until: float) -> int:
+        return sum(1 for score, _ in self._entries(department, bucket) if score < until)
 
-    def ids(
-        self, department: str, query: InboxQuery, low: float, high: float, start: int, count: int
-    ) -> list[str]:
-        entries = [t for score, t in self._entries(department, query.bucket) if low <= score <= high]
-        if query.latest_first:
-            entries.reverse()
-        return entries[start : start + count]
+    def ids(self, department: str, bucket: InboxBucket, first: int, last: int) -> list[str]:
+        return [t for _, t in self._entries(department, bucket)][first : last + 1]
+
+    def stored(self, ticket_ids: Sequence[str]) -> list[bytes | None]:
+        by_id = {r.ticket_id: r for r in self.tickets()}
+        return [encode_record(by_id[t]) if t in by_id else None for t in ticket_ids]
 
 
 @dataclass(frozen=True)
@@ -185,6 +199,51 @@ def _previous_start(query: InboxQuery) -> int | None:
     return 0 if query.walks else max(0, query.start - query.size)
 
 
+def _window(query: InboxQuery, total: int, start: int, count: int) -> tuple[int, int, bool]:
+    """(first rank, last rank, reversed) of ``count`` entries from position ``start`` of the
+    ``total`` in range, in the query's order."""
+    if not query.latest_first:
+        return start, min(start + count, total) - 1, False
+    return max(0, total - start - count), total - start - 1, True
+
+
+def _ranked(
+    index: InboxIndex, department: str, query: InboxQuery, total: int, start: int, count: int
+) -> list[str]:
+    first, last, backwards = _window(query, total, start, count)
+    ids = index.ids(department, query.bucket, first, last)
+    return ids[::-1] if backwards else ids
+
+
+def _maybe(text: str, query: InboxQuery) -> bool:
+    """A cheap look at the stored JSON before it is validated: False only when ``matches`` would be."""
+    if query.category and f'"category":"{query.category}"' not in text:
+        return False
+    folded = text.casefold()
+    words = [w for w in query.words.casefold().split() if '"' not in w and "\\" not in w]
+    return all(w in folded for w in words)
+
+
+def _walk(
+    index: InboxIndex, department: str, query: InboxQuery, total: int
+) -> tuple[list[TicketRecord], int]:
+    """The page's matching tickets and the position after the last entry looked at."""
+    found: list[TicketRecord] = []
+    position = query.start
+    while len(found) < query.size and position < total and position - query.start < WALK_LIMIT:
+        ids = _ranked(index, department, query, total, position, CHUNK)
+        for offset, (ticket_id, raw) in enumerate(zip(ids, index.stored(ids), strict=True)):
+            text = record_json(raw).decode() if raw else ""
+            if text and _maybe(text, query):
+                record = TicketRecord.model_validate_json(text)
+                if record.ticket_id == ticket_id and matches(record, query):
+                    found.append(record)
+                    if len(found) == query.size:
+                        return found, position + offset + 1
+        position += len(ids)
+    return found, position
+
+
 def inbox_page(
     index: InboxIndex,
     load: Callable[[Sequence[str]], list[TicketRecord]],
@@ -193,27 +252,13 @@ def inbox_page(
     now: datetime,
 ) -> InboxPage:
     """One page of ``department``'s bucket as ``query`` asks; ``load``: tickets by id, in order."""
-    low, high = query.scores(now)
+    total = index.count(department, query.bucket, query.until(now))
     previous = _previous_start(query)
     if not query.walks:
-        total = index.count(department, query.bucket, low, high)
-        ids = index.ids(department, query, low, high, query.start, query.size)
+        ids = _ranked(index, department, query, total, query.start, query.size)
         following = query.start + len(ids)
         more = following if following < total else None
         return InboxPage(query, tuple(load(ids)), total, more, previous, len(ids))
-    found: list[TicketRecord] = []
-    position = query.start
-    while len(found) < query.size and position - query.start < WALK_LIMIT:
-        ids = index.ids(department, query, low, high, position, CHUNK)
-        if not ids:
-            return InboxPage(query, tuple(found), None, None, previous, position - query.start)
-        by_id = {r.ticket_id: r for r in load(ids)}
-        for offset, ticket_id in enumerate(ids):
-            record = by_id.get(ticket_id)
-            if record is not None and matches(record, query):
-                found.append(record)
-                if len(found) == query.size:
-                    position += offset + 1
-                    return InboxPage(query, tuple(found), None, position, previous, position - query.start)
-        position += len(ids)
-    return InboxPage(query, tuple(found), None, position, previous, position - query.start)
+    found, position = _walk(index, department, query, total)
+    more = position if position < total else None
+    return InboxPage(query, tuple(found), None, more, previous, position - query.start)

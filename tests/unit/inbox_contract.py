@@ -77,6 +77,13 @@ class InboxContract:
         late = inbox_page(index, store.get_many, "approval", InboxQuery(overdue=True, size=50), now)
         assert late.total == expected == len(late.records)
         assert all(inbox_deadline(r, "approval") < now for r in late.records)
+        in_order = [r.ticket_id for r in late.records]
+        latest = inbox_page(
+            index, store.get_many, "approval", InboxQuery(overdue=True, latest_first=True), now
+        )
+        assert [r.ticket_id for r in latest.records] == in_order[::-1] and latest.total == expected
+        tail = InboxQuery(overdue=True, latest_first=True, size=4, start=expected - 3)
+        assert _ids(store, index, "approval", tail, now) == in_order[2::-1]
         wanted = sorted(r.ticket_id for r in records if r.submission.enterprise_name == "企业1")
         found: list[str] = []
         query = InboxQuery(words="企业1", size=3)
