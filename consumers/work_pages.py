@@ -18,7 +18,7 @@ close, …) are the forms of each ticket's page.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -28,19 +28,39 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from consumers.accounts import Viewer
+from consumers.dashboard import local
 from consumers.inbox_index import InboxIndex, InboxPage, InboxQuery, inbox_page
+from consumers.list_export import XLSX_TYPE, download_headers, workbook_bytes
 from consumers.sla_engine import SlaBook
 from consumers.ticket_store import TicketStore
 from consumers.web_sessions import WebSessions
 from schemas.accounts import Role, sees_ticket
 from schemas.business_calendar import business_seconds_between
-from schemas.events import Priority
+from schemas.events import DISTRICT_ZONE, Priority
 from schemas.feedback import OFFICE
 from schemas.policy import RoutingPolicy
+from schemas.privacy import mask_personal
 from schemas.ticket import InboxBucket, TicketRecord
 from schemas.ticket_ids import canonical_ticket_id
 from schemas.ticket_state import inbox_deadline
 
+EXPORT_LIMIT = 5_000
+"""At most this many rows in one exported file."""
+EXPORT_WALK = 20_000
+"""At most this many index entries looked at for one export with a filter the index does not hold."""
+EXPORT_HEADERS = (
+    "工单号 Ticket",
+    "标题 Title",
+    "企业 Enterprise",
+    "统一社会信用代码 Credit code",
+    "类别 Category",
+    "优先级 Priority",
+    "角色 Role",
+    "状态 Status",
+    "受理时间 Routed",
+    "期限 Due",
+    "剩余工作时间 Working time left",
+)
 QUERY_FIELDS = ("department", "bucket", "order", "overdue", "category", "priority", "from", "to", "q")
 
 
@@ -166,9 +186,34 @@ class WorkPages:
             return None  # another department's ticket is not found, exactly like a missing one
         return f"/dashboard/tickets/{quote(record.ticket_id)}"
 
+    def everything(self, viewer: Viewer, department: str, query: InboxQuery) -> list[Row]:
+        """Every ticket of the list (filters kept, from its first page), up to ``EXPORT_LIMIT``; a
+        filter the index does not hold looks at no more than ``EXPORT_WALK`` entries."""
+        rows: list[Row] = []
+        query = replace(query, start=0, size=500)
+        looked = 0
+        while len(rows) < EXPORT_LIMIT and looked < EXPORT_WALK:
+            found = self.page(department, query)
+            rows += self.rows(viewer, department, found)
+            looked += found.examined
+            if found.next_start is None:
+                break
+            query = query.at(found.next_start)
+        return rows[:EXPORT_LIMIT]
+
     def render(self, request: Request, name: str, viewer: Viewer, **context: Any) -> HTMLResponse:
         shown = {"now": self.clock(), "viewer": viewer, "unmask": False, **self.choices, **context}
         return self.templates.TemplateResponse(request, name, shown)
+
+
+def signed_reader(sessions: WebSessions, request: Request) -> Viewer | Response:
+    """The person signed in who reads tickets; else a redirect (to sign in, or an admin's home)."""
+    viewer = sessions.viewer(request)
+    if viewer is None:
+        return sessions.login_redirect(request)
+    if viewer.account.role is Role.admin:
+        return RedirectResponse("/admin/users", status_code=303)
+    return viewer
 
 
 def work_router(pages: WorkPages, sessions: WebSessions) -> APIRouter:
@@ -176,12 +221,7 @@ def work_router(pages: WorkPages, sessions: WebSessions) -> APIRouter:
     policy = pages.policy
 
     def reader(request: Request) -> Viewer | Response:
-        viewer = sessions.viewer(request)
-        if viewer is None:
-            return sessions.login_redirect(request)
-        if viewer.account.role is Role.admin:
-            return RedirectResponse("/admin/users", status_code=303)
-        return viewer
+        return signed_reader(sessions, request)
 
     @router.get("/work", response_model=None)
     def work(request: Request) -> Response:
@@ -204,6 +244,7 @@ def work_router(pages: WorkPages, sessions: WebSessions) -> APIRouter:
             rows=pages.rows(viewer, department, found),
             params=params,
             link=lambda **changes: link("/work", params, **changes),
+            export=link("/work.xlsx", {**params, "department": department}, start=""),
         )
 
     @router.get("/desk", response_model=None)
@@ -224,8 +265,50 @@ def work_router(pages: WorkPages, sessions: WebSessions) -> APIRouter:
             rows=pages.rows(viewer, OFFICE, found),
             params=params,
             link=lambda **changes: link("/desk", params, **changes),
+            export=link("/work.xlsx", {**params, "department": OFFICE, "bucket": "new"}, start=""),
             suggested=lambda code: c.lead if (c := policy.category(code)) else None,
             departments=[(d.code, d.name, counts[d.code]) for d in policy.departments],
         )
+
+    return router
+
+
+def export_cells(row: Row, category: Callable[[str], str]) -> list[str]:
+    """One exported row, as the list page shows it (personal numbers masked)."""
+    r = row.record
+    s = r.submission
+    return [
+        r.ticket_id,
+        mask_personal(s.title),
+        mask_personal(s.enterprise_name or ""),
+        s.credit_code or "",
+        category(r.category),
+        r.priority.label,
+        row.role,
+        r.status_label,
+        local(r.routed_at),
+        local(row.deadline),
+        row.working_left,
+    ]
+
+
+def export_router(pages: WorkPages, sessions: WebSessions) -> APIRouter:
+    """``/work.xlsx``: the list ``/work`` shows with the same query, every page of it, as Excel."""
+    router = APIRouter(include_in_schema=False)
+    names = {c.code: c.name for c in pages.policy.categories}
+
+    @router.get("/work.xlsx", response_model=None)
+    def export(request: Request) -> Response:
+        if not isinstance(viewer := signed_reader(sessions, request), Viewer):
+            return viewer
+        params = dict(request.query_params)
+        department = pages.department_of(viewer, params.get("department") or None)
+        query = parse_query(params)
+        rows = pages.everything(viewer, department, query)
+        cells = [export_cells(row, lambda code: names.get(code, code)) for row in rows]
+        day = pages.clock().astimezone(DISTRICT_ZONE).strftime("%Y%m%d")
+        body = workbook_bytes(f"{department} {query.bucket.value}", EXPORT_HEADERS, cells)
+        filename = f"收件箱-{department}-{query.bucket.value}-{day}.xlsx"
+        return Response(body, media_type=XLSX_TYPE, headers=download_headers(filename))
 
     return router

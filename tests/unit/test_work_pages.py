@@ -3,10 +3,12 @@ stores: buckets, paging, filters and search, and that nobody ever lists a ticket
 
 from __future__ import annotations
 
+import io
 from datetime import timedelta
 
 from fastapi.testclient import TestClient
 
+from consumers.list_export import XLSX_TYPE, as_text
 from schemas.events import TicketRouted
 from schemas.feedback import TicketAccepted
 from tests.unit.factories import NOW, submission
@@ -106,3 +108,47 @@ def test_the_office_desk_lists_the_triage_queue_with_the_routers_suggestion(
     assert web.get("/work").status_code == 200 and TRIAGE in web.get("/work").text  # the office's inbox
     sign_in(web, "root")
     assert web.get("/work").headers["location"] == "/admin/users"
+
+
+def test_a_list_exports_to_excel_with_its_filters_and_nothing_the_viewer_may_not_see(
+    web: TestClient, pages: Pages
+) -> None:
+    from openpyxl import load_workbook
+
+    ids = many(pages, 25, title='=HYPERLINK("http://evil.example")')
+    others = many(pages, 2, lead="planning")
+    sign_in(web, "wangkz")
+    page = web.get("/work")
+    assert 'id="export" href="/work.xlsx?department=approval"' in page.text
+    answer = web.get("/work.xlsx?department=approval")
+    assert answer.status_code == 200 and answer.headers["content-type"] == XLSX_TYPE
+    assert (
+        "attachment" in answer.headers["content-disposition"]
+        and "filename*=UTF-8''" in answer.headers["content-disposition"]
+    )
+    sheet = load_workbook(io.BytesIO(answer.content)).active
+    assert sheet is not None
+    rows = list(sheet.iter_rows(values_only=True))
+    assert rows[0][0] == "工单号 Ticket" and len(rows) == 1 + 26  # every page, not the first 20
+    listed = [row[0] for row in rows[1:]]
+    assert set(ids) | {TICKET} == set(listed) and not set(others) & set(listed)
+    title = next(row[1] for row in rows[1:] if row[0] == ids[0])
+    assert title == '\'=HYPERLINK("http://evil.example")'  # kept as text, never a formula
+    assert all(c.data_type != "f" for row in sheet.iter_rows() for c in row)
+    assert web.get("/work.xlsx?department=planning").status_code == 404
+    filtered = load_workbook(io.BytesIO(web.get("/work.xlsx", params={"q": ids[3]}).content)).active
+    assert filtered is not None and [r[0] for r in filtered.iter_rows(min_row=2, values_only=True)] == [
+        ids[3]
+    ]
+
+
+def test_formula_starts_are_kept_as_text() -> None:
+    assert [as_text(v) for v in ("=1+1", "+86", "-3", "@x", "正常", 5, None)] == [
+        "'=1+1",
+        "'+86",
+        "'-3",
+        "'@x",
+        "正常",
+        5,
+        None,
+    ]
