@@ -31,7 +31,7 @@ from consumers.accounts import Viewer
 from consumers.dashboard import local
 from consumers.inbox_index import InboxIndex, InboxPage, InboxQuery, inbox_page
 from consumers.list_export import XLSX_TYPE, download_headers, workbook_bytes
-from consumers.sla_engine import SlaBook
+from consumers.sla_engine import SlaBook, sla_status
 from consumers.ticket_store import TicketStore
 from consumers.web_sessions import WebSessions
 from schemas.accounts import Role, sees_ticket
@@ -40,6 +40,7 @@ from schemas.events import DISTRICT_ZONE, Priority
 from schemas.feedback import OFFICE
 from schemas.policy import RoutingPolicy
 from schemas.privacy import mask_personal
+from schemas.sla import SlaStage
 from schemas.ticket import InboxBucket, TicketRecord
 from schemas.ticket_ids import canonical_ticket_id
 from schemas.ticket_state import inbox_deadline
@@ -310,5 +311,39 @@ def export_router(pages: WorkPages, sessions: WebSessions) -> APIRouter:
         body = workbook_bytes(f"{department} {query.bucket.value}", EXPORT_HEADERS, cells)
         filename = f"收件箱-{department}-{query.bucket.value}-{day}.xlsx"
         return Response(body, media_type=XLSX_TYPE, headers=download_headers(filename))
+
+    return router
+
+
+@dataclass(frozen=True)
+class LateStage:
+    """An overdue stage on the 督办单: what, its deadline, by how much working time it is late."""
+
+    stage: SlaStage
+    due_at: datetime
+    late_by: str
+
+
+def late_stages(record: TicketRecord, book: SlaBook, now: datetime) -> list[LateStage]:
+    return [
+        LateStage(s.stage, s.due_at, countdown(business_seconds_between(s.due_at, now, book.calendar)))
+        for s in sla_status(record, book, now)
+        if s.overdue
+    ]
+
+
+def notice_router(pages: WorkPages, sessions: WebSessions) -> APIRouter:
+    """``/dashboard/tickets/{id}/notice``: the printable 督办单 (supervision notice) of a ticket."""
+    router = APIRouter(include_in_schema=False)
+
+    @router.get("/dashboard/tickets/{ticket_id}/notice", response_model=None)
+    def notice(request: Request, ticket_id: str) -> Response:
+        if not isinstance(viewer := signed_reader(sessions, request), Viewer):
+            return viewer
+        record = pages.store().get(ticket_id)
+        if record is None or not sees_ticket(viewer.account, record):
+            raise HTTPException(404, "工单不存在 / no such ticket")
+        late = late_stages(record, pages.book, pages.clock())
+        return pages.render(request, "notice.html", viewer, record=record, late=late)
 
     return router

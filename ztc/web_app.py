@@ -46,7 +46,7 @@ from consumers.status_page import StatusPages, status_router
 from consumers.ticket_store import RedisTicketStore, TicketStore
 from consumers.web_actions import action_router
 from consumers.web_sessions import WebSessions, sign_in_router
-from consumers.work_pages import WorkPages, export_router, work_router
+from consumers.work_pages import WorkPages, export_router, notice_router, work_router
 from producers.department_client import DepartmentClient
 from producers.gateway import MAX_BODY_BYTES, BodyLimit, Intake, body_schemas, gateway_router
 from producers.idempotency import RedisFingerprints
@@ -200,6 +200,7 @@ def web_pages(resources: PageResources) -> APIRouter:
     work = WorkPages(resources.store, resources.inboxes, policy, clock, templates)
     pages.include_router(work_router(work, sessions))
     pages.include_router(export_router(work, sessions))
+    pages.include_router(notice_router(work, sessions))
     pages.include_router(
         action_router(
             resources.store,

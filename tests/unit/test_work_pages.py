@@ -9,10 +9,11 @@ from datetime import timedelta
 from fastapi.testclient import TestClient
 
 from consumers.list_export import XLSX_TYPE, as_text
+from consumers.sla_engine import SlaBook
 from schemas.events import TicketRouted
 from schemas.feedback import TicketAccepted
 from tests.unit.factories import NOW, submission
-from tests.unit.test_web_pages import TICKET, TRIAGE, Pages, pages, sign_in, web
+from tests.unit.test_web_pages import POLICY, TICKET, TRIAGE, Pages, pages, sign_in, web
 
 __all__ = ["pages", "web"]
 
@@ -152,3 +153,22 @@ def test_formula_starts_are_kept_as_text() -> None:
         5,
         None,
     ]
+
+
+def test_the_printable_supervision_notice_names_the_late_stages_for_those_who_may_see_it(
+    web: TestClient, pages: Pages
+) -> None:
+    pages.tickets.book = SlaBook(POLICY)
+    late = "ZTC-20261127-0000LATE"
+    pages.tickets.record(routed(late, "approval", ("planning",)))
+    pages.clock.now = NOW + timedelta(days=30)
+    sign_in(web, "zhao")
+    notice = web.get(f"/dashboard/tickets/{late}/notice")
+    assert notice.status_code == 200 and "营商效能督办单" in notice.text and f"DB-{late}" in notice.text
+    assert "签收超期" in notice.text and "区行政审批服务局（主办）" in notice.text
+    on_time = web.get(f"/dashboard/tickets/{TICKET}/notice")  # no clock: nothing overdue
+    assert on_time.status_code == 200 and "当前无超期环节" in on_time.text
+    sign_in(web, "li")  # planning co-handles it: may print it too
+    assert web.get(f"/dashboard/tickets/{late}/notice").status_code == 200
+    assert web.get(f"/dashboard/tickets/{TICKET}/notice").status_code == 404
+    assert web.get("/dashboard/tickets/ZTC-20260101-00000000/notice").status_code == 404
