@@ -42,6 +42,7 @@ class Performer(Protocol):
         actor: str,
         values: Mapping[str, Any] | None = None,
         department: str | None = None,
+        before_publish: Callable[[], None] | None = None,
     ) -> DepartmentAction: ...
 
     def wait_recorded(self, event: DepartmentAction, timeout_s: float = 15.0) -> TicketRecord | None: ...

@@ -79,10 +79,13 @@ def action_router(
                 body = model.model_validate({**form_values(spec, posted), "actor": viewer.account.username})
                 department = viewer.account.acting_department or ""
                 values = action_values(spec, body, department)
+                held = None
                 if posted.files and attachments is not None and takes_attachments(spec.event):
-                    values["attachments"] = attachments.keep(posted.files)
+                    held = attachments.held(posted.files)
+                    values["attachments"] = held.refs
                 client = performer()
-                event = client.perform(spec, ticket_id, body.actor, values, department)
+                keep = held.keep if held is not None else None
+                event = client.perform(spec, ticket_id, body.actor, values, department, before_publish=keep)
             except ValidationError as exc:
                 error = describe_validation_error(exc)
                 return render(request, viewer, ticket_id, record, status=422, error=error)
