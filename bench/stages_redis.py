@@ -393,6 +393,10 @@ def _list_pages(department: str, size: int) -> list[tuple[str, str]]:
             f"/work?department={department}&q=%E6%97%A0%E6%AD%A4%E4%BC%81%E4%B8%9A",
         ),
         ("GET /desk (triage queue, every inbox's size)", "/desk"),
+        (
+            f"GET /work.xlsx, export of the first {min(size, 5000):,} rows",
+            f"/work.xlsx?department={department}",
+        ),
     ]
 
 

@@ -215,13 +215,22 @@ def _ranked(
     return ids[::-1] if backwards else ids
 
 
-def _maybe(text: str, query: InboxQuery) -> bool:
-    """A cheap look at the stored JSON before it is validated: False only when ``matches`` would be."""
-    if query.category and f'"category":"{query.category}"' not in text:
+def _maybe(stored_json: bytes, query: InboxQuery) -> bool:
+    """A cheap look at the stored JSON before it is validated: False only when ``matches`` would be.
+
+    Words without case (Chinese, digits) are looked for in the bytes as they are; only a word
+    with letters makes the text be case-folded.
+    """
+    if query.category and f'"category":"{query.category}"'.encode() not in stored_json:
         return False
-    folded = text.casefold()
-    words = [w for w in query.words.casefold().split() if '"' not in w and "\\" not in w]
-    return all(w in folded for w in words)
+    words = [w for w in query.words.split() if '"' not in w and "\\" not in w]
+    if not all(w.encode() in stored_json for w in words if w.lower() == w.upper()):
+        return False
+    cased = [w.casefold() for w in words if w.lower() != w.upper()]
+    if not cased:
+        return True
+    folded = stored_json.decode().casefold()
+    return all(w in folded for w in cased)
 
 
 def _walk(
@@ -233,7 +242,7 @@ def _walk(
     while len(found) < query.size and position < total and position - query.start < WALK_LIMIT:
         ids = _ranked(index, department, query, total, position, CHUNK)
         for offset, (ticket_id, raw) in enumerate(zip(ids, index.stored(ids), strict=True)):
-            text = record_json(raw).decode() if raw else ""
+            text = record_json(raw) if raw else b""
             if text and _maybe(text, query):
                 record = TicketRecord.model_validate_json(text)
                 if record.ticket_id == ticket_id and matches(record, query):

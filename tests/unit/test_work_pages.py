@@ -172,3 +172,11 @@ def test_the_printable_supervision_notice_names_the_late_stages_for_those_who_ma
     assert web.get(f"/dashboard/tickets/{late}/notice").status_code == 200
     assert web.get(f"/dashboard/tickets/{TICKET}/notice").status_code == 404
     assert web.get("/dashboard/tickets/ZTC-20260101-00000000/notice").status_code == 404
+
+
+def test_search_words_match_in_any_case_and_every_word_must_be_found(web: TestClient, pages: Pages) -> None:
+    [latin] = many(pages, 1, tag="LATN", enterprise_name="Huiyu Electronics 惠昱")
+    sign_in(web, "wangkz")
+    assert latin in web.get("/work", params={"q": "huiyu ELECTRONICS"}).text
+    assert latin in web.get("/work", params={"q": "惠昱 huiyu"}).text
+    assert latin not in web.get("/work", params={"q": "惠昱 nowhere"}).text
