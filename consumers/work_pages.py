@@ -31,7 +31,7 @@ from consumers.accounts import Viewer
 from consumers.dashboard import local
 from consumers.inbox_index import InboxIndex, InboxPage, InboxQuery, inbox_page
 from consumers.list_export import XLSX_TYPE, download_headers, workbook_bytes
-from consumers.sla_engine import SlaBook, sla_status
+from consumers.sla_engine import SlaBook, in_business_time, sla_status
 from consumers.ticket_store import TicketStore
 from consumers.web_sessions import WebSessions
 from schemas.accounts import Role, sees_ticket
@@ -60,7 +60,7 @@ EXPORT_HEADERS = (
     "状态 Status",
     "受理时间 Routed",
     "期限 Due",
-    "剩余工作时间 Working time left",
+    "剩余时间 Time left",
 )
 QUERY_FIELDS = ("department", "bucket", "order", "overdue", "category", "priority", "from", "to", "q")
 
@@ -83,11 +83,22 @@ class Row:
     role: str
 
 
+def time_between(record: TicketRecord, deadline: datetime, a: datetime, b: datetime, book: SlaBook) -> int:
+    """Seconds from ``a`` to ``b`` as the deadline's stage counts them: working time for a target in
+    working days or hours, the wall clock for one in hours or minutes."""
+    clock = record.sla
+    if clock is not None:
+        stage = SlaStage.accept if deadline == clock.accept_due_at else SlaStage.resolve
+        if not in_business_time(clock, stage, book):
+            return int((b - a).total_seconds())
+    return business_seconds_between(a, b, book.calendar)
+
+
 def row_for(record: TicketRecord, department: str, book: SlaBook, now: datetime) -> Row:
     deadline = inbox_deadline(record, department)
     late = now > deadline
     a, b = (deadline, now) if late else (now, deadline)
-    left = countdown(business_seconds_between(a, b, book.calendar))
+    left = countdown(time_between(record, deadline, a, b, book))
     assignment = record.current_assignment(department)
     role = assignment.role.label if assignment is not None else "—"
     return Row(record, deadline, late, f"超期 {left}" if late else f"剩 {left}", role)
@@ -326,7 +337,7 @@ class LateStage:
 
 def late_stages(record: TicketRecord, book: SlaBook, now: datetime) -> list[LateStage]:
     return [
-        LateStage(s.stage, s.due_at, countdown(business_seconds_between(s.due_at, now, book.calendar)))
+        LateStage(s.stage, s.due_at, countdown(time_between(record, s.due_at, s.due_at, now, book)))
         for s in sla_status(record, book, now)
         if s.overdue
     ]

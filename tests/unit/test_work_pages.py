@@ -10,6 +10,8 @@ from fastapi.testclient import TestClient
 
 from consumers.list_export import XLSX_TYPE, as_text
 from consumers.sla_engine import SlaBook
+from consumers.ticket_store import InMemoryTicketStore
+from consumers.work_pages import countdown, time_between
 from schemas.events import TicketRouted
 from schemas.feedback import TicketAccepted
 from tests.unit.factories import NOW, submission
@@ -180,3 +182,18 @@ def test_search_words_match_in_any_case_and_every_word_must_be_found(web: TestCl
     assert latin in web.get("/work", params={"q": "huiyu ELECTRONICS"}).text
     assert latin in web.get("/work", params={"q": "惠昱 huiyu"}).text
     assert latin not in web.get("/work", params={"q": "惠昱 nowhere"}).text
+
+
+def test_the_time_left_counts_working_time_for_working_day_limits_and_the_clock_for_hours() -> None:
+    from tests.unit.store_contract import BOOK, FRIDAY_4PM, routed_at
+
+    store = InMemoryTicketStore(book=BOOK)
+    store.record(routed_at("ZTC-20261127-0000TIME", FRIDAY_4PM))
+    ordinary = store.get("ZTC-20261127-0000TIME")
+    assert ordinary is not None and ordinary.sla is not None and ordinary.sla.tier == "ordinary"
+    urgent = ordinary.model_copy(update={"sla": ordinary.sla.model_copy(update={"tier": "urgent"})})
+    saturday_10, saturday_noon = FRIDAY_4PM + timedelta(hours=18), FRIDAY_4PM + timedelta(hours=20)
+    due = ordinary.sla.accept_due_at
+    assert time_between(ordinary, due, saturday_10, saturday_noon, BOOK) == 0  # a weekend: no working time
+    assert time_between(urgent, due, saturday_10, saturday_noon, BOOK) == 7200
+    assert countdown(7200) == "2小时00分" and countdown(59 * 60) == "59分"
