@@ -40,11 +40,13 @@ from consumers.attachment_pages import (
 from consumers.attachment_store import AttachmentStore
 from consumers.dashboard import STATIC, TEMPLATES, TicketPage, dashboard_router, make_templates
 from consumers.department_api import Performer, department_router
+from consumers.inbox_index import InboxIndex, RedisInboxIndex
 from consumers.metrics import CountRequests, TicketGauges, exposition
 from consumers.status_page import StatusPages, status_router
 from consumers.ticket_store import RedisTicketStore, TicketStore
 from consumers.web_actions import action_router
 from consumers.web_sessions import WebSessions, sign_in_router
+from consumers.work_pages import WorkPages, export_router, notice_router, work_router
 from producers.department_client import DepartmentClient
 from producers.gateway import MAX_BODY_BYTES, BodyLimit, Intake, body_schemas, gateway_router
 from producers.idempotency import RedisFingerprints
@@ -100,6 +102,9 @@ class Resources:
 
     def store(self) -> RedisTicketStore:
         return self._store
+
+    def inboxes(self) -> InboxIndex:
+        return RedisInboxIndex(self.redis, self.settings.redis_prefix)
 
     def accounts(self) -> AccountStore:
         return self._accounts
@@ -172,6 +177,7 @@ class PageResources(Protocol):
     def clock(self) -> Callable[[], datetime]: ...
 
     def store(self) -> TicketStore: ...
+    def inboxes(self) -> InboxIndex: ...
     def client(self) -> Performer: ...
     def accounts(self) -> AccountStore: ...
     def passwords(self) -> Passwords: ...
@@ -191,6 +197,10 @@ def web_pages(resources: PageResources) -> APIRouter:
     pages = APIRouter(include_in_schema=False)
     pages.include_router(sign_in_router(sessions, templates))
     pages.include_router(dashboard)
+    work = WorkPages(resources.store, resources.inboxes, policy, clock, templates)
+    pages.include_router(work_router(work, sessions))
+    pages.include_router(export_router(work, sessions))
+    pages.include_router(notice_router(work, sessions))
     pages.include_router(
         action_router(
             resources.store,
