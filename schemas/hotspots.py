@@ -1,58 +1,189 @@
-"""Hot-spot grouping core: near-duplicate requests per street and category, with a decaying heat index.
+"""Hot-spot grouping core: near-duplicate requests per street, with a heat index. Pure.
 
-Pure: texts are normalised, cut into character n-grams and compared by the overlap
-coefficient |A∩B|/min(|A|,|B|) against each open group's first request
-(paraphrases of one complaint share few n-grams, so Jaccard is too strict); a request joins the most
-similar group of its street and category within the window, else opens one.
-Heat counts distinct enterprises, each weighted by ``0.5 ** (age / half_life)``.
+**Similarity.** A request's comparison copy is NFKC-folded and lower-cased, the
+policy's common words (``common_words``: 企业, 协调, 尽快 ...; plus the street's own
+names, which every request of that street shares) are cut out, and what is left is
+cut into character n-grams of every length from 1 to ``ngram``. Two requests score
+the mean over those lengths of the overlap coefficient |A∩B| / min(|A|, |B|)
+(paraphrases of one complaint share few long n-grams, so Jaccard is too strict).
+The stored text stays as written; only this copy is folded.
+
+**Grouping.** Groups live per street. A request joins every group of its street,
+within the window, that holds a member it resembles at least ``similarity`` (same
+category) or ``cross_category_similarity`` (the classifier put it elsewhere), and
+groups it links are merged: single linkage, so the groups do not depend on the order
+requests arrive in. A request already in a group changes nothing (redelivery).
+
+**Heat.** ``E + w_d·(D − 1) + w_o·O + w_b·B + w_u·U``: E sums, over distinct
+enterprises, ``0.5 ** (age of its latest request / half_life)``; D counts the
+departments involved (lead and co-departments); O, B and U count the group's tickets
+that are overdue, were bounced, or were rated unsatisfied. Tickets the office merged
+into another count in none of them. A group is hot when its heat reaches
+``threshold`` and it has ``min_enterprises`` distinct enterprises; it is reported once.
 ``now`` is always passed in.
 """
 
 from __future__ import annotations
 
 import re
+import string
 import unicodedata
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 
 from pydantic import BaseModel, ConfigDict, Field
 
 _NOISE = re.compile(r"[\s\W_]+", re.UNICODE)
 
+DEFAULT_COMMON_WORDS = (
+    "工业园", "产业园", "园区", "企业", "公司", "我们", "我司", "本公司", "协调", "相关部门", "部门",
+    "尽快", "希望", "问题", "影响", "生产", "没有", "已经", "解决", "处理", "反映", "麻烦", "帮忙",
+    "请问", "请", "的", "了",
+)  # fmt: skip
+"""Words nearly every request says; they tell no two problems apart."""
+
+
+TEMPLATE_FIELDS: dict[str, str] = {
+    "street": "街道名称",
+    "category": "类别名称",
+    "sample": "热点中最早一件诉求的标题",
+    "enterprises": "涉及企业数",
+    "tickets": "诉求件数",
+    "heat": "热度",
+    "departments": "涉及部门名称，顿号分隔",
+    "suggestion": "建议：合并重复诉求 / 召开联合会商",
+    "merges": "建议合并的重复诉求，如 ZTC-…→ZTC-…（无则为“无”）",
+    "link": "热点页面链接",
+}
+"""Every field ``alert_template`` may use (``ztc policy check`` refuses others)."""
+
 
 class HotspotPolicy(BaseModel):
+    """``[hotspots]``: how near-duplicate requests are grouped, how hot a group is, when it is reported."""
+
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    ngram: int = Field(default=2, ge=1, le=5)
-    similarity: float = Field(default=0.3, gt=0, le=1)
-    window: timedelta = timedelta(days=7)
-    half_life: timedelta = timedelta(days=2)
+    enabled: bool = True
+    ngram: int = Field(default=2, ge=1, le=5, description="character n-grams of length 1..ngram")
+    similarity: float = Field(default=0.3, gt=0, le=1, description="to join a group, same category")
+    cross_category_similarity: float = Field(
+        default=0.45, gt=0, le=1.01, description="to join a group of another category (above 1: never)"
+    )
+    common_words: tuple[str, ...] = DEFAULT_COMMON_WORDS
+    window_days: float = Field(default=7, gt=0, description="a group closes this long after its last request")
+    half_life_hours: float = Field(default=48, gt=0, description="an enterprise's weight halves this often")
+    threshold: float = Field(default=6.0, gt=0, description="heat at which a group is a hot spot")
+    min_enterprises: int = Field(default=3, ge=1, description="distinct enterprises a hot spot needs")
+    department_weight: float = Field(default=0.5, ge=0, description="per department involved beyond one")
+    overdue_weight: float = Field(default=1.0, ge=0, description="per overdue ticket")
+    bounced_weight: float = Field(default=1.0, ge=0, description="per bounced ticket")
+    unsatisfied_weight: float = Field(default=1.0, ge=0, description="per ticket rated unsatisfied")
+    meeting_min_departments: int = Field(
+        default=2, ge=1, description="departments involved from which a joint meeting (联合会商) is suggested"
+    )
+    max_groups: int = Field(default=500, ge=1, description="groups kept per street; the stalest go first")
+    max_text_chars: int = Field(default=300, ge=20, description="of each request's text kept to compare")
+    alert_template: str = Field(
+        default=(
+            "【热点预警】{street}「{sample}」\n{enterprises} 家企业、{tickets} 件诉求，热度 {heat}"
+            "（涉及部门：{departments}）\n建议：{suggestion}\n{link}"
+        ),
+        min_length=1,
+    )
+
+    @property
+    def window(self) -> timedelta:
+        return timedelta(days=self.window_days)
+
+    @property
+    def half_life(self) -> timedelta:
+        return timedelta(hours=self.half_life_hours)
 
 
-class Request(BaseModel):
+class HotspotRequest(BaseModel):
+    """One routed request as the grouping sees it."""
+
     model_config = ConfigDict(frozen=True)
 
     ticket_id: str
     enterprise: str
+    """who asked, as counted: the credit code, else the name"""
+    enterprise_name: str = ""
     street: str
     category: str
+    title: str = ""
     text: str
     at: datetime
+    departments: tuple[str, ...] = ()
+
+
+class TicketSignals(BaseModel):
+    """What happened to one ticket since it was routed, as far as its heat is concerned."""
+
+    model_config = ConfigDict(frozen=True)
+
+    overdue: bool = False
+    bounces: frozenset[str] = frozenset()
+    """event ids of its bounces (a redelivered bounce counts once)"""
+    unsatisfied: bool = False
+    merged_into: str | None = None
 
 
 class HotspotGroup(BaseModel):
+    """Requests about one problem in one street; ``group_id``: its first ticket's, kept on merging."""
+
     model_config = ConfigDict(frozen=True)
 
+    group_id: str
     street: str
     category: str
-    shingles: frozenset[str]
-    requests: tuple[Request, ...]
+    requests: tuple[HotspotRequest, ...]
+    detected_at: datetime | None = None
+
+    @property
+    def last_at(self) -> datetime:
+        return max(r.at for r in self.requests)
+
+    @property
+    def ticket_ids(self) -> tuple[str, ...]:
+        return tuple(r.ticket_id for r in self.requests)
 
 
-def shingles(text: str, n: int) -> frozenset[str]:
-    normal = _NOISE.sub("", unicodedata.normalize("NFKC", text).lower())
-    if len(normal) <= n:
-        return frozenset({normal}) if normal else frozenset()
-    return frozenset(normal[i : i + n] for i in range(len(normal) - n + 1))
+@dataclass(frozen=True)
+class Heat:
+    """A group's heat and what it is made of."""
+
+    total: float
+    enterprises: float
+    """the decayed sum over distinct enterprises"""
+    enterprise_count: int
+    departments: tuple[str, ...]
+    overdue: int
+    bounced: int
+    unsatisfied: int
+
+
+# ---------------------------------------------------------------- similarity
+
+
+@lru_cache(maxsize=4096)
+def _common_pattern(words: tuple[str, ...]) -> re.Pattern[str] | None:
+    folded = sorted({unicodedata.normalize("NFKC", w).lower() for w in words if w}, key=len, reverse=True)
+    return re.compile("|".join(map(re.escape, folded))) if folded else None
+
+
+@lru_cache(maxsize=16384)
+def shingles(text: str, n: int, common_words: tuple[str, ...] = ()) -> frozenset[str]:
+    """Character n-grams of length exactly ``n`` of the folded text, common words cut out."""
+    folded = unicodedata.normalize("NFKC", text).lower()
+    pattern = _common_pattern(common_words)
+    if pattern is not None:
+        folded = pattern.sub(" ", folded)
+    parts = [p for p in _NOISE.split(folded) if p]
+    grams = {p[i : i + n] for p in parts for i in range(len(p) - n + 1)}
+    return frozenset(grams or {p for p in parts if len(p) < n})
 
 
 def overlap(left: frozenset[str], right: frozenset[str]) -> float:
@@ -61,34 +192,189 @@ def overlap(left: frozenset[str], right: frozenset[str]) -> float:
     return len(left & right) / min(len(left), len(right))
 
 
-def add_request(groups: list[HotspotGroup], request: Request, policy: HotspotPolicy) -> list[HotspotGroup]:
-    """Groups after ``request`` arrives; groups whose last request left the window are dropped."""
-    live = [g for g in groups if request.at - g.requests[-1].at <= policy.window]
-    grams = shingles(request.text, policy.ngram)
-    best_index, best_score = -1, 0.0
-    for index, group in enumerate(live):
-        if (group.street, group.category) != (request.street, request.category):
-            continue
-        score = overlap(grams, group.shingles)
-        if score >= policy.similarity and score > best_score:
-            best_index, best_score = index, score
-    if best_index < 0:
-        return [
-            *live,
-            HotspotGroup(
-                street=request.street, category=request.category, shingles=grams, requests=(request,)
-            ),
-        ]
-    chosen = live[best_index]
-    live[best_index] = chosen.model_copy(update={"requests": (*chosen.requests, request)})
-    return live
+def similarity(left: str, right: str, ngram: int, common_words: tuple[str, ...] = ()) -> float:
+    """Mean overlap coefficient of the n-grams of length 1..``ngram`` (see the module docstring)."""
+    scores = [
+        overlap(shingles(left, n, common_words), shingles(right, n, common_words))
+        for n in range(1, ngram + 1)
+    ]
+    return sum(scores) / len(scores)
 
 
-def heat(group: HotspotGroup, policy: HotspotPolicy, now: datetime) -> float:
-    """Distinct enterprises, each counted by its latest request with half-life decay."""
+def compared_text(request: HotspotRequest) -> str:
+    return f"{request.title}。{request.text}" if request.title else request.text
+
+
+# ---------------------------------------------------------------- grouping
+
+
+def _resembles(
+    group: HotspotGroup, request: HotspotRequest, policy: HotspotPolicy, words: tuple[str, ...]
+) -> bool:
+    needed = policy.similarity if group.category == request.category else policy.cross_category_similarity
+    if needed > 1:
+        return False
+    text = compared_text(request)
+    return any(similarity(text, compared_text(m), policy.ngram, words) >= needed for m in group.requests)
+
+
+def add_request(
+    groups: Sequence[HotspotGroup],
+    request: HotspotRequest,
+    policy: HotspotPolicy,
+    common_words: tuple[str, ...] = (),
+) -> list[HotspotGroup]:
+    """The groups after ``request`` arrives (it joins only groups of its own street).
+
+    Groups whose last request left the window are dropped; a ticket already grouped changes nothing.
+    """
+    live = [g for g in groups if request.at - g.last_at <= policy.window]
+    if any(request.ticket_id in g.ticket_ids for g in live):
+        return live
+    words = (*policy.common_words, *common_words)
+    linked = [g for g in live if g.street == request.street and _resembles(g, request, policy, words)]
+    rest = [g for g in live if g not in linked]
+    if not linked:
+        opened = HotspotGroup(
+            group_id=request.ticket_id,
+            street=request.street,
+            category=request.category,
+            requests=(request,),
+        )
+        return _bounded([*rest, opened], policy)
+    return _bounded([*rest, merge_groups([*linked], request)], policy)
+
+
+def merge_groups(groups: Sequence[HotspotGroup], request: HotspotRequest | None = None) -> HotspotGroup:
+    """``groups`` (and ``request``) as one, named by the one already reported, else by the earliest request.
+
+    Ids do not depend on the order requests arrive in until a group is reported; then they stay.
+    """
+    members = {r.ticket_id: r for g in groups for r in g.requests}
+    if request is not None:
+        members[request.ticket_id] = request
+    requests = tuple(sorted(members.values(), key=lambda r: (r.at, r.ticket_id)))
+    reported = sorted(
+        (g for g in groups if g.detected_at is not None), key=lambda g: (g.detected_at, g.group_id)
+    )
+    if reported:
+        return reported[0].model_copy(update={"requests": requests})
+    first = requests[0]
+    return HotspotGroup(
+        group_id=first.ticket_id, street=first.street, category=first.category, requests=requests
+    )
+
+
+def _bounded(groups: list[HotspotGroup], policy: HotspotPolicy) -> list[HotspotGroup]:
+    if len(groups) <= policy.max_groups:
+        return groups
+    # keep reported groups and the most recently active ones
+    ranked = sorted(groups, key=lambda g: (g.detected_at is not None, g.last_at), reverse=True)
+    return ranked[: policy.max_groups]
+
+
+def expire(groups: Iterable[HotspotGroup], policy: HotspotPolicy, now: datetime) -> list[HotspotGroup]:
+    """The groups still within the window at ``now``."""
+    return [g for g in groups if now - g.last_at <= policy.window]
+
+
+# ---------------------------------------------------------------- heat
+
+
+def counted(group: HotspotGroup, signals: Mapping[str, TicketSignals]) -> list[HotspotRequest]:
+    """The group's requests that count: not merged into another ticket by the office."""
+    return [r for r in group.requests if signals.get(r.ticket_id, TicketSignals()).merged_into is None]
+
+
+def heat(
+    group: HotspotGroup,
+    policy: HotspotPolicy,
+    now: datetime,
+    signals: Mapping[str, TicketSignals] | None = None,
+) -> Heat:
+    """The group's heat at ``now`` (formula in the module docstring)."""
+    known = signals or {}
+    requests = counted(group, known) or list(group.requests[:1])
     latest: dict[str, datetime] = {}
-    for request in group.requests:
+    for request in requests:
         latest[request.enterprise] = max(latest.get(request.enterprise, request.at), request.at)
     half_life = policy.half_life.total_seconds()
-    weights = [0.5 ** (max((now - at).total_seconds(), 0.0) / half_life) for at in latest.values()]
-    return float(sum(weights))
+    decayed = sum(0.5 ** (max((now - at).total_seconds(), 0.0) / half_life) for at in latest.values())
+    departments = tuple(dict.fromkeys(d for r in requests for d in r.departments))
+    flags = [known.get(r.ticket_id, TicketSignals()) for r in requests]
+    overdue = sum(f.overdue for f in flags)
+    bounced = sum(bool(f.bounces) for f in flags)
+    unsatisfied = sum(f.unsatisfied for f in flags)
+    total = (
+        decayed
+        + policy.department_weight * max(len(departments) - 1, 0)
+        + policy.overdue_weight * overdue
+        + policy.bounced_weight * bounced
+        + policy.unsatisfied_weight * unsatisfied
+    )
+    return Heat(round(total, 3), round(decayed, 3), len(latest), departments, overdue, bounced, unsatisfied)
+
+
+def is_hot(value: Heat, policy: HotspotPolicy) -> bool:
+    return value.total >= policy.threshold and value.enterprise_count >= policy.min_enterprises
+
+
+def repeats(group: HotspotGroup, signals: Mapping[str, TicketSignals] | None = None) -> list[tuple[str, str]]:
+    """(repeat, first) for every later request of an enterprise already in the group: suggested merges."""
+    first: dict[str, str] = {}
+    found: list[tuple[str, str]] = []
+    for request in counted(group, signals or {}):
+        if request.enterprise in first:
+            found.append((request.ticket_id, first[request.enterprise]))
+        else:
+            first[request.enterprise] = request.ticket_id
+    return found
+
+
+def suggests_meeting(value: Heat, policy: HotspotPolicy) -> bool:
+    """联合会商 when several departments are involved or a department already bounced a ticket."""
+    return len(value.departments) >= policy.meeting_min_departments or value.bounced > 0
+
+
+@dataclass(frozen=True)
+class StreetOutcome:
+    """One street after a batch: its groups, those that became hot now, and every hot one (to show)."""
+
+    groups: list[HotspotGroup]
+    detected: list[HotspotGroup]
+    hot: list[HotspotGroup]
+
+
+def settle_street(
+    groups: Sequence[HotspotGroup],
+    requests: Sequence[HotspotRequest],
+    signals: Mapping[str, TicketSignals],
+    policy: HotspotPolicy,
+    now: datetime,
+    common_words: tuple[str, ...] = (),
+) -> StreetOutcome:
+    """Add a batch's requests of one street, drop what left the window, and mark groups that became hot."""
+    current = list(groups)
+    for request in sorted(requests, key=lambda r: (r.at, r.ticket_id)):
+        current = add_request(current, request, policy, common_words)
+    settled: list[HotspotGroup] = []
+    detected: list[HotspotGroup] = []
+    for group in expire(current, policy, now):
+        if group.detected_at is None and is_hot(heat(group, policy, now, signals), policy):
+            group = group.model_copy(update={"detected_at": now})
+            detected.append(group)
+        settled.append(group)
+    return StreetOutcome(settled, detected, [g for g in settled if g.detected_at is not None])
+
+
+def hotspot_policy_problems(policy: HotspotPolicy) -> Iterator[tuple[str, str]]:
+    """(path, message) for every problem of the ``[hotspots]`` section the model alone does not catch."""
+    try:
+        parts = list(string.Formatter().parse(policy.alert_template))
+    except ValueError as exc:
+        yield "hotspots.alert_template", f"模板格式错误 bad template: {exc}"
+        return
+    for _, field, spec, conversion in parts:
+        if field is not None and (field not in TEMPLATE_FIELDS or spec or conversion):
+            known = ", ".join(TEMPLATE_FIELDS)
+            yield "hotspots.alert_template", f"未知字段 unknown field {{{field}}} (known: {known})"
