@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, ClassVar, Literal
 
@@ -31,7 +32,7 @@ from schemas.hotspots import (
     suggests_meeting,
 )
 from schemas.policy import DepartmentKind, RoutingPolicy
-from schemas.sla import SLA_EVENT_ADAPTER, SlaBreached, SlaEscalated, SlaWarning
+from schemas.sla import SLA_EVENT_ADAPTER, SlaBreached, SlaEscalated, SlaEvent, SlaWarning
 
 UNKNOWN_STREET = "未指明街道"
 NO_ENTERPRISE = "未填写企业"
@@ -93,6 +94,35 @@ class HotSpotDetected(Event):
     first_at: EventTime
     last_at: EventTime
     detected_at: EventTime
+
+
+@dataclass(frozen=True)
+class HotspotKeys:
+    """Redis keys of one installation's hot spots (``streams.hotspot_store`` writes them, the dashboard reads
+    ``view`` and ``index``)."""
+
+    prefix: str
+
+    def street(self, street: str) -> str:
+        return f"{self.prefix}hotspots:street:{street}"
+
+    def ticket(self, ticket_id: str) -> str:
+        return f"{self.prefix}hotspots:ticket:{ticket_id}"
+
+    def signals(self, ticket_id: str) -> str:
+        return f"{self.prefix}hotspots:signals:{ticket_id}"
+
+    @property
+    def view(self) -> str:
+        return f"{self.prefix}hotspots:view"
+
+    @property
+    def index(self) -> str:
+        return f"{self.prefix}hotspots:index"
+
+    @property
+    def pending(self) -> str:
+        return f"{self.prefix}hotspots:pending"
 
 
 def street_of(routed: TicketRouted, policy: RoutingPolicy) -> tuple[str, str]:
@@ -218,8 +248,9 @@ def _ticket(request: HotspotRequest) -> HotspotTicket:
     return HotspotTicket(ticket_id=request.ticket_id, enterprise=shown, title=request.title, at=request.at)
 
 
-AlertEvent = Annotated[SlaWarning | SlaBreached | SlaEscalated | HotSpotDetected, Field(discriminator="type")]
+AlertEvent = SlaEvent | HotSpotDetected
 """What the alert outbox carries: the recorder's SLA events and the hot-spot worker's reports."""
 ALERT_EVENT_ADAPTER: TypeAdapter[SlaWarning | SlaBreached | SlaEscalated | HotSpotDetected] = TypeAdapter(
-    AlertEvent, config=ConfigDict(defer_build=True)
+    Annotated[SlaWarning | SlaBreached | SlaEscalated | HotSpotDetected, Field(discriminator="type")],
+    config=ConfigDict(defer_build=True),
 )

@@ -41,7 +41,7 @@ if TYPE_CHECKING:
 
 __all__ = ["CliError", "intake_publisher", "print_json"]
 
-SERVICES = ("router", "recorder", "monitor", "alerter", "api")
+SERVICES = ("router", "recorder", "monitor", "alerter", "hotspots", "api")
 TICKET_PATH = frozenset({"router", "recorder"})  # started first and at normal priority
 BACKGROUND_DELAY_S = 2.5
 

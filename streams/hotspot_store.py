@@ -1,0 +1,180 @@
+"""Where the hot-spot worker keeps its groups: Redis, so they survive the worker and the broker.
+
+The embedded broker forgets every topic and offset when it restarts, so a Faust
+table's changelog would come back empty; Redis (append-only file) does not. One
+batch is one optimistic transaction: the streets it touches, the signals of their
+tickets and the ticket → street index are read under WATCH, the pure
+``settle_street`` decides, and everything it changed is written in one MULTI/EXEC
+(retried when another worker wrote one of the keys meanwhile):
+
+- ``{prefix}hotspots:street:<street>`` hash: group id → group JSON (the grouping's state);
+- ``{prefix}hotspots:ticket:<ticket id>``: its street; ``…:signals:<ticket id>``: its
+  ``TicketSignals`` (both expire a day after the window);
+- ``{prefix}hotspots:view`` hash and ``…:index`` sorted set: every hot spot as the office
+  reads it (``HotSpotDetected`` as it stands now), by detection time;
+- a newly hot group's report goes, in the same transaction, to ``{prefix}hotspots:pending``
+  (published to ``tickets.hotspots`` by the worker, then removed) and to the alert outbox
+  stream the alerter delivers from.
+
+So a group is reported once: whoever marks it detected also queues its report, in
+one transaction; a redelivered message finds its ticket grouped already and changes nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import redis
+
+from schemas.hotspot_events import (
+    HotSpotDetected,
+    HotspotKeys,
+    SignalEvent,
+    detected,
+    signal_after,
+    street_words,
+)
+from schemas.hotspots import HotspotGroup, HotspotRequest, TicketSignals, settle_street
+from schemas.outbox import alert_outbox_key
+from schemas.policy import RoutingPolicy
+
+log = logging.getLogger(__name__)
+
+DAY_S = 24 * 3600
+
+
+@dataclass
+class _Read:
+    """What one attempt read under WATCH: each street's groups (JSON and parsed), the tickets' signals."""
+
+    stored: dict[str, dict[str, str]] = field(default_factory=dict)
+    groups: dict[str, list[HotspotGroup]] = field(default_factory=dict)
+    signals: dict[str, TicketSignals] = field(default_factory=dict)
+
+
+class RedisHotspotStore:
+    """Apply a batch of routed requests and signals; return the reports of groups that became hot."""
+
+    def __init__(self, client: redis.Redis, prefix: str, policy: RoutingPolicy) -> None:
+        self.client = client
+        self.keys = HotspotKeys(prefix)
+        self.policy = policy
+        self.ttl_s = int(policy.hotspots.window.total_seconds()) + DAY_S
+        self.alert_outbox = alert_outbox_key(prefix)
+
+    def apply(
+        self,
+        requests: Sequence[HotspotRequest],
+        signal_events: Sequence[tuple[str, SignalEvent]],
+        now: datetime,
+    ) -> list[HotSpotDetected]:
+        while True:
+            with self.client.pipeline() as pipe:
+                try:
+                    return self._attempt(pipe, requests, signal_events, now)
+                except redis.WatchError:
+                    log.debug("hot-spot keys changed meanwhile; reading them again")
+
+    def _attempt(
+        self,
+        pipe: redis.client.Pipeline,
+        requests: Sequence[HotspotRequest],
+        signal_events: Sequence[tuple[str, SignalEvent]],
+        now: datetime,
+    ) -> list[HotSpotDetected]:
+        signalled = list(dict.fromkeys(ticket for ticket, _ in signal_events))
+        index_keys = [self.keys.ticket(t) for t in signalled]
+        if index_keys:
+            pipe.watch(*index_keys)  # type: ignore[no-untyped-call]
+        found = pipe.mget(index_keys) if index_keys else []
+        streets = list(dict.fromkeys([*(r.street for r in requests), *(_text(s) for s in found if s)]))
+        read = self._read(pipe, streets, [*signalled, *(r.ticket_id for r in requests)])
+        signals = dict(read.signals)
+        changed_signals: dict[str, TicketSignals] = {}
+        for ticket, event in signal_events:
+            changed_signals[ticket] = signals[ticket] = signal_after(signals.get(ticket), event)
+        reports: list[HotSpotDetected] = []
+        pipe.multi()
+        for ticket, value in changed_signals.items():
+            pipe.set(self.keys.signals(ticket), value.model_dump_json(), ex=self.ttl_s)
+        for request in requests:
+            pipe.set(self.keys.ticket(request.ticket_id), request.street, ex=self.ttl_s)
+        for street in streets:
+            mine = [r for r in requests if r.street == street]
+            reports += self._settle(pipe, street, read, mine, signals, now)
+        pipe.execute()
+        return reports
+
+    def _read(self, pipe: redis.client.Pipeline, streets: list[str], tickets: Iterable[str]) -> _Read:
+        """The streets' groups and the signals of every ticket in them (all watched)."""
+        read = _Read()
+        street_keys = [self.keys.street(s) for s in streets]
+        if street_keys:
+            pipe.watch(*street_keys)  # type: ignore[no-untyped-call]
+        for street, key in zip(streets, street_keys, strict=True):
+            read.stored[street] = {_text(k): _text(v) for k, v in pipe.hgetall(key).items()}
+            read.groups[street] = [HotspotGroup.model_validate_json(v) for v in read.stored[street].values()]
+        members = [t for groups in read.groups.values() for g in groups for t in g.ticket_ids]
+        wanted = list(dict.fromkeys([*tickets, *members]))
+        signal_keys = [self.keys.signals(t) for t in wanted]
+        if signal_keys:
+            pipe.watch(*signal_keys)  # type: ignore[no-untyped-call]
+            for ticket, raw in zip(wanted, pipe.mget(signal_keys), strict=True):
+                if raw:
+                    read.signals[ticket] = TicketSignals.model_validate_json(raw)
+        return read
+
+    def _settle(
+        self,
+        pipe: redis.client.Pipeline,
+        street: str,
+        read: _Read,
+        requests: Sequence[HotspotRequest],
+        signals: Mapping[str, TicketSignals],
+        now: datetime,
+    ) -> list[HotSpotDetected]:
+        stored = read.stored.get(street, {})
+        words = street_words(street, self.policy)
+        outcome = settle_street(
+            read.groups.get(street, []), requests, signals, self.policy.hotspots, now, words
+        )
+        kept = {g.group_id: g.model_dump_json() for g in outcome.groups}
+        key = self.keys.street(street)
+        gone = [gid for gid in stored if gid not in kept]
+        if gone:
+            pipe.hdel(key, *gone)
+        changed = {gid: raw for gid, raw in kept.items() if stored.get(gid) != raw}
+        if changed:
+            pipe.hset(key, mapping=changed)  # type: ignore[arg-type]
+        for group in outcome.hot:  # the office's view, refreshed as the group grows
+            view = detected(group, self.policy, now, signals)
+            pipe.hset(self.keys.view, view.hotspot_id, view.model_dump_json())
+            pipe.zadd(self.keys.index, {view.hotspot_id: view.detected_at.timestamp()}, nx=True)
+        reports = [detected(group, self.policy, now, signals) for group in outcome.detected]
+        for report in reports:
+            raw = report.model_dump_json()
+            pipe.hset(self.keys.pending, report.hotspot_id, raw)
+            pipe.xadd(self.alert_outbox, {"event": raw})
+            log.info("hot spot %s: %d tickets in %s", report.hotspot_id, len(report.tickets), street)
+        return reports
+
+    # ------------------------------------------------------------ publishing and reading
+
+    def pending(self) -> list[HotSpotDetected]:
+        """Reports not yet acknowledged by the broker (left by a crash, or a broker that refused them)."""
+        raw = self.client.hgetall(self.keys.pending)
+        return sorted(
+            (HotSpotDetected.model_validate_json(v) for v in raw.values()), key=lambda e: e.detected_at
+        )
+
+    def published(self, hotspot_ids: Iterable[str]) -> None:
+        ids = list(hotspot_ids)
+        if ids:
+            self.client.hdel(self.keys.pending, *ids)
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
