@@ -62,7 +62,11 @@ class Throughput:
     complete: bool
 
 
-async def _throughput(ctx: Context, name: str, records: Sequence[Record]) -> Throughput:
+async def _throughput(
+    ctx: Context, name: str, records: Sequence[Record], beside: list[subprocess.Popen[bytes]] | None = None
+) -> Throughput:
+    """The pipe's or the router's rate over ``records``; ``beside``: start the hot-spot worker next to it
+    (niced, as ``ztc run`` starts it) and leave it in that list."""
     settings, env = ctx.stack.fresh(name)
     source, target = settings.topics.submitted, settings.topics.routed
     await produce_all(ctx.stack.bootstrap, source, records)
@@ -88,6 +92,9 @@ async def _throughput(ctx: Context, name: str, records: Sequence[Record]) -> Thr
         ]
         child = ctx.stack.spawn(argv, env, f"pipe-{settings.group_prefix}")
     else:
+        if beside is not None:
+            argv = ["nice", "-n", "5", ctx.python, "-m", "ztc", "hotspots"]
+            beside.append(ctx.stack.spawn(argv, env, f"hotspots-{settings.group_prefix}"))
         child = ctx.stack.worker("router", env)
     try:
         complete = await watcher.wait_for(len(records), idle_s=60)

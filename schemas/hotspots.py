@@ -25,6 +25,7 @@ into another count in none of them. A group is hot when its heat reaches
 
 from __future__ import annotations
 
+import bisect
 import re
 import string
 import unicodedata
@@ -43,6 +44,9 @@ DEFAULT_COMMON_WORDS = (
     "请问", "请", "的", "了",
 )  # fmt: skip
 """Words nearly every request says; they tell no two problems apart."""
+
+COMPARED_MEMBERS = 32
+"""A request is compared with at most this many members of a group: its first and its latest."""
 
 
 TEMPLATE_FIELDS: dict[str, str] = {
@@ -144,7 +148,7 @@ class HotspotGroup(BaseModel):
 
     @property
     def last_at(self) -> datetime:
-        return max(r.at for r in self.requests)
+        return self.requests[-1].at  # requests are kept in (at, ticket id) order
 
     @property
     def ticket_ids(self) -> tuple[str, ...]:
@@ -175,13 +179,18 @@ def _common_pattern(words: tuple[str, ...]) -> re.Pattern[str] | None:
 
 
 @lru_cache(maxsize=16384)
-def shingles(text: str, n: int, common_words: tuple[str, ...] = ()) -> frozenset[str]:
-    """Character n-grams of length exactly ``n`` of the folded text, common words cut out."""
+def _folded_parts(text: str, common_words: tuple[str, ...]) -> tuple[str, ...]:
     folded = unicodedata.normalize("NFKC", text).lower()
     pattern = _common_pattern(common_words)
     if pattern is not None:
         folded = pattern.sub(" ", folded)
-    parts = [p for p in _NOISE.split(folded) if p]
+    return tuple(p for p in _NOISE.split(folded) if p)
+
+
+@lru_cache(maxsize=32768)
+def shingles(text: str, n: int, common_words: tuple[str, ...] = ()) -> frozenset[str]:
+    """Character n-grams of length exactly ``n`` of the folded text, common words cut out."""
+    parts = _folded_parts(text, common_words)
     grams = {p[i : i + n] for p in parts for i in range(len(p) - n + 1)}
     return frozenset(grams or {p for p in parts if len(p) < n})
 
@@ -215,7 +224,10 @@ def _resembles(
     if needed > 1:
         return False
     text = compared_text(request)
-    return any(similarity(text, compared_text(m), policy.ngram, words) >= needed for m in group.requests)
+    members = group.requests
+    if len(members) > COMPARED_MEMBERS:  # a big group: its first request and the latest ones
+        members = (members[0], *members[1 - COMPARED_MEMBERS :])
+    return any(similarity(text, compared_text(m), policy.ngram, words) >= needed for m in members)
 
 
 def add_request(
@@ -233,7 +245,8 @@ def add_request(
         return live
     words = (*policy.common_words, *common_words)
     linked = [g for g in live if g.street == request.street and _resembles(g, request, policy, words)]
-    rest = [g for g in live if g not in linked]
+    joined = {id(g) for g in linked}
+    rest = [g for g in live if id(g) not in joined]
     if not linked:
         opened = HotspotGroup(
             group_id=request.ticket_id,
@@ -250,19 +263,27 @@ def merge_groups(groups: Sequence[HotspotGroup], request: HotspotRequest | None 
 
     Ids do not depend on the order requests arrive in until a group is reported; then they stay.
     """
-    members = {r.ticket_id: r for g in groups for r in g.requests}
-    if request is not None:
-        members[request.ticket_id] = request
-    requests = tuple(sorted(members.values(), key=lambda r: (r.at, r.ticket_id)))
+    if len(groups) == 1 and request is not None:  # the usual case: one more request, kept in order
+        requests = list(groups[0].requests)
+        bisect.insort(requests, request, key=_order)
+    else:
+        members = {r.ticket_id: r for g in groups for r in g.requests}
+        if request is not None:
+            members[request.ticket_id] = request
+        requests = sorted(members.values(), key=_order)
     reported = sorted(
         (g for g in groups if g.detected_at is not None), key=lambda g: (g.detected_at, g.group_id)
     )
     if reported:
-        return reported[0].model_copy(update={"requests": requests})
+        return reported[0].model_copy(update={"requests": tuple(requests)})
     first = requests[0]
     return HotspotGroup(
-        group_id=first.ticket_id, street=first.street, category=first.category, requests=requests
+        group_id=first.ticket_id, street=first.street, category=first.category, requests=tuple(requests)
     )
+
+
+def _order(request: HotspotRequest) -> tuple[datetime, str]:
+    return request.at, request.ticket_id
 
 
 def _bounded(groups: list[HotspotGroup], policy: HotspotPolicy) -> list[HotspotGroup]:

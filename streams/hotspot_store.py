@@ -141,12 +141,15 @@ class RedisHotspotStore:
         outcome = settle_street(
             read.groups.get(street, []), requests, signals, self.policy.hotspots, now, words
         )
-        kept = {g.group_id: g.model_dump_json() for g in outcome.groups}
+        loaded = {
+            id(g) for g in read.groups.get(street, [])
+        }  # settle_street keeps unchanged groups as they are
+        kept = {g.group_id for g in outcome.groups}
         key = self.keys.street(street)
         gone = [gid for gid in stored if gid not in kept]
         if gone:
             pipe.hdel(key, *gone)
-        changed = {gid: raw for gid, raw in kept.items() if stored.get(gid) != raw}
+        changed = {g.group_id: g.model_dump_json() for g in outcome.groups if id(g) not in loaded}
         if changed:
             pipe.hset(key, mapping=changed)  # type: ignore[arg-type]
         for group in outcome.hot:  # the office's view, refreshed as the group grows
