@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from schemas.alert_policy import AlertPolicy, alert_policy_problems
 from schemas.events import Priority
-from schemas.hotspots import HotspotPolicy, hotspot_policy_problems
+from schemas.hotspot_policy import HotspotPolicy, hotspot_policy_problems
 from schemas.sla import SlaPolicy
 
 
