@@ -172,13 +172,20 @@ def add_request(
     request: HotspotRequest,
     policy: HotspotPolicy,
     common_words: tuple[str, ...] = (),
+    known: set[str] | None = None,
 ) -> list[HotspotGroup]:
     """The groups after ``request`` arrives (it joins only groups of its own street).
 
-    Groups whose last request left the window are dropped; a ticket already grouped changes nothing.
+    Groups whose last request left the window are dropped; a ticket already grouped changes nothing
+    (``known``: the tickets of ``groups``, when the caller keeps them).
     """
     live = [g for g in groups if request.at - g.last_at <= policy.window]
-    if any(request.ticket_id in g.ticket_ids for g in live):
+    grouped = (
+        request.ticket_id in known
+        if known is not None
+        else any(request.ticket_id in g.ticket_ids for g in live)
+    )
+    if grouped:
         return live
     words = (*policy.common_words, *common_words)
     linked = [g for g in live if g.street == request.street and _resembles(g, request, policy, words)]
@@ -313,8 +320,10 @@ def settle_street(
 ) -> StreetOutcome:
     """Add a batch's requests of one street, drop what left the window, and mark groups that became hot."""
     current = list(groups)
-    for request in sorted(requests, key=lambda r: (r.at, r.ticket_id)):
-        current = add_request(current, request, policy, common_words)
+    known = {r.ticket_id for g in current for r in g.requests}
+    for request in sorted(requests, key=_order):
+        current = add_request(current, request, policy, common_words, known)
+        known.add(request.ticket_id)
     settled: list[HotspotGroup] = []
     detected: list[HotspotGroup] = []
     for group in expire(current, policy, now):

@@ -7,7 +7,8 @@ tickets and the ticket → street index are read under WATCH, the pure
 ``settle_street`` decides, and everything it changed is written in one MULTI/EXEC
 (retried when another worker wrote one of the keys meanwhile):
 
-- ``{prefix}hotspots:street:<street>`` hash: group id → group JSON (the grouping's state);
+- ``{prefix}hotspots:street:<street>`` hash: group id → group JSON (the grouping's state; it
+  expires a day after the window once nothing more is written about the street);
 - ``{prefix}hotspots:ticket:<ticket id>``: its street; ``…:signals:<ticket id>``: its
   ``TicketSignals`` (both expire a day after the window);
 - ``{prefix}hotspots:view`` hash and ``…:index`` sorted set: every hot spot as the office
@@ -22,6 +23,7 @@ one transaction; a redelivered message finds its ticket grouped already and chan
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -37,7 +39,7 @@ from schemas.hotspot_events import (
     signal_after,
     street_words,
 )
-from schemas.hotspots import HotspotGroup, HotspotRequest, TicketSignals, settle_street
+from schemas.hotspots import COMPARED_MEMBERS, HotspotGroup, HotspotRequest, TicketSignals, settle_street
 from schemas.outbox import alert_outbox_key
 from schemas.policy import RoutingPolicy
 
@@ -104,7 +106,7 @@ class RedisHotspotStore:
             pipe.set(self.keys.ticket(request.ticket_id), request.street, ex=self.ttl_s)
         for street in streets:
             mine = [r for r in requests if r.street == street]
-            reports += self._settle(pipe, street, read, mine, signals, now)
+            reports += self._settle(pipe, street, read, mine, signals, now, changed_signals)
         pipe.execute()
         return reports
 
@@ -116,7 +118,7 @@ class RedisHotspotStore:
             pipe.watch(*street_keys)  # type: ignore[no-untyped-call]
         for street, key in zip(streets, street_keys, strict=True):
             read.stored[street] = {_text(k): _text(v) for k, v in pipe.hgetall(key).items()}
-            read.groups[street] = [HotspotGroup.model_validate_json(v) for v in read.stored[street].values()]
+            read.groups[street] = [decode_group(v) for v in read.stored[street].values()]
         members = [t for groups in read.groups.values() for g in groups for t in g.ticket_ids]
         wanted = list(dict.fromkeys([*tickets, *members]))
         signal_keys = [self.keys.signals(t) for t in wanted]
@@ -135,6 +137,7 @@ class RedisHotspotStore:
         requests: Sequence[HotspotRequest],
         signals: Mapping[str, TicketSignals],
         now: datetime,
+        signals_changed: Iterable[str] = (),
     ) -> list[HotSpotDetected]:
         stored = read.stored.get(street, {})
         words = street_words(street, self.policy)
@@ -149,10 +152,14 @@ class RedisHotspotStore:
         gone = [gid for gid in stored if gid not in kept]
         if gone:
             pipe.hdel(key, *gone)
-        changed = {g.group_id: g.model_dump_json() for g in outcome.groups if id(g) not in loaded}
+        changed = {g.group_id: encode_group(g) for g in outcome.groups if id(g) not in loaded}
         if changed:
             pipe.hset(key, mapping=changed)  # type: ignore[arg-type]
-        for group in outcome.hot:  # the office's view, refreshed as the group grows
+        pipe.expire(key, self.ttl_s)  # a street nobody writes about any more goes after the window
+        signalled = set(signals_changed)
+        for group in outcome.hot:  # the office's view, refreshed as the group grows or its tickets change
+            if id(group) in loaded and signalled.isdisjoint(group.ticket_ids):
+                continue
             view = detected(group, self.policy, now, signals)
             pipe.hset(self.keys.view, view.hotspot_id, view.model_dump_json())
             pipe.zadd(self.keys.index, {view.hotspot_id: view.detected_at.timestamp()}, nx=True)
@@ -181,3 +188,50 @@ class RedisHotspotStore:
 
 def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
+
+
+# ------------------------------------------------------------ the stored form of a group
+
+_MEMBER_FIELDS = ("ticket_id", "enterprise", "enterprise_name", "street", "category", "title", "text")
+
+
+def encode_group(group: HotspotGroup) -> str:
+    """A group as stored: members as short lists, the text kept only where a request is compared.
+
+    A busy street's group is read and written on every batch that touches the street, so its size
+    is what the worker pays: pydantic's JSON of a 1,400-member group cost ~20 ms each way.
+    """
+    compared = {0, *range(max(1, len(group.requests) - COMPARED_MEMBERS + 1), len(group.requests))}
+    members = [
+        [
+            *(getattr(r, name) for name in _MEMBER_FIELDS[:-1]),
+            r.text if i in compared else "",
+            r.at.isoformat(),
+            list(r.departments),
+        ]
+        for i, r in enumerate(group.requests)
+    ]
+    detected_at = group.detected_at.isoformat() if group.detected_at is not None else None
+    head = [group.group_id, group.street, group.category, detected_at]
+    return json.dumps({"v": 1, "group": head, "members": members}, ensure_ascii=False)
+
+
+def decode_group(raw: bytes | str) -> HotspotGroup:
+    """The group ``encode_group`` wrote (trusted: only this worker writes these keys)."""
+    doc = json.loads(raw)
+    group_id, street, category, detected_at = doc["group"]
+    requests = tuple(
+        HotspotRequest.model_construct(
+            **dict(zip(_MEMBER_FIELDS, m[:7], strict=True)),
+            at=datetime.fromisoformat(m[7]),
+            departments=tuple(m[8]),
+        )
+        for m in doc["members"]
+    )
+    return HotspotGroup.model_construct(
+        group_id=group_id,
+        street=street,
+        category=category,
+        requests=requests,
+        detected_at=datetime.fromisoformat(detected_at) if detected_at else None,
+    )

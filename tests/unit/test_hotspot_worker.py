@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from schemas.events import DeadLettered
 from schemas.hotspot_events import HotSpotDetected, SignalEvent, detected
-from schemas.hotspots import HotspotGroup, HotspotRequest
+from schemas.hotspots import COMPARED_MEMBERS, HotspotGroup, HotspotRequest
 from schemas.topics import Topics
+from streams.hotspot_store import decode_group, encode_group
 from streams.hotspot_worker import HotspotHandlers
 from streams.routing import route_ticket
 from tests.unit.factories import NOW, submission
@@ -116,3 +117,30 @@ def test_a_report_the_broker_refuses_stays_queued_until_a_later_send_goes_throug
     sender = MemorySender()
     assert asyncio.run(handlers(state, sender).publish_pending()) == 1
     assert state.queued == {} and [(t, k) for t, k, _ in sender.sent] == [(TOPICS.hotspots, b"T1")]
+
+
+def test_a_stored_group_reads_back_as_it_was_with_text_only_where_it_is_compared() -> None:
+    requests = tuple(
+        HotspotRequest(
+            ticket_id=f"T{i:02d}",
+            enterprise=f"e{i % 7}",
+            enterprise_name=f"企业{i % 7}",
+            street="street-loushan",
+            category="transport",
+            title=f"振华路封路 {i}",
+            text=f"振华路被施工围挡封住，货车进不来 {i}",
+            at=NOW + timedelta(minutes=i),
+            departments=("transport", "street-loushan"),
+        )
+        for i in range(40)
+    )
+    small = HotspotGroup(group_id="T00", street="street-loushan", category="transport", requests=requests[:5])
+    assert decode_group(encode_group(small)) == small
+    big = small.model_copy(update={"requests": requests, "detected_at": NOW})
+    back = decode_group(encode_group(big))
+    assert back.model_copy(update={"requests": ()}) == big.model_copy(update={"requests": ()})
+    kept = [i for i, r in enumerate(back.requests) if r.text]
+    assert kept == [0, *range(40 - COMPARED_MEMBERS + 1, 40)]
+    assert [r.model_copy(update={"text": ""}) for r in back.requests] == [
+        r.model_copy(update={"text": ""}) for r in requests
+    ]
