@@ -2,7 +2,7 @@
 
 Both read the same pre-loaded submissions on fresh topics, alternately, in the same run;
 the hot-spot worker reads ``tickets.routed`` as the router writes it, in its own consumer
-group and process (niced, as ``ztc run`` starts it), so what it costs the router is the CPU
+group and process (niced, as ``ztc run`` starts it, and started first), so what it costs the router is the CPU
 the two share on this machine.
 """
 
@@ -13,7 +13,7 @@ import subprocess
 
 from bench.context import Context
 from bench.report import Figure, Row, StageResult, at_least
-from bench.stack import cpu_seconds, stop
+from bench.stack import stop
 from bench.stages_kafka import Throughput, _throughput
 
 
@@ -23,13 +23,11 @@ def router_hotspots_stage(ctx: Context) -> StageResult:
     records = ctx.records("throughput", n)
     alone: list[Throughput] = []
     beside: list[Throughput] = []
-    worker_cpu: list[float] = []
     for _ in range(ctx.options.repeat):
         alone.append(asyncio.run(_throughput(ctx, "router", records)))
         workers: list[subprocess.Popen[bytes]] = []
         try:
             beside.append(asyncio.run(_throughput(ctx, "router", records, beside=workers)))
-            worker_cpu += [1000 * cpu_seconds(w.pid) / n for w in workers]
         finally:
             for worker in workers:
                 stop(worker)
@@ -44,8 +42,8 @@ def router_hotspots_stage(ctx: Context) -> StageResult:
         ),
         Row(
             "router-hotspots",
-            "hot-spot worker CPU per ticket, until the router is done",
-            Figure.of(worker_cpu, "ms"),
+            "hot-spot worker CPU per ticket, while the router ran",
+            Figure.of([r.beside_cpu_ms for r in beside], "ms"),
             Figure.of([r.cpu_ms for r in alone], "ms"),
             "the router's CPU per ticket",
         ),

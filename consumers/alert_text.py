@@ -210,9 +210,10 @@ def hotspot_link(link_base: str) -> str:
 
 def hotspot_line(event: HotSpotDetected) -> str:
     """The one line a sink without the policy says (ids and counts only)."""
+    count = event.ticket_count or len(event.tickets)
     return (
         f"【热点预警】{event.street_name} {event.hotspot_id}：{event.enterprise_count} 家企业、"
-        f"{len(event.tickets)} 件相似诉求，热度 {event.heat:.1f}；建议{event.suggestion_text}。"
+        f"{count} 件相似诉求，热度 {event.heat:.1f}；建议{event.suggestion_text}。"
     )
 
 
@@ -225,7 +226,7 @@ def hotspot_values(event: HotSpotDetected, policy: RoutingPolicy, link_base: str
         "category": category.name if category is not None else event.category,
         "sample": mask_personal(event.tickets[0].title or event.tickets[0].ticket_id),
         "enterprises": str(event.enterprise_count),
-        "tickets": str(len(event.tickets)),
+        "tickets": str(event.ticket_count or len(event.tickets)),
         "heat": f"{event.heat:.1f}",
         "departments": "、".join(_name(policy, d) for d in event.departments) or "无",
         "suggestion": event.suggestion_text + (f"；建议合并 {merges}" if event.merge_suggestions else ""),

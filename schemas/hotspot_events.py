@@ -81,6 +81,9 @@ class HotSpotDetected(Event):
     street_name: str
     category: Identifier
     tickets: tuple[HotspotTicket, ...] = Field(min_length=1)
+    ticket_count: int = Field(
+        default=0, ge=0, description="every request of the group; ``tickets`` lists the first and latest"
+    )
     enterprise_count: int = Field(ge=1)
     heat: float
     heat_enterprises: float = Field(description="the decayed sum over distinct enterprises")
@@ -227,6 +230,7 @@ def detected(
         street_name=department.name if department is not None else group.street,
         category=group.category,
         tickets=tuple(_ticket(r) for r in group.requests),
+        ticket_count=group.size,
         enterprise_count=value.enterprise_count,
         heat=value.total,
         heat_enterprises=value.enterprises,

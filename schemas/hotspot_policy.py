@@ -58,6 +58,9 @@ class HotspotPolicy(BaseModel):
         default=2, ge=1, description="departments involved from which a joint meeting (联合会商) is suggested"
     )
     max_groups: int = Field(default=500, ge=1, description="groups kept per street; the stalest go first")
+    max_members: int = Field(
+        default=200, ge=2, description="requests a group keeps: its first and latest (the rest are counted)"
+    )
     max_text_chars: int = Field(default=300, ge=20, description="of each request's text kept to compare")
     alert_template: str = Field(
         default=(

@@ -82,6 +82,12 @@ class HotspotGroup(BaseModel):
     category: str
     requests: tuple[HotspotRequest, ...]
     detected_at: datetime | None = None
+    more: int = 0
+    """requests no longer kept (past ``max_members``: all but the first and the latest)"""
+
+    @property
+    def size(self) -> int:
+        return len(self.requests) + self.more
 
     @property
     def last_at(self) -> datetime:
@@ -199,13 +205,16 @@ def add_request(
             requests=(request,),
         )
         return _bounded([*rest, opened], policy)
-    return _bounded([*rest, merge_groups([*linked], request)], policy)
+    return _bounded([*rest, merge_groups([*linked], request, policy.max_members)], policy)
 
 
-def merge_groups(groups: Sequence[HotspotGroup], request: HotspotRequest | None = None) -> HotspotGroup:
+def merge_groups(
+    groups: Sequence[HotspotGroup], request: HotspotRequest | None = None, max_members: int | None = None
+) -> HotspotGroup:
     """``groups`` (and ``request``) as one, named by the one already reported, else by the earliest request.
 
     Ids do not depend on the order requests arrive in until a group is reported; then they stay.
+    Past ``max_members`` the group keeps its first request and the latest ones, and counts the rest.
     """
     if len(groups) == 1 and request is not None:  # the usual case: one more request, kept in order
         requests = list(groups[0].requests)
@@ -215,14 +224,23 @@ def merge_groups(groups: Sequence[HotspotGroup], request: HotspotRequest | None 
         if request is not None:
             members[request.ticket_id] = request
         requests = sorted(members.values(), key=_order)
+    more = sum(g.more for g in groups)
+    if max_members is not None and len(requests) > max_members:
+        dropped = len(requests) - max_members
+        requests = [requests[0], *requests[1 + dropped :]]
+        more += dropped
     reported = sorted(
         (g for g in groups if g.detected_at is not None), key=lambda g: (g.detected_at, g.group_id)
     )
     if reported:
-        return reported[0].model_copy(update={"requests": tuple(requests)})
+        return reported[0].model_copy(update={"requests": tuple(requests), "more": more})
     first = requests[0]
     return HotspotGroup(
-        group_id=first.ticket_id, street=first.street, category=first.category, requests=tuple(requests)
+        group_id=first.ticket_id,
+        street=first.street,
+        category=first.category,
+        requests=tuple(requests),
+        more=more,
     )
 
 
@@ -318,7 +336,11 @@ def settle_street(
     now: datetime,
     common_words: tuple[str, ...] = (),
 ) -> StreetOutcome:
-    """Add a batch's requests of one street, drop what left the window, and mark groups that became hot."""
+    """Add a batch's requests of one street, drop what left the window, and mark groups that became hot.
+
+    A group past ``max_members`` no longer keeps every ticket: the caller leaves out requests it
+    grouped before (``streams.hotspot_store`` remembers every ticket's street for the window).
+    """
     current = list(groups)
     known = {r.ticket_id for g in current for r in g.requests}
     for request in sorted(requests, key=_order):

@@ -9,7 +9,8 @@ tickets and the ticket → street index are read under WATCH, the pure
 
 - ``{prefix}hotspots:street:<street>`` hash: group id → group JSON (the grouping's state; it
   expires a day after the window once nothing more is written about the street);
-- ``{prefix}hotspots:ticket:<ticket id>``: its street; ``…:signals:<ticket id>``: its
+- ``{prefix}hotspots:ticket:<ticket id>``: its street (a ticket found there was grouped before and
+  changes nothing, even when its group no longer keeps it); ``…:signals:<ticket id>``: its
   ``TicketSignals`` (both expire a day after the window);
 - ``{prefix}hotspots:view`` hash and ``…:index`` sorted set: every hot spot as the office
   reads it (``HotSpotDetected`` as it stands now), by detection time;
@@ -46,6 +47,8 @@ from schemas.policy import RoutingPolicy
 log = logging.getLogger(__name__)
 
 DAY_S = 24 * 3600
+WRITTEN_KEPT = 5000
+"""Groups this worker wrote last, with their stored form: read back unchanged, they are not decoded."""
 
 
 @dataclass
@@ -66,6 +69,7 @@ class RedisHotspotStore:
         self.policy = policy
         self.ttl_s = int(policy.hotspots.window.total_seconds()) + DAY_S
         self.alert_outbox = alert_outbox_key(prefix)
+        self._written: dict[str, tuple[str, HotspotGroup]] = {}
 
     def apply(
         self,
@@ -88,11 +92,16 @@ class RedisHotspotStore:
         now: datetime,
     ) -> list[HotSpotDetected]:
         signalled = list(dict.fromkeys(ticket for ticket, _ in signal_events))
-        index_keys = [self.keys.ticket(t) for t in signalled]
+        tickets = [*signalled, *dict.fromkeys(r.ticket_id for r in requests)]
+        index_keys = [self.keys.ticket(t) for t in tickets]
         if index_keys:
             pipe.watch(*index_keys)  # type: ignore[no-untyped-call]
-        found = pipe.mget(index_keys) if index_keys else []
-        streets = list(dict.fromkeys([*(r.street for r in requests), *(_text(s) for s in found if s)]))
+        values = pipe.mget(index_keys) if index_keys else []
+        found = {t: _text(v) for t, v in zip(tickets, values, strict=True) if v}
+        requests = [r for r in requests if r.ticket_id not in found]  # grouped before: changes nothing
+        streets = list(
+            dict.fromkeys([*(r.street for r in requests), *(found[t] for t in signalled if t in found)])
+        )
         read = self._read(pipe, streets, [*signalled, *(r.ticket_id for r in requests)])
         signals = dict(read.signals)
         changed_signals: dict[str, TicketSignals] = {}
@@ -118,7 +127,7 @@ class RedisHotspotStore:
             pipe.watch(*street_keys)  # type: ignore[no-untyped-call]
         for street, key in zip(streets, street_keys, strict=True):
             read.stored[street] = {_text(k): _text(v) for k, v in pipe.hgetall(key).items()}
-            read.groups[street] = [decode_group(v) for v in read.stored[street].values()]
+            read.groups[street] = [self._decoded(k, v) for k, v in read.stored[street].items()]
         members = [t for groups in read.groups.values() for g in groups for t in g.ticket_ids]
         wanted = list(dict.fromkeys([*tickets, *members]))
         signal_keys = [self.keys.signals(t) for t in wanted]
@@ -152,7 +161,7 @@ class RedisHotspotStore:
         gone = [gid for gid in stored if gid not in kept]
         if gone:
             pipe.hdel(key, *gone)
-        changed = {g.group_id: encode_group(g) for g in outcome.groups if id(g) not in loaded}
+        changed = {g.group_id: self._encoded(g) for g in outcome.groups if id(g) not in loaded}
         if changed:
             pipe.hset(key, mapping=changed)  # type: ignore[arg-type]
         pipe.expire(key, self.ttl_s)  # a street nobody writes about any more goes after the window
@@ -170,6 +179,18 @@ class RedisHotspotStore:
             pipe.xadd(self.alert_outbox, {"event": raw})
             log.info("hot spot %s: %d tickets in %s", report.hotspot_id, len(report.tickets), street)
         return reports
+
+    def _decoded(self, group_id: str, raw: str) -> HotspotGroup:
+        """The group a stored form holds; the one this worker wrote last is not decoded again."""
+        written = self._written.get(group_id)
+        return written[1] if written is not None and written[0] == raw else decode_group(raw)
+
+    def _encoded(self, group: HotspotGroup) -> str:
+        raw = encode_group(group)
+        if len(self._written) >= WRITTEN_KEPT:
+            self._written.clear()
+        self._written[group.group_id] = (raw, group)
+        return raw
 
     # ------------------------------------------------------------ publishing and reading
 
@@ -212,14 +233,14 @@ def encode_group(group: HotspotGroup) -> str:
         for i, r in enumerate(group.requests)
     ]
     detected_at = group.detected_at.isoformat() if group.detected_at is not None else None
-    head = [group.group_id, group.street, group.category, detected_at]
+    head = [group.group_id, group.street, group.category, detected_at, group.more]
     return json.dumps({"v": 1, "group": head, "members": members}, ensure_ascii=False)
 
 
 def decode_group(raw: bytes | str) -> HotspotGroup:
     """The group ``encode_group`` wrote (trusted: only this worker writes these keys)."""
     doc = json.loads(raw)
-    group_id, street, category, detected_at = doc["group"]
+    group_id, street, category, detected_at, more = doc["group"]
     requests = tuple(
         HotspotRequest.model_construct(
             **dict(zip(_MEMBER_FIELDS, m[:7], strict=True)),
@@ -234,4 +255,5 @@ def decode_group(raw: bytes | str) -> HotspotGroup:
         category=category,
         requests=requests,
         detected_at=datetime.fromisoformat(detected_at) if detected_at else None,
+        more=more,
     )

@@ -56,7 +56,7 @@ def _list(args: argparse.Namespace) -> int:
     if not found:
         print("暂无热点 no hot spots")
     for spot in found:
-        size = f"{spot.enterprise_count} 家企业 / {len(spot.tickets)} 件"
+        size = f"{spot.enterprise_count} 家企业 / {spot.ticket_count or len(spot.tickets)} 件"
         heat = f"热度 heat {spot.heat:.1f}"
         print(f"{spot.hotspot_id}  {spot.street_name}  {size}  {heat}  建议 {spot.suggestion_text}")
         for ticket in spot.tickets:

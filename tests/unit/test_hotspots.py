@@ -204,3 +204,9 @@ def test_a_group_is_detected_once() -> None:
     assert [g.group_id for g in first.detected] == ["t0"] and first.detected[0].detected_at == now
     again = settle_street(first.groups, [*batch, _request(9, text, "企业9", 3)], {}, policy, now)
     assert again.detected == [] and [len(g.requests) for g in again.hot] == [4]
+
+
+def test_a_big_group_keeps_its_first_and_latest_requests_and_counts_the_rest() -> None:
+    text = "振华路被施工围挡封住货车进不来"
+    (group,) = _group_all([_request(i, text, f"企业{i}", i) for i in range(6)], HotspotPolicy(max_members=3))
+    assert group.ticket_ids == ("t0", "t4", "t5") and group.more == 3 and group.size == 6
