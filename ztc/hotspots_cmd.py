@@ -32,7 +32,7 @@ def run_hotspots(settings: Any) -> int:
     from streams.hotspot_worker import build_hotspot_app
     from ztc.bootstrap import policy_for, redis_client
     from ztc.health import router_health, serve_worker_health
-    from ztc.services import prepare_topics
+    from ztc.supervisor import prepare_topics
 
     policy = policy_for(settings)
     prepare_topics(settings, policy)
