@@ -9,6 +9,7 @@ one hot spot is reported, listing those tickets, and it is reported once across 
 from __future__ import annotations
 
 import csv
+import json
 import signal
 import time
 from datetime import timedelta
@@ -26,7 +27,7 @@ from schemas.events import DeadLettered, TicketRouted, TicketSubmitted, now_in_d
 from schemas.hotspot_events import ALERT_EVENT_ADAPTER, HotSpotDetected
 from schemas.outbox import alert_outbox_key
 from schemas.settings import Settings
-from tests.integration.conftest import Services
+from tests.integration.conftest import Services, ztc
 
 pytestmark = pytest.mark.integration
 
@@ -119,6 +120,8 @@ def test_one_blocked_road_from_nine_enterprises_is_one_hot_spot_reported_once_ac
         assert spot.enterprise_count == 9 and spot.street == "street-loushan"
         assert spot.suggestion == "joint_meeting"  # transport, the street office and the triage desk involved
         assert len(spot.merge_suggestions) == 3  # three enterprises wrote twice
+        listed = json.loads(ztc(settings, "hotspots", "list", "--json", check=True).stdout)
+        assert [len(h["tickets"]) for h in listed] == [12] and listed[0]["hotspot_id"] == spot.hotspot_id
         (event,) = reported(settings)
         assert event.hotspot_id == spot.hotspot_id and {t.ticket_id for t in event.tickets} <= road
         assert [a.event_id for a in hotspot_alerts(client, settings)] == [event.event_id]
