@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from schemas.alert_policy import AlertPolicy, alert_policy_problems
 from schemas.events import Priority
+from schemas.hotspot_policy import HotspotPolicy, hotspot_policy_problems
 from schemas.sla import SlaPolicy
 
 
@@ -159,6 +160,7 @@ class RoutingPolicy(BaseModel):
     sla: SlaPolicy = Field(default_factory=SlaPolicy)
     privacy: PrivacyPolicy = Field(default_factory=PrivacyPolicy)
     alerts: AlertPolicy = Field(default_factory=AlertPolicy)
+    hotspots: HotspotPolicy = Field(default_factory=HotspotPolicy)
 
     def department(self, code: str) -> Department | None:
         return next((d for d in self.departments if d.code == code), None)
@@ -229,6 +231,8 @@ def _reference_problems(policy: RoutingPolicy) -> Iterator[PolicyProblem]:
             except re.error as exc:
                 yield PolicyProblem(path=f"rules[{i}].pattern", message=f"invalid regex: {exc}")
     for path, message in alert_policy_problems(policy.alerts, frozenset(codes)):
+        yield PolicyProblem(path=path, message=message)
+    for path, message in hotspot_policy_problems(policy.hotspots):
         yield PolicyProblem(path=path, message=message)
     yield from _group_problems(policy)
     rule_ids = [r.id for r in policy.rules]

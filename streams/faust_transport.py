@@ -34,6 +34,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, cast
 
 import faust
+from aiokafka import AIOKafkaProducer
 from faust.tables import TableManager
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import Message, TopicT
@@ -134,3 +135,13 @@ class PromptApp(faust.App):
         for name in topic.topics:
             self.batch_handlers[name] = handler
         self.topics.add(topic)
+
+
+def aiokafka_producer(app: faust.App) -> AIOKafkaProducer:
+    """The aiokafka producer inside Faust's (started with the app; raises ``NotReady`` before)."""
+    return cast(faust_aiokafka.Producer, app.producer)._ensure_producer()
+
+
+def raw_topic(app: faust.App, name: str) -> Any:
+    """A topic of bytes keys and values, read and written as they are."""
+    return app.topic(name, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from schemas.ticket import TicketRecord
     from ztc.supervisor import Supervisor
 
-SERVICES = ("router", "recorder", "monitor", "alerter", "api")
+SERVICES = ("router", "recorder", "monitor", "alerter", "hotspots", "api")
 TICKET_PATH = ("router", "recorder")  # started first, held until the stack is up, at normal priority
 BACKGROUND_DELAY_S = 2.5
 

@@ -215,7 +215,7 @@ class StackWatch:
     event in the outbox is made due, and the workers start again and replay it.
     """
 
-    KAFKA_WORKERS = ("router", "recorder", "monitor")
+    KAFKA_WORKERS = ("router", "recorder", "monitor", "hotspots")
     UNANSWERED_CHECKS = 5
     """A live process must fail this many checks in a row (one a second) before it is restarted."""
 

@@ -40,6 +40,7 @@ from consumers.attachment_pages import (
 from consumers.attachment_store import AttachmentStore
 from consumers.dashboard import STATIC, TEMPLATES, TicketPage, dashboard_router, make_templates
 from consumers.department_api import Performer, department_router
+from consumers.hotspot_views import hotspot_router, recent_hotspots
 from consumers.inbox_index import InboxIndex, RedisInboxIndex
 from consumers.metrics import CountRequests, TicketGauges, exposition
 from consumers.status_page import StatusPages, status_router
@@ -54,6 +55,7 @@ from producers.outbox import RedisOutbox
 from producers.publisher import TicketPublisher
 from producers.robot_gateway import RobotSecrets, group_street, robot_router
 from schemas.events import now_in_district
+from schemas.hotspot_events import HotSpotDetected
 from schemas.policy import RoutingPolicy
 from schemas.settings import Settings
 from schemas.status_links import StatusLinks
@@ -201,6 +203,7 @@ def web_pages(resources: PageResources) -> APIRouter:
     pages.include_router(work_router(work, sessions))
     pages.include_router(export_router(work, sessions))
     pages.include_router(notice_router(work, sessions))
+    pages.include_router(hotspot_router(_hotspot_reader(resources), sessions, templates, clock))
     pages.include_router(
         action_router(
             resources.store,
@@ -215,6 +218,16 @@ def web_pages(resources: PageResources) -> APIRouter:
     admin = AdminPages(resources.accounts, resources.passwords, templates, policy.department_codes, clock)
     pages.include_router(admin_router(admin, sessions))
     return pages
+
+
+def _hotspot_reader(resources: PageResources) -> Callable[[], list[HotSpotDetected]]:
+    """The hot spots the worker keeps beside the tickets (none where the store is not Redis)."""
+
+    def read() -> list[HotSpotDetected]:
+        client = getattr(resources.store(), "client", None)
+        return recent_hotspots(client, resources.settings.redis_prefix) if client is not None else []
+
+    return read
 
 
 def status_pages(resources: Resources) -> APIRouter:

@@ -101,7 +101,8 @@ def test_a_dead_broker_is_restarted_at_once_with_topics_and_outbox_before_the_wo
     stack.alive["broker"] = stack.ready["broker"] = False
     notes = watcher.check()
     assert stack.restarted == ["broker"]
-    assert calls == ["halt router,recorder,monitor", "topics", "replay", "resume router,recorder,monitor"]
+    workers = "router,recorder,monitor,hotspots"
+    assert calls == [f"halt {workers}", "topics", "replay", f"resume {workers}"]
     assert "7 unconfirmed events re-published" in notes[-1]
 
 
