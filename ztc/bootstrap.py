@@ -21,6 +21,7 @@ if TYPE_CHECKING:  # imported where used: a CLI command pays only for what it ne
     from schemas.policy import RoutingPolicy
     from schemas.status_links import StatusLinks
     from streams.classifier import TextClassifier
+    from streams.model_watch import ModelWatch
 
 DEFAULT_POLICY = Path(str(files("deploy") / "policy" / "default.toml"))
 
@@ -82,20 +83,35 @@ def model_path(policy_file: Path, model: str) -> Path:
 def load_model(policy_file: Path, policy: RoutingPolicy) -> TextClassifier | None:
     """The policy's classifier, loaded and checked; ModelLoadError (one line) if it is not usable."""
     from streams.classifier import ModelLoadError, TextClassifier
+    from streams.routing import model_fit_problem
 
     if policy.model is None:
         return None
     path = model_path(policy_file, policy.model)
     model = TextClassifier.load(path)
-    unknown = [c.code for c in policy.categories if not set(c.model_labels or (c.code,)) & set(model.labels)]
-    if len(unknown) == len(policy.categories):
-        raise ModelLoadError(f"{path}: none of its labels maps to a category of policy {policy.version}")
+    problem = model_fit_problem(model.labels, policy)
+    if problem is not None:
+        raise ModelLoadError(f"{path}: {problem}")
     return model
 
 
 def model_for(settings: Settings, policy: RoutingPolicy) -> TextClassifier | None:
     """The classifier of the policy the settings name (see ``load_model``)."""
     return load_model(settings.policy_path or DEFAULT_POLICY, policy)
+
+
+def router_model(settings: Settings, policy: RoutingPolicy) -> tuple[TextClassifier | None, ModelWatch]:
+    """The model a router starts with — the one ``ztc classify switch`` made active, else the policy's —
+    and the watch that hands it later switches. A policy model that cannot be used raises
+    ``ModelLoadError`` (the router must not start); a switched-to one that cannot is logged and passed by."""
+    from streams.model_registry import ModelRegistry
+    from streams.model_watch import ModelWatch
+
+    own = model_for(settings, policy)
+    watch = ModelWatch(ModelRegistry(redis_client(settings), settings.redis_prefix), policy, own, own)
+    watch.poll()
+    swap = watch.take()
+    return (swap.model if swap is not None else own), watch
 
 
 def redis_url(settings: Settings) -> str:
