@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import unicodedata
 from collections.abc import Iterator
 from pathlib import Path
@@ -179,15 +180,23 @@ def _print_status(settings: Settings, registry: ModelRegistry) -> int:
 # ------------------------------------------------------------------ compare
 
 
-def _model(settings: Settings, policy: RoutingPolicy, which: str) -> TextClassifier | None:
+def model_named(settings: Settings, policy: RoutingPolicy, which: str) -> TextClassifier | None:
+    """``policy`` (the policy's own), ``current`` (the routers' active one, else the policy's) or a file."""
     from streams.classifier import TextClassifier
     from ztc.bootstrap import model_for
 
     if which == POLICY:
         return model_for(settings, policy)
     if which == CURRENT:
-        pointer = _registry(settings).active()
-        return _registry(settings).load(pointer) if pointer is not None else model_for(settings, policy)
+        from redis.exceptions import ConnectionError as RedisDown
+
+        registry = _registry(settings)
+        try:
+            pointer = registry.active()
+        except RedisDown:
+            print("Redis 无法连接，按政策自带模型 / Redis unreachable: the policy's model", file=sys.stderr)
+            pointer = None
+        return registry.load(pointer) if pointer is not None else model_for(settings, policy)
     return TextClassifier.load(Path(which))
 
 
@@ -203,7 +212,7 @@ def _csv_cases(path: Path, policy: RoutingPolicy) -> list[Case]:
     cases = []
     for i, (text, label) in enumerate(zip(texts, labels, strict=True)):
         if label in category_of:
-            fields = {"channel": "import", "channel_message_id": f"compare-{i}", "text": text}
+            fields = {"channel": "cli", "channel_message_id": f"compare-{i}", "text": text}
             cases.append(Case(build_submission(fields, now), category_of[label], now))
     print(f"数据 / data: {path}: {len(cases)} of {len(texts)} rows have a category of the policy")
     return cases
@@ -225,7 +234,7 @@ def run_compare(args: argparse.Namespace) -> int:
     settings = settings_from_env()
     policy = policy_for(settings)
     try:
-        old, new = _model(settings, policy, args.old), _model(settings, policy, args.new)
+        old, new = model_named(settings, policy, args.old), model_named(settings, policy, args.new)
         cases = _csv_cases(args.data, policy) if args.data else _history_cases(settings, policy, args.last)
     except (ModelLoadError, ValueError, OSError) as exc:
         raise CliError(f"无法比较 cannot compare: {exc}") from None
@@ -273,7 +282,7 @@ def comparison_lines(result: Comparison, threshold: float, shown: int) -> list[s
         ("自动派单占比 auto-routed share", old.auto_share, new.auto_share),
         (f"自动派单精确率 precision at ≥ {threshold}", old.auto_precision, new.auto_precision),
     ]
-    lines = [f"样本 / n = {old.n}", f"{_cell('指标 metric', 42)}{'旧 old':>8}{'新 new':>8}"]
+    lines = [f"样本 / n = {old.n}", f"{_cell('指标 metric', 42)}   旧 old   新 new"]
     lines += [f"{_cell(name, 42)}{a:>10.3f}{b:>10.3f}" for name, a, b in rows]
     lines.append(f"{_cell('类别 category', 24)}{_cell('件数 n', 10)}{_cell('旧对 old ok', 14)}新对 new ok")
     for category, n in sorted(result.support.items(), key=lambda kv: (-kv[1], kv[0])):

@@ -117,6 +117,11 @@ def test_train_from_history_compare_and_switch_without_restarting_the_router(
     table = ztc(settings, "classify", "compare", "current", str(new_model), check=True).stdout
     assert "准确率 accuracy" in table and "transport" in table and "routes that change: 6" in table
 
+    what_if = ztc(settings, "route", "--replay", "--model", str(new_model), "--as-json", check=True).stdout
+    replayed = json.loads(what_if)
+    assert replayed["n"] == 7 and replayed["changed"] == 6  # the food licence stays with approval
+    assert replayed["leads"]["transport"] == [0, 6] and replayed["leads"]["office"] == [6, 0]
+
     damaged = tmp_path / "damaged.json"
     damaged.write_bytes(new_model.read_bytes()[:-200])
     refused = ztc(settings, "classify", "switch", str(damaged))

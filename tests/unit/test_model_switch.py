@@ -21,6 +21,7 @@ from streams.metrics import RouterMetrics
 from streams.model_compare import Case, compare_models
 from streams.model_registry import ActiveModel
 from streams.model_watch import ModelWatch
+from streams.replay import Router, replay
 from streams.router_steps import Origin, RouterSteps, SeenMessages
 from streams.routing import route_ticket
 from tests.unit.factories import NOW, submission
@@ -230,3 +231,69 @@ def test_compare_scores_both_models_as_routed_and_lists_the_changes(small: TextC
     assert [change.ticket_id for change in result.changes] == changed and changed
     same = compare_models(cases, POLICY, small, small)
     assert same.changes == [] and same.old.accuracy == same.new.accuracy
+
+
+# -- replay ----------------------------------------------------------------------------------------
+
+
+def test_replay_counts_the_routes_a_candidate_would_change_and_the_leads_by_department(
+    small: TextClassifier,
+) -> None:
+    cases = [
+        (submission(text, ticket_id=f"ZTC-20261127-{i:08d}", channel_message_id=text), NOW)
+        for i, text in enumerate(t for items in TEXTS.values() for t in items)
+    ]
+    same = replay(cases, Router(POLICY, small), Router(POLICY, small))
+    assert same.n == 8 and same.changes == [] and same.leads_now == same.leads_then
+    rules_alone = replay(cases, Router(POLICY, small), Router(POLICY, None))
+    assert rules_alone.leads_now["transport"] == 4 and rules_alone.changes
+    assert sum(rules_alone.leads_then.values()) == 8
+    assert rules_alone.departments[0] in {"transport", "hrss", "office"}
+
+
+def test_route_replay_over_a_jsonl_file_publishes_nothing_and_says_what_would_change(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ztc.cli import main
+
+    monkeypatch.setenv("ZTC_REDIS_URL", "redis://127.0.0.1:1")  # nothing there: the live side warns
+    lines = [json.dumps({"text": text}, ensure_ascii=False) for items in TEXTS.values() for text in items]
+    (tmp_path / "t.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    policy = tmp_path / "rules-only.toml"
+    policy.write_text(
+        DEFAULT_POLICY.read_text(encoding="utf-8").replace('model = "default-model.json"\n', "")
+    )
+    assert main(["route", "--replay", str(tmp_path / "t.jsonl"), "--policy", str(policy), "--as-json"]) == 0
+    out = capsys.readouterr()
+    report = json.loads(out.out)
+    assert report["n"] == 8 and report["changed"] == len(report["changes"]) > 0
+    assert "Redis unreachable" in out.err
+    (tmp_path / "bad.jsonl").write_text('{"text": ""}\n', encoding="utf-8")
+    assert main(["route", "--replay", str(tmp_path / "bad.jsonl")]) == 2
+    assert "bad.jsonl:1" in capsys.readouterr().err
+
+
+def test_classify_compare_on_a_csv_prints_the_table_and_refuses_a_bad_model_in_one_line(
+    small: TextClassifier, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from ztc.cli import main
+
+    small.save(tmp_path / "small.json")
+    rows = [f"{text},{label}" for label, items in TEXTS.items() for text in items]
+    (tmp_path / "held.csv").write_text("text,label\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    shipped = str(DEFAULT_POLICY.parent / "default-model.json")
+    args = [
+        "classify",
+        "compare",
+        shipped,
+        str(tmp_path / "small.json"),
+        "--data",
+        str(tmp_path / "held.csv"),
+    ]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "样本 / n = 8" in out and "准确率 accuracy" in out and "自动派单精确率 precision at ≥ 0.6" in out
+    (tmp_path / "bad.json").write_text("{", encoding="utf-8")
+    assert main([*args[:3], str(tmp_path / "bad.json"), *args[4:]]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "无法比较 cannot compare" in err and "bad.json" in err
