@@ -45,6 +45,7 @@ from pydantic import (
 )
 
 from schemas.attachments import AttachedFiles
+from schemas.model_stamp import ModelSha256, ModelVersion
 from schemas.ticket_ids import canonical_ticket_id as canonical_ticket_id  # re-exported
 from schemas.ticket_ids import ticket_id_for as ticket_id_for  # re-exported
 
@@ -285,6 +286,8 @@ class TicketRouted(Event):
         max_length=64,
         description="the RerouteRequested this decision answers; None for a first routing",
     )
+    model_version: ModelVersion = None
+    model_sha256: ModelSha256 = None
 
     @property
     def departments(self) -> tuple[str, ...]:

@@ -102,6 +102,13 @@ class Settings(BaseModel):
         description="consumer-group heartbeat; a dead worker's partitions move to the others after "
         "the session timeout, so keep it at most a third of ZTC_SESSION_TIMEOUT_S",
     )
+    model_check_s: float = Field(
+        default=2.0,
+        ge=0.1,
+        le=3600,
+        description="how often a router asks Redis which classifier model is active (`ztc classify "
+        "switch`); a switch reaches every router within about this long, between two batches",
+    )
     alert_sinks: str = Field(default="log", description="comma list of log, webhook, redis")
     alert_webhook_url: str | None = Field(default=None, description="group-robot webhook (WeCom/DingTalk)")
     alert_channel: str = Field(default="ztc:alerts", description="Redis pub/sub channel for alerts")

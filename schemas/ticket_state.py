@@ -147,6 +147,13 @@ def answers_reroute(state: TicketRecord, event: TicketRouted) -> bool:
     )
 
 
+def _model_details(event: TicketRouted) -> dict[str, str]:
+    """The model that scored a decision, in its history line (nothing for a decision without one)."""
+    if event.model_sha256 is None:
+        return {}
+    return {"model_version": event.model_version or "", "model_sha256": event.model_sha256}
+
+
 def _apply_routed(state: TicketRecord | None, event: TicketRouted) -> TicketRecord:
     if state is not None and state.submission.dedupe_key != event.submission.dedupe_key:
         refuse(
@@ -171,6 +178,7 @@ def _apply_routed(state: TicketRecord | None, event: TicketRouted) -> TicketReco
             "co_departments": list(event.co_departments),
             "rules_fired": [hit.rule_id for hit in event.rules_fired],
             "policy_version": event.policy_version,
+            **_model_details(event),
         },
     )
     lead_role = AssignmentRole.triage if event.manual_triage else AssignmentRole.lead

@@ -18,6 +18,7 @@ both import this module, never the other way round.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from collections import Counter
@@ -52,8 +53,28 @@ _LOG_TF = np.concatenate([[0.0], _LOG_TF])  # indexed by the count itself
 FloatArray = npt.NDArray[np.float64]
 
 
+UNVERSIONED = "unversioned"
+"""The version of a model file written before models carried one."""
+MAX_VERSION_CHARS = 64
+
+
 class ModelLoadError(ValueError):
     """A model file is missing, corrupt, of another format/version, or not a model."""
+
+
+@dataclass(frozen=True)
+class ModelIdentity:
+    """Which model decided: the version its training gave it and the SHA-256 of its file's bytes.
+
+    The hash is of the bytes as written (what is deployed is what is hashed), so two files with
+    the same version but different weights never pass for one another."""
+
+    version: str
+    sha256: str
+
+    @property
+    def short(self) -> str:
+        return f"{self.version}@{self.sha256[:12]}"
 
 
 @dataclass(frozen=True)
@@ -77,10 +98,13 @@ class _Block:
 class TextClassifier:
     """A trained classifier. Build with `streams.classifier_train.fit` or `TextClassifier.load`."""
 
-    def __init__(self, payload: Mapping[str, Any]) -> None:
-        """Build from a validated model payload (see `_validate`); raises ValueError."""
+    def __init__(self, payload: Mapping[str, Any], sha256: str | None = None) -> None:
+        """Build from a validated model payload (see `_validate`); raises ValueError.
+
+        ``sha256``: of the bytes the payload was read from (``from_bytes``); else of ``to_bytes()``."""
         _validate(payload)
         self._payload: dict[str, Any] = dict(payload)
+        self._sha256 = sha256
         self.labels: tuple[str, ...] = tuple(payload["labels"])
         self._options = NormaliseOptions.from_dict(payload["normalise"])
         self._intercept: FloatArray = np.asarray(payload["intercept"], dtype=np.float64)
@@ -93,6 +117,13 @@ class TextClassifier:
         self._idf = np.concatenate([text.idf, title.idf, [0.0]])
         self._coef = np.vstack([text.coef, title.coef, np.zeros((1, len(self.labels)))])
         self._title_scale = title.scale
+
+    @property
+    def identity(self) -> ModelIdentity:
+        """The model's version and content hash (stamped on every routing decision it makes)."""
+        if self._sha256 is None:
+            self._sha256 = hashlib.sha256(self.to_bytes()).hexdigest()
+        return ModelIdentity(str(self._payload.get("version", UNVERSIONED)), self._sha256)
 
     @property
     def metadata(self) -> dict[str, Any]:
@@ -210,13 +241,16 @@ class TextClassifier:
     def to_payload(self) -> dict[str, Any]:
         return dict(self._payload)
 
+    def to_bytes(self) -> bytes:
+        """The model file's bytes, as `save` writes them."""
+        text = json.dumps(self._payload, ensure_ascii=False, separators=(",", ":"))
+        return (text + "\n").encode("utf-8")
+
     def save(self, path: Path) -> None:
         """Write the model as JSON (atomically: a temporary file, then rename)."""
         path = Path(path)
         tmp = path.with_name(path.name + ".tmp")
-        with tmp.open("w", encoding="utf-8") as handle:
-            json.dump(self._payload, handle, ensure_ascii=False, separators=(",", ":"))
-            handle.write("\n")
+        tmp.write_bytes(self.to_bytes())
         tmp.replace(path)
 
     @classmethod
@@ -224,13 +258,21 @@ class TextClassifier:
         """Read a model written by `save`; raises `ModelLoadError` on any problem."""
         path = Path(path)
         try:
-            raw = path.read_text(encoding="utf-8")
+            raw = path.read_bytes()
         except FileNotFoundError:
             raise ModelLoadError(f"{path}: model file not found") from None
-        except (OSError, UnicodeDecodeError) as exc:
+        except OSError as exc:
             raise ModelLoadError(f"{path}: cannot read model file ({exc})") from None
+        return cls.from_bytes(raw, str(path))
+
+    @classmethod
+    def from_bytes(cls, raw: bytes, source: str) -> TextClassifier:
+        """A model from a file's bytes (``source`` names it in errors); raises `ModelLoadError`."""
+        path = source
         try:
-            payload = json.loads(raw)
+            payload = json.loads(raw.decode("utf-8"))
+        except UnicodeDecodeError as exc:
+            raise ModelLoadError(f"{path}: cannot read model file ({exc})") from None
         except json.JSONDecodeError as exc:
             raise ModelLoadError(f"{path}: not valid JSON ({exc})") from None
         if not isinstance(payload, dict) or payload.get("format") != FORMAT_NAME:
@@ -241,7 +283,7 @@ class TextClassifier:
                 f"{path}: unsupported model format version {version!r} (expected {FORMAT_VERSION})"
             )
         try:
-            return cls(payload)
+            return cls(payload, hashlib.sha256(raw).hexdigest())
         except (ValueError, TypeError, KeyError) as exc:
             raise ModelLoadError(f"{path}: invalid model ({exc})") from None
 
@@ -273,6 +315,9 @@ def _validate(payload: Mapping[str, Any]) -> None:
         raise ValueError("'labels' must be a list of at least two strings")
     if len(set(labels)) != len(labels):
         raise ValueError("'labels' has duplicates")
+    version = payload.get("version", UNVERSIONED)
+    if not isinstance(version, str) or not 0 < len(version) <= MAX_VERSION_CHARS or not version.isprintable():
+        raise ValueError(f"'version' must be a printable string of 1-{MAX_VERSION_CHARS} characters")
     if not isinstance(payload.get("normalise"), dict):
         raise ValueError("'normalise' must be an object")
     _check_numbers(payload.get("intercept"), len(labels), "intercept")

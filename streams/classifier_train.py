@@ -61,8 +61,9 @@ def fit(
     seed: int = 0,
     lexicon: Sequence[tuple[str, str]] = (),
     config: TrainConfig = TrainConfig(),
+    version: str | None = None,
 ) -> TextClassifier:
-    """Train a `TextClassifier` (see the module docstring)."""
+    """Train a `TextClassifier` (see the module docstring); ``version`` names it in every decision."""
     if len(texts) != len(labels):
         raise ValueError(f"{len(texts)} texts but {len(labels)} labels")
     classes = sorted(set(labels))
@@ -78,6 +79,7 @@ def fit(
     payload: dict[str, Any] = {
         "format": FORMAT_NAME,
         "format_version": FORMAT_VERSION,
+        **({"version": version} if version is not None else {}),
         "labels": classes,
         "normalise": config.normalise.to_dict(),
         "blocks": [],

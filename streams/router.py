@@ -38,6 +38,7 @@ from schemas.topics import Consumed
 from streams.faust_transport import PromptApp, aiokafka_producer, raw_topic
 from streams.kafka_security import faust_credentials
 from streams.metrics import RouterMetrics
+from streams.model_watch import ModelWatch
 from streams.record_batches import BatchSender, RecordSender
 from streams.router_steps import Origin, RouterSteps, SeenMessages, StepOutput
 from streams.routing import LabelModel
@@ -56,12 +57,26 @@ UNDELIVERABLE_EXIT = 75
 class RouterHandlers:
     """Route or re-route a batch of consumed messages; return once every output is acknowledged."""
 
-    def __init__(self, steps: RouterSteps, sender: RecordSender, seen: SeenMessages | None = None) -> None:
+    def __init__(
+        self,
+        steps: RouterSteps,
+        sender: RecordSender,
+        seen: SeenMessages | None = None,
+        watch: ModelWatch | None = None,
+    ) -> None:
         self.steps = steps
         self.sender = sender
         self.seen = seen if seen is not None else SeenMessages()
+        self.watch = watch
+
+    def _switch_model(self) -> None:
+        """Between batches: take the model ``ztc classify switch`` made active, if it changed."""
+        swap = self.watch.take() if self.watch is not None else None
+        if swap is not None:
+            self.steps.use_model(swap.model)
 
     async def route(self, messages: Sequence[Consumed]) -> None:
+        self._switch_model()
         outputs = []
         for message in messages:
             where = origin(message)
@@ -72,6 +87,7 @@ class RouterHandlers:
         await self._deliver(outputs, "route")
 
     async def reroute(self, messages: Sequence[Consumed]) -> None:
+        self._switch_model()
         outputs = []
         for message in messages:
             where = origin(message)
@@ -102,18 +118,20 @@ def build_router_app(
     clock: Clock,
     model: LabelModel | None = None,
     metrics: RouterMetrics | None = None,
+    watch: ModelWatch | None = None,
 ) -> PromptApp:
     """Compose the router: app, topics and handlers. Connects nothing until started.
 
     ``metrics`` are the counters the caller exposes (``ztc`` serves their registry);
     without them the router counts into a registry of its own that nobody scrapes.
+    ``watch`` hands over the model ``ztc classify switch`` makes active, between batches.
     """
     counts = metrics if metrics is not None else RouterMetrics.registered_in(CollectorRegistry())
     app = _faust_app(settings)
     names = settings.topics
     steps = RouterSteps(names, policy, clock, counts, model)
     seen = SeenMessages(window=timedelta(days=policy.dedupe_window_days), clock=clock)
-    handlers = RouterHandlers(steps, BatchSender(lambda: aiokafka_producer(app)), seen)
+    handlers = RouterHandlers(steps, BatchSender(lambda: aiokafka_producer(app)), seen, watch)
     app.subscribe_batches(raw_topic(app, names.submitted), handlers.route)
     app.subscribe_batches(raw_topic(app, names.reroute), handlers.reroute)
     return app

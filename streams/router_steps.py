@@ -27,6 +27,7 @@ from schemas.dead_letters import dead_letter
 from schemas.events import RerouteRequested, TicketRouted, derived_event_id
 from schemas.policy import RoutingPolicy
 from schemas.topics import Topics
+from streams.classifier import ModelIdentity
 from streams.intake import InvalidInput, parse_submission
 from streams.metrics import RouterMetrics
 from streams.routing import LabelModel, route_ticket
@@ -121,7 +122,15 @@ class RouterSteps:
         self.policy = policy
         self.clock = clock
         self.counts = counts
+        self.model: LabelModel | None = None
+        self.model_identity: ModelIdentity | None = None
+        self.use_model(model)
+
+    def use_model(self, model: LabelModel | None) -> None:
+        """Route with ``model`` from the next input on; its identity (if it has one) is stamped."""
+        identity = getattr(model, "identity", None)
         self.model = model
+        self.model_identity = identity if isinstance(identity, ModelIdentity) else None
 
     def route(self, raw: bytes | None, origin: Origin, seen: SeenMessages) -> StepOutput:
         """A submitted message routed (once per channel message while ``seen`` remembers it)."""
@@ -140,7 +149,9 @@ class RouterSteps:
             if first is not None:
                 log.info("duplicate of %s ignored (%s)", first, submission.dedupe_key)
                 return StepOutput()
-            decision = route_ticket(submission, self.policy, self.clock(), model=self.model)
+            decision = route_ticket(
+                submission, self.policy, self.clock(), model=self.model, model_identity=self.model_identity
+            )
             return StepOutput(self._publish(decision), (submission.dedupe_key, submission.ticket_id))
         except Exception as exc:
             log.exception("routing failed for %s", origin.offset)
@@ -152,7 +163,13 @@ class RouterSteps:
             excluded = frozenset(request.excluded_departments)
             event_id = derived_event_id("rerouted", request.event_id)
             decision = route_ticket(
-                request.submission, self.policy, self.clock(), excluded, event_id, self.model
+                request.submission,
+                self.policy,
+                self.clock(),
+                excluded,
+                event_id,
+                self.model,
+                self.model_identity,
             )
             return StepOutput(
                 self._publish(decision.model_copy(update={"reroute_request_id": request.event_id}))

@@ -10,6 +10,7 @@ arguments.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -19,6 +20,7 @@ from schemas.events import Priority, RuleHit, TicketRouted, TicketSubmitted, der
 from schemas.policy import Category, KeyProject, RoutingPolicy
 from schemas.sla_rules import deadlines_from
 from schemas.trusted_models import construct_trusted
+from streams.classifier import ModelIdentity
 from streams.classifier_features import nfkc
 from streams.routing_index import PolicyIndex, index_for
 
@@ -95,6 +97,14 @@ def rules_confidence(ranked_scores: list[float]) -> float:
     top = ranked_scores[0]
     runner_up = ranked_scores[1] if len(ranked_scores) > 1 else 0.0
     return round(top / (top + runner_up + 1.0), 4)
+
+
+def model_fit_problem(labels: Sequence[str], policy: RoutingPolicy) -> str | None:
+    """Why a model with these labels cannot serve ``policy`` (none maps to a category), or None."""
+    known = set(labels)
+    if any(set(c.model_labels or (c.code,)) & known for c in policy.categories):
+        return None
+    return f"none of its labels maps to a category of policy {policy.version}"
 
 
 def model_text(submission: TicketSubmitted) -> str:
@@ -337,8 +347,12 @@ def route_ticket(
     excluded: frozenset[str] = frozenset(),
     event_id: str | None = None,
     model: LabelModel | None = None,
+    model_identity: ModelIdentity | None = None,
 ) -> TicketRouted:
     """Classify and decide in one step, as the router's agent does.
+
+    ``model_identity`` (the model's version and file hash) is stamped on the decision: the router
+    always gives it with a model, so every routing says which model scored it.
 
     The event is assembled without validating it again: every field comes from the validated
     submission, the validated policy or the arithmetic above (``tests/unit/test_routing_golden.py``
@@ -370,4 +384,6 @@ def route_ticket(
         sla_tier=deadlines.tier,
         accept_due_at=deadlines.accept_due_at,
         resolve_due_at=deadlines.resolve_due_at,
+        model_version=model_identity.version if model_identity is not None else None,
+        model_sha256=model_identity.sha256 if model_identity is not None else None,
     )

@@ -21,6 +21,7 @@ if TYPE_CHECKING:  # imported where used: a CLI command pays only for what it ne
     from schemas.policy import RoutingPolicy
     from schemas.status_links import StatusLinks
     from streams.classifier import TextClassifier
+    from streams.model_watch import ModelWatch
 
 DEFAULT_POLICY = Path(str(files("deploy") / "policy" / "default.toml"))
 
@@ -82,20 +83,36 @@ def model_path(policy_file: Path, model: str) -> Path:
 def load_model(policy_file: Path, policy: RoutingPolicy) -> TextClassifier | None:
     """The policy's classifier, loaded and checked; ModelLoadError (one line) if it is not usable."""
     from streams.classifier import ModelLoadError, TextClassifier
+    from streams.routing import model_fit_problem
 
     if policy.model is None:
         return None
     path = model_path(policy_file, policy.model)
     model = TextClassifier.load(path)
-    unknown = [c.code for c in policy.categories if not set(c.model_labels or (c.code,)) & set(model.labels)]
-    if len(unknown) == len(policy.categories):
-        raise ModelLoadError(f"{path}: none of its labels maps to a category of policy {policy.version}")
+    problem = model_fit_problem(model.labels, policy)
+    if problem is not None:
+        raise ModelLoadError(f"{path}: {problem}")
     return model
 
 
 def model_for(settings: Settings, policy: RoutingPolicy) -> TextClassifier | None:
     """The classifier of the policy the settings name (see ``load_model``)."""
     return load_model(settings.policy_path or DEFAULT_POLICY, policy)
+
+
+def router_model(
+    settings: Settings, policy: RoutingPolicy, own: TextClassifier | None
+) -> tuple[TextClassifier | None, ModelWatch]:
+    """The model a router starts with — the one ``ztc classify switch`` made active, else ``own`` (the
+    policy's, from ``model_for``, which raises ``ModelLoadError`` so the router does not start) — and the
+    watch that hands it later switches. A switched-to model that cannot be used is logged and passed by."""
+    from streams.model_registry import ModelRegistry
+    from streams.model_watch import ModelWatch
+
+    watch = ModelWatch(ModelRegistry(redis_client(settings), settings.redis_prefix), policy, own, own)
+    watch.poll()
+    swap = watch.take()
+    return (swap.model if swap is not None else own), watch
 
 
 def redis_url(settings: Settings) -> str:

@@ -17,6 +17,7 @@ from typing import Any
 
 from streams.classifier import ModelLoadError, TextClassifier
 from streams.classifier_eval import evaluate, read_labelled_csv, read_lexicon_csv, read_texts_csv
+from ztc.model_cmd import CommandError, add_history_arguments, add_model_commands
 
 EXIT_USER_ERROR = 2
 TRAINING_MODULES = frozenset({"sklearn", "scipy"})
@@ -32,7 +33,7 @@ def add_classify_parser(subparsers: argparse._SubParsersAction) -> None:  # type
     commands = parser.add_subparsers(dest="classify_command", required=True)
 
     train = commands.add_parser("train", help="训练并交叉验证 / cross-validate, then train")
-    train.add_argument("--data", type=Path, required=True, help="text,label CSV")
+    train.add_argument("--data", type=Path, default=None, help="text,label CSV (or/and --from-history)")
     train.add_argument("--out", type=Path, required=True, help="模型输出路径 / model JSON to write")
     train.add_argument("--folds", type=int, default=5, help="交叉验证折数 / CV folds (0 = skip)")
     train.add_argument("--seed", type=int, default=0)
@@ -55,6 +56,7 @@ def add_classify_parser(subparsers: argparse._SubParsersAction) -> None:  # type
         action="store_true",
         help="学习曲线 / accuracy when training on shares of the data",
     )
+    add_history_arguments(train)
     train.set_defaults(func=run_train)
 
     ev = commands.add_parser("eval", help="评估模型 / evaluate a model on labelled data")
@@ -70,6 +72,7 @@ def add_classify_parser(subparsers: argparse._SubParsersAction) -> None:  # type
     source.add_argument("--data", type=Path, help="CSV with a text column")
     predict.add_argument("--json", action="store_true", help="输出 JSON 行 / print JSON lines")
     predict.set_defaults(func=run_predict)
+    add_model_commands(commands)
 
 
 def _fail(message: str) -> int:
@@ -82,6 +85,8 @@ def _lexicon(args: argparse.Namespace) -> list[tuple[str, str]]:
     if args.no_lexicon:
         return []
     path: Path | None = args.lexicon
+    if path is None and args.data is None:
+        return []
     if path is None:
         found = sorted(Path(args.data).parent.glob("*taxonomy.csv"))
         if not found:
@@ -100,13 +105,15 @@ def run_train(args: argparse.Namespace) -> int:
             raise
         return _fail(MISSING_TRAINING.format(module=exc.name))
     try:
-        texts, labels = read_labelled_csv(args.data)
+        texts, labels = _training_rows(args)
         lexicon = _lexicon(args)
         if len(set(labels)) < 2:
-            return _fail(f"{args.data}: need at least two distinct labels")
+            return _fail(f"{args.data or 'history'}: need at least two distinct labels")
         if args.folds == 1 or args.folds < 0:
             return _fail("--folds must be 0 (skip) or at least 2")
-        print(f"数据 / data: {args.data} ({len(texts)} rows)")
+        print(
+            f"数据 / data: {args.data or ''}{' + history' if args.from_history else ''} ({len(texts)} rows)"
+        )
         for label, count in sorted(Counter(labels).items(), key=lambda item: -item[1]):
             print(f"  {label:<24} {count:>5}")
         candidate, scores = select_candidate(texts, labels, lexicon=lexicon, seed=args.seed)
@@ -124,19 +131,40 @@ def run_train(args: argparse.Namespace) -> int:
         elif args.folds >= 2:
             print(f"跳过交叉验证 / CV skipped: smallest class has {smallest} rows < {args.folds} folds")
         _honest_estimates(args, texts, labels, lexicon, candidate)
-        _fit_chosen(candidate, texts, labels, used, args.seed).save(args.out)
+        _fit_chosen(candidate, texts, labels, used, args.seed, _version(args)).save(args.out)
     except (ValueError, OSError) as exc:
         return _fail(str(exc))
     print(f"模型已保存 / model written: {args.out}")
     return 0
 
 
+def _training_rows(args: argparse.Namespace) -> tuple[list[str], list[str]]:
+    """The CSV's rows, then (``--from-history``) the office's dispatched tickets."""
+    if args.data is None and not args.from_history:
+        raise CommandError("需要 --data 或 --from-history / give --data CSV, --from-history or both")
+    texts, labels = read_labelled_csv(args.data) if args.data is not None else ([], [])
+    if args.from_history:
+        from ztc.bootstrap import settings_from_env
+        from ztc.model_cmd import history_rows
+
+        more_texts, more_labels = history_rows(settings_from_env(), args.history_weight)
+        texts, labels = texts + more_texts, labels + more_labels
+    return texts, labels
+
+
+def _version(args: argparse.Namespace) -> str:
+    from schemas.events import now_in_district
+
+    given: str | None = args.version
+    return given or now_in_district().strftime("%Y%m%d-%H%M%S") + ("-history" if args.from_history else "")
+
+
 def _fit_chosen(
-    candidate: Any, texts: list[str], labels: list[str], lexicon: Any, seed: int
+    candidate: Any, texts: list[str], labels: list[str], lexicon: Any, seed: int, version: str | None = None
 ) -> TextClassifier:
     from streams.classifier_train import fit
 
-    model = fit(texts, labels, seed=seed, lexicon=lexicon, config=candidate.config)
+    model = fit(texts, labels, seed=seed, lexicon=lexicon, config=candidate.config, version=version)
     payload = model.to_payload()
     payload["training"] = {**payload["training"], "candidate": candidate.name}
     return TextClassifier(payload)

@@ -21,6 +21,7 @@ from ztc.bootstrap import (
     actor_for,
     attachment_store,
     load_checked_policy,
+    load_model,
     model_for,
     policy_for,
     status_links,
@@ -133,9 +134,20 @@ def submit(args: argparse.Namespace) -> int:
 
 
 def route(args: argparse.Namespace) -> int:
+    from ztc.model_cmd import model_named
+    from ztc.replay_cmd import run_replay
+
     settings = _settings(args)
-    policy = policy_for(settings)
-    model = model_for(settings, policy)
+    if args.replay is not None:
+        return run_replay(args, settings)
+    if args.policy is not None:  # a candidate policy, its model found beside it
+        policy = load_checked_policy(args.policy)
+        model = load_model(args.policy, policy)
+    else:
+        policy = policy_for(settings)
+        model = model_for(settings, policy)
+    if args.model is not None:
+        model = model_named(settings, policy, args.model)
     now = now_in_district()
     submission = build_submission(_fields_from_args(args), now)
     decision = route_ticket(submission, policy, now, model=model)

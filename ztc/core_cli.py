@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ztc.command_index import COMMANDS, lazy
+from ztc.replay_cmd import add_replay_arguments
 
 
 def _add(sub: Any, name: str, target: str) -> argparse.ArgumentParser:
@@ -55,6 +56,7 @@ def add_core_parsers(sub: Any) -> None:
     ticket_fields(route)
     route.add_argument("--explain", action="store_true", help="显示命中规则 show the rules that fired")
     route.add_argument("--as-json", action="store_true", help="JSON output")
+    add_replay_arguments(route)
 
     ticket = _add(sub, "ticket", "ztc.views_cmd:ticket_show")
     ticket.add_argument("action", choices=["show"])

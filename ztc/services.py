@@ -13,7 +13,7 @@ from schemas.dead_letters import dead_letter
 from schemas.events import now_in_district
 from schemas.settings import Settings
 from streams.metrics import RouterMetrics
-from ztc.bootstrap import configure_logging, model_for, policy_for, redis_client, ticket_store
+from ztc.bootstrap import configure_logging, model_for, policy_for, redis_client, router_model, ticket_store
 from ztc.health import Health, recorder_health, redis_probe, router_health, serve_worker_health
 from ztc.supervisor import prepare_topics, stop_on_signals, wait_for_release
 
@@ -63,12 +63,14 @@ def run_router(settings: Settings) -> int:
     registry, metrics = router_registry()
     serve_metrics(settings, "router", registry)
     policy = policy_for(settings)
-    model = model_for(settings, policy)  # a bad model stops the router here, before it consumes anything
-    app = build_router_app(settings, policy, now_in_district, model, metrics)
-    serve_worker_health(settings, router_health(app))
+    own = model_for(settings, policy)  # a bad policy model stops the router here, before anything connects
     if not wait_for_release(settings):
         return 0
+    model, watch = router_model(settings, policy, own)  # the switched-to model, if one is active
     prepare_topics(settings, policy)
+    app = build_router_app(settings, policy, now_in_district, model, metrics, watch)
+    serve_worker_health(settings, router_health(app))
+    watch.start(settings.model_check_s)
     worker = Worker(app, loglevel="INFO", quiet=True, redirect_stdouts=False)
     worker.execute_from_commandline()
     return 0  # pragma: no cover - execute_from_commandline exits
