@@ -9,7 +9,8 @@ and ``ztc ticket show``'s time limits:
   tickets per day of a period;
 - ``gauges(store, now)``: open and overdue tickets per lead department;
 - ``overdue_items(store, now, department)``: every overdue and at-risk stage;
-- ``ticket_sla(record, book, now)``: one ticket's stages and working time.
+- ``ticket_sla(record, book, now)``: one ticket's stages and working time;
+- ``supervision_report(store, period, now, policy)``: the weekly / monthly 督办通报.
 
 Overdue and at risk always mean what ``sla_engine.sla_status`` says: the read
 model indexes ``sla_engine.open_windows`` and compares the same way. A page
@@ -24,6 +25,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from consumers.read_model import Group
+from consumers.report import HotSpot, OverdueStage, SupervisionReport, build_report
+from consumers.report_periods import ReportPeriod
 from consumers.sla_engine import SlaBook, StageStatus, sla_status, working_time
 from consumers.supervision import (
     DailyCounts,
@@ -34,6 +37,7 @@ from consumers.supervision import (
     rank,
 )
 from consumers.ticket_store import TicketStore
+from schemas.policy import RoutingPolicy
 from schemas.ticket import Assignment, TicketRecord
 
 LIST_LIMIT = 20
@@ -145,3 +149,35 @@ class TicketSla:
 
 def ticket_sla(record: TicketRecord, book: SlaBook, now: datetime) -> TicketSla:
     return TicketSla(sla_status(record, book, now), working_time(record, book, now))
+
+
+REPORT_LIST_LIMIT = 500
+"""Overdue stages a report lists per (department, level) group."""
+
+
+def supervision_report(
+    store: TicketStore,
+    period: ReportPeriod,
+    now: datetime,
+    policy: RoutingPolicy,
+    hot_spots: list[HotSpot] | None = None,
+) -> SupervisionReport:
+    """The 督办通报 of ``period``: its day counters and the previous period's, overdue tickets at ``now``."""
+    reports = store.reports
+    days = reports.day_counts(period.period.days)
+    previous = reports.day_counts(period.previous.days)
+    overdue, _ = sla_alerts(store, now, REPORT_LIST_LIMIT)
+    stages = [
+        OverdueStage(
+            a.record,
+            a.status.stage.label,
+            a.status.department,
+            a.status.due_at,
+            a.late_by,
+            g.escalation_level,
+        )
+        for g in overdue
+        for a in g.alerts
+    ]
+    late = reports.overdue_tickets(_departments(days), now)
+    return build_report(period, now, days.values(), previous.values(), policy, stages, late, hot_spots)

@@ -41,6 +41,7 @@ from consumers.attachment_store import AttachmentStore
 from consumers.dashboard import STATIC, TEMPLATES, TicketPage, dashboard_router, make_templates
 from consumers.department_api import Performer, department_router
 from consumers.metrics import CountRequests, TicketGauges, exposition
+from consumers.report_pages import report_router
 from consumers.status_page import StatusPages, status_router
 from consumers.ticket_store import RedisTicketStore, TicketStore
 from consumers.web_actions import action_router
@@ -191,6 +192,7 @@ def web_pages(resources: PageResources) -> APIRouter:
     pages = APIRouter(include_in_schema=False)
     pages.include_router(sign_in_router(sessions, templates))
     pages.include_router(dashboard)
+    pages.include_router(report_router(resources.store, policy, clock, sessions, templates.env))
     pages.include_router(
         action_router(
             resources.store,

@@ -1,0 +1,89 @@
+"""The supervision report's pure parts: periods, headline trends, overdue rows, the robot summary."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+
+import pytest
+
+from consumers import read_model as rm
+from consumers.report import Headline, OverdueStage, build_report, overdue_tickets, summary_text
+from consumers.report_periods import ReportKind, report_period
+from consumers.ticket_store import InMemoryTicketStore
+from schemas.callback_rates import CallbackKind
+from schemas.events import DISTRICT_ZONE, Priority
+from tests.unit.test_assessment import POLICY, callbacks
+from tests.unit.test_supervision import BOOK, routed
+
+NOW = datetime(2026, 11, 29, 10, 0, tzinfo=DISTRICT_ZONE)  # a Sunday
+
+
+def test_weeks_run_monday_to_sunday_and_months_by_the_calendar() -> None:
+    week = report_period(ReportKind.weekly, None, NOW)
+    assert (week.period.first_day, week.period.last_day) == (date(2026, 11, 23), date(2026, 11, 29))
+    assert week.name == "2026-W48" and not week.complete
+    assert (week.previous.first_day, week.previous.last_day) == (date(2026, 11, 16), date(2026, 11, 22))
+    assert report_period(ReportKind.weekly, "2026-W47", NOW).period == week.previous
+    assert report_period(ReportKind.weekly, "previous", NOW).period == week.previous
+    assert report_period(ReportKind.weekly, "2026-11-18", NOW).name == "2026-W47"
+
+    month = report_period(ReportKind.monthly, "2026-10", NOW)
+    assert (month.period.first_day, month.period.last_day) == (date(2026, 10, 1), date(2026, 10, 31))
+    assert (month.previous.first_day, month.previous.last_day) == (date(2026, 9, 1), date(2026, 9, 30))
+    assert month.complete and month.title == "2026年10月"
+    january = report_period(ReportKind.monthly, "2027-01", datetime(2027, 2, 1, tzinfo=DISTRICT_ZONE))
+    assert january.previous.first_day == date(2026, 12, 1)
+
+
+@pytest.mark.parametrize("spec", ["2026-13", "2026-W48x", "next", "2026-12"])
+def test_a_period_that_cannot_be_read_or_has_not_started_is_refused(spec: str) -> None:
+    with pytest.raises(ValueError, match="周期"):
+        report_period(ReportKind.monthly, spec, NOW)
+
+
+def test_a_headline_knows_whether_its_change_is_good_news() -> None:
+    better = Headline("composite", "综合得分", 0.9, 0.8)
+    assert better.trend == "up" and better.better is True
+    assert better.change == pytest.approx(0.1)
+    bounce = Headline("bounce", "退单率", 0.2, 0.1, higher_is_better=False)
+    assert bounce.trend == "up" and bounce.better is False
+    assert Headline("x", "x", 0.5, None).trend == "none"
+    assert Headline("x", "x", 0.5, 0.5).better is None
+
+
+def test_an_overdue_ticket_is_listed_once_by_its_most_escalated_stage_urgent_first() -> None:
+    store = InMemoryTicketStore(book=BOOK)
+    one, two, three = (routed(store, n) for n in (1, 2, 3))
+    urgent = three.model_copy(update={"priority": Priority.urgent})
+    due = NOW - timedelta(hours=5)
+    stages = [
+        OverdueStage(one, "签收", "approval", due, timedelta(hours=5), 1),
+        OverdueStage(one, "办结", "approval", due, timedelta(hours=2), 2),
+        OverdueStage(two, "签收", "approval", due, timedelta(hours=9), 0),
+        OverdueStage(urgent, "签收", "approval", due, timedelta(hours=1), 0),
+    ]
+    rows = overdue_tickets(stages)
+    assert [(r.record.ticket_id[-1], r.stage, r.level) for r in rows] == [
+        ("1", "办结", 2),
+        ("3", "签收", 0),
+        ("2", "签收", 0),
+    ]
+    assert rows[1].urgent
+
+
+def test_the_report_compares_with_the_previous_period_and_sums_up_for_the_robot() -> None:
+    period = report_period(ReportKind.monthly, "2026-11", NOW)
+    day = callbacks("market", 5, contacted=5, solved=5, satisfied=5, basically=0)
+    day |= callbacks("approval", 5, contacted=5, solved=4, satisfied=4, basically=1)
+    day |= {rm.category_field("licence"): 10, rm.department_field("approval", rm.BOUNCED): 1}
+    before = callbacks("market", 5, contacted=5, solved=3, satisfied=3, basically=0, kind=CallbackKind())
+    before |= {rm.category_field("licence"): 8}
+    report = build_report(period, NOW, [day], [before], POLICY)
+    received = report.headline("received")
+    assert (received.value, received.previous, received.trend) == (10, 8, "up")
+    assert report.headline("bounce").value == pytest.approx(0.1)
+    assert report.headline("bounce").better is False  # 0 % → 10 %: worse
+    assert report.hot_spots is None  # detection not connected: not "no hot spots"
+    text = summary_text(report, {"market": "区市场监管局", "approval": "区行政审批服务局"})
+    assert text.splitlines()[0] == "【营商效能督办通报（月报）2026年11月】"
+    assert "红榜：区市场监管局；黑榜：区行政审批服务局" in text
