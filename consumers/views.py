@@ -24,6 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
+from consumers.assessment import Assessment, assess
 from consumers.read_model import Group
 from consumers.report import HotSpot, OverdueStage, SupervisionReport, build_report
 from consumers.report_periods import ReportPeriod
@@ -105,15 +106,37 @@ class Overview:
     at_risk: list[AlertGroup]
     ranking: list[DepartmentFigures]
     daily: DailyCounts
+    overdue_tickets: int = 0
+    """Tickets with at least one overdue stage (the groups count stages)."""
+    open_tickets: int = 0
+    assessment: Assessment | None = None
+    """The period's 12345 rates and fair ranking, when a policy was given."""
 
 
-def overview(store: TicketStore, period: Period, now: datetime, limit: int = LIST_LIMIT) -> Overview:
+def overview(
+    store: TicketStore,
+    period: Period,
+    now: datetime,
+    limit: int = LIST_LIMIT,
+    policy: RoutingPolicy | None = None,
+) -> Overview:
     """Everything the dashboard's first page shows."""
     overdue, at_risk = sla_alerts(store, now, limit)
     reports = store.reports
     days = reports.day_counts(period.days)
-    figures = department_figures(days.values(), reports.overdue_tickets(_departments(days), now))
-    return Overview(overdue, at_risk, rank(figures.values()), daily_counts(days, period))
+    late = reports.overdue_tickets(_departments(days), now)
+    figures = department_figures(days.values(), late)
+    opened = reports.open_counts()
+    late_now = reports.overdue_tickets(sorted({g.department for g in overdue}), now)
+    return Overview(
+        overdue,
+        at_risk,
+        rank(figures.values()),
+        daily_counts(days, period),
+        overdue_tickets=sum(late_now.values()),
+        open_tickets=sum(opened.values()),
+        assessment=assess(days.values(), policy, late) if policy is not None else None,
+    )
 
 
 def _departments(days: dict[date, dict[str, int]]) -> list[str]:
