@@ -21,7 +21,7 @@ are loaded.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from consumers.assessment import Assessment, assess
@@ -106,11 +106,20 @@ class Overview:
     at_risk: list[AlertGroup]
     ranking: list[DepartmentFigures]
     daily: DailyCounts
-    overdue_tickets: int = 0
-    """Tickets with at least one overdue stage (the groups count stages)."""
-    open_tickets: int = 0
+    overdue_by_department: dict[str, int] = field(default_factory=dict)
+    """Tickets with at least one overdue stage, per lead department (the groups count stages)."""
+    open_by_department: dict[str, int] = field(default_factory=dict)
     assessment: Assessment | None = None
     """The period's 12345 rates and fair ranking, when a policy was given."""
+
+    def overdue_tickets(self, department: str | None = None) -> int:
+        """Overdue tickets of one lead department, or of all."""
+        counts = self.overdue_by_department
+        return sum(counts.values()) if department is None else counts.get(department, 0)
+
+    def open_tickets(self, department: str | None = None) -> int:
+        counts = self.open_by_department
+        return sum(counts.values()) if department is None else counts.get(department, 0)
 
 
 def overview(
@@ -133,8 +142,8 @@ def overview(
         at_risk,
         rank(figures.values()),
         daily_counts(days, period),
-        overdue_tickets=sum(late_now.values()),
-        open_tickets=sum(opened.values()),
+        overdue_by_department=late_now,
+        open_by_department=opened,
         assessment=assess(days.values(), policy, late) if policy is not None else None,
     )
 

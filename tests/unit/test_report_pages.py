@@ -3,7 +3,7 @@ detail), urgent tickets marked, the headline figures, the printable report and i
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from io import BytesIO
 
 import openpyxl
@@ -21,12 +21,11 @@ __all__ = ["pages", "web"]
 DRILL = "2026-12-12T10:00+08:00"
 
 
-def _late_urgent_ticket(pages: Pages) -> str:
+def _late_urgent_ticket(pages: Pages, at: datetime = NOW) -> str:
     """An urgent ticket never accepted: by the drill moment its accept and resolve stages are both late."""
     pages.tickets = InMemoryTicketStore(book=SlaBook(POLICY))
-    routed = route_ticket(
-        submission(ticket_id="ZTC-20261127-0000000A", channel_message_id="m-a"), POLICY, NOW
-    )
+    ticket = submission(ticket_id="ZTC-20261127-0000000A", channel_message_id="m-a")
+    routed = route_ticket(ticket, POLICY, at)
     pages.tickets.record(routed.model_copy(update={"priority": Priority.urgent}))
     return routed.ticket_id
 
@@ -74,3 +73,16 @@ def test_a_department_may_not_read_the_supervision_report(web: TestClient) -> No
     sign_in(web, "wangkz")
     assert web.get("/dashboard/report").status_code == 403
     assert web.get("/dashboard/report.xlsx").status_code == 403
+
+
+def test_a_department_s_headline_counts_only_its_own_tickets(web: TestClient, pages: Pages) -> None:
+    _late_urgent_ticket(pages, at=NOW - timedelta(days=30))  # led by approval, late by now
+
+    def overdue_figure(username: str) -> str:
+        sign_in(web, username)
+        headline = _section(web.get("/dashboard").text, "headline")
+        return headline.split('data-key="overdue"')[1].split("</div>")[0]
+
+    assert '<span class="value">1</span>' in overdue_figure("wangkz")  # approval's clerk
+    assert '<span class="value">0</span>' in overdue_figure("li")  # planning's
+    assert "report-link" not in web.get("/dashboard").text
