@@ -133,16 +133,16 @@ def overview(
     overdue, at_risk = sla_alerts(store, now, limit)
     reports = store.reports
     days = reports.day_counts(period.days)
-    late = reports.overdue_tickets(_departments(days), now)
+    departments = sorted({*_departments(days), *(g.department for g in overdue)})
+    late = reports.overdue_tickets(departments, now)  # one query for the ranking and the headline
     figures = department_figures(days.values(), late)
     opened = reports.open_counts()
-    late_now = reports.overdue_tickets(sorted({g.department for g in overdue}), now)
     return Overview(
         overdue,
         at_risk,
         rank(figures.values()),
         daily_counts(days, period),
-        overdue_by_department=late_now,
+        overdue_by_department={d: n for d, n in late.items() if n},
         open_by_department=opened,
         assessment=assess(days.values(), policy, late) if policy is not None else None,
     )

@@ -108,9 +108,11 @@ def november(settings: Settings) -> dict[str, str]:
 def test_ztc_report_monthly_writes_a_workbook_with_ranking_rates_and_hot_spots(
     settings: Settings, november: dict[str, str], tmp_path: Path
 ) -> None:
-    result = ztc(settings, "report", "monthly", "--period", "2026-11", "--now", NOW, "--out", str(tmp_path))
+    args = ("report", "monthly", "--period", "2026-11", "--now", NOW, "--out", str(tmp_path), "--send")
+    result = ztc(settings, *args)
     assert result.returncode == 0, result.stderr
     assert "营商效能督办通报（月报）2026年11月" in result.stdout
+    assert "推送 log: 已发送 sent" in result.stdout
     book = openpyxl.load_workbook(tmp_path / "ztc-report-monthly-2026-11.xlsx")
     assert book.sheetnames == [
         "概览 Summary",

@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import json
+import logging
 from datetime import date, datetime, timedelta
+from typing import Any
 
 import pytest
+import redis
 
 from consumers import read_model as rm
 from consumers.report import Headline, OverdueStage, build_report, overdue_tickets, summary_text
 from consumers.report_periods import ReportKind, report_period
+from consumers.report_sinks import send_summary
 from consumers.ticket_store import InMemoryTicketStore
 from schemas.callback_rates import CallbackKind
 from schemas.events import DISTRICT_ZONE, Priority
+from schemas.settings import Settings
+from tests.unit.loopback_http import serving_posts
 from tests.unit.test_assessment import POLICY, callbacks
 from tests.unit.test_supervision import BOOK, routed
 
@@ -87,3 +94,35 @@ def test_the_report_compares_with_the_previous_period_and_sums_up_for_the_robot(
     text = summary_text(report, {"market": "区市场监管局", "approval": "区行政审批服务局"})
     assert text.splitlines()[0] == "【营商效能督办通报（月报）2026年11月】"
     assert "红榜：区市场监管局；黑榜：区行政审批服务局" in text
+
+
+def test_the_summary_goes_to_every_configured_sink_and_a_failing_one_is_reported(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    posted: list[dict[str, Any]] = []
+
+    def robot(path: str, headers: dict[str, str], body: bytes) -> tuple[int, bytes]:
+        posted.append({"path": path, "body": json.loads(body)})
+        return 200, b'{"errcode": 0}'
+
+    def refusing(path: str, headers: dict[str, str], body: bytes) -> tuple[int, bytes]:
+        return 200, b'{"errcode": 310000, "errmsg": "sign not match"}'
+
+    text = "【营商效能督办通报（周报）】\n受理工单 10"
+    with serving_posts(robot) as url, caplog.at_level(logging.WARNING):
+        settings = Settings(alert_sinks="log,webhook", alert_webhook_url=f"{url}/robot/send?access_token=t")
+        sent = send_summary(settings, _no_redis, "周报", text, NOW)
+    assert [(s.sink, s.ok) for s in sent] == [("log", True), ("webhook", True)]
+    assert posted == [
+        {"path": "/robot/send?access_token=t", "body": {"msgtype": "text", "text": {"content": text}}}
+    ]
+    assert "REPORT 【营商效能督办通报（周报）】 / 受理工单 10" in caplog.text
+    with serving_posts(refusing) as url:
+        settings = Settings(alert_sinks="webhook,carrier-pigeon", alert_webhook_url=url)
+        sent = send_summary(settings, _no_redis, "周报", text, NOW)
+    assert [(s.sink, s.ok) for s in sent] == [("webhook", False), ("carrier-pigeon", False)]
+    assert "310000" in sent[0].detail
+
+
+def _no_redis() -> redis.Redis:
+    raise AssertionError("no redis sink configured")
