@@ -35,7 +35,7 @@ from datetime import date, datetime
 from typing import Protocol
 
 from consumers.sla_engine import SlaBook, SlaState, StageStatus, StageWindow, outcomes_of
-from schemas.callback_rates import CallbackKind
+from schemas.callback_rates import CallbackKind, kind_code
 from schemas.events import DISTRICT_ZONE
 from schemas.feedback import Rating
 from schemas.sla import SlaStage
@@ -170,24 +170,24 @@ def counters_of(record: TicketRecord) -> dict[DayField, int]:
     return {key: n for key, n in out.items() if n}
 
 
-def callback_field(kind: CallbackKind, measure: str) -> str:
-    return f"{CALLBACK}:{kind.code}:{measure}"
+def callback_field(kind: CallbackKind | str, measure: str) -> str:
+    """``cb:{kind code}:{measure}``; ``kind`` a ``CallbackKind`` or its code."""
+    code = kind if isinstance(kind, str) else kind.code
+    return f"{CALLBACK}:{code}:{measure}"
 
 
 def callback_counts(record: TicketRecord, rating: RatingRecord) -> dict[str, int]:
     """One 回访's counters under its kind (rater, final answer, ticket excluded): the policy picks
     the valid kinds when a report is read, so changing ``[rates]`` needs no reindex."""
-    kind = CallbackKind(
-        rated_by=rating.rated_by, excluded=record.excluded_from_rates, final_answer=rating.final_answer
-    )
-    values = (
-        1,
-        int(rating.was_contacted),
-        int(rating.problem_solved),
-        int(rating.rating is Rating.satisfied),
-        int(rating.rating is Rating.basically_satisfied),
-    )
-    return {callback_field(kind, m): n for m, n in zip(CALLBACK_MEASURES, values, strict=True)}
+    code = kind_code(rating.rated_by, final_answer=rating.final_answer, excluded=record.excluded_from_rates)
+    prefix = f"{CALLBACK}:{code}:"
+    return {
+        prefix + "callbacks": 1,
+        prefix + "contacted": int(rating.was_contacted),
+        prefix + "resolved": int(rating.problem_solved),
+        prefix + "satisfied": int(rating.rating is Rating.satisfied),
+        prefix + "basically_satisfied": int(rating.rating is Rating.basically_satisfied),
+    }
 
 
 def _add_round_counters(record: TicketRecord, out: Counter[DayField]) -> None:

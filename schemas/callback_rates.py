@@ -53,6 +53,12 @@ class RatePolicy(BaseModel):
         return self
 
 
+def kind_code(rated_by: RatedBy, *, final_answer: bool, excluded: bool) -> str:
+    """A callback kind's short stable name, e.g. ``e``, ``of``, ``ex``: the rater's initial, then
+    ``f`` for a certified final answer, ``x`` for a ticket closed unhandled."""
+    return rated_by.value[0] + ("f" if final_answer else "") + ("x" if excluded else "")
+
+
 class CallbackKind(BaseModel):
     """What decides whether a callback is valid: who gave it, and how its ticket stands."""
 
@@ -64,8 +70,7 @@ class CallbackKind(BaseModel):
 
     @property
     def code(self) -> str:
-        """A short stable name, e.g. ``e``, ``of``, ``ex``: rater, then ``f`` final, ``x`` excluded."""
-        return self.rated_by.value[0] + ("f" if self.final_answer else "") + ("x" if self.excluded else "")
+        return kind_code(self.rated_by, final_answer=self.final_answer, excluded=self.excluded)
 
     @classmethod
     def from_code(cls, code: str) -> CallbackKind:
