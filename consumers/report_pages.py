@@ -19,7 +19,7 @@ from jinja2 import Environment
 
 from consumers import views
 from consumers.accounts import Viewer
-from consumers.report import SupervisionReport, change_text, figure_text, rate_text
+from consumers.report import HotSpotSource, SupervisionReport, change_text, figure_text, rate_text
 from consumers.report_periods import ReportKind, report_period
 from consumers.report_xlsx import report_xlsx_bytes
 from consumers.ticket_store import TicketStore
@@ -64,7 +64,9 @@ def report_router(
     clock: Callable[[], datetime],
     sessions: WebSessions,
     env: Environment,
+    hot_spots: HotSpotSource | None = None,
 ) -> APIRouter:
+    """``hot_spots``: where the report reads hot spots; None until hot-spot detection is connected."""
     router = APIRouter(include_in_schema=False)
 
     def office_viewer(request: Request) -> Viewer | Response:
@@ -85,7 +87,8 @@ def report_router(
             period = report_period(kind, params.get("period") or None, now)
         except ValueError as exc:
             raise HTTPException(400, str(exc)) from None
-        return views.supervision_report(store(), period, now, policy)
+        spots = hot_spots.hot_spots(period.period) if hot_spots is not None else None
+        return views.supervision_report(store(), period, now, policy, spots)
 
     @router.get("/dashboard/report", response_model=None)
     def report_page(request: Request) -> Response:

@@ -11,9 +11,12 @@ import pytest
 import redis
 
 from consumers import read_model as rm
-from consumers.report import Headline, OverdueStage, build_report, overdue_tickets, summary_text
+from consumers.dashboard import make_templates
+from consumers.report import Headline, HotSpot, OverdueStage, build_report, overdue_tickets, summary_text
+from consumers.report_pages import department_names, level_labels, render_report_html
 from consumers.report_periods import ReportKind, report_period
 from consumers.report_sinks import send_summary
+from consumers.report_xlsx import report_workbook
 from consumers.ticket_store import InMemoryTicketStore
 from schemas.callback_rates import CallbackKind
 from schemas.events import DISTRICT_ZONE, Priority
@@ -126,3 +129,26 @@ def test_the_summary_goes_to_every_configured_sink_and_a_failing_one_is_reported
 
 def _no_redis() -> redis.Redis:
     raise AssertionError("no redis sink configured")
+
+
+def test_hot_spots_from_a_connected_source_fill_the_sheet_and_the_page() -> None:
+    period = report_period(ReportKind.weekly, "2026-W48", NOW)
+    spot = HotSpot(
+        street="street-xingchenglu",
+        category="building_project",
+        heat=6.5,
+        enterprises=9,
+        ticket_ids=("ZTC-20261127-0000000A", "ZTC-20261127-0000000B"),
+        suggestion="建议召开联席会议",
+    )
+    report = build_report(period, NOW, [], [], POLICY, hot_spots=[spot])
+    names = department_names(POLICY)
+    rows = list(
+        report_workbook(report, names, level_labels(POLICY))["热点 Hot spots"].iter_rows(values_only=True)
+    )
+    assert rows[1][:4] == ("兴城路街道办事处", "building_project", 6.5, 9)
+    assert rows[1][4] == "ZTC-20261127-0000000A、ZTC-20261127-0000000B"
+    page = render_report_html(make_templates(POLICY).env, report, POLICY)
+    hot = page.split('id="hot-spots"')[1]
+    assert "兴城路街道办事处" in hot and "建议召开联席会议" in hot and "not connected" not in hot
+    assert "/dashboard" not in page.split("<main>")[0]  # the written file has no dashboard tools
