@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from consumers import read_model as rm
 from consumers.supervision import DepartmentFigures, department_figures
@@ -146,16 +146,11 @@ def _grade(name: str, members: list[DepartmentAssessment], policy: RoutingPolicy
     ranking = policy.ranking
     never = set(ranking.unranked)
     eligible = [m for m in members if m.department not in never and m.callbacks.valid >= ranking.min_tickets]
-    ranked = tuple(
-        DepartmentAssessment(**{**m.__dict__, "rank": place})
-        for place, m in enumerate(sorted(eligible, key=_sort_key), start=1)
-    )
+    ranked = tuple(replace(m, rank=place) for place, m in enumerate(sorted(eligible, key=_sort_key), start=1))
     chosen = {m.department for m in eligible}
     short = f"样本不足 fewer than {ranking.min_tickets} valid callbacks"
     unranked = tuple(
-        DepartmentAssessment(
-            **{**m.__dict__, "unranked_reason": NOT_RANKED if m.department in never else short}
-        )
+        replace(m, unranked_reason=NOT_RANKED if m.department in never else short)
         for m in sorted(members, key=lambda m: m.department)
         if m.department not in chosen
     )

@@ -3,13 +3,15 @@ detail), urgent tickets marked, the headline figures, the printable report and i
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from io import BytesIO
 
 import openpyxl
 from fastapi.testclient import TestClient
 
+from consumers.dashboard import bar_chart
 from consumers.sla_engine import SlaBook
+from consumers.supervision import daily_counts, period_of_days
 from consumers.ticket_store import InMemoryTicketStore
 from schemas.events import Priority
 from streams.routing import route_ticket
@@ -86,3 +88,13 @@ def test_a_department_s_headline_counts_only_its_own_tickets(web: TestClient, pa
     assert '<span class="value">1</span>' in overdue_figure("wangkz")  # approval's clerk
     assert '<span class="value">0</span>' in overdue_figure("li")  # planning's
     assert "report-link" not in web.get("/dashboard").text
+
+
+def test_the_chart_gives_each_category_its_own_colour_and_folds_the_rest_into_others() -> None:
+    period = period_of_days(date(2026, 11, 2), date(2026, 11, 2))
+    counters = {f"c|cat{i}": 10 - i for i in range(9)}  # nine categories, cat0 the most frequent
+    chart = bar_chart(daily_counts({date(2026, 11, 2): counters}, period), {})
+    names = [name for name, _ in chart.legend]
+    assert names == [f"cat{i}" for i in range(7)] + ["其他 others"]
+    assert len({colour for _, colour in chart.legend}) == 8  # no colour stands for two things
+    assert [b.title for b in chart.bars if "其他" in b.title] == ["2026-11-02 其他 others: 5"]  # 3 + 2
