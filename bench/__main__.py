@@ -29,6 +29,7 @@ from pathlib import Path
 from bench.context import Context, Options
 from bench.report import StageResult, table
 from bench.stack import BenchStack
+from bench.stages_hotspots import router_hotspots_stage
 from bench.stages_kafka import latency_stage, produce_stage, router_stage, sustained_stage
 from bench.stages_local import classifier_stage, route_stage
 from bench.stages_redis import monitor_stage, recorder_stage, web_stage
@@ -40,6 +41,7 @@ STAGES: dict[str, Stage] = {
     "produce": produce_stage,
     "router": router_stage,
     "router-scale": router_scale_stage,
+    "router-hotspots": router_hotspots_stage,
     "latency": latency_stage,
     "sustained": sustained_stage,
     "recorder": recorder_stage,

@@ -27,6 +27,8 @@ from bench.stack import cpu_seconds, stop
 from schemas.settings import Settings
 
 PIPE = "bare aiokafka pipe"
+BESIDE_START_S = 8.0
+"""time the hot-spot worker gets to start and join its group before the router starts"""
 SEARCH_RATES = (25, 50, 100, 150, 200, 300, 500, 750, 1000, 1500, 2000, 3000)
 SUSTAINED_P99_S = 1.0
 WARM_UP = 20
@@ -60,9 +62,15 @@ class Throughput:
     """the worker's CPU per message"""
     broker_cpu_ms: float
     complete: bool
+    beside_cpu_ms: float = 0.0
+    """the hot-spot worker's CPU per message over the same window (when one ran beside)"""
 
 
-async def _throughput(ctx: Context, name: str, records: Sequence[Record]) -> Throughput:
+async def _throughput(
+    ctx: Context, name: str, records: Sequence[Record], beside: list[subprocess.Popen[bytes]] | None = None
+) -> Throughput:
+    """The pipe's or the router's rate over ``records``; ``beside``: first start the hot-spot worker (niced,
+    as ``ztc run`` starts it), give it ``BESIDE_START_S`` to start, and leave it in that list."""
     settings, env = ctx.stack.fresh(name)
     source, target = settings.topics.submitted, settings.topics.routed
     await produce_all(ctx.stack.bootstrap, source, records)
@@ -70,9 +78,14 @@ async def _throughput(ctx: Context, name: str, records: Sequence[Record]) -> Thr
     first: dict[str, float] = {}
     child: subprocess.Popen[bytes] | None = None
 
+    def beside_cpu() -> float:
+        return sum(cpu_seconds(w.pid) for w in beside or [])
+
     def on_arrival(arrival: Arrival) -> None:
         if not first and child is not None:
-            first.update(at=arrival.at, cpu=cpu_seconds(child.pid), broker=cpu_seconds(broker))
+            first.update(
+                at=arrival.at, cpu=cpu_seconds(child.pid), broker=cpu_seconds(broker), beside=beside_cpu()
+            )
 
     watcher = Watcher(ctx.stack.bootstrap, (target,), on_arrival=on_arrival)
     await watcher.start()
@@ -88,10 +101,14 @@ async def _throughput(ctx: Context, name: str, records: Sequence[Record]) -> Thr
         ]
         child = ctx.stack.spawn(argv, env, f"pipe-{settings.group_prefix}")
     else:
+        if beside is not None:
+            argv = ["nice", "-n", "5", ctx.python, "-m", "ztc", "hotspots"]
+            beside.append(ctx.stack.spawn(argv, env, f"hotspots-{settings.group_prefix}"))
+            await asyncio.sleep(BESIDE_START_S)
         child = ctx.stack.worker("router", env)
     try:
         complete = await watcher.wait_for(len(records), idle_s=60)
-        cpu, broker_cpu = cpu_seconds(child.pid), cpu_seconds(broker)
+        cpu, broker_cpu, worker_cpu = cpu_seconds(child.pid), cpu_seconds(broker), beside_cpu()
     finally:
         await watcher.stop()
         stop(child)
@@ -104,6 +121,7 @@ async def _throughput(ctx: Context, name: str, records: Sequence[Record]) -> Thr
         1000 * (cpu - first["cpu"]) / max(1, counted),
         1000 * (broker_cpu - first["broker"]) / max(1, counted),
         complete,
+        1000 * (worker_cpu - first["beside"]) / max(1, counted),
     )
 
 

@@ -19,6 +19,7 @@ from urllib.parse import quote
 
 from schemas.business_calendar import BusinessCalendar, business_seconds_between
 from schemas.events import DISTRICT_ZONE
+from schemas.hotspot_events import AlertEvent, HotSpotDetected
 from schemas.policy import RoutingPolicy
 from schemas.privacy import mask_personal
 from schemas.sla import SlaBreached, SlaEscalated, SlaEvent, SlaWarning
@@ -193,9 +194,64 @@ class AlertDescriber:
         self.policy = policy
         self.link_base = link_base
 
-    def __call__(self, event: SlaEvent) -> RenderedAlert:
+    def __call__(self, event: AlertEvent) -> RenderedAlert:
+        if isinstance(event, HotSpotDetected):
+            return render_hotspot(event, self.policy, self.link_base)
         record = self.tickets(event.ticket_id)
         return render_alert(event, record, self.policy, self.link_base, event.occurred_at)
+
+
+# ---------------------------------------------------------------- hot spots
+
+
+def hotspot_link(link_base: str) -> str:
+    return f"{link_base.rstrip('/')}/dashboard/hotspots"
+
+
+def hotspot_line(event: HotSpotDetected) -> str:
+    """The one line a sink without the policy says (ids and counts only)."""
+    count = event.ticket_count or len(event.tickets)
+    return (
+        f"【热点预警】{event.street_name} {event.hotspot_id}：{event.enterprise_count} 家企业、"
+        f"{count} 件相似诉求，热度 {event.heat:.1f}；建议{event.suggestion_text}。"
+    )
+
+
+def hotspot_values(event: HotSpotDetected, policy: RoutingPolicy, link_base: str) -> dict[str, str]:
+    """Every field of the policy's ``[hotspots] alert_template`` for this report."""
+    category = policy.category(event.category)
+    merges = "、".join(f"{m.duplicate}→{m.into}" for m in event.merge_suggestions) or "无"
+    return {
+        "street": event.street_name,
+        "category": category.name if category is not None else event.category,
+        "sample": mask_personal(event.tickets[0].title or event.tickets[0].ticket_id),
+        "enterprises": str(event.enterprise_count),
+        "tickets": str(event.ticket_count or len(event.tickets)),
+        "heat": f"{event.heat:.1f}",
+        "departments": "、".join(_name(policy, d) for d in event.departments) or "无",
+        "suggestion": event.suggestion_text + (f"；建议合并 {merges}" if event.merge_suggestions else ""),
+        "merges": merges,
+        "link": hotspot_link(link_base),
+    }
+
+
+def render_hotspot(event: HotSpotDetected, policy: RoutingPolicy, link_base: str) -> RenderedAlert:
+    """A hot spot's message for every platform; the office's people are @-mentioned."""
+    values = hotspot_values(event, policy, link_base)
+    filled = policy.hotspots.alert_template.format(**values)
+    contacts = policy.alerts.contacts_of(policy.triage_department)
+    mentions = (
+        Mentions(contacts.mobiles, contacts.dingtalk_user_ids, contacts.wecom_user_ids)
+        if contacts is not None
+        else Mentions()
+    )
+    texts: dict[str, str] = {}
+    for platform in ("text", "dingtalk", "wecom"):
+        lines = [line for line in filled.splitlines() if line.strip()]
+        written = mentions.written(platform)
+        texts[platform] = "\n".join([*lines, written] if written else lines)
+    headline = texts["text"].splitlines()[0] if texts["text"] else "热点预警"
+    return RenderedAlert(kind="热点预警", headline=headline, texts=texts, mentions=mentions)
 
 
 # ---------------------------------------------------------------- the robots' JSON

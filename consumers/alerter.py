@@ -44,9 +44,9 @@ from consumers.alerts import (
 )
 from consumers.metrics import DEAD_LETTERS
 from schemas.dead_letters import describe_validation_error
+from schemas.hotspot_events import ALERT_EVENT_ADAPTER, AlertEvent
 from schemas.outbox import alert_outbox_key
 from schemas.settings import Settings, SettingsError
-from schemas.sla import SLA_EVENT_ADAPTER, SlaEvent
 
 log = logging.getLogger(__name__)
 
@@ -103,14 +103,14 @@ class Undecodable(ValueError):
         self.raw = raw
 
 
-def decode_entry(fields: Mapping[Any, Any]) -> SlaEvent:
+def decode_entry(fields: Mapping[Any, Any]) -> AlertEvent:
     """The SLA event in an outbox entry's ``event`` field, or Undecodable."""
     raw = fields.get(b"event", fields.get("event"))
     if raw is None:
         every = {_text(k): _text(v) for k, v in fields.items()}
         raise Undecodable(json.dumps(every, ensure_ascii=False).encode(), "no 'event' field")
     try:
-        return SLA_EVENT_ADAPTER.validate_json(raw)
+        return ALERT_EVENT_ADAPTER.validate_json(raw)
     except ValidationError as exc:
         raise Undecodable(_bytes(raw), describe_validation_error(exc)) from None
 
@@ -265,9 +265,9 @@ class Alerter:
             log.info("alerter %s took over %d unacknowledged alert(s)", self.consumer, len(entries))
         return entries
 
-    def _decode(self, entries: list[RawEntry]) -> tuple[list[tuple[str, SlaEvent]], list[str]]:
+    def _decode(self, entries: list[RawEntry]) -> tuple[list[tuple[str, AlertEvent]], list[str]]:
         """Events to deliver, and ids that are finished already (deleted or dead-lettered)."""
-        events: list[tuple[str, SlaEvent]] = []
+        events: list[tuple[str, AlertEvent]] = []
         finished: list[str] = []
         for raw_id, fields in entries:
             entry_id = _text(raw_id)
@@ -295,7 +295,7 @@ class Alerter:
 
     # ------------------------------------------------------------ delivering
 
-    def _deliver(self, events: list[tuple[str, SlaEvent]]) -> list[str]:
+    def _deliver(self, events: list[tuple[str, AlertEvent]]) -> list[str]:
         """Every sink in its own thread, the whole batch; the ids every sink delivered or parked."""
         now = self.clock()
         sweep = now >= self._next_sweep
@@ -314,7 +314,7 @@ class Alerter:
             finished &= future.result()  # a sink that died (BaseException) ends the step here
         return [entry_id for entry_id in ids if entry_id in finished]
 
-    def _sink_step(self, courier: Courier, events: list[tuple[str, SlaEvent]], sweep: bool) -> set[str]:
+    def _sink_step(self, courier: Courier, events: list[tuple[str, AlertEvent]], sweep: bool) -> set[str]:
         if sweep:
             try:
                 courier.retry_parked()

@@ -37,9 +37,10 @@ from typing import Any, Protocol, cast, runtime_checkable
 import redis
 from prometheus_client import Counter
 
-from consumers.alert_text import Platform, RenderedAlert, robot_payload
+from consumers.alert_text import Platform, RenderedAlert, hotspot_line, robot_payload
+from schemas.hotspot_events import ALERT_EVENT_ADAPTER, AlertEvent, HotSpotDetected
 from schemas.robot_signatures import dingtalk_signed_url
-from schemas.sla import SLA_EVENT_ADAPTER, SlaBreached, SlaEscalated, SlaEvent, SlaWarning
+from schemas.sla import SlaBreached, SlaEscalated, SlaWarning
 
 log = logging.getLogger(__name__)
 
@@ -67,8 +68,10 @@ MAX_ANSWER_BYTES = 64 * 1024
 # ---------------------------------------------------------------- text
 
 
-def alert_text(event: SlaEvent) -> str:
+def alert_text(event: AlertEvent) -> str:
     """One readable Chinese line for people in a group chat."""
+    if isinstance(event, HotSpotDetected):
+        return hotspot_line(event)
     due = event.due_at.strftime("%m-%d %H:%M")
     stage = event.stage.label
     if isinstance(event, SlaWarning):
@@ -86,16 +89,16 @@ def alert_text(event: SlaEvent) -> str:
     return f"工单 {event.ticket_id} {stage}时限事件"
 
 
-def robot_message(event: SlaEvent) -> dict[str, object]:
+def robot_message(event: AlertEvent) -> dict[str, object]:
     return {"msgtype": "text", "text": {"content": alert_text(event)}}
 
 
-Describe = Callable[[SlaEvent], RenderedAlert]
+Describe = Callable[[AlertEvent], RenderedAlert]
 """An alert as people read it (``consumers.alert_text.AlertDescriber``: the policy's template, the ticket);
 a sink without one falls back to ``alert_text``, the ids alone."""
 
 
-def described_text(event: SlaEvent, describe: Describe | None) -> str:
+def described_text(event: AlertEvent, describe: Describe | None) -> str:
     return describe(event).text("text") if describe is not None else alert_text(event)
 
 
@@ -125,7 +128,7 @@ class SinkFailed(Exception):
 class AlertSink(Protocol):
     name: str
 
-    def send(self, event: SlaEvent) -> None:
+    def send(self, event: AlertEvent) -> None:
         """Deliver or raise; returning means the sink has the alert."""
         ...
 
@@ -136,7 +139,7 @@ class MarkingSink(Protocol):
 
     name: str
 
-    def send_marked(self, event: SlaEvent, ledger: DeliveryLedger) -> bool:
+    def send_marked(self, event: AlertEvent, ledger: DeliveryLedger) -> bool:
         """True if sent now, False if the marker shows it was sent before."""
         ...
 
@@ -147,7 +150,7 @@ class LogSink:
     def __init__(self, describe: Describe | None = None) -> None:
         self.describe = describe
 
-    def send(self, event: SlaEvent) -> None:
+    def send(self, event: AlertEvent) -> None:
         log.warning("SLA %s", described_text(event, self.describe).replace("\n", " / "))
 
 
@@ -211,12 +214,12 @@ class WebhookSink:
         self.secret = secret
         self.clock = clock
 
-    def payload(self, event: SlaEvent) -> dict[str, object]:
+    def payload(self, event: AlertEvent) -> dict[str, object]:
         if self.describe is None:
             return robot_message(event)
         return robot_payload(self.describe(event), self.platform)
 
-    def send(self, event: SlaEvent) -> None:
+    def send(self, event: AlertEvent) -> None:
         body = json.dumps(self.payload(event), ensure_ascii=False).encode()
         url = dingtalk_signed_url(self.url, self.secret, self.clock()) if self.secret else self.url
         request = urllib.request.Request(
@@ -247,14 +250,14 @@ class RedisPubSubSink:
         self.channel = channel
         self.describe = describe
 
-    def payload(self, event: SlaEvent) -> str:
+    def payload(self, event: AlertEvent) -> str:
         text = described_text(event, self.describe)
         return json.dumps({"event": event.model_dump(mode="json"), "text": text}, ensure_ascii=False)
 
-    def send(self, event: SlaEvent) -> None:
+    def send(self, event: AlertEvent) -> None:
         self.client.publish(self.channel, self.payload(event))
 
-    def send_marked(self, event: SlaEvent, ledger: DeliveryLedger) -> bool:
+    def send_marked(self, event: AlertEvent, ledger: DeliveryLedger) -> bool:
         marker = ledger.sent_key(self.name, event.event_id)
         with self.client.pipeline() as pipe:
             try:
@@ -367,7 +370,7 @@ class DeliveryLedger:
 @dataclass(frozen=True)
 class ParkedAlert:
     sink: str
-    event: SlaEvent
+    event: AlertEvent
     parked_at: datetime
     attempts: int
     """failed attempts so far"""
@@ -469,7 +472,7 @@ class ParkedAlerts:
         record: dict[str, Any] = json.loads(raw)
         return ParkedAlert(
             sink=sink,
-            event=SLA_EVENT_ADAPTER.validate_python(record["event"]),
+            event=ALERT_EVENT_ADAPTER.validate_python(record["event"]),
             parked_at=datetime.fromisoformat(record["parked_at"]),
             attempts=int(record["attempts"]),
             last_error=str(record["last_error"]),
@@ -553,7 +556,7 @@ class Courier:
         """True once the sink has failed for ``give_up_after_s`` without a success."""
         return self.failing_since is not None and now - self.failing_since >= self.policy.give_up_after_s
 
-    def deliver(self, event: SlaEvent) -> Outcome:
+    def deliver(self, event: AlertEvent) -> Outcome:
         """Deliver, skip as already delivered, or park; raise Interrupted when stopped while waiting."""
         attempt = 0
         last_error = ""
@@ -603,7 +606,9 @@ class Courier:
                 break
         return delivered
 
-    def _attempt(self, event: SlaEvent, park_when_down: tuple[int, str] | None) -> Outcome | Exception | None:
+    def _attempt(
+        self, event: AlertEvent, park_when_down: tuple[int, str] | None
+    ) -> Outcome | Exception | None:
         """One try: an Outcome, the sink's exception, or None if another alerter is sending it now.
 
         ``park_when_down``: (attempts so far, last error) — park without trying while the sink is down,
@@ -643,7 +648,7 @@ class Courier:
         self._unmarked.add(event.event_id)  # the in-doubt window opens: sent, not yet marked
         return self._marked(event)
 
-    def _marked(self, event: SlaEvent) -> Outcome:
+    def _marked(self, event: AlertEvent) -> Outcome:
         self.ledger.mark(self.name, event.event_id)  # Redis errors propagate: the entry stays pending
         self._unmarked.discard(event.event_id)
         return self._succeeded()
@@ -657,7 +662,7 @@ class Courier:
         DELIVERED.labels(self.name).inc()
         return Outcome.delivered
 
-    def _failed(self, event: SlaEvent, now: float) -> None:
+    def _failed(self, event: AlertEvent, now: float) -> None:
         if self.failing_since is None:
             self.failing_since = now
         try:
@@ -665,7 +670,7 @@ class Courier:
         except redis.RedisError as exc:  # the lease expires by itself
             log.warning("could not release the lease on %s for %s: %s", self.name, event.event_id, exc)
 
-    def _park(self, event: SlaEvent, attempts: int, reason: str) -> Outcome:
+    def _park(self, event: AlertEvent, attempts: int, reason: str) -> Outcome:
         now = self.clock()
         alert = ParkedAlert(self.name, event, datetime.fromtimestamp(now, UTC), attempts, reason)
         self.parked.park(alert, now + self.policy.parked_first_s)

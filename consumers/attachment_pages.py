@@ -60,19 +60,38 @@ def takes_attachments(event: type) -> bool:
 
 
 @dataclass(frozen=True)
+class HeldFiles:
+    """Files checked and described, not kept yet."""
+
+    refs: tuple[AttachmentRef, ...]
+    data: tuple[bytes, ...]
+    store: Callable[[], AttachmentStore]
+
+    def keep(self) -> None:
+        for ref, data in zip(self.refs, self.data, strict=True):
+            self.store().put(ref.sha256, data)
+
+
+@dataclass(frozen=True)
 class Attachments:
     """The store and the rules of one web process."""
 
     store: Callable[[], AttachmentStore]
     rules: AttachmentRules
 
-    def keep(self, files: Iterable[tuple[str, bytes]]) -> tuple[AttachmentRef, ...]:
-        """Check every file (``AttachmentRefused`` if one is not accepted), then keep them all."""
+    def held(self, files: Iterable[tuple[str, bytes]]) -> HeldFiles:
+        """Check every file (``AttachmentRefused`` if one is not accepted); keep none yet. An action
+        keeps them only once the ticket's state took it (``DepartmentClient.perform``'s
+        ``before_publish``), so a refused action leaves no file behind."""
         chosen = [(name, data) for name, data in files if name or data]
         refs = check_files(chosen, self.rules)
-        for ref, (_, data) in zip(refs, chosen, strict=True):
-            self.store().put(ref.sha256, data)
-        return refs
+        return HeldFiles(refs, tuple(data for _, data in chosen), self.store)
+
+    def keep(self, files: Iterable[tuple[str, bytes]]) -> tuple[AttachmentRef, ...]:
+        """Check every file (``AttachmentRefused`` if one is not accepted), then keep them all."""
+        held = self.held(files)
+        held.keep()
+        return held.refs
 
     def verified(self, refs: Iterable[AttachmentRef]) -> tuple[AttachmentRef, ...]:
         """References an API body lists: each must be a file uploaded before, described truly."""

@@ -42,6 +42,7 @@ class Performer(Protocol):
         actor: str,
         values: Mapping[str, Any] | None = None,
         department: str | None = None,
+        before_publish: Callable[[], None] | None = None,
     ) -> DepartmentAction: ...
 
     def wait_recorded(self, event: DepartmentAction, timeout_s: float = 15.0) -> TicketRecord | None: ...
@@ -152,6 +153,8 @@ class InboxOut(BaseModel):
     new: list[TicketSummary]
     in_progress: list[TicketSummary]
     awaiting_enterprise: list[TicketSummary]
+    co_handling: list[TicketSummary] = []
+    """tickets this department co-handles and has accepted (协办中)"""
 
 
 class ActionResult(BaseModel):
@@ -269,7 +272,7 @@ def department_router(
         response_model=InboxOut,
         summary="我的待办 / my inbox",
         responses=errors,
-        response_description="按新派单、办理中、待企业补充分组 / by inbox bucket",
+        response_description="按新派单、办理中、待企业补充、协办中分组 / by inbox bucket",
     )
     def inbox(
         who: Who,
@@ -291,6 +294,7 @@ def department_router(
             new=buckets[InboxBucket.new],
             in_progress=buckets[InboxBucket.in_progress],
             awaiting_enterprise=buckets[InboxBucket.awaiting_enterprise],
+            co_handling=buckets[InboxBucket.co_handling],
         )
 
     @router.get(

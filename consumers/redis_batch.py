@@ -10,8 +10,10 @@ recorded alone or among five hundred.
 
 Per applied event the plan writes the ticket (once per batch, its last state,
 compactly: ``schemas.ticket_storage``), the message claim of a first routing,
-the inbox / enterprise / project indexes (sets of ticket ids: readers sort what
-they load by routing time), the ticket's entry in the SLA due index (member:
+the inbox indexes (sorted sets of ticket ids scored by the deadline each
+department works against, ``schemas.ticket_state.inbox_deadline``, so a page of
+an inbox is one range read) and the enterprise / project sets (readers sort
+what they load by routing time), the ticket's entry in the SLA due index (member:
 the ticket id; score: its next alert), the alert outbox entry of an SLA event
 and the read model's changes.
 """
@@ -31,7 +33,7 @@ from schemas.events import Event
 from schemas.outbox import alert_outbox_key, message_claim
 from schemas.sla import SlaBreached, SlaEvent
 from schemas.ticket import InboxBucket, TicketRecord
-from schemas.ticket_state import inbox_buckets
+from schemas.ticket_state import inbox_buckets, inbox_deadline
 from schemas.ticket_storage import decode_record, encode_record, ticket_key
 
 Decide = Callable[[TicketRecord | None, Event, SlaBook | None], RecordOutcome | TicketRecord]
@@ -64,7 +66,7 @@ class TicketKeys:
         return _glob(self.prefix) + "ticket:*"
 
     def inbox(self, department: str, bucket: InboxBucket) -> str:
-        """Set of the tickets in a department's inbox bucket."""
+        """Sorted set of the tickets in a department's inbox bucket, scored by their deadline there."""
         return f"{self.prefix}inbox:{department}:{bucket.value}"
 
     def enterprise(self, key: str) -> str:
@@ -103,14 +105,16 @@ class TicketKeys:
 
 
 def index(writes: WriteBatch, keys: TicketKeys, old: TicketRecord | None, new: TicketRecord) -> None:
-    """The inbox, enterprise and project sets of ``new`` (and out of ``old``'s)."""
+    """The inbox, enterprise and project indexes of ``new`` (and out of ``old``'s)."""
     ticket_id = new.ticket_id
     before, after = inbox_buckets(old), inbox_buckets(new)
     for department, bucket in before.items():
         if after.get(department) != bucket:
-            writes.srem(keys.inbox(department, bucket), ticket_id)
+            writes.zrem(keys.inbox(department, bucket), ticket_id)
     for department, bucket in after.items():
-        writes.sadd(keys.inbox(department, bucket), ticket_id)
+        writes.zadd_one(
+            keys.inbox(department, bucket), ticket_id, inbox_deadline(new, department).timestamp()
+        )
     enterprises = enterprise_keys(new)
     for enterprise in enterprise_keys(old) if old is not None else ():
         if enterprise not in enterprises:

@@ -7,14 +7,14 @@ the overdue and escalated tickets with their 督办 level, and the hot spots. Th
 report is rendered as the dashboard's printable page (``report.html``), as an ``.xlsx``
 (``consumers.report_xlsx``) and as a short robot summary (``summary_text``).
 
-Hot spots: ``HotSpotSource`` is the hook. Until the hot-spot stream keeps its groups
-where a report can read them, ``build_report`` gets ``None`` and the report says the
+Hot spots: ``HotSpotSource`` is the hook, ``DetectedHotSpots`` reads the hot-spot worker's
+reports through it. Without a source ``build_report`` gets ``None`` and the report says the
 detection is not connected (an empty list would claim there were none).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -24,6 +24,7 @@ from consumers.assessment import Assessment, assess
 from consumers.report_periods import ReportPeriod
 from consumers.supervision import Period
 from schemas.events import Priority
+from schemas.hotspot_events import HotSpotDetected
 from schemas.policy import RoutingPolicy
 from schemas.ticket import TicketRecord
 
@@ -95,6 +96,28 @@ class HotSpotSource(Protocol):
     """The hook a hot-spot store implements: the hot spots active during a period."""
 
     def hot_spots(self, period: Period) -> list[HotSpot]: ...
+
+
+class DetectedHotSpots:
+    """``HotSpotSource`` over the hot-spot worker's reports (``HotSpotDetected``, as
+    ``consumers.hotspot_views.recent_hotspots`` reads them): those whose requests fall in the period."""
+
+    def __init__(self, read: Callable[[], Sequence[HotSpotDetected]]) -> None:
+        self.read = read
+
+    def hot_spots(self, period: Period) -> list[HotSpot]:
+        return [
+            HotSpot(
+                street=d.street,
+                category=d.category,
+                heat=d.heat,
+                enterprises=d.enterprise_count,
+                ticket_ids=tuple(t.ticket_id for t in d.tickets),
+                suggestion=d.suggestion_text,
+            )
+            for d in self.read()
+            if d.first_at < period.end and d.last_at >= period.start
+        ]
 
 
 @dataclass(frozen=True)

@@ -364,6 +364,11 @@ def _stage_target(book: SlaBook, clock: SlaClock, stage: SlaStage) -> str:
     return tier.accept if stage is SlaStage.accept else tier.resolve
 
 
+def in_business_time(clock: SlaClock, stage: SlaStage, book: SlaBook) -> bool:
+    """Whether the stage's target counts working time ("1 working day") or the wall clock ("2 hours")."""
+    return _is_business(_stage_target(book, clock, stage))
+
+
 def open_windows(record: TicketRecord, book: SlaBook) -> list[StageWindow]:
     """The ticket's open SLA stages, each with its warning moment and deadline.
 

@@ -261,9 +261,12 @@ class StatusPages:
             return self.page(request, token, 409, error="诉求正在受理中，请稍后再试")
         client = self.performer()
         try:
+            held = None
             if files and self.attachments is not None and takes_attachments(spec.event):
-                values = {**values, "attachments": self.attachments.keep(files)}
-            event = client.perform(spec, ticket_id, ENTERPRISE_ACTOR, values, ENTERPRISE)
+                held = self.attachments.held(files)
+                values = {**values, "attachments": held.refs}
+            keep = held.keep if held is not None else None  # kept only once the ticket took the action
+            event = client.perform(spec, ticket_id, ENTERPRISE_ACTOR, values, ENTERPRISE, before_publish=keep)
         except AttachmentRefused as exc:
             return self.page(request, token, 422, error=str(exc))
         except ValidationError:

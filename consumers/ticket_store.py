@@ -381,7 +381,9 @@ class RedisTicketStore:
         return sorted(self._load_many(ticket_ids), key=lambda r: (r.routed_at, r.ticket_id))
 
     def inbox(self, department: str, bucket: InboxBucket) -> list[TicketRecord]:
-        return self._loaded(self._members(self.keys.inbox(department, bucket)))
+        return self._loaded(
+            [_text(m) for m in self.client.zrange(self.keys.inbox(department, bucket), 0, -1)]
+        )
 
     def enterprise_tickets(self, name_or_code: str) -> list[TicketRecord]:
         ids: set[str] = set()

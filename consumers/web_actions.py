@@ -20,7 +20,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 
-from consumers.attachment_pages import Attachments, takes_attachments
+from consumers.attachment_pages import Attachments, HeldFiles, takes_attachments
 from consumers.department_api import PerformerFactory, action_values, request_model
 from consumers.ticket_store import TicketStore
 from consumers.web_sessions import Posted, WebSessions
@@ -46,6 +46,13 @@ def form_values(spec: ActionSpec, posted: Posted) -> dict[str, Any]:
         elif given:
             values[field.body_name] = given[0]
     return values
+
+
+def held_files(attachments: Attachments | None, spec: ActionSpec, posted: Posted) -> HeldFiles | None:
+    """The form's files, checked but not yet kept, for an action whose event carries files."""
+    if posted.files and attachments is not None and takes_attachments(spec.event):
+        return attachments.held(posted.files)
+    return None
 
 
 def action_router(
@@ -79,10 +86,12 @@ def action_router(
                 body = model.model_validate({**form_values(spec, posted), "actor": viewer.account.username})
                 department = viewer.account.acting_department or ""
                 values = action_values(spec, body, department)
-                if posted.files and attachments is not None and takes_attachments(spec.event):
-                    values["attachments"] = attachments.keep(posted.files)
+                held = held_files(attachments, spec, posted)
+                if held is not None:
+                    values["attachments"] = held.refs
                 client = performer()
-                event = client.perform(spec, ticket_id, body.actor, values, department)
+                keep = held.keep if held is not None else None  # kept once the ticket's state took it
+                event = client.perform(spec, ticket_id, body.actor, values, department, before_publish=keep)
             except ValidationError as exc:
                 error = describe_validation_error(exc)
                 return render(request, viewer, ticket_id, record, status=422, error=error)

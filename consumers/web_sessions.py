@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 COOKIE = "ztc_session"
 LOGIN_COOKIE = "ztc_signin"
 LOGIN_PATH = "/dashboard/login"
-PAGES = ("/dashboard", "/admin")
+PAGES = ("/dashboard", "/admin", "/work", "/desk")
 """Where a sign-in may send the browser next (never another site)."""
 MAX_FORM_BYTES = 64 * 1024
 MAX_UPLOAD_FILES = 10

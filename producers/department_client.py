@@ -139,10 +139,13 @@ class DepartmentClient:
         actor: str,
         values: Mapping[str, Any] | None = None,
         department: str | None = None,
+        before_publish: Callable[[], None] | None = None,
     ) -> DepartmentAction:
         """One registry action: its fields checked, its department filled as the entry says, then ``act``.
 
-        ``values`` are the entry's fields by event field name; ``None`` means "not given".
+        ``values`` are the entry's fields by event field name; ``None`` means "not given";
+        ``before_publish`` runs once every check passed, just before the event is published (the
+        pages keep an action's files there, so a refused action leaves none behind).
         """
         defaults = {f.name: f.default for f in spec.fields if f.default is not None}
         given = defaults | {name: value for name, value in (values or {}).items() if value is not None}
@@ -150,10 +153,16 @@ class DepartmentClient:
             if field.name in given:
                 self._check(field, given[field.name])
         acting = self._acting(spec, department, given)
-        return self.act(spec.event, ticket_id, acting, actor=actor, **given)
+        return self.act(spec.event, ticket_id, acting, before_publish=before_publish, actor=actor, **given)
 
     def act(
-        self, action: type[DepartmentAction], ticket_id: str, department: str, **fields: Any
+        self,
+        action: type[DepartmentAction],
+        ticket_id: str,
+        department: str,
+        *,
+        before_publish: Callable[[], None] | None = None,
+        **fields: Any,
     ) -> DepartmentAction:
         """Check the action against the current state (TransitionRefused if not allowed) and its
         companions against theirs (the ticket a duplicate is merged into), then publish."""
@@ -171,6 +180,8 @@ class DepartmentClient:
                     f"{ticket_id}: no ticket {companion.ticket_id} / 工单 {companion.ticket_id} 不存在"
                 )
             apply(other, companion)
+        if before_publish is not None:
+            before_publish()
         self.publisher.publish_event(self.feedback_topic, event)
         return event
 

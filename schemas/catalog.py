@@ -19,6 +19,7 @@ import pkgutil
 import schemas
 from schemas.events import DeadLettered, Event, RerouteRequested, TicketRouted, TicketSubmitted
 from schemas.feedback import FEEDBACK_EVENT_TYPES, JointMeetingConvened, TicketDispatched
+from schemas.hotspot_events import HotSpotDetected
 from schemas.sla import SLA_EVENT_TYPES
 from schemas.topics import Topics
 
@@ -51,6 +52,7 @@ def topic_events(topics: Topics, department_codes: tuple[str, ...]) -> dict[str,
         topics.routed: (TicketRouted,),
         topics.feedback: FEEDBACK_EVENT_TYPES,
         topics.sla: SLA_EVENT_TYPES,
+        topics.hotspots: (HotSpotDetected,),
         topics.deadletter: (DeadLettered,),
         **{topics.department(code): department for code in department_codes},
     }

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from schemas.alert_policy import AlertPolicy, alert_policy_problems
 from schemas.callback_rates import RatePolicy
 from schemas.events import Priority
+from schemas.hotspot_policy import HotspotPolicy, hotspot_policy_problems
 from schemas.ranking_policy import RankingPolicy
 from schemas.sla import SlaPolicy
 
@@ -163,6 +164,7 @@ class RoutingPolicy(BaseModel):
     alerts: AlertPolicy = Field(default_factory=AlertPolicy)
     rates: RatePolicy = Field(default_factory=RatePolicy)
     ranking: RankingPolicy = Field(default_factory=RankingPolicy)
+    hotspots: HotspotPolicy = Field(default_factory=HotspotPolicy)
 
     def department(self, code: str) -> Department | None:
         return next((d for d in self.departments if d.code == code), None)
@@ -233,6 +235,8 @@ def _reference_problems(policy: RoutingPolicy) -> Iterator[PolicyProblem]:
             except re.error as exc:
                 yield PolicyProblem(path=f"rules[{i}].pattern", message=f"invalid regex: {exc}")
     for path, message in alert_policy_problems(policy.alerts, frozenset(codes)):
+        yield PolicyProblem(path=path, message=message)
+    for path, message in hotspot_policy_problems(policy.hotspots):
         yield PolicyProblem(path=path, message=message)
     yield from _group_problems(policy)
     for i, code in enumerate(policy.ranking.unranked):

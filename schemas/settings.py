@@ -198,6 +198,11 @@ class Settings(BaseModel):
         description="internal: set by `ztc run` for its workers, the bootstrap servers whose topics "
         "it created already (so each worker skips creating them)",
     )
+    internal_hold_start: bool = Field(
+        default=False,
+        description="internal: set by `ztc run` for a worker it starts before the stack is up; the "
+        "worker loads its code and model, then waits for one line on its stdin before it connects",
+    )
 
     @model_validator(mode="after")
     def _heartbeat_within_session(self) -> Settings:

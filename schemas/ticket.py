@@ -51,10 +51,17 @@ class InboxBucket(StrEnum):
     new = "new"
     in_progress = "in_progress"
     awaiting_enterprise = "awaiting_enterprise"
+    co_handling = "co_handling"
+    """a co-department's accepted share of a ticket another department leads"""
 
     @property
     def label(self) -> str:
-        return {"new": "新派单", "in_progress": "办理中", "awaiting_enterprise": "待企业补充"}[self.value]
+        return {
+            "new": "新派单",
+            "in_progress": "办理中",
+            "awaiting_enterprise": "待企业补充",
+            "co_handling": "协办中",
+        }[self.value]
 
 
 class HistoryEntry(BaseModel):

@@ -597,6 +597,8 @@ def _bucket(record: TicketRecord, row: Assignment | None) -> InboxBucket | None:
         return None
     if row.accepted_at is None:
         return InboxBucket.new
+    if row.role is AssignmentRole.co:
+        return InboxBucket.co_handling
     if record.status is TicketStatus.awaiting_enterprise:
         return InboxBucket.awaiting_enterprise
     return InboxBucket.in_progress
@@ -606,12 +608,27 @@ def inbox_buckets(record: TicketRecord | None) -> dict[str, InboxBucket]:
     """Which inbox bucket the ticket occupies for each department that still owes work on it.
 
     Nothing once resolved, closed or awaiting re-routing; a co-department leaves
-    its inbox when it reports done or bounces; "new" until that department accepted.
+    its inbox when it reports done or bounces; "new" until that department accepted,
+    then "co_handling" for a co-department and "in_progress" / "awaiting_enterprise" for the lead.
     """
     if record is None or record.status not in _OPEN_BUCKETS:
         return {}
     buckets = {code: _bucket(record, record.current_assignment(code)) for code in record.departments}
     return {code: bucket for code, bucket in buckets.items() if bucket is not None}
+
+
+def inbox_deadline(record: TicketRecord, department: str) -> datetime:
+    """What a department's inbox sorts the ticket by: the deadline its part runs against now.
+
+    Accept-by (签收期限) until the department accepted, then resolve-by (办结期限); the routing
+    time for a ticket without SLA clocks. The recorder scores the inbox indexes with it.
+    """
+    clock = record.sla
+    if clock is None:
+        return record.routed_at
+    row = record.current_assignment(department)
+    accepted = row.accepted_at if row is not None else clock.accepted_at
+    return clock.accept_due_at if accepted is None else clock.resolve_due_at
 
 
 # ---------------------------------------------------------------- what the pages and clients ask

@@ -37,6 +37,11 @@ class Topics:
         return self._name("tickets.sla")
 
     @property
+    def hotspots(self) -> str:
+        """Hot-spot worker → office, alerter, reports: ``HotSpotDetected``, once per hot spot."""
+        return self._name("tickets.hotspots")
+
+    @property
     def deadletter(self) -> str:
         return self._name("tickets.deadletter")
 
@@ -51,6 +56,7 @@ class Topics:
             self.routed,
             self.feedback,
             self.sla,
+            self.hotspots,
             self.deadletter,
         )
         return fixed + tuple(self.department(code) for code in department_codes)

@@ -20,6 +20,12 @@ committed by Faust's own commit loop, gaps are filled, and a rebalance waits for
 the batch in hand), but they reach the handler as a list, at most ``max_batch``
 at a time, and are acknowledged when the handler returns. Any other topic (agents,
 tables) keeps Faust's ordinary path.
+
+**Start.** Faust's table manager sleeps one second before it starts recovery, so that
+agents started late can still declare tables, and the consumer subscribes only after
+that. A PromptApp declares every table and topic when it is built, before its worker
+starts, so :class:`PromptTableManager` starts recovery at once (measured: one second
+of the router's eight to the first routed ticket from cold).
 """
 
 from __future__ import annotations
@@ -28,6 +34,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, cast
 
 import faust
+from aiokafka import AIOKafkaProducer
+from faust.tables import TableManager
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import Message, TopicT
 
@@ -99,6 +107,15 @@ class PromptTransport(faust_aiokafka.Transport):
     Consumer = _PromptConsumer
 
 
+class PromptTableManager(TableManager):
+    """Faust's table manager without the one-second pause before recovery (see the module's **Start**)."""
+
+    async def on_start(self) -> None:
+        if not self.should_stop:
+            await self._update_channels()
+            await self.recovery.start()
+
+
 class PromptApp(faust.App):
     """A Faust app on ``PromptTransport`` (``kafka://`` URLs only; the router uses nothing else)."""
 
@@ -106,6 +123,7 @@ class PromptApp(faust.App):
     """Messages handed to a batch handler at most at once."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("TableManager", PromptTableManager)
         super().__init__(*args, **kwargs)
         self.batch_handlers: dict[str, BatchHandler] = {}
 
@@ -117,3 +135,13 @@ class PromptApp(faust.App):
         for name in topic.topics:
             self.batch_handlers[name] = handler
         self.topics.add(topic)
+
+
+def aiokafka_producer(app: faust.App) -> AIOKafkaProducer:
+    """The aiokafka producer inside Faust's (started with the app; raises ``NotReady`` before)."""
+    return cast(faust_aiokafka.Producer, app.producer)._ensure_producer()
+
+
+def raw_topic(app: faust.App, name: str) -> Any:
+    """A topic of bytes keys and values, read and written as they are."""
+    return app.topic(name, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")

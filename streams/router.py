@@ -29,17 +29,13 @@ import logging
 import os
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
-from typing import Any, cast
 
-import faust
-from aiokafka import AIOKafkaProducer
-from faust.transport.drivers import aiokafka as faust_aiokafka
 from prometheus_client import CollectorRegistry
 
 from schemas.policy import RoutingPolicy
 from schemas.settings import Settings
 from schemas.topics import Consumed
-from streams.faust_transport import PromptApp
+from streams.faust_transport import PromptApp, aiokafka_producer, raw_topic
 from streams.kafka_security import faust_credentials
 from streams.metrics import RouterMetrics
 from streams.record_batches import BatchSender, RecordSender
@@ -117,19 +113,10 @@ def build_router_app(
     names = settings.topics
     steps = RouterSteps(names, policy, clock, counts, model)
     seen = SeenMessages(window=timedelta(days=policy.dedupe_window_days), clock=clock)
-    handlers = RouterHandlers(steps, BatchSender(lambda: _aiokafka_producer(app)), seen)
-    app.subscribe_batches(_raw_topic(app, names.submitted), handlers.route)
-    app.subscribe_batches(_raw_topic(app, names.reroute), handlers.reroute)
+    handlers = RouterHandlers(steps, BatchSender(lambda: aiokafka_producer(app)), seen)
+    app.subscribe_batches(raw_topic(app, names.submitted), handlers.route)
+    app.subscribe_batches(raw_topic(app, names.reroute), handlers.reroute)
     return app
-
-
-def _aiokafka_producer(app: faust.App) -> AIOKafkaProducer:
-    """The aiokafka producer inside Faust's (started with the app; raises ``NotReady`` before)."""
-    return cast(faust_aiokafka.Producer, app.producer)._ensure_producer()
-
-
-def _raw_topic(app: faust.App, name: str) -> Any:
-    return app.topic(name, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
 
 
 def _faust_app(settings: Settings) -> PromptApp:

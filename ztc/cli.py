@@ -44,6 +44,7 @@ SERVERS_NEEDED: dict[str, frozenset[str] | Callable[[argparse.Namespace], frozen
     "user": STORE,
     "deadletter": lambda args: BOTH if args.action == "replay" else STORE,
     "monitor": lambda args: (BOTH if args.apply else STORE) if args.once else NOTHING,
+    "hotspots": lambda args: STORE if args.action == "list" else NOTHING,
     **dict.fromkeys(SERVICES_AND_OFFLINE, NOTHING),
 }
 """The servers each ``ztc`` command needs, probed before it runs so a stopped stack is one line

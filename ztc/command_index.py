@@ -65,6 +65,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "monitor": ("超期监控 run the overdue monitor", SLA),
     "reindex": ("重建报表数据 rebuild the reports' read model from the tickets", SLA),
     "alerter": ("告警推送 send SLA alerts to the sinks", SLA),
+    "hotspots": (
+        "热点 hot spots: run the worker (default) | list what the office sees",
+        "ztc.hotspots_cmd:add_hotspots_parser",
+    ),
     "classify": ("工单文本分类 / ticket text classifier", "ztc.classify_cmd:add_classify_parser"),
     "report": (
         "督办通报 weekly / monthly supervision report: .xlsx + printable page [--send]",

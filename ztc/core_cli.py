@@ -34,11 +34,11 @@ def ticket_fields(parser: argparse.ArgumentParser) -> None:
 
 
 def add_core_parsers(sub: Any) -> None:
-    dev = _add(sub, "dev", "ztc.commands:dev")
+    dev = _add(sub, "dev", "ztc.run_cmd:dev")
     dev.add_argument("action", choices=["up", "down", "status"])
-    _add(sub, "router", "ztc.commands:router")
-    _add(sub, "recorder", "ztc.commands:recorder")
-    run = _add(sub, "run", "ztc.commands:run")
+    _add(sub, "router", "ztc.run_cmd:router")
+    _add(sub, "recorder", "ztc.run_cmd:recorder")
+    run = _add(sub, "run", "ztc.run_cmd:run")
     run.add_argument("--demo", action="store_true", help="送入演示工单 feed the seed's demo tickets")
 
     submit = _add(sub, "submit", "ztc.commands:submit")

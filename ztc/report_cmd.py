@@ -20,7 +20,8 @@ from ztc.errors import CliError
 def report(args: argparse.Namespace) -> int:
     from consumers import views
     from consumers.dashboard import make_templates
-    from consumers.report import summary_text
+    from consumers.hotspot_views import recent_hotspots
+    from consumers.report import DetectedHotSpots, summary_text
     from consumers.report_pages import department_names, level_labels, render_report_html
     from consumers.report_periods import ReportKind, report_period
     from consumers.report_sinks import send_summary
@@ -40,7 +41,9 @@ def report(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise CliError(f"无法创建输出目录 cannot create {out}: {exc.strerror}") from None
     policy = policy_for(settings)
-    shown = views.supervision_report(ticket_store(settings), period, now, policy)
+    client = redis_client(settings)
+    spots = DetectedHotSpots(lambda: recent_hotspots(client, settings.redis_prefix)).hot_spots(period.period)
+    shown = views.supervision_report(ticket_store(settings), period, now, policy, spots)
     names = department_names(policy)
     stem = out / f"ztc-report-{period.kind.value}-{period.name}"
     xlsx = write_report_xlsx(shown, names, level_labels(policy), stem.with_suffix(".xlsx"))

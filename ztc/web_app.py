@@ -40,12 +40,16 @@ from consumers.attachment_pages import (
 from consumers.attachment_store import AttachmentStore
 from consumers.dashboard import STATIC, TEMPLATES, TicketPage, dashboard_router, make_templates
 from consumers.department_api import Performer, department_router
+from consumers.hotspot_views import hotspot_router, recent_hotspots
+from consumers.inbox_index import InboxIndex, RedisInboxIndex
 from consumers.metrics import CountRequests, TicketGauges, exposition
+from consumers.report import DetectedHotSpots
 from consumers.report_pages import report_router
 from consumers.status_page import StatusPages, status_router
 from consumers.ticket_store import RedisTicketStore, TicketStore
 from consumers.web_actions import action_router
 from consumers.web_sessions import WebSessions, sign_in_router
+from consumers.work_pages import WorkPages, export_router, notice_router, work_router
 from producers.department_client import DepartmentClient
 from producers.gateway import MAX_BODY_BYTES, BodyLimit, Intake, body_schemas, gateway_router
 from producers.idempotency import RedisFingerprints
@@ -53,6 +57,7 @@ from producers.outbox import RedisOutbox
 from producers.publisher import TicketPublisher
 from producers.robot_gateway import RobotSecrets, group_street, robot_router
 from schemas.events import now_in_district
+from schemas.hotspot_events import HotSpotDetected
 from schemas.policy import RoutingPolicy
 from schemas.settings import Settings
 from schemas.status_links import StatusLinks
@@ -101,6 +106,9 @@ class Resources:
 
     def store(self) -> RedisTicketStore:
         return self._store
+
+    def inboxes(self) -> InboxIndex:
+        return RedisInboxIndex(self.redis, self.settings.redis_prefix)
 
     def accounts(self) -> AccountStore:
         return self._accounts
@@ -173,6 +181,7 @@ class PageResources(Protocol):
     def clock(self) -> Callable[[], datetime]: ...
 
     def store(self) -> TicketStore: ...
+    def inboxes(self) -> InboxIndex: ...
     def client(self) -> Performer: ...
     def accounts(self) -> AccountStore: ...
     def passwords(self) -> Passwords: ...
@@ -192,7 +201,13 @@ def web_pages(resources: PageResources) -> APIRouter:
     pages = APIRouter(include_in_schema=False)
     pages.include_router(sign_in_router(sessions, templates))
     pages.include_router(dashboard)
-    pages.include_router(report_router(resources.store, policy, clock, sessions, templates.env))
+    spots = DetectedHotSpots(_hotspot_reader(resources))
+    pages.include_router(report_router(resources.store, policy, clock, sessions, templates.env, spots))
+    work = WorkPages(resources.store, resources.inboxes, policy, clock, templates)
+    pages.include_router(work_router(work, sessions))
+    pages.include_router(export_router(work, sessions))
+    pages.include_router(notice_router(work, sessions))
+    pages.include_router(hotspot_router(_hotspot_reader(resources), sessions, templates, clock))
     pages.include_router(
         action_router(
             resources.store,
@@ -207,6 +222,16 @@ def web_pages(resources: PageResources) -> APIRouter:
     admin = AdminPages(resources.accounts, resources.passwords, templates, policy.department_codes, clock)
     pages.include_router(admin_router(admin, sessions))
     return pages
+
+
+def _hotspot_reader(resources: PageResources) -> Callable[[], list[HotSpotDetected]]:
+    """The hot spots the worker keeps beside the tickets (none where the store is not Redis)."""
+
+    def read() -> list[HotSpotDetected]:
+        client = getattr(resources.store(), "client", None)
+        return recent_hotspots(client, resources.settings.redis_prefix) if client is not None else []
+
+    return read
 
 
 def status_pages(resources: Resources) -> APIRouter:

@@ -50,7 +50,7 @@ from tests.chaos.settle import Watched, wait_settled
 from tests.chaos.system import RunFailed, ZtcRun, new_data_dir
 from tests.chaos.tickets import ticket_body
 from tests.chaos.webhook import alert_receiver
-from ztc.services import prepare_topics
+from ztc.supervisor import prepare_topics
 
 log = logging.getLogger(__name__)
 

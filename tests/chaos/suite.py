@@ -10,7 +10,7 @@ from tests.chaos.scale_out import scale_out_scenario
 from tests.chaos.scenarios import Load, restart_scenario, tickets_scenario
 
 Scenario = Callable[[Load], Result]
-KILL_TARGETS = ("router", "recorder", "monitor", "alerter", "redis", "broker")
+KILL_TARGETS = ("router", "recorder", "monitor", "alerter", "hotspots", "redis", "broker")
 
 
 def _kill(target: str | None, name: str) -> Scenario:

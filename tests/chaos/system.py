@@ -31,7 +31,7 @@ from ztc.bootstrap import load_checked_policy, redis_client
 
 log = logging.getLogger(__name__)
 
-WORKERS = ("router", "recorder", "monitor", "alerter", "api")
+WORKERS = ("router", "recorder", "monitor", "alerter", "hotspots", "api")
 STACK = ("broker", "redis")
 READY_LINE = "Ctrl-C"
 FAST_TIER = "fast"

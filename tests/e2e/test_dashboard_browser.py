@@ -259,7 +259,7 @@ def test_the_office_prints_the_monthly_supervision_report(
             assert "区行政审批服务局" in first and "100.0%" in first
             overdue = page.inner_text("#overdue")
             assert late.ticket_id in overdue and "督办" in overdue
-            assert "热点检测尚未接入" in page.inner_text("#hot-spots")
+            assert "热点诉求" in page.inner_text("#hot-spots")  # the worker's hot spots, or 本期没有热点
             assert page.locator("#download-xlsx").get_attribute("href").startswith("/dashboard/report.xlsx")
             shoot(page, shots, "report")
             page.set_viewport_size({"width": 1366, "height": 900})
@@ -274,9 +274,9 @@ def test_the_office_prints_the_monthly_supervision_report(
         shutil.copytree(shots, keep / "report", dirs_exist_ok=True)
 
 
-def publish_demo_ticket(settings: Settings, message_id: str) -> TicketSubmitted:
-    """The first demo ticket again, as a new channel message (a ticket of its own)."""
-    fields = {**DEMO_TICKETS[0], "channel_message_id": message_id}
+def publish_demo_ticket(settings: Settings, message_id: str, which: int = 0) -> TicketSubmitted:
+    """A demo ticket (the first unless ``which`` says), as a new channel message (a ticket of its own)."""
+    fields = {**DEMO_TICKETS[which], "channel_message_id": message_id}
     publisher = TicketPublisher(settings.kafka_bootstrap, settings.topics.submitted)
     try:
         fresh = build_submission(fields, now_in_district())
@@ -284,6 +284,19 @@ def publish_demo_ticket(settings: Settings, message_id: str) -> TicketSubmitted:
     finally:
         publisher.close()
     return fresh
+
+
+def act(page: Any, ticket_id: str, verb: str, choose: dict[str, str] | None = None, **typed: str) -> None:
+    """One action form of the ticket page, as a person uses it: open it, fill it in, send it."""
+    page.click(f"#actions details:has(form[data-action={verb}]) summary")
+    for name, value in (choose or {}).items():
+        page.select_option(f"form[data-action={verb}] select[name={name}]", value)
+    for name, value in typed.items():
+        page.fill(f"form[data-action={verb}] [name={name}]", value)
+    page.click(f"form[data-action={verb}] button[type=submit]")
+    page.wait_for_load_state()
+    landed = page.url.split("#", 1)[0].split("?", 1)[0]  # a refusal stays on the form's address
+    assert landed.endswith(f"/dashboard/tickets/{ticket_id}"), f"{verb}: {page.inner_text('main')[:600]}"
 
 
 def shoot(page: Any, shots: Path, name: str) -> None:
@@ -314,14 +327,8 @@ def test_the_enterprise_supplies_a_file_by_its_link_and_only_the_ticket_s_people
         try:
             page = browser.new_page()
             sign_in(page, api, "clerk-approval", f"/dashboard/tickets/{ticket_id}")
-            for verb, field, text in (
-                ("accept", "note", "已签收"),
-                ("ask", "question", "请补充测算报告"),
-            ):
-                page.click(f"#actions details:has(form[data-action={verb}]) summary")
-                page.fill(f"form[data-action={verb}] textarea[name={field}]", text)
-                page.click(f"form[data-action={verb}] button[type=submit]")
-                page.wait_for_url(f"**/dashboard/tickets/{ticket_id}*")
+            act(page, ticket_id, "accept", note="已签收")
+            act(page, ticket_id, "ask", question="请补充测算报告")
             wait_for(store, ticket_id, lambda r: r.status is TicketStatus.awaiting_enterprise)
 
             public = browser.new_page()

@@ -22,6 +22,7 @@ from consumers.alerter import Alerter, outbox_key, run_alerter, sinks_from
 from consumers.alerts import AlertSink, LogSink, ParkedAlerts, RedisPubSubSink, RetryPolicy, WebhookSink
 from deploy.embedded import EmbeddedStack
 from schemas.events import now_in_district
+from schemas.hotspot_events import AlertEvent
 from schemas.settings import Settings
 from schemas.sla import SlaBreached, SlaEvent, SlaStage
 from tests.integration.conftest import stack_settings
@@ -184,7 +185,7 @@ class CrashBefore:
         self.name = sink.name
         self.at = f"{at:08X}"
 
-    def send(self, event: SlaEvent) -> None:
+    def send(self, event: AlertEvent) -> None:
         if event.ticket_id.endswith(self.at):
             raise Crash
         self.sink.send(event)

@@ -19,6 +19,7 @@ from consumers import ticket_store, views
 from consumers.access import KeyRing, write_demo_keys
 from consumers.account_store import RedisAccountStore
 from consumers.accounts import Passwords, add_account
+from consumers.inbox_index import InboxIndex, RedisInboxIndex
 from consumers.sla_engine import SlaBook, alert_event
 from consumers.ticket_store import RecordOutcome, RecordStatus, RedisTicketStore, TicketStore
 from consumers.views import LIST_LIMIT
@@ -34,6 +35,7 @@ from tests.integration.conftest import stack_settings, ztc
 from tests.integration.web import PASSWORD, form_token
 from tests.unit.batch_contract import BatchContract
 from tests.unit.factories import submission
+from tests.unit.inbox_contract import InboxContract
 from tests.unit.store_contract import FRIDAY_4PM, action, at, routed_at, snapshot
 from ztc.bootstrap import DEFAULT_POLICY, load_checked_policy
 from ztc.web_app import create_app
@@ -41,13 +43,17 @@ from ztc.web_app import create_app
 pytestmark = pytest.mark.integration
 
 
-class TestRedisTicketStore(BatchContract):
+class TestRedisTicketStore(BatchContract, InboxContract):
     @pytest.fixture(autouse=True)
     def _redis(self, stack: EmbeddedStack) -> None:
         self.client = redis.Redis.from_url(stack.redis_url)
 
     def make_store(self, book: SlaBook | None = None) -> TicketStore:
         return RedisTicketStore(self.client, prefix=f"c{uuid.uuid4().hex[:8]}:", book=book)
+
+    def inboxes(self, store: TicketStore) -> InboxIndex:
+        assert isinstance(store, RedisTicketStore)
+        return RedisInboxIndex(self.client, store.prefix)
 
     def alerts(self, store: TicketStore) -> list[SlaEvent]:
         assert isinstance(store, RedisTicketStore)

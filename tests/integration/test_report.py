@@ -152,10 +152,12 @@ def test_ztc_report_monthly_writes_a_workbook_with_ranking_rates_and_hot_spots(
     assert [(row[0], row[2]) for row in overdue] == [(november["late"], "紧急")]
 
     hot = list(book["热点 Hot spots"].iter_rows(values_only=True))
-    assert hot[0][0] == "街道 Street" and "not connected" in str(hot[1][0])
+    assert hot == [
+        ("街道 Street", "类别 Category", "热度 Heat", "企业数 Enterprises", "工单 Tickets", "建议 Suggestion")
+    ]
 
     html = (tmp_path / "ztc-report-monthly-2026-11.html").read_text(encoding="utf-8")
-    assert "营商效能督办通报（月报）2026年11月" in html and "hot-spots-not-connected" in html
+    assert "营商效能督办通报（月报）2026年11月" in html and "本期没有热点" in html  # connected, none here
 
 
 def test_an_unknown_period_is_one_line_in_chinese_and_english(settings: Settings, tmp_path: Path) -> None:

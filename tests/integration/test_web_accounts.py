@@ -156,6 +156,35 @@ def test_a_clerk_of_another_department_gets_404(api: Api, ticket_id: str) -> Non
         assert office.get(f"/dashboard/tickets/{ticket_id}").status_code == 200
 
 
+def test_no_list_or_search_shows_another_departments_ticket(api: Api, ticket_id: str) -> None:
+    """The inbox, its search, the desk and the id box: planning's clerk finds nothing of approval's
+    ticket anywhere (404 where a page is another's), while approval's clerk and the office find it."""
+    buckets = ("new", "in_progress", "awaiting_enterprise", "co_handling")
+    with signed_in(api, "li") as browser:
+        answers = [
+            browser.get("/work", params={"q": q, "bucket": b})
+            for q in ("康杰药业", "土石方")
+            for b in buckets
+        ]
+        answers.append(browser.get("/work", params={"q": ticket_id.lower()}))
+        assert all(a.status_code == 200 and ticket_id not in a.text for a in answers)
+        assert browser.get("/work", params={"department": "approval"}).status_code == 404
+        assert browser.get("/desk").status_code == 404
+        by_id = browser.get("/dashboard/ticket", params={"id": ticket_id.lower()}, follow_redirects=True)
+        assert by_id.status_code == 404 and EARTHWORK["title"] not in by_id.text
+    with signed_in(api, "wang") as browser:
+        found = [browser.get("/work", params={"q": "康杰药业", "bucket": b}).text for b in buckets]
+        assert any(ticket_id in page for page in found)
+        opened = browser.get("/work", params={"q": ticket_id.lower()})
+        assert opened.status_code == 303 and opened.headers["location"] == f"/dashboard/tickets/{ticket_id}"
+    with signed_in(api, "zhao") as office:
+        pages = [
+            office.get("/work", params={"department": "approval", "q": "康杰药业", "bucket": b})
+            for b in buckets
+        ]
+        assert any(ticket_id in page.text for page in pages)
+
+
 def test_the_actor_of_a_form_action_is_the_signed_in_username(
     api: Api, ticket_id: str, store: RedisTicketStore
 ) -> None:

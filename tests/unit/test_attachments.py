@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from fastapi import FastAPI
@@ -159,6 +160,26 @@ def test_a_refused_file_shows_why_and_nothing_is_published_or_kept(staff: TestCl
         files=[("attachment", ("a.pdf", PDF, "application/pdf"))],
     )
     assert no_token.status_code == 403 and pages.attachment_store.kept == {}
+
+
+def test_a_refused_action_keeps_none_of_its_files_and_a_taken_one_keeps_them_before_publishing(
+    staff: TestClient, pages: Pages
+) -> None:
+    sign_in(staff, "wangkz")
+    assert resolve_with(staff, "许可证.pdf", PDF) == 409  # not accepted yet: the state refuses it
+    assert pages.attachment_store.kept == {}
+    published = len(pages.publisher.published)
+    kept_when_published: list[bool] = []
+    original = pages.publisher.publish_event
+
+    def publish(topic: str, event: Any, timeout_s: float = 10.0) -> None:
+        kept_when_published.append(pages.attachment_store.has(key(PDF)))
+        original(topic, event, timeout_s)
+
+    pages.publisher.publish_event = publish  # type: ignore[method-assign]
+    accept(pages)
+    assert resolve_with(staff, "许可证.pdf", PDF) == 303
+    assert len(pages.publisher.published) == published + 2 and kept_when_published == [False, True]
 
 
 # ---------------------------------------------------------------- the enterprise through its link

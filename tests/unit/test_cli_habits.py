@@ -7,17 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.unit.test_cli import run
 from ztc.bootstrap import DEFAULT_POLICY
-from ztc.cli import main
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    try:
-        code = main(list(argv))
-    except SystemExit as exit_:
-        code = int(exit_.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_sla_due_past_the_published_data_skips_new_years_day_and_says_so_in_one_line(

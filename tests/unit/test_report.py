@@ -12,7 +12,15 @@ import redis
 
 from consumers import read_model as rm
 from consumers.dashboard import make_templates
-from consumers.report import Headline, HotSpot, OverdueStage, build_report, overdue_tickets, summary_text
+from consumers.report import (
+    DetectedHotSpots,
+    Headline,
+    HotSpot,
+    OverdueStage,
+    build_report,
+    overdue_tickets,
+    summary_text,
+)
 from consumers.report_pages import department_names, level_labels, render_report_html
 from consumers.report_periods import ReportKind, report_period
 from consumers.report_sinks import send_summary
@@ -152,3 +160,15 @@ def test_hot_spots_from_a_connected_source_fill_the_sheet_and_the_page() -> None
     hot = page.split('id="hot-spots"')[1]
     assert "兴城路街道办事处" in hot and "建议召开联席会议" in hot and "not connected" not in hot
     assert "/dashboard" not in page.split("<main>")[0]  # the written file has no dashboard tools
+
+
+def test_the_worker_s_hot_spots_are_read_for_the_period_they_fall_in() -> None:
+    from tests.unit.test_hotspot_page import spot
+
+    detected = spot()  # four requests on 2026-11-27
+    source = DetectedHotSpots(lambda: [detected])
+    week = report_period(ReportKind.weekly, "2026-W48", NOW).period  # 11-23 … 11-29
+    [found] = source.hot_spots(week)
+    assert (found.street, found.category, found.enterprises) == ("street-loushan", "transport", 3)
+    assert found.ticket_ids[0] == "ZTC-20261127-00000003" and found.suggestion == detected.suggestion_text
+    assert source.hot_spots(report_period(ReportKind.weekly, "2026-W47", NOW).period) == []

@@ -62,7 +62,7 @@ def test_the_office_reads_the_printable_report_and_downloads_its_workbook(
     assert page.status_code == 200
     assert "营商效能督办通报（周报）2026年第50周（12月7日—12月13日）" in page.text
     assert "紧急 urgent" in _section(page.text, "overdue")
-    assert "hot-spots-not-connected" in page.text
+    assert "本期没有热点" in page.text  # the worker's reader: none kept in an in-memory store
     workbook = web.get("/dashboard/report.xlsx", params={"kind": "weekly", "period": "2026-W50"})
     assert workbook.status_code == 200
     assert "ztc-report-weekly-2026-W50.xlsx" in workbook.headers["content-disposition"]

@@ -45,7 +45,7 @@ def test_a_bad_value_names_its_variable() -> None:
 def test_every_topic_is_listed_once() -> None:
     topics = Settings().topics
     names = topics.all(("office", "approval"))
-    assert len(names) == len(set(names)) == 8
+    assert len(names) == len(set(names)) == 9
     assert "dept.office" in names and "tickets.feedback" in names and "tickets.sla" in names
     # every topic any worker writes to is created up front (a cluster may not auto-create topics)
     written = {topics.submitted, topics.reroute, topics.routed, topics.feedback}

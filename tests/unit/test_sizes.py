@@ -21,7 +21,6 @@ LONG_MODULES: dict[str, str] = {
     "consumers/alerts.py": "alert wording for every SLA stage and level, plus the sink adapters it feeds",
     "consumers/sla_engine.py": "the one SLA status rule and its business-time arithmetic, kept together",
     "deploy/embedded.py": "the embedded broker and Redis: start, readiness, restart for both servers",
-    "ztc/commands.py": "the CLI's command bodies; each is short, there are many",
     "producers/gateway.py": "the HTTP intake: limits, idempotency and the outbox write in one request path",
 }
 

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import io
+import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from deploy.embedded import ServiceStatus, StackError
+from deploy.embedded import ServiceStatus, StackError, free_port
 from schemas.settings import Settings
-from ztc.services import StackWatch, Supervisor
+from ztc.supervisor import RELEASE_LINE, StackWatch, Supervisor, stop_on_signals, wait_for_release
 
 
 class DeadChild:
@@ -98,7 +101,8 @@ def test_a_dead_broker_is_restarted_at_once_with_topics_and_outbox_before_the_wo
     stack.alive["broker"] = stack.ready["broker"] = False
     notes = watcher.check()
     assert stack.restarted == ["broker"]
-    assert calls == ["halt router,recorder,monitor", "topics", "replay", "resume router,recorder,monitor"]
+    workers = "router,recorder,monitor,hotspots"
+    assert calls == [f"halt {workers}", "topics", "replay", f"resume {workers}"]
     assert "7 unconfirmed events re-published" in notes[-1]
 
 
@@ -136,3 +140,57 @@ def test_shutdown_names_the_workers_it_had_to_kill(tmp_path: Path) -> None:
     assert supervisor.children["router"].stdout is not None
     supervisor.children["router"].stdout.readline()  # its SIGTERM handler is in place
     assert supervisor.stop(timeout_s=1.0) == ["router"]
+
+
+def test_a_worker_waits_for_the_release_line_and_stops_on_end_of_input() -> None:
+    held = Settings(internal_hold_start=True)
+    assert wait_for_release(Settings(), io.BytesIO(b"")) is True  # not held: goes on at once
+    assert wait_for_release(held, io.BytesIO(RELEASE_LINE)) is True
+    assert wait_for_release(held, io.BytesIO(b"")) is False  # ztc run gave up before the stack was up
+    assert wait_for_release(held, io.BytesIO(b"stop\n")) is False
+
+
+def test_a_held_worker_started_by_run_exits_quietly_when_not_released(tmp_path: Path) -> None:
+    """The recorder loads, waits on its stdin, and leaves without touching a broker nobody started."""
+    settings = Settings(data_dir=tmp_path, broker_port=free_port(), redis_port=free_port())
+    supervisor = Supervisor(settings, tmp_path / "logs")
+    supervisor.start("recorder", hold=True)
+    child = supervisor.children["recorder"]
+    assert child.poll() is None and child.stdin is not None  # held: alive, its stdin is ours
+    supervisor.release(("recorder",), go=False)
+    assert child.wait(timeout=60) == 0
+    log_text = (tmp_path / "logs" / "recorder.log").read_text()
+    assert "Traceback" not in log_text and "bootstrap" not in log_text  # it never tried to connect
+
+
+def test_restarted_workers_are_not_held(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    launched: list[dict[str, str]] = []
+
+    class Launched:
+        stdin = None
+
+        def __init__(self, argv: list[str], **options: Any) -> None:
+            launched.append(options["env"])
+
+    monkeypatch.setenv(Settings.variable("internal_hold_start"), "1")  # as a held parent would have it
+    monkeypatch.setattr(subprocess, "Popen", Launched)
+    supervisor = Supervisor(Settings(), tmp_path)
+    supervisor.start("router", hold=True)
+    supervisor.start("router")
+    variable = Settings.variable("internal_hold_start")
+    assert launched[0][variable] == "1" and variable not in launched[1]
+
+
+def test_a_signal_arriving_while_the_main_thread_holds_the_stop_events_lock_still_stops() -> None:
+    """The handler runs in the main thread, maybe inside ``stop.wait()``: it must not wait on that lock."""
+    previous = signal.getsignal(signal.SIGUSR1)
+    try:
+        stop = stop_on_signals((signal.SIGUSR1,))
+        handler = signal.getsignal(signal.SIGUSR1)
+        assert callable(handler)
+        with stop._cond:  # type: ignore[attr-defined]  # where Event.wait holds it; Event.set here would deadlock this thread
+            handler(signal.SIGUSR1, None)
+            assert not stop.is_set()
+        assert stop.wait(timeout=5)
+    finally:
+        signal.signal(signal.SIGUSR1, previous)

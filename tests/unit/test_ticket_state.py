@@ -572,7 +572,7 @@ def test_full_walk_from_routing_to_closed_through_a_reopen() -> None:
         (
             act(TicketAccepted, "planning", clock()),
             TicketStatus.accepted,
-            {"approval": InboxBucket.in_progress, "planning": InboxBucket.in_progress},
+            {"approval": InboxBucket.in_progress, "planning": InboxBucket.co_handling},
         ),
         (
             act(CoDepartmentDone, "planning", clock()),
@@ -676,7 +676,7 @@ def test_reroute_keeps_departments_that_stay_and_releases_the_others() -> None:
     assert len(planning) == 1 and planning[0].accepted_at is not None
     market = [a for a in state.assignments if a.department == "market"][-1]
     assert market.release_reason is ReleaseReason.rerouted
-    assert inbox_buckets(state) == {"construction": InboxBucket.new, "planning": InboxBucket.in_progress}
+    assert inbox_buckets(state) == {"construction": InboxBucket.new, "planning": InboxBucket.co_handling}
 
 
 def test_manual_triage_then_dispatch_by_the_office() -> None:

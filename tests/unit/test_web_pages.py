@@ -18,6 +18,7 @@ from consumers.account_store import InMemoryAccountStore
 from consumers.accounts import Passwords, SignIn, add_account
 from consumers.attachment_pages import Attachments
 from consumers.attachment_store import MemoryAttachmentStore
+from consumers.inbox_index import InMemoryInboxIndex
 from consumers.ticket_store import InMemoryTicketStore
 from producers.department_client import DepartmentClient
 from producers.publisher import InMemoryPublisher
@@ -77,6 +78,9 @@ class Pages:
 
     def store(self) -> InMemoryTicketStore:
         return self.tickets
+
+    def inboxes(self) -> InMemoryInboxIndex:
+        return InMemoryInboxIndex(lambda: list(self.tickets.tickets.values()))
 
     def client(self) -> DepartmentClient:
         return DepartmentClient(self.tickets, self.publisher, "feedback", POLICY.department_codes, self.clock)
