@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -47,7 +47,10 @@ log = logging.getLogger(__name__)
 HERE = Path(__file__).parent
 TEMPLATES = HERE / "templates"
 STATIC = HERE / "static"
-PALETTE = ("#1f5fa8", "#d9822b", "#3a8f5c", "#b8423a", "#7a5cad", "#2b9bb0", "#8c6d31", "#6b6b6b")
+PALETTE = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#56B4E9", "#CC79A7", "#F0E442")
+"""Okabe–Ito colours, told apart also with colour-blindness; categories beyond them are 其他."""
+OTHERS_COLOUR = "#8c8c8c"
+OTHERS = "其他 others"
 
 
 # ---------------------------------------------------------------- presentation helpers (pure)
@@ -80,7 +83,8 @@ def bar_chart(daily: DailyCounts, names: dict[str, str], width: int = 760, heigh
     left, right, top, bottom = 36.0, 8.0, 10.0, height - 28.0
     peak = max((daily.total(d) for d in daily.days), default=0) or 1
     step = (width - left - right) / max(len(daily.days), 1)
-    colour = {c: PALETTE[i % len(PALETTE)] for i, c in enumerate(daily.categories)}
+    daily = fold_rare_categories(daily, len(PALETTE))
+    colour = {c: PALETTE[i] if i < len(PALETTE) else OTHERS_COLOUR for i, c in enumerate(daily.categories)}
     bars: list[Bar] = []
     for i, day in enumerate(daily.days):
         y = bottom
@@ -99,6 +103,19 @@ def bar_chart(daily: DailyCounts, names: dict[str, str], width: int = 760, heigh
     y_ticks = tuple((bottom - (bottom - top) * v / peak, v) for v in range(0, peak + 1, tick_step))
     legend = tuple((names.get(c, c), colour[c]) for c in daily.categories)
     return Chart(width, height, tuple(bars), x_labels, y_ticks, legend, bottom, left)
+
+
+def fold_rare_categories(daily: DailyCounts, keep: int) -> DailyCounts:
+    """At most ``keep`` categories (the most frequent, as ``daily`` orders them) and 其他 for the rest,
+    so every colour on the chart stands for one thing."""
+    if len(daily.categories) <= keep:
+        return daily
+    kept = set(daily.categories[:keep])
+    counts: dict[tuple[date, str], int] = {}
+    for (day, category), n in daily.counts.items():
+        key = (day, category if category in kept else OTHERS)
+        counts[key] = counts.get(key, 0) + n
+    return DailyCounts(daily.days, (*daily.categories[:keep], OTHERS), counts)
 
 
 def duration(value: timedelta | None) -> str:
@@ -271,7 +288,7 @@ def dashboard_router(
             )
         except ValueError as exc:
             raise HTTPException(400, str(exc)) from None
-        shown = views.overview(store(), period, now)
+        shown = views.overview(store(), period, now, policy=policy)
         department = None if viewer.account.role.of_office else viewer.account.department
         return page(
             request,
@@ -281,6 +298,11 @@ def dashboard_router(
             overdue=[g for g in shown.overdue if department in (None, g.department)],
             at_risk=[g for g in shown.at_risk if department in (None, g.department)],
             ranking=shown.ranking,
+            assessment=shown.assessment,
+            overdue_tickets=shown.overdue_tickets(department),
+            open_tickets=shown.open_tickets(department),
+            rates=policy.rates,
+            min_tickets=policy.ranking.min_tickets,
             chart=bar_chart(shown.daily, category_names),
             unmask=None if department is None else False,
             now=now,

@@ -35,7 +35,9 @@ from datetime import date, datetime
 from typing import Protocol
 
 from consumers.sla_engine import SlaBook, SlaState, StageStatus, StageWindow, outcomes_of
+from schemas.callback_rates import CallbackKind, kind_code
 from schemas.events import DISTRICT_ZONE
+from schemas.feedback import Rating
 from schemas.sla import SlaStage
 from schemas.ticket import AssignmentRole, RatingRecord, TicketRecord, TicketStatus
 
@@ -56,6 +58,11 @@ RESPONSE_N = "response_n"  # assignment rows accepted, and their seconds from as
 RESPONSE_S = "response_s"
 HANDLING_N = "handling_n"  # assignment rows done, and their seconds from assigned to done
 HANDLING_S = "handling_s"
+BOUNCED = "bounced"  # 退单 by the department (lead or co), day bounced
+ROUNDS_DONE = "rounds_done"  # lead rounds resolved (day resolved): what a redo rate divides by
+REDONE = "redone"  # 重办: a resolved round reopened, charged to that round's lead (day reopened)
+CALLBACK = "cb"  # 回访 per kind: ``cb:{kind code}:{measure}`` (schemas.callback_rates.CallbackKind)
+CALLBACK_MEASURES = ("callbacks", "contacted", "resolved", "satisfied", "basically_satisfied")
 
 
 def department_field(department: str, name: str) -> str:
@@ -157,7 +164,44 @@ def counters_of(record: TicketRecord) -> dict[DayField, int]:
         dept, day = rated_department(record, rating), local_day(rating.at)
         out[(day, department_field(dept, RATED))] += 1
         out[(day, department_field(dept, rating.rating.value))] += 1
+        for measure, n in callback_counts(record, rating).items():
+            out[(day, department_field(dept, measure))] += n
+    _add_round_counters(record, out)
     return {key: n for key, n in out.items() if n}
+
+
+def callback_field(kind: CallbackKind | str, measure: str) -> str:
+    """``cb:{kind code}:{measure}``; ``kind`` a ``CallbackKind`` or its code."""
+    code = kind if isinstance(kind, str) else kind.code
+    return f"{CALLBACK}:{code}:{measure}"
+
+
+def callback_counts(record: TicketRecord, rating: RatingRecord) -> dict[str, int]:
+    """One 回访's counters under its kind (rater, final answer, ticket excluded): the policy picks
+    the valid kinds when a report is read, so changing ``[rates]`` needs no reindex."""
+    code = kind_code(rating.rated_by, final_answer=rating.final_answer, excluded=record.excluded_from_rates)
+    prefix = f"{CALLBACK}:{code}:"
+    return {
+        prefix + "callbacks": 1,
+        prefix + "contacted": int(rating.was_contacted),
+        prefix + "resolved": int(rating.problem_solved),
+        prefix + "satisfied": int(rating.rating is Rating.satisfied),
+        prefix + "basically_satisfied": int(rating.rating is Rating.basically_satisfied),
+    }
+
+
+def _add_round_counters(record: TicketRecord, out: Counter[DayField]) -> None:
+    """Bounces, lead rounds resolved and rounds redone, each charged to the department of that round."""
+    for bounce in record.bounces:
+        out[(local_day(bounce.at), department_field(bounce.department, BOUNCED))] += 1
+    leads = [row for row in record.assignments if row.role is AssignmentRole.lead]
+    for index, row in enumerate(leads):
+        following = leads[index + 1] if index + 1 < len(leads) else None
+        if row.done_at is None:
+            continue
+        out[(local_day(row.done_at), department_field(row.department, ROUNDS_DONE))] += 1
+        if following is not None:
+            out[(local_day(following.assigned_at), department_field(row.department, REDONE))] += 1
 
 
 def counter_changes(old: Contribution, new: Contribution) -> dict[DayField, int]:

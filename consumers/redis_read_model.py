@@ -57,10 +57,11 @@ from schemas.events import DISTRICT_ZONE
 
 log = logging.getLogger(__name__)
 
-READ_MODEL_VERSION = "4"
+READ_MODEL_VERSION = "5"
 """Bump when what a ticket contributes, or how it is kept, changes: recorders then rebuild before they
 write. 3: one member per stage (first / later), no warning or first-deadline sets. 4: the inbox
-indexes are sorted sets scored by deadline (were sets), and co-departments have their own bucket."""
+indexes are sorted sets scored by deadline (were sets), and co-departments have their own bucket.
+5: 回访 answers per kind, bounces, resolved and redone rounds."""
 LEGACY_KEYS = ("sla:deadlines",)
 """Indexes the read model replaced; ``rebuild`` deletes them (and every older ``rm:`` key)."""
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

@@ -308,6 +308,8 @@ def status_router(pages: StatusPages) -> APIRouter:
         values = {
             "rating": fields.get("rating") or None,
             "comment": fields.get("comment", "").strip() or None,
+            "contacted": fields.get("contacted") or None,
+            "solved": fields.get("solved") or None,
             "rated_by": ENTERPRISE,
         }
         return await run_in_threadpool(pages.act, request, token, rate, values)

@@ -9,7 +9,8 @@ and ``ztc ticket show``'s time limits:
   tickets per day of a period;
 - ``gauges(store, now)``: open and overdue tickets per lead department;
 - ``overdue_items(store, now, department)``: every overdue and at-risk stage;
-- ``ticket_sla(record, book, now)``: one ticket's stages and working time.
+- ``ticket_sla(record, book, now)``: one ticket's stages and working time;
+- ``supervision_report(store, period, now, policy)``: the weekly / monthly 督办通报.
 
 Overdue and at risk always mean what ``sla_engine.sla_status`` says: the read
 model indexes ``sla_engine.open_windows`` and compares the same way. A page
@@ -20,10 +21,13 @@ are loaded.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
+from consumers.assessment import Assessment, assess
 from consumers.read_model import Group
+from consumers.report import HotSpot, OverdueStage, SupervisionReport, build_report
+from consumers.report_periods import ReportPeriod
 from consumers.sla_engine import SlaBook, StageStatus, sla_status, working_time
 from consumers.supervision import (
     DailyCounts,
@@ -34,6 +38,7 @@ from consumers.supervision import (
     rank,
 )
 from consumers.ticket_store import TicketStore
+from schemas.policy import RoutingPolicy
 from schemas.ticket import Assignment, TicketRecord
 
 LIST_LIMIT = 20
@@ -101,15 +106,46 @@ class Overview:
     at_risk: list[AlertGroup]
     ranking: list[DepartmentFigures]
     daily: DailyCounts
+    overdue_by_department: dict[str, int] = field(default_factory=dict)
+    """Tickets with at least one overdue stage, per lead department (the groups count stages)."""
+    open_by_department: dict[str, int] = field(default_factory=dict)
+    assessment: Assessment | None = None
+    """The period's 12345 rates and fair ranking, when a policy was given."""
+
+    def overdue_tickets(self, department: str | None = None) -> int:
+        """Overdue tickets of one lead department, or of all."""
+        counts = self.overdue_by_department
+        return sum(counts.values()) if department is None else counts.get(department, 0)
+
+    def open_tickets(self, department: str | None = None) -> int:
+        counts = self.open_by_department
+        return sum(counts.values()) if department is None else counts.get(department, 0)
 
 
-def overview(store: TicketStore, period: Period, now: datetime, limit: int = LIST_LIMIT) -> Overview:
+def overview(
+    store: TicketStore,
+    period: Period,
+    now: datetime,
+    limit: int = LIST_LIMIT,
+    policy: RoutingPolicy | None = None,
+) -> Overview:
     """Everything the dashboard's first page shows."""
     overdue, at_risk = sla_alerts(store, now, limit)
     reports = store.reports
     days = reports.day_counts(period.days)
-    figures = department_figures(days.values(), reports.overdue_tickets(_departments(days), now))
-    return Overview(overdue, at_risk, rank(figures.values()), daily_counts(days, period))
+    departments = sorted({*_departments(days), *(g.department for g in overdue)})
+    late = reports.overdue_tickets(departments, now)  # one query for the ranking and the headline
+    figures = department_figures(days.values(), late)
+    opened = reports.open_counts()
+    return Overview(
+        overdue,
+        at_risk,
+        rank(figures.values()),
+        daily_counts(days, period),
+        overdue_by_department={d: n for d, n in late.items() if n},
+        open_by_department=opened,
+        assessment=assess(days.values(), policy, late) if policy is not None else None,
+    )
 
 
 def _departments(days: dict[date, dict[str, int]]) -> list[str]:
@@ -145,3 +181,35 @@ class TicketSla:
 
 def ticket_sla(record: TicketRecord, book: SlaBook, now: datetime) -> TicketSla:
     return TicketSla(sla_status(record, book, now), working_time(record, book, now))
+
+
+REPORT_LIST_LIMIT = 500
+"""Overdue stages a report lists per (department, level) group."""
+
+
+def supervision_report(
+    store: TicketStore,
+    period: ReportPeriod,
+    now: datetime,
+    policy: RoutingPolicy,
+    hot_spots: list[HotSpot] | None = None,
+) -> SupervisionReport:
+    """The 督办通报 of ``period``: its day counters and the previous period's, overdue tickets at ``now``."""
+    reports = store.reports
+    days = reports.day_counts(period.period.days)
+    previous = reports.day_counts(period.previous.days)
+    overdue, _ = sla_alerts(store, now, REPORT_LIST_LIMIT)
+    stages = [
+        OverdueStage(
+            a.record,
+            a.status.stage.label,
+            a.status.department,
+            a.status.due_at,
+            a.late_by,
+            g.escalation_level,
+        )
+        for g in overdue
+        for a in g.alerts
+    ]
+    late = reports.overdue_tickets(_departments(days), now)
+    return build_report(period, now, days.values(), previous.values(), policy, stages, late, hot_spots)

@@ -25,6 +25,7 @@ from enum import StrEnum
 from typing import Any
 
 from schemas.feedback import (
+    Answer,
     BounceReason,
     CoDepartmentDone,
     DepartmentAction,
@@ -469,6 +470,27 @@ ACTIONS: tuple[ActionSpec, ...] = (
             FieldSpec("rating", "评价", "rating", kind=Kind.choice, required=True, choices=Rating),
             FieldSpec("comment", "评价说明", "comment"),
             FieldSpec(
+                "contacted",
+                "承办部门是否联系企业",
+                "did the department contact the enterprise (response rate)",
+                kind=Kind.choice,
+                choices=Answer,
+            ),
+            FieldSpec(
+                "solved",
+                "问题是否解决",
+                "was the problem solved (resolution rate)",
+                kind=Kind.choice,
+                choices=Answer,
+            ),
+            FieldSpec(
+                "final_answer",
+                "认定为最终答复",
+                "certified final answer, office only (may leave the rates)",
+                kind=Kind.choice,
+                choices=Answer,
+            ),
+            FieldSpec(
                 "rated_by",
                 "评价人",
                 "the enterprise, or the office on its behalf",
@@ -480,7 +502,13 @@ ACTIONS: tuple[ActionSpec, ...] = (
             ),
         ),
         path="rate",
-        example={"actor": "回访员 刘", "rating": "satisfied", "comment": "电话回访，企业满意"},
+        example={
+            "actor": "回访员 刘",
+            "rating": "satisfied",
+            "comment": "电话回访，企业满意",
+            "contacted": "yes",
+            "solved": "yes",
+        },
     ),
     ActionSpec(
         "extend",

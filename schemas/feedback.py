@@ -7,7 +7,6 @@ enterprise itself) and ``actor`` (a person or system), and is a frozen, past-ten
 
 from __future__ import annotations
 
-from enum import StrEnum
 from typing import Annotated, ClassVar, Literal, Self, get_args
 
 from pydantic import Field, TypeAdapter, ValidationError, field_validator, model_validator
@@ -22,6 +21,11 @@ from schemas.events import (
     NormalisedIdentifier,
     OptionalText,
 )
+from schemas.feedback_choices import Answer as Answer  # re-exported
+from schemas.feedback_choices import BounceReason as BounceReason
+from schemas.feedback_choices import InvalidKind as InvalidKind
+from schemas.feedback_choices import RatedBy as RatedBy
+from schemas.feedback_choices import Rating as Rating
 
 OFFICE = "office"
 """The district office's department code: dispatches, convenes, supervises, acts for the enterprise."""
@@ -33,52 +37,6 @@ DepartmentCode = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]*$", max_length=6
 Actor = Annotated[NormalisedIdentifier, Field(min_length=1, max_length=MAX_SHORT_CHARS)]
 """A person or system: an identifier (no control characters, not blank), normalised like text."""
 Text = Annotated[KeptText, Field(min_length=1, max_length=MAX_TEXT_CHARS)]
-
-
-class BounceReason(StrEnum):
-    not_our_remit = "not_our_remit"
-    wrong_street = "wrong_street"
-    needs_other_department = "needs_other_department"
-    duplicate = "duplicate"
-
-    @property
-    def label(self) -> str:
-        return {
-            "not_our_remit": "非本部门职责",
-            "wrong_street": "非本街道",
-            "needs_other_department": "需其他部门办理",
-            "duplicate": "重复工单",
-        }[self.value]
-
-
-class Rating(StrEnum):
-    satisfied = "satisfied"
-    basically_satisfied = "basically_satisfied"
-    unsatisfied = "unsatisfied"
-
-    @property
-    def label(self) -> str:
-        return {"satisfied": "满意", "basically_satisfied": "基本满意", "unsatisfied": "不满意"}[self.value]
-
-    @property
-    def closes(self) -> bool:
-        return self is not Rating.unsatisfied
-
-
-class RatedBy(StrEnum):
-    enterprise = "enterprise"
-    office = "office"
-
-
-class InvalidKind(StrEnum):
-    """Why the office closes a ticket without handling it (such tickets leave the three rates)."""
-
-    invalid = "invalid"
-    spam = "spam"
-
-    @property
-    def label(self) -> str:
-        return {"invalid": "无效诉求", "spam": "骚扰或垃圾信息"}[self.value]
 
 
 class DepartmentAction(Event):
@@ -228,11 +186,21 @@ class SatisfactionRated(DepartmentAction):
     rating: Rating
     comment: OptionalText = Field(default=None, max_length=MAX_TEXT_CHARS)
     rated_by: RatedBy
+    contacted: Answer | None = None
+    """Did the department contact the enterprise (响应)? Unasked (older callbacks): counted as yes."""
+    solved: Answer | None = None
+    """Was the problem solved (解决)? Unasked: yes when the rating closes the ticket."""
+    final_answer: Answer | None = None
+    """The office certifies the answer as final (最终答复): the policy may leave it out of the rates."""
 
     @model_validator(mode="after")
     def _rater_is_department(self) -> Self:
         if self.department != self.rated_by.value:
             raise ValueError(f"department must be {self.rated_by.value!r} when rated_by is {self.rated_by}")
+        if self.final_answer is Answer.yes and self.rated_by is not RatedBy.office:
+            raise ValueError(
+                "only the office certifies a final answer (最终答复) / 仅区政府办公室可认定最终答复"
+            )
         return self
 
 

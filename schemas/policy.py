@@ -19,8 +19,10 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from schemas.alert_policy import AlertPolicy, alert_policy_problems
+from schemas.callback_rates import RatePolicy
 from schemas.events import Priority
 from schemas.hotspot_policy import HotspotPolicy, hotspot_policy_problems
+from schemas.ranking_policy import RankingPolicy
 from schemas.sla import SlaPolicy
 
 
@@ -160,6 +162,8 @@ class RoutingPolicy(BaseModel):
     sla: SlaPolicy = Field(default_factory=SlaPolicy)
     privacy: PrivacyPolicy = Field(default_factory=PrivacyPolicy)
     alerts: AlertPolicy = Field(default_factory=AlertPolicy)
+    rates: RatePolicy = Field(default_factory=RatePolicy)
+    ranking: RankingPolicy = Field(default_factory=RankingPolicy)
     hotspots: HotspotPolicy = Field(default_factory=HotspotPolicy)
 
     def department(self, code: str) -> Department | None:
@@ -235,6 +239,9 @@ def _reference_problems(policy: RoutingPolicy) -> Iterator[PolicyProblem]:
     for path, message in hotspot_policy_problems(policy.hotspots):
         yield PolicyProblem(path=path, message=message)
     yield from _group_problems(policy)
+    for i, code in enumerate(policy.ranking.unranked):
+        if code not in codes:
+            yield PolicyProblem(path=f"ranking.unranked[{i}]", message=f"unknown department {code!r}")
     rule_ids = [r.id for r in policy.rules]
     for rid in sorted({r for r in rule_ids if rule_ids.count(r) > 1}):
         yield PolicyProblem(path="rules", message=f"rule id {rid!r} appears twice")

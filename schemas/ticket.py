@@ -156,6 +156,23 @@ class RatingRecord(BaseModel):
     comment: str | None = None
     at: AwareDatetime
     round: int
+    contacted: bool | None = Field(default=None, exclude_if=lambda value: value is None)
+    """回访: did the department contact the enterprise? None: not asked (older callbacks)."""
+    solved: bool | None = Field(default=None, exclude_if=lambda value: value is None)
+    """回访: was the problem solved? None: not asked."""
+    final_answer: bool = Field(default=False, exclude_if=lambda value: not value)
+    """The office certified the answer as final (最终答复). Unset fields stay out of the stored
+    JSON, so a ticket rated before these questions existed keeps its bytes."""
+
+    @property
+    def was_contacted(self) -> bool:
+        """Contacted, counting an unasked callback as contacted (it reached the enterprise)."""
+        return self.contacted is not False
+
+    @property
+    def problem_solved(self) -> bool:
+        """Solved as the enterprise said, or, unasked, as its rating says (满意 / 基本满意 close)."""
+        return self.rating.closes if self.solved is None else self.solved
 
 
 class ClosureKind(StrEnum):

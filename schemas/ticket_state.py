@@ -16,6 +16,7 @@ from schemas.events import Event, TicketRouted, derived_event_id
 from schemas.feedback import (
     ENTERPRISE,
     OFFICE,
+    Answer,
     CoDepartmentDone,
     DepartmentAction,
     InformationRequested,
@@ -443,6 +444,18 @@ def _may_rate(state: TicketRecord, department: str) -> None:
         refuse(state, f"{department} handles this ticket and cannot rate it", "承办部门不能为本工单回访评价")
 
 
+def _callback_answers(event: SatisfactionRated) -> str:
+    """The callback's answers as the history reads them: ``；已联系企业；问题未解决；认定为最终答复``."""
+    parts = []
+    if event.contacted is not None:
+        parts.append("已联系企业" if event.contacted.truth else "未联系企业")
+    if event.solved is not None:
+        parts.append("问题已解决" if event.solved.truth else "问题未解决")
+    if event.final_answer is Answer.yes:
+        parts.append("认定为最终答复")
+    return "".join(f"；{part}" for part in parts)
+
+
 @transition(SatisfactionRated, guard=_may_rate)
 def _rated(state: TicketRecord, event: SatisfactionRated) -> Change:
     rating = RatingRecord(
@@ -451,9 +464,13 @@ def _rated(state: TicketRecord, event: SatisfactionRated) -> Change:
         comment=event.comment,
         at=event.occurred_at,
         round=state.reopen_count,
+        contacted=None if event.contacted is None else event.contacted.truth,
+        solved=None if event.solved is None else event.solved.truth,
+        final_answer=event.final_answer is Answer.yes,
     )
     by = "企业评价" if event.rated_by is RatedBy.enterprise else "区政府办公室代企业评价"
     comment = f" — {event.comment}" if event.comment else ""
+    comment += _callback_answers(event)
     updates: dict[str, Any] = {"ratings": (*state.ratings, rating)}
     if event.rating.closes:
         updates["status"] = TicketStatus.closed

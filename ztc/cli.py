@@ -37,6 +37,7 @@ SERVERS_NEEDED: dict[str, frozenset[str] | Callable[[argparse.Namespace], frozen
     "ticket": STORE,
     "inbox": STORE,
     "overdue": STORE,
+    "report": STORE,
     "reindex": STORE,
     "enterprise": STORE,
     "project": STORE,

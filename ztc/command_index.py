@@ -70,6 +70,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "ztc.hotspots_cmd:add_hotspots_parser",
     ),
     "classify": ("工单文本分类 / ticket text classifier", "ztc.classify_cmd:add_classify_parser"),
+    "report": (
+        "督办通报 weekly / monthly supervision report: .xlsx + printable page [--send]",
+        "ztc.report_cmd:add_report_parser",
+    ),
     "schema": (
         "事件 JSON Schema 与主题表 event schemas + topic map: export DIR",
         "ztc.schema_cmd:add_schema_parser",

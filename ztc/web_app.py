@@ -43,6 +43,8 @@ from consumers.department_api import Performer, department_router
 from consumers.hotspot_views import hotspot_router, recent_hotspots
 from consumers.inbox_index import InboxIndex, RedisInboxIndex
 from consumers.metrics import CountRequests, TicketGauges, exposition
+from consumers.report import DetectedHotSpots
+from consumers.report_pages import report_router
 from consumers.status_page import StatusPages, status_router
 from consumers.ticket_store import RedisTicketStore, TicketStore
 from consumers.web_actions import action_router
@@ -199,6 +201,8 @@ def web_pages(resources: PageResources) -> APIRouter:
     pages = APIRouter(include_in_schema=False)
     pages.include_router(sign_in_router(sessions, templates))
     pages.include_router(dashboard)
+    spots = DetectedHotSpots(_hotspot_reader(resources))
+    pages.include_router(report_router(resources.store, policy, clock, sessions, templates.env, spots))
     work = WorkPages(resources.store, resources.inboxes, policy, clock, templates)
     pages.include_router(work_router(work, sessions))
     pages.include_router(export_router(work, sessions))

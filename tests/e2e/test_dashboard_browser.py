@@ -233,6 +233,47 @@ def test_a_clerk_signs_in_and_accepts_a_ticket_recorded_as_their_account(
         shutil.copytree(shots, keep / "dashboard", dirs_exist_ok=True)
 
 
+def test_the_office_prints_the_monthly_supervision_report(
+    api: Api, demo: dict[str, TicketSubmitted], tmp_path: Path
+) -> None:
+    """督办通报: headline figures, the ranking with the 12345 rates, the overdue ticket with its 督办
+    level, the hot-spot section; the print layout hides the page's tools."""
+    from playwright.sync_api import sync_playwright
+
+    late = demo["demo-huiyu-licence"]
+    shots = tmp_path / "screenshots"
+    shots.mkdir()
+    outside: list[str] = []
+    with sync_playwright() as playwright:
+        browser = browser_context(playwright, tmp_path / "profile")
+        try:
+            page = browser.new_page()
+            page.on("request", lambda r: None if r.url.startswith(api.base_url) else outside.append(r.url))
+            sign_in(page, api, "duban")
+            page.click("#report-link")
+            page.wait_for_url("**/dashboard/report?kind=monthly")
+            assert "营商效能督办通报（月报）" in page.inner_text("#report-title")
+            headline = page.inner_text("#headline")
+            assert "综合得分" in headline and "较上期" in headline
+            first = page.locator("#ranking table.ranking tbody tr").first.inner_text()
+            assert "区行政审批服务局" in first and "100.0%" in first
+            overdue = page.inner_text("#overdue")
+            assert late.ticket_id in overdue and "督办" in overdue
+            assert "热点诉求" in page.inner_text("#hot-spots")  # the worker's hot spots, or 本期没有热点
+            assert page.locator("#download-xlsx").get_attribute("href").startswith("/dashboard/report.xlsx")
+            shoot(page, shots, "report")
+            page.set_viewport_size({"width": 1366, "height": 900})
+            page.emulate_media(media="print")
+            assert not page.locator("nav.tools").is_visible()
+            page.screenshot(path=str(shots / "report-print.png"), full_page=True)
+        finally:
+            browser.close()
+    assert outside == []
+    keep = Path("test-output")
+    if keep.is_dir():  # `mkdir test-output` to keep the screenshots after the run
+        shutil.copytree(shots, keep / "report", dirs_exist_ok=True)
+
+
 def publish_demo_ticket(settings: Settings, message_id: str, which: int = 0) -> TicketSubmitted:
     """A demo ticket (the first unless ``which`` says), as a new channel message (a ticket of its own)."""
     fields = {**DEMO_TICKETS[which], "channel_message_id": message_id}

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 from pydantic import ValidationError
 
 from schemas.callback_rates import CallbackRecord, RatePolicy, callback_rates
-from schemas.feedback import Rating
+from schemas.feedback import Answer, RatedBy, Rating, SatisfactionRated
+from schemas.ticket import RatingRecord
 
 
 def _record(n: int, rating: Rating, **flags: bool) -> CallbackRecord:
@@ -48,3 +51,28 @@ def test_no_valid_callback_gives_no_rate() -> None:
 def test_weights_must_sum_to_one() -> None:
     with pytest.raises(ValidationError):
         RatePolicy(response_weight=0.2)
+
+
+def test_only_the_office_certifies_a_final_answer() -> None:
+    at = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+    common = {
+        "ticket_id": "ZTC-20261102-0000000A",
+        "actor": "t",
+        "rating": Rating.unsatisfied,
+        "occurred_at": at,
+    }
+    with pytest.raises(ValidationError, match="最终答复"):
+        SatisfactionRated(
+            department="enterprise", rated_by=RatedBy.enterprise, final_answer=Answer.yes, **common
+        )
+    event = SatisfactionRated(department="office", rated_by=RatedBy.office, final_answer=Answer.yes, **common)
+    assert event.final_answer is Answer.yes
+
+
+def test_a_callback_without_the_new_questions_keeps_its_stored_form() -> None:
+    at = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+    old = RatingRecord(rating=Rating.basically_satisfied, rated_by=RatedBy.enterprise, at=at, round=0)
+    assert set(old.model_dump(mode="json")) == {"rating", "rated_by", "comment", "at", "round"}
+    assert old.was_contacted and old.problem_solved  # unasked: contacted; 基本满意 closes → solved
+    unsolved = old.model_copy(update={"solved": False, "contacted": False})
+    assert not unsolved.was_contacted and not unsolved.problem_solved

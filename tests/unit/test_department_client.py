@@ -169,7 +169,9 @@ def test_the_generated_methods_keep_the_old_parameters() -> None:
         "reopen": "(ticket_id, actor, reason)",
         "dispatch": "(ticket_id, actor, lead_department, co_departments=None, note=None)",
         "convene": "(ticket_id, actor, departments, note)",
-        "rate": "(ticket_id, rated_by, actor, rating, comment=None)",
+        # 回访's questions came later, appended with defaults: every old call still means the same
+        "rate": "(ticket_id, rated_by, actor, rating, comment=None, "
+        "contacted=None, solved=None, final_answer=None)",
         "extend": "(ticket_id, department, actor, extension, reason)",
         "approve_extension": "(ticket_id, actor, note=None)",
     }

@@ -116,13 +116,16 @@ def test_an_unsatisfied_rating_reopens_and_a_second_one_is_refused(status: Statu
     page = status.http.get(status.path).text
     assert "已办结，请您评价办理结果" in page and "土石方施工许可证已核发" in page and 'name="rating"' in page
     assert status.post("rate", rating="so-so").status_code == 422
-    done = status.post("rate", rating="unsatisfied", comment="许可证信息有误")
+    assert 'name="contacted"' in page and 'name="solved"' in page  # 回访's two questions
+    done = status.post("rate", rating="unsatisfied", comment="许可证信息有误", contacted="yes", solved="no")
     assert done.status_code == 303
     rated = status.desk.events(FEEDBACK)[-1]
     assert isinstance(rated, SatisfactionRated)
     assert (rated.department, rated.rated_by, rated.actor) == (ENTERPRISE, ENTERPRISE, ENTERPRISE_ACTOR)
     record = status.record()
     assert record.status is TicketStatus.in_progress and record.reopen_count == 1
+    assert (record.ratings[-1].contacted, record.ratings[-1].solved) == (True, False)
+    assert "已联系企业；问题未解决" in record.history[-1].summary
     page = status.http.get(status.path).text
     assert "评价：不满意，已退回重新办理" in page and 'name="rating"' not in page
     again = status.post("rate", rating="satisfied")
