@@ -39,6 +39,9 @@ from faust.tables import TableManager
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import Message, TopicT
 
+from schemas.settings import Settings
+from streams.kafka_security import faust_credentials
+
 FETCH_MAX_WAIT_MS = 100
 
 BatchHandler = Callable[[Sequence[Message]], Awaitable[None]]
@@ -145,3 +148,23 @@ def aiokafka_producer(app: faust.App) -> AIOKafkaProducer:
 def raw_topic(app: faust.App, name: str) -> Any:
     """A topic of bytes keys and values, read and written as they are."""
     return app.topic(name, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
+
+
+def worker_app(settings: Settings, role: str, max_batch: int, **overrides: Any) -> PromptApp:
+    """A ZTC worker's Faust app: group ``{group_prefix}-{role}``, every output acknowledged by all
+    replicas, the group's session and heartbeat from the settings; ``overrides`` for the rest."""
+    options: dict[str, Any] = {
+        "broker": f"kafka://{settings.kafka_bootstrap}",
+        "store": "memory://",
+        "web_enabled": False,
+        "topic_partitions": settings.partitions,
+        "broker_credentials": faust_credentials(settings),
+        "broker_session_timeout": settings.session_timeout_s,
+        "broker_heartbeat_interval": settings.heartbeat_interval_s,
+        "consumer_auto_offset_reset": "earliest",
+        "producer_acks": -1,
+        "producer_linger": 0.005,  # a batch's records are handed over together: little to wait for
+    }
+    app = PromptApp(f"{settings.group_prefix}-{role}", **(options | overrides))
+    app.max_batch = max_batch
+    return app

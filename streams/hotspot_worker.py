@@ -37,8 +37,7 @@ from schemas.hotspots import HotspotRequest
 from schemas.policy import RoutingPolicy
 from schemas.settings import Settings
 from schemas.topics import Consumed, Topics
-from streams.faust_transport import PromptApp, aiokafka_producer, raw_topic
-from streams.kafka_security import faust_credentials
+from streams.faust_transport import PromptApp, aiokafka_producer, raw_topic, worker_app
 from streams.record_batches import BatchSender, RecordSender
 from streams.router import BATCH_MAX
 from streams.router_steps import Send
@@ -217,18 +216,4 @@ def build_hotspot_app(
 
 
 def _faust_app(settings: Settings) -> PromptApp:
-    app = PromptApp(
-        f"{settings.group_prefix}-hotspots",
-        broker=f"kafka://{settings.kafka_bootstrap}",
-        store="memory://",
-        web_enabled=False,
-        topic_partitions=settings.partitions,
-        broker_credentials=faust_credentials(settings),
-        broker_session_timeout=settings.session_timeout_s,
-        broker_heartbeat_interval=settings.heartbeat_interval_s,
-        consumer_auto_offset_reset="earliest",
-        producer_acks=-1,
-        producer_linger=0.005,
-    )
-    app.max_batch = BATCH_MAX
-    return app
+    return worker_app(settings, "hotspots", BATCH_MAX)

@@ -35,8 +35,7 @@ from prometheus_client import CollectorRegistry
 from schemas.policy import RoutingPolicy
 from schemas.settings import Settings
 from schemas.topics import Consumed
-from streams.faust_transport import PromptApp, aiokafka_producer, raw_topic
-from streams.kafka_security import faust_credentials
+from streams.faust_transport import PromptApp, aiokafka_producer, raw_topic, worker_app
 from streams.metrics import RouterMetrics
 from streams.model_watch import ModelWatch
 from streams.record_batches import BatchSender, RecordSender
@@ -138,22 +137,7 @@ def build_router_app(
 
 
 def _faust_app(settings: Settings) -> PromptApp:
-    app = PromptApp(
-        f"{settings.group_prefix}-router",
-        broker=f"kafka://{settings.kafka_bootstrap}",
-        store="memory://",
-        web_enabled=False,
-        topic_partitions=settings.partitions,
-        broker_credentials=faust_credentials(settings),
-        broker_session_timeout=settings.session_timeout_s,
-        broker_heartbeat_interval=settings.heartbeat_interval_s,
-        consumer_auto_offset_reset="earliest",
-        producer_acks=-1,
-        producer_linger=0.005,  # a batch's records are handed over together: little to wait for
-        producer_max_batch_size=256 * 1024,
-    )
-    app.max_batch = BATCH_MAX
-    return app
+    return worker_app(settings, "router", BATCH_MAX, producer_max_batch_size=256 * 1024)
 
 
 def _exit_unacknowledged(outputs: int) -> None:
