@@ -23,7 +23,7 @@ from pydantic import SecretStr
 from consumers.ticket_store import RedisTicketStore
 from deploy.embedded import EmbeddedStack, free_port
 from schemas.settings import Settings
-from schemas.ticket import TicketRecord
+from schemas.ticket import TicketRecord, TicketStatus
 from ztc.bootstrap import DEFAULT_POLICY, load_checked_policy
 
 pytestmark = pytest.mark.integration
@@ -155,6 +155,19 @@ def services(settings: Settings) -> Iterator[Services]:
 @pytest.fixture(scope="module")
 def store(settings: Settings) -> RedisTicketStore:
     return RedisTicketStore(redis.Redis.from_url(settings.redis), settings.redis_prefix)
+
+
+def wait_for_status(
+    store: RedisTicketStore, ticket_id: str, status: TicketStatus, timeout_s: float = 30
+) -> TicketRecord:
+    """The ticket once it is recorded in ``status``; AssertionError with what it is after ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        record = store.get(ticket_id)
+        if record is not None and record.status is status:
+            return record
+        time.sleep(0.1)
+    raise AssertionError(f"{ticket_id} never reached {status}: {store.get(ticket_id)}")
 
 
 def wait_for_log(services: Services, name: str, needle: str, timeout_s: float = 30.0) -> None:

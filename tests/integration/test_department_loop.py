@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 
 import pytest
@@ -17,7 +16,7 @@ from schemas.feedback import BounceReason, DepartmentAction, RatedBy, Rating
 from schemas.policy import load_policy
 from schemas.settings import Settings
 from schemas.ticket import TicketRecord, TicketStatus
-from tests.integration.conftest import Services, WaitFor, ztc
+from tests.integration.conftest import Services, WaitFor, wait_for_status, ztc
 from ztc.bootstrap import DEFAULT_POLICY
 
 pytestmark = pytest.mark.integration
@@ -48,18 +47,6 @@ def recorded(client: DepartmentClient, event: DepartmentAction) -> TicketRecord:
     return record
 
 
-def wait_until(
-    store: RedisTicketStore, ticket_id: str, status: TicketStatus, timeout_s: float = 30
-) -> TicketRecord:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        record = store.get(ticket_id)
-        if record is not None and record.status is status:
-            return record
-        time.sleep(0.1)
-    raise AssertionError(f"{ticket_id} never reached {status}: {store.get(ticket_id)}")
-
-
 def test_a_ticket_walks_the_whole_loop(
     settings: Settings,
     services: Services,
@@ -78,7 +65,7 @@ def test_a_ticket_walks_the_whole_loop(
 
     accepted = ztc(settings, "accept", ticket_id, "--as", "approval", "--actor", "王科长", check=True)
     assert "已记录" in accepted.stdout
-    assert wait_until(store, ticket_id, TicketStatus.accepted).history[-1].actor == "王科长"
+    assert wait_for_status(store, ticket_id, TicketStatus.accepted).history[-1].actor == "王科长"
     inbox = json.loads(ztc(settings, "inbox", "approval", "--json", check=True).stdout)
     assert ticket_id in [t["ticket_id"] for t in inbox["in_progress"]]
     assert ticket_id not in [t["ticket_id"] for t in inbox["new"]]
@@ -147,12 +134,12 @@ def test_a_bounced_ticket_is_rerouted_then_dispatched_by_hand(
     ticket_id = submit(settings, text="我们想办理食品经营许可证，一直没有回音")
     assert wait_for_ticket(ticket_id, 60).lead_department == "approval"
     client.bounce(ticket_id, "approval", "王科长", BounceReason.not_our_remit, "许可已办，实为食品抽检问题")
-    record = wait_until(store, ticket_id, TicketStatus.triage)
+    record = wait_for_status(store, ticket_id, TicketStatus.triage)
     assert record.lead_department == "office" and record.bounced_by == ("approval",)
 
     dispatched = ztc(settings, "dispatch", ticket_id, "--lead", "market", "--co", "street-licun", check=True)
     assert "已记录" in dispatched.stdout
-    record = wait_until(store, ticket_id, TicketStatus.routed)
+    record = wait_for_status(store, ticket_id, TicketStatus.routed)
     assert (record.lead_department, record.co_departments) == ("market", ("street-licun",))
     assert [h.event_type for h in record.history] == [
         "TicketRouted",

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import time
 import zlib
 from pathlib import Path
 
@@ -27,7 +26,7 @@ from schemas.events import now_in_district
 from schemas.settings import Settings
 from schemas.ticket import TicketRecord, TicketStatus
 from streams.classifier import TextClassifier
-from tests.integration.conftest import Services, WaitFor, stack_settings, wait_for_log, ztc
+from tests.integration.conftest import Services, WaitFor, stack_settings, wait_for_log, wait_for_status, ztc
 from ztc.bootstrap import DEFAULT_POLICY
 
 pytestmark = pytest.mark.integration
@@ -66,16 +65,6 @@ def routed_by(record: TicketRecord) -> tuple[str, str]:
     return str(details["model_version"]), str(details["model_sha256"])
 
 
-def wait_routed(store: RedisTicketStore, ticket_id: str, status: TicketStatus) -> TicketRecord:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        record = store.get(ticket_id)
-        if record is not None and record.status is status:
-            return record
-        time.sleep(0.1)
-    raise AssertionError(f"{ticket_id} never reached {status}: {store.get(ticket_id)}")
-
-
 def test_train_from_history_compare_and_switch_without_restarting_the_router(
     settings: Settings,
     services: Services,
@@ -94,7 +83,7 @@ def test_train_from_history_compare_and_switch_without_restarting_the_router(
         ztc(settings, "dispatch", ticket_id, "--lead", "transport", check=True)
     assert wait_for_ticket(auto, 60).lead_department == "approval"
     for ticket_id in hand:
-        wait_routed(store, ticket_id, TicketStatus.routed)
+        wait_for_status(store, ticket_id, TicketStatus.routed, timeout_s=60)
 
     new_model = tmp_path / "history.json"
     trained = ztc(
