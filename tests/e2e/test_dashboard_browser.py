@@ -186,9 +186,7 @@ def test_dashboard_shows_overdue_tickets_ranking_and_an_enterprise_file(
         finally:
             browser.close()
     assert outside == []
-    keep = Path("test-output")
-    if keep.is_dir():  # `mkdir test-output` to keep the screenshots after the run
-        shutil.copytree(shots, keep / "dashboard", dirs_exist_ok=True)
+    keep_screenshots(shots, "dashboard")
 
 
 def test_a_clerk_signs_in_and_accepts_a_ticket_recorded_as_their_account(
@@ -228,9 +226,7 @@ def test_a_clerk_signs_in_and_accepts_a_ticket_recorded_as_their_account(
     record = wait_for(store, fresh.ticket_id, lambda r: r.status is TicketStatus.accepted)
     accepted = [h for h in record.history if h.event_type == "TicketAccepted"]
     assert [(h.actor, h.department) for h in accepted] == [("clerk-approval", "approval")]
-    keep = Path("test-output")
-    if keep.is_dir():
-        shutil.copytree(shots, keep / "dashboard", dirs_exist_ok=True)
+    keep_screenshots(shots, "dashboard")
 
 
 def test_the_office_prints_the_monthly_supervision_report(
@@ -269,9 +265,14 @@ def test_the_office_prints_the_monthly_supervision_report(
         finally:
             browser.close()
     assert outside == []
+    keep_screenshots(shots, "report")
+
+
+def keep_screenshots(shots: Path, name: str) -> None:
+    """Copy the test's screenshots to ``test-output/NAME`` when that folder exists (`mkdir test-output`)."""
     keep = Path("test-output")
-    if keep.is_dir():  # `mkdir test-output` to keep the screenshots after the run
-        shutil.copytree(shots, keep / "report", dirs_exist_ok=True)
+    if keep.is_dir():
+        shutil.copytree(shots, keep / name, dirs_exist_ok=True)
 
 
 def publish_demo_ticket(settings: Settings, message_id: str, which: int = 0) -> TicketSubmitted:
@@ -364,6 +365,4 @@ def test_the_enterprise_supplies_a_file_by_its_link_and_only_the_ticket_s_people
             assert page.request.get(staff_url).status == 404  # another department's ticket
         finally:
             other.close()
-    keep = Path("test-output")
-    if keep.is_dir():
-        shutil.copytree(shots, keep / "attachments", dirs_exist_ok=True)
+    keep_screenshots(shots, "attachments")

@@ -10,7 +10,6 @@ the actor. Along the way: the inbox search never lists another department's tick
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -26,6 +25,7 @@ from tests.e2e.test_dashboard_browser import (
     act,
     api,
     browser_context,
+    keep_screenshots,
     publish_demo_ticket,
     shoot,
     sign_in,
@@ -206,6 +206,4 @@ def test_the_whole_loop_in_the_browser_recorded_as_the_people_signed_in(
             assert "工单不存在" in page.inner_text("h1")
         finally:
             planning.close()
-    keep = Path("test-output")
-    if keep.is_dir():
-        shutil.copytree(shots, keep / "workbench", dirs_exist_ok=True)
+    keep_screenshots(shots, "workbench")
