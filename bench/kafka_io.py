@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -106,6 +107,14 @@ class Watcher:
         if topic is None:
             return len(self.arrivals)
         return sum(1 for a in self.arrivals if a.topic == topic)
+
+    def rate_after(self, first_at: float) -> tuple[float, int]:
+        """Arrivals per second after the batch that arrived at ``first_at`` (the clock starts there),
+        and how many were counted; the first batch itself is left out."""
+        in_first_batch = sum(1 for a in self.arrivals if a.at == first_at)
+        window = self.arrivals[-1].at - first_at
+        counted = len(self.arrivals) - in_first_batch
+        return (counted / window if window > 0 else math.inf), counted
 
     async def wait_for(self, expected: int, idle_s: float, topic: str | None = None) -> bool:
         """Until ``expected`` arrived (True) or nothing new came for ``idle_s`` (False)."""

@@ -112,12 +112,9 @@ async def _throughput(
     finally:
         await watcher.stop()
         stop(child)
-    arrivals = watcher.arrivals
-    in_first_batch = sum(1 for a in arrivals if a.at == first["at"])
-    window = arrivals[-1].at - first["at"]
-    counted = len(arrivals) - in_first_batch
+    rate, counted = watcher.rate_after(first["at"])
     return Throughput(
-        counted / window if window > 0 else math.inf,
+        rate,
         1000 * (cpu - first["cpu"]) / max(1, counted),
         1000 * (broker_cpu - first["broker"]) / max(1, counted),
         complete,

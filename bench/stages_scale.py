@@ -13,7 +13,6 @@ producer, 3 workers cannot be 3 times 1: the gain is what is left of a core.
 from __future__ import annotations
 
 import asyncio
-import math
 import sys
 import time
 from dataclasses import dataclass
@@ -74,13 +73,8 @@ async def _scaled_throughput(ctx: Context, workers: int, records: list[Record]) 
         await watcher.stop()
         for child in children:
             stop(child)
-    arrivals = watcher.arrivals
-    in_first_batch = sum(1 for a in arrivals if a.at == first["at"])
-    window = arrivals[-1].at - first["at"]
-    counted = len(arrivals) - in_first_batch
-    return Scaled(
-        counted / window if window > 0 else math.inf, 1000 * (cpu - first["cpu"]) / max(1, counted), complete
-    )
+    rate, counted = watcher.rate_after(first["at"])
+    return Scaled(rate, 1000 * (cpu - first["cpu"]) / max(1, counted), complete)
 
 
 def router_scale_stage(ctx: Context) -> StageResult:
