@@ -18,6 +18,9 @@ from streams.classifier import Prediction, TextClassifier
 
 THRESHOLDS = [round(0.05 * i, 2) for i in range(20)] + [0.97, 0.98, 0.99]
 PRECISION_TARGETS = (0.9, 0.95, 0.98)
+# What a cross-validation keeps out of training (streams.classifier_select): whole subtopics, or
+# only near-duplicates of a test row.
+HELD_OUT = ("subtopic", "near-duplicate")
 
 
 def evaluate(model: TextClassifier, texts: Sequence[str], labels: Sequence[str]) -> dict[str, Any]:

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from streams.classifier import FORMAT_NAME, ModelLoadError, Prediction, TextClassifier
-from streams.classifier_eval import evaluate, evaluate_predictions, read_labelled_csv
+from streams.classifier_eval import evaluate, evaluate_predictions, read_labelled_csv, read_lexicon_csv
 from streams.classifier_features import (
     NormaliseOptions,
     char_ngrams,
@@ -25,7 +25,7 @@ from streams.classifier_features import (
     title_of,
 )
 from streams.classifier_train import TrainConfig, _matrix, fit
-from ztc.classify_cmd import add_classify_parser
+from ztc.classify_cmd import SHIPPED_LEXICON, add_classify_parser
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_MODEL = REPO / "deploy" / "policy" / "default-model.json"
@@ -368,7 +368,7 @@ def test_cli_train_reports_the_nested_estimate_and_learning_curve(
     argv = ["classify", "train", "--data", str(data), "--out", str(tmp_path / "m.json"), "--folds", "2"]
     assert _run([*argv, "--nested", "2", "--learning-curve"]) == 0
     out = capsys.readouterr().out
-    assert "nested 2-fold CV, selection inside, seeds [0, 1]" in out
+    assert "nested 2-fold CV, subtopic rows held out, selection inside, seeds [0, 1]" in out
     assert re.search(r"accuracy +\d\.\d{3} ± \d\.\d{3}", out)
     assert out.count("rows: accuracy") == 5
     assert TextClassifier.load(tmp_path / "m.json").metadata["candidate"].startswith("char1-2")
@@ -381,3 +381,41 @@ def test_a_model_with_a_non_number_weight_is_refused(small_model: TextClassifier
     block["coef"][len(block["coef"]) // 2] = bad
     with pytest.raises(ValueError, match="non-number or non-finite"):
         TextClassifier(payload)
+
+
+SEVEN = {"城乡建设", "劳动和社会保障", "教育文体", "卫生计生", "交通运输", "商贸旅游", "环境保护"}
+
+
+def test_the_shipped_lexicon_covers_the_seven_categories() -> None:
+    rows = read_lexicon_csv(SHIPPED_LEXICON)
+    assert {label for _, label in rows} == SEVEN
+    assert all(len(text.split()) >= 5 for text, _ in rows)  # each row names several words
+
+
+def test_cli_train_uses_the_shipped_lexicon_for_its_labels_only(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = tmp_path / "data.csv"
+    rows = [f"公交车{i}路班次太少,交通运输" for i in range(4)] + [
+        f"工厂{i}号夜里排放废气,环境保护" for i in range(4)
+    ]
+    data.write_text("text,label\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    argv = ["classify", "train", "--data", str(data), "--out", str(tmp_path / "m.json"), "--folds", "0"]
+    assert _run(argv) == 0
+    out = capsys.readouterr().out
+    assert str(SHIPPED_LEXICON) in out
+    shipped = sum(label in {"交通运输", "环境保护"} for _, label in read_lexicon_csv(SHIPPED_LEXICON))
+    assert f"lexicon rows for these labels: {shipped}" in out
+    model = TextClassifier.load(tmp_path / "m.json")
+    assert model.metadata["n_lexicon"] == shipped
+    assert model.predict("出租车司机拒载绕路").label == "交通运输"  # words only the lexicon has
+
+    permits = tmp_path / "permits.csv"
+    permits.write_text("text,label\n" + "\n".join(f"{t},{lab}" for lab, ts in SYNTHETIC.items() for t in ts))
+    assert (
+        _run(["classify", "train", "--data", str(permits), "--out", str(tmp_path / "p.json"), "--folds", "0"])
+        == 0
+    )
+    assert "lexicon rows for these labels: 0" in capsys.readouterr().out
+    assert _run([*argv, "--no-lexicon"]) == 0
+    assert "词表 / lexicon" not in capsys.readouterr().out

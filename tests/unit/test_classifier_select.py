@@ -4,14 +4,19 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import pytest
+
 from streams.classifier_eval import coverage_at_precision, precision_at_coverage
 from streams.classifier_select import (
     CANDIDATES,
     Candidate,
+    held_out_cross_validate,
+    held_out_groups,
     learning_curve,
     near_duplicate_groups,
     nested_cross_validate,
     select_candidate,
+    subtopic_groups,
     usable_candidates,
 )
 from streams.classifier_train import TrainConfig
@@ -47,6 +52,37 @@ def test_near_duplicates_share_a_group_and_others_do_not() -> None:
     assert len({groups[0], groups[2], groups[3]}) == 3
 
 
+def test_subtopics_split_each_label_and_keep_near_duplicates_together() -> None:
+    noise = "小区门口垃圾堆放多日无人清理，气味很大，希望尽快处理"
+    texts = [*TEXTS, noise, noise + "。谢谢"]
+    labels = [*LABELS, "permit", "permit"]
+    groups = subtopic_groups(texts, labels, size=3, min_groups=2)
+    for label in set(labels):
+        mine = {g for g, lab in zip(groups, labels, strict=True) if lab == label}
+        theirs = {g for g, lab in zip(groups, labels, strict=True) if lab != label}
+        assert len(mine) >= 2 and not mine & theirs  # a subtopic never mixes labels
+    assert groups[-1] == groups[-2]
+    sizes = [groups.count(g) for g in set(groups)]
+    assert max(sizes) < len(texts) // 2
+    # similar texts cluster together: the three 施工许可证 rows are not spread over three groups
+    permits = [g for t, g in zip(texts, groups, strict=True) if t.startswith("施工许可证")]
+    assert len(set(permits)) < len(permits)
+
+
+def test_held_out_groups_knows_two_kinds_and_refuses_others() -> None:
+    assert held_out_groups(TEXTS, LABELS, "near-duplicate", folds=2, seed=0) == near_duplicate_groups(TEXTS)
+    assert len(set(held_out_groups(TEXTS, LABELS, "subtopic", folds=2, seed=0))) < len(TEXTS)
+    with pytest.raises(ValueError, match="held_out must be one of subtopic, near-duplicate"):
+        held_out_groups(TEXTS, LABELS, "random", folds=2, seed=0)
+
+
+def test_held_out_cross_validation_gives_the_headline_figures() -> None:
+    report = held_out_cross_validate(SMALL[0], TEXTS, LABELS, folds=2)
+    assert report["n"] == len(TEXTS) and report["held_out"] == "subtopic"
+    assert {"accuracy", "precision_at_half", "coverage_at_95", "per_label"} <= set(report)
+    assert 0.0 <= report["coverage_at_95"] <= 1.0
+
+
 def test_without_a_lexicon_candidates_collapse_by_ngram_range() -> None:
     pool = usable_candidates([])
     assert [c.config.ngram for c in pool] == sorted({c.config.ngram for c in CANDIDATES})
@@ -70,6 +106,11 @@ def test_nested_cross_validation_reports_every_seed_and_mean_sd() -> None:
     mean, sd = result["summary"]["accuracy"]
     assert 0.0 <= mean <= 1.0 and sd >= 0.0
     assert set(result["summary"]) == {"accuracy", "macro_f1", "precision_at_half", "coverage_at_95"}
+    assert result["held_out"] == "subtopic"
+    milder = nested_cross_validate(
+        TEXTS, LABELS, candidates=SMALL, folds=2, seeds=[0], held_out="near-duplicate"
+    )
+    assert milder["held_out"] == "near-duplicate" and len(milder["runs"]) == 1
 
 
 def test_learning_curve_grows_the_training_share() -> None:
