@@ -53,6 +53,8 @@ class ModelWatch:
         self._unreachable = False
         self._pending: Swap | None = None
         self._lock = threading.Lock()
+        self.on_switch: Callable[[ModelIdentity | None], None] | None = None
+        """Told each model switched to (e.g. the router's model-info gauge)."""
 
     def take(self) -> Swap | None:
         """The model switched to since the last call, if any (the router calls it between batches)."""
@@ -111,6 +113,8 @@ class ModelWatch:
         with self._lock:
             self._pending = Swap(model)
             self._current = identity
+        if self.on_switch is not None:
+            self.on_switch(identity)
 
     def _refuse(self, what: str, exc: Exception) -> None:
         """Log a refusal once per thing refused (a model's hash, or "pointer")."""

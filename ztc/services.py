@@ -67,6 +67,8 @@ def run_router(settings: Settings) -> int:
     if not wait_for_release(settings):
         return 0
     model, watch = router_model(settings, policy, own)  # the switched-to model, if one is active
+    metrics.show_model(model.identity if model is not None else None)
+    watch.on_switch = metrics.show_model
     prepare_topics(settings, policy)
     app = build_router_app(settings, policy, now_in_district, model, metrics, watch)
     serve_worker_health(settings, router_health(app))

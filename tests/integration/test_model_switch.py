@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import socket
+import urllib.request
 import zlib
 from pathlib import Path
 
@@ -20,7 +22,7 @@ import pytest
 import redis
 
 from consumers.ticket_store import RedisTicketStore
-from deploy.embedded import EmbeddedStack
+from deploy.embedded import EmbeddedStack, free_port
 from producers.publisher import TicketPublisher, build_submission
 from schemas.events import now_in_district
 from schemas.settings import Settings
@@ -47,7 +49,28 @@ AUTO_ROUTED = "我们想办理食品经营许可证"  # the router decides alone
 
 @pytest.fixture(scope="module")
 def settings(stack: EmbeddedStack, tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    return stack_settings(stack, tmp_path_factory.mktemp("data"), model_check_s=0.3)
+    return stack_settings(
+        stack, tmp_path_factory.mktemp("data"), model_check_s=0.3, metrics_port=free_port_block(4)
+    )
+
+
+def free_port_block(size: int) -> int:
+    """A port whose next ``size - 1`` ports are free too (each worker serves metrics at base + k)."""
+    while True:
+        base = free_port()
+        try:
+            for port in range(base, base + size):
+                with socket.socket() as probe:
+                    probe.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        return base
+
+
+def router_model_info(settings: Settings) -> list[str]:
+    with urllib.request.urlopen(f"http://127.0.0.1:{settings.metrics_port}/metrics", timeout=5) as answer:
+        text: str = answer.read().decode()
+    return [line for line in text.splitlines() if line.startswith("ztc_router_model_info{")]
 
 
 def submit(settings: Settings, text: str) -> str:
@@ -82,6 +105,9 @@ def test_train_from_history_compare_and_switch_without_restarting_the_router(
         assert routed_by(record) == (shipped.version, shipped.sha256)
         ztc(settings, "dispatch", ticket_id, "--lead", "transport", check=True)
     assert wait_for_ticket(auto, 60).lead_department == "approval"
+    assert router_model_info(settings) == [
+        f'ztc_router_model_info{{sha256="{shipped.sha256}",version="{shipped.version}"}} 1.0'
+    ]
     for ticket_id in hand:
         wait_for_status(store, ticket_id, TicketStatus.routed, timeout_s=60)
 
@@ -129,6 +155,9 @@ def test_train_from_history_compare_and_switch_without_restarting_the_router(
         "transport",
     )
     assert routed_by(record) == ("office-2026-11", new.sha256)
+    assert router_model_info(settings) == [
+        f'ztc_router_model_info{{sha256="{new.sha256}",version="office-2026-11"}} 1.0'
+    ]
 
     _put_damaged_model_behind_the_commands_back(settings)
     wait_for_log(services, "router", "model switch refused, keeping it")

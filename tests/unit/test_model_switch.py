@@ -157,12 +157,15 @@ def test_the_watch_hands_over_a_switch_once_refuses_bad_ones_and_goes_back_on_re
     assert SHIPPED is not None
     registry = FakeRegistry()
     watch = ModelWatch(registry, POLICY, SHIPPED, SHIPPED)  # type: ignore[arg-type]
+    told: list[object] = []
+    watch.on_switch = told.append
     watch.poll()
-    assert watch.take() is None  # nothing switched: keep the policy's
+    assert watch.take() is None and told == []  # nothing switched: keep the policy's
     registry.switch(small)
     watch.poll()
     swap = watch.take()
     assert swap is not None and swap.model is small and watch.take() is None
+    assert told == [small.identity]
     watch.poll()
     assert watch.take() is None  # the same pointer again: nothing to do
     registry.pointer = ActiveModel("bad", "0" * 64, "now", "file")
@@ -179,6 +182,7 @@ def test_the_watch_hands_over_a_switch_once_refuses_bad_ones_and_goes_back_on_re
     watch.poll()
     back = watch.take()
     assert back is not None and back.model is SHIPPED
+    assert told == [small.identity, SHIPPED.identity]  # refusals and Redis away told nothing
 
 
 def test_a_model_that_fits_no_category_of_the_policy_is_refused() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter, generate_latest
 
 from consumers import metrics as consumer_metrics
+from streams.classifier import ModelIdentity
 from streams.metrics import RouterMetrics
 from ztc.services import router_registry
 
@@ -44,3 +45,15 @@ def test_the_router_process_serves_every_family_once_with_the_process_collectors
     assert 'ztc_dead_letters_total{stage="validate"} 1.0' in text
     assert 'ztc_routing_latency_seconds_bucket{le="0.25"} 1.0' in text
     assert "python_info" in text and "python_gc_objects_collected_total" in text
+
+
+def test_the_router_reports_the_one_model_it_routes_with() -> None:
+    registry, counts = router_registry()
+    counts.show_model(ModelIdentity("2026.11-a", "ab" * 32))
+    counts.show_model(ModelIdentity("office-2026-11", "cd" * 32))
+    samples = next(s for s in registry.collect() if s.name == "ztc_router_model_info").samples
+    assert [(s.labels, s.value) for s in samples] == [
+        ({"version": "office-2026-11", "sha256": "cd" * 32}, 1.0)
+    ]
+    counts.show_model(None)
+    assert registry.get_sample_value("ztc_router_model_info", {"version": "none", "sha256": ""}) == 1.0
