@@ -230,11 +230,7 @@ def named_street(submission: TicketSubmitted, policy: RoutingPolicy, text: str |
         code = index.street_codes.get(submission.street.strip())
         if code is not None:
             return code
-    found = index.found_in(ticket_text(submission) if text is None else text)
-    for code, named_in_text in index.streets_in_text:
-        if any(name in found for name in named_in_text):
-            return code
-    return None
+    return index.street_in(index.found_in(ticket_text(submission) if text is None else text))
 
 
 def key_project_of(
@@ -242,12 +238,7 @@ def key_project_of(
 ) -> KeyProject | None:
     index = index_for(policy)
     found = index.found_in(ticket_text(submission) if text is None else text)
-    for project, names, lowered in index.projects:
-        if submission.project_name in names:
-            return project
-        if any(name in found for name in lowered):
-            return project
-    return None
+    return index.key_project(submission.project_name, found)
 
 
 def is_key_enterprise(submission: TicketSubmitted, policy: RoutingPolicy) -> bool:
@@ -296,9 +287,9 @@ def decide_route(
     best = max(scores.values(), default=0.0)
     top = min(c for c, v in scores.items() if v == best) if best > 0 else None  # ``classification.top``
     category = categories.get(top) if top else None
-    priority = Priority.urgent if classification.urgent else Priority.normal
-    if category is not None and category.priority.rank > priority.rank:
-        priority = category.priority
+    # the higher of the category's priority and "urgent" when an urgent rule fired (urgent outranks all)
+    priority = category.priority if category is not None else Priority.normal
+    priority = Priority.urgent if classification.urgent else priority
     if (key_enterprise or project is not None) and priority is Priority.normal:
         priority = Priority.high
     lead = _lead_for(category, street, excluded) if category is not None else None

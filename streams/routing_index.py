@@ -109,6 +109,12 @@ class PolicyIndex:
     """(street office code, its street names with 街道, which a text may name)"""
     projects: tuple[tuple[KeyProject, frozenset[str], tuple[str, ...]], ...]
     """(project, its names, the names lowered)"""
+    street_of_name: dict[str, int]
+    """a street name with 街道 -> the position in ``streets_in_text`` of the first office it names"""
+    project_of_name: dict[str, int]
+    """a project's name -> the position in ``projects`` of the first project it names"""
+    project_of_lowered: dict[str, int]
+    """a project's name lowered -> the position in ``projects`` of the first project it names"""
     enterprise_codes: frozenset[str]
     enterprise_names: frozenset[str]
     calendar: BusinessCalendar
@@ -158,6 +164,18 @@ class PolicyIndex:
         rules = self.policy.rules
         return [(rules[position], hits[position]) for position in sorted(hits)]
 
+    def street_in(self, found: AbstractSet[str]) -> str | None:
+        """The first street office (in policy order) one of whose names with 街道 is in ``found``."""
+        positions = [at for name in found if (at := self.street_of_name.get(name)) is not None]
+        return self.streets_in_text[min(positions)][0] if positions else None
+
+    def key_project(self, project_name: str | None, found: AbstractSet[str]) -> KeyProject | None:
+        """The first key project (in policy order) named by ``project_name`` or by a name in ``found``."""
+        positions = [at for name in found if (at := self.project_of_lowered.get(name)) is not None]
+        if project_name is not None and (at := self.project_of_name.get(project_name)) is not None:
+            positions.append(at)
+        return self.projects[min(positions)][0] if positions else None
+
     def tier(self, category: str, priority: Priority, key: bool) -> SlaTier:
         """``tier_for`` the policy's SLA rules, remembered per (category, priority, key)."""
         found = self._tiers.get((category, priority, key))
@@ -197,7 +215,17 @@ class PolicyIndex:
         projects = tuple(
             (p, frozenset(p.names), tuple(n.lower() for n in p.names)) for p in policy.key_projects
         )
-        needles = [*keywords, *(n for _, names in streets_in_text for n in names)]
+        street_of_name: dict[str, int] = {}
+        for at, (_, names) in enumerate(streets_in_text):
+            for name in names:
+                street_of_name.setdefault(name, at)
+        project_of_name: dict[str, int] = {}
+        project_of_lowered: dict[str, int] = {}
+        for at, project in enumerate(policy.key_projects):
+            for name in project.names:
+                project_of_name.setdefault(name, at)
+                project_of_lowered.setdefault(name.lower(), at)
+        needles = [*keywords, *street_of_name]
         needles += [n for _, _, lowered in projects for n in lowered]
         return cls(
             policy=policy,
@@ -214,6 +242,9 @@ class PolicyIndex:
             street_codes=street_codes,
             streets_in_text=streets_in_text,
             projects=projects,
+            street_of_name=street_of_name,
+            project_of_name=project_of_name,
+            project_of_lowered=project_of_lowered,
             enterprise_codes=frozenset(e.credit_code for e in policy.key_enterprises if e.credit_code),
             enterprise_names=frozenset(e.name for e in policy.key_enterprises),
             calendar=calendar_for(policy.sla),
