@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import Any
 
 from schemas.business_calendar import BusinessCalendar
 from schemas.events import Priority, RuleHit
@@ -33,8 +34,10 @@ def _compiled(pattern: str) -> re.Pattern[str]:
 class Needles:
     """Which of a fixed set of literal strings occur in a text, found in one regex scan.
 
-    The needles, longest first, form one alternation: a scan finds, at each position it
-    tries, the longest needle starting there, and skips past it. Every needle inside a
+    The needles form one regex, nested by common prefix (a trie: ``施工(?:许可证)?``, each
+    longer continuation tried before stopping), so a scan finds, at each position it tries,
+    the longest needle starting there, and skips past it — as an alternation of the needles
+    longest first would, without trying every needle at every position. Every needle inside a
     found one is present too; a needle that starts inside a found one and runs past its
     end (``土石方施工`` then ``施工许可证`` in ``土石方施工许可证``) is the only kind the scan
     can step over, so those few are checked directly. The result is exactly the needles
@@ -45,7 +48,7 @@ class Needles:
         wanted = set(needles)
         distinct = sorted(wanted - {""}, key=lambda n: (-len(n), n))
         self._empty = "" in wanted  # the empty string is in every text
-        self._scan = re.compile("|".join(map(re.escape, distinct))) if distinct else None
+        self._scan = re.compile(_trie_pattern(distinct)) if distinct else None
         self._inside = {k: frozenset(n for n in distinct if n in k) for k in distinct}
         self._straddling = _straddling(distinct)
 
@@ -61,6 +64,26 @@ class Needles:
                 if other not in found and other in text:
                     found.add(other)
         return found
+
+
+def _trie_pattern(needles: Iterable[str]) -> str:
+    """A regex matching, at a position, the longest of ``needles`` (non-empty) that starts there."""
+    trie: dict[str, Any] = {}
+    for needle in needles:
+        node = trie
+        for char in needle:
+            node = node.setdefault(char, {})
+        node[""] = {}  # a needle ends here
+
+    def pattern(node: dict[str, Any]) -> str:
+        branches = [re.escape(char) + pattern(child) for char, child in sorted(node.items()) if char]
+        if not branches:
+            return ""
+        if len(branches) == 1 and "" not in node:
+            return branches[0]
+        return "(?:" + "|".join(branches) + (")?" if "" in node else ")")  # greedy: longer first
+
+    return pattern(trie)
 
 
 def _straddling(distinct: list[str]) -> dict[str, tuple[str, ...]]:
