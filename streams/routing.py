@@ -163,9 +163,19 @@ def fuse(
         weights |= missing
     total = sum(weights.values()) + unclaimed * exp(-shift)
     fused = {}
+    floor = math.floor
     for c in allowed:
         share = weights[c] / total
-        fused[c] = 0.0 if share < _ROUNDS_TO_ZERO else round(share, 4)
+        if share < _ROUNDS_TO_ZERO:
+            fused[c] = 0.0
+            continue
+        # round(share, 4) without its decimal string round trip: share × 10⁴ is within 2⁻³⁹ of the exact
+        # product, so away from a half its nearest integer is round()'s, and n / 10⁴ (both exact, one
+        # correctly rounded division) is the double round() returns. Near a half, round() itself decides.
+        scaled = share * 10000.0
+        whole = floor(scaled)
+        rest = scaled - whole
+        fused[c] = round(share, 4) if -1e-6 < rest - 0.5 < 1e-6 else (whole + (rest > 0.5)) / 10000.0
     return fused
 
 
