@@ -120,6 +120,10 @@ def category_probabilities(
     if hasattr(model, "label_probabilities"):  # the same numbers, without the dict by label
         listing = cast(LabelListModel, model)
         values = listing.label_probabilities(model_text(submission))
+        single = index.single_labels(listing.labels)
+        if single is not None:  # every category sums exactly one label: pick them all in C
+            codes, pick = single
+            return dict(zip(codes, pick(values), strict=True))
         return {
             code: values[at[0]] if len(at) == 1 else sum([values[i] for i in at]) if at else 0.0
             for code, at in index.label_positions(listing.labels)
@@ -152,12 +156,14 @@ def fuse(
     # category without rule evidence keeps p × exp(-shift). ``shift`` (the largest boost) keeps every
     # factor at most 1, as subtracting the top logit did.
     shift = max(0.0, boost * max(rules.values(), default=0.0))
-    weights = {c: p if p > _FLOOR else _FLOOR for c, p in model.items()}
     if shift:
         scale = exp(-shift)
         weights = {
-            c: w * (exp(boost * rules[c] - shift) if c in rules else scale) for c, w in weights.items()
+            c: (p if p > _FLOOR else _FLOOR) * (exp(boost * rules[c] - shift) if c in rules else scale)
+            for c, p in model.items()
         }
+    else:
+        weights = {c: p if p > _FLOOR else _FLOOR for c, p in model.items()}
     if not weights.keys() >= allowed:
         missing = {c: _FLOOR * exp(boost * rules.get(c, 0.0) - shift) for c in allowed if c not in weights}
         weights |= missing

@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from functools import lru_cache
+from operator import itemgetter
 from typing import Any
 
 from schemas.business_calendar import BusinessCalendar
@@ -146,6 +147,9 @@ class PolicyIndex:
     _label_positions: dict[tuple[str, ...], tuple[tuple[str, tuple[int, ...]], ...]] = field(
         default_factory=dict
     )
+    _single_labels: dict[tuple[str, ...], tuple[tuple[str, ...], itemgetter[Any]] | None] = field(
+        default_factory=dict
+    )
     _last_found: list[tuple[str, AbstractSet[str]]] = field(default_factory=lambda: [("", frozenset())])
 
     def allowed(self, excluded: frozenset[str]) -> frozenset[str]:
@@ -206,6 +210,20 @@ class PolicyIndex:
             if len(self._tiers) > 1024:
                 self._tiers.clear()
             found = self._tiers[category, priority, key] = tier_for(self.policy.sla, category, priority, key)
+        return found
+
+    def single_labels(self, labels: tuple[str, ...]) -> tuple[tuple[str, ...], itemgetter[Any]] | None:
+        """(category codes, a getter of their labels' values from a list in ``labels`` order) when every
+        category sums exactly one label and there are at least two (a getter of one gives no tuple)."""
+        if labels in self._single_labels:
+            return self._single_labels[labels]
+        positions = self.label_positions(labels)
+        found = None
+        if len(positions) >= 2 and all(len(at) == 1 for _, at in positions):
+            found = (tuple(code for code, _ in positions), itemgetter(*(at[0] for _, at in positions)))
+        if len(self._single_labels) > 16:
+            self._single_labels.clear()
+        self._single_labels[labels] = found
         return found
 
     def label_positions(self, labels: tuple[str, ...]) -> tuple[tuple[str, tuple[int, ...]], ...]:
