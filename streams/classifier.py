@@ -4,7 +4,7 @@ A trained model is a linear scorer over character n-gram features (see
 `streams.classifier_features`) followed by a temperature-scaled softmax, so its
 confidence can be thresholded. Prediction applies the weights directly (the
 text's n-grams packed into integer keys, one sorted-array lookup, one small
-matrix product: about 35 numpy calls in all), which is over 20 times faster than
+matrix product: about 30 numpy calls in all), which is over 20 times faster than
 a scikit-learn pipeline per text, and never imports scikit-learn.
 
 The model file is plain JSON (format ``ztc-text-classifier``, version 1):
