@@ -41,27 +41,33 @@ def plan_for(cls: type[BaseModel]) -> tuple[tuple[str, Any], ...]:
     return tuple(plan)
 
 
+@cache
+def _template(cls: type[BaseModel]) -> tuple[dict[str, Any], frozenset[str], frozenset[str]]:
+    """Every field in order with its plain default (``_REQUIRED`` if none), the names, the required names."""
+    plan = plan_for(cls)
+    names = frozenset(name for name, _ in plan)
+    return dict(plan), names, frozenset(name for name, default in plan if default is _REQUIRED)
+
+
 def construct_trusted(cls: type[ModelT], **values: Any) -> ModelT:
     """What ``cls.model_construct(**values)`` returns, for values that are valid for ``cls``.
 
     Every field without a plain default must be given (a KeyError names the one missing); a value
-    for a name that is not a field is refused.
+    for a name that is not a field is refused. The fields are filled by updating a copy of the
+    class's defaults (an update keeps each field's place, so ``__dict__`` is in declaration order).
     """
-    fields: dict[str, Any] = {}
-    given = 0
-    for name, default in plan_for(cls):
-        if name in values:
-            fields[name] = values[name]
-            given += 1
-        elif default is _REQUIRED:
-            raise KeyError(f"{cls.__name__}.{name} must be given")
-        else:
-            fields[name] = default
-    if given != len(values):
-        raise ValueError(f"{cls.__name__}: not fields: {sorted(set(values) - set(fields))}")
+    template, names, required = _template(cls)
+    given = values.keys()
+    if not given <= names:
+        raise ValueError(f"{cls.__name__}: not fields: {sorted(given - names)}")
+    if not required <= given:
+        missing = next(name for name in template if name in required and name not in given)
+        raise KeyError(f"{cls.__name__}.{missing} must be given")
+    fields = template.copy()
+    fields.update(values)
     model = cls.__new__(cls)
     object.__setattr__(model, "__dict__", fields)
-    object.__setattr__(model, "__pydantic_fields_set__", set(values))
+    object.__setattr__(model, "__pydantic_fields_set__", set(given))
     object.__setattr__(model, "__pydantic_extra__", None)
     object.__setattr__(model, "__pydantic_private__", None)
     return model

@@ -4,7 +4,7 @@ A trained model is a linear scorer over character n-gram features (see
 `streams.classifier_features`) followed by a temperature-scaled softmax, so its
 confidence can be thresholded. Prediction applies the weights directly (the
 text's n-grams packed into integer keys, one sorted-array lookup, one small
-matrix product: about 35 numpy calls in all), which is over 20 times faster than
+matrix product: about 30 numpy calls in all), which is over 20 times faster than
 a scikit-learn pipeline per text, and never imports scikit-learn.
 
 The model file is plain JSON (format ``ztc-text-classifier``, version 1):
@@ -45,7 +45,7 @@ FORMAT_NAME = "ztc-text-classifier"
 FORMAT_VERSION = 1
 BLOCK_NAMES = ("title", "text")
 _TITLE_TAG = np.uint64(1 << 63)  # above any 3-character key (3 x 21 bits)
-_SENTINEL = np.uint64((1 << 64) - 1)  # above every key: searchsorted never runs off the end
+_SENTINELS = np.array([(1 << 64) - 1], dtype=np.uint64)  # above every key, tagged or not
 _SHIFT = np.uint64(KEY_BITS)
 _LOG_TF = 1.0 + np.log(np.arange(1, 4097, dtype=np.float64))  # sublinear tf, 1 + ln(count)
 _LOG_TF = np.concatenate([[0.0], _LOG_TF])  # indexed by the count itself
@@ -113,10 +113,15 @@ class TextClassifier:
         title, text = self._blocks
         self._low, self._high = text.low, text.high
         # Merged lookup arrays, text rows first, then title rows, then a dead sentinel row.
-        self._keys = np.concatenate([text.keys, title.keys | _TITLE_TAG, [_SENTINEL]])
-        self._idf = np.concatenate([text.idf, title.idf, [0.0]])
+        keys = np.concatenate([text.keys, title.keys | _TITLE_TAG])
+        idf = np.concatenate([text.idf, title.idf])
         self._coef = np.vstack([text.coef, title.coef, np.zeros((1, len(self.labels)))])
         self._title_scale = title.scale
+        # Each key followed by key + 1: ``searchsorted(side="right")`` lands at 2 × row + 1 (odd) on the
+        # key of a row and at an even position on any other gram, where ``_idf_at`` holds 0.0.
+        self._gapped_keys = np.stack([keys, keys + np.uint64(1)], axis=1).ravel()
+        self._idf_at = np.stack([np.zeros_like(idf), idf], axis=1).ravel()
+        self._idf_at = np.append(self._idf_at, 0.0)  # past the last key
 
     @property
     def identity(self) -> ModelIdentity:
@@ -157,24 +162,17 @@ class TextClassifier:
                 text_parts.append(packed)
                 if cut >= n:
                     title_parts.append(packed[: cut - n + 1])
-        keys = np.concatenate(text_parts + title_parts, dtype=np.uint64)
-        keys[sum(map(len, text_parts)) :] |= _TITLE_TAG
+        # one sentinel after the grams: it sorts last, so every gram's last occurrence differs from its next
+        keys = np.concatenate(text_parts + title_parts + [_SENTINELS], dtype=np.uint64)
+        keys[sum(map(len, text_parts)) :] |= _TITLE_TAG  # the sentinel stays the sentinel
         keys.sort()
-        last = np.empty(len(keys), dtype=bool)  # last occurrence of each distinct key
-        np.not_equal(keys[1:], keys[:-1], out=last[:-1])
-        last[-1] = True
-        ends = last.nonzero()[0]
+        ends = (keys[1:] != keys[:-1]).nonzero()[0]  # last occurrence of each distinct gram
         grams = keys.take(ends)
         counts = ends + 1
         counts[1:] -= counts[:-1]  # run lengths (numpy buffers the overlapping operands)
-        where = self._keys.searchsorted(grams)  # the last model key is a sentinel: no overflow
-        if len(keys) < len(_LOG_TF):
-            values = _LOG_TF.take(counts)
-        else:
-            values = np.log(counts)
-            values += 1.0
-        values *= self._idf.take(where)
-        values *= self._keys.take(where) == grams  # grams outside the vocabulary weigh nothing
+        at = self._gapped_keys.searchsorted(grams, side="right")  # 2 × row + 1 on a vocabulary gram
+        values = _LOG_TF.take(counts) if len(keys) <= len(_LOG_TF) else np.log(counts) + 1.0
+        values *= self._idf_at.take(at)  # grams outside the vocabulary weigh nothing
         split = int(grams.searchsorted(_TITLE_TAG))
         text_values, title_values = values[:split], values[split:]
         text_square = float(text_values @ text_values)
@@ -183,7 +181,7 @@ class TextClassifier:
             text_values *= 1.0 / math.sqrt(text_square)
         if title_square > 0.0:
             title_values *= self._title_scale / math.sqrt(title_square)
-        total: FloatArray = values @ self._coef.take(where, axis=0)
+        total: FloatArray = values @ self._coef.take(at >> 1, axis=0)
         total += self._intercept
         return total
 

@@ -120,6 +120,10 @@ def category_probabilities(
     if hasattr(model, "label_probabilities"):  # the same numbers, without the dict by label
         listing = cast(LabelListModel, model)
         values = listing.label_probabilities(model_text(submission))
+        single = index.single_labels(listing.labels)
+        if single is not None:  # every category sums exactly one label: pick them all in C
+            codes, pick = single
+            return dict(zip(codes, pick(values), strict=True))
         return {
             code: values[at[0]] if len(at) == 1 else sum([values[i] for i in at]) if at else 0.0
             for code, at in index.label_positions(listing.labels)
@@ -152,20 +156,32 @@ def fuse(
     # category without rule evidence keeps p × exp(-shift). ``shift`` (the largest boost) keeps every
     # factor at most 1, as subtracting the top logit did.
     shift = max(0.0, boost * max(rules.values(), default=0.0))
-    weights = {c: p if p > _FLOOR else _FLOOR for c, p in model.items()}
     if shift:
         scale = exp(-shift)
         weights = {
-            c: w * (exp(boost * rules[c] - shift) if c in rules else scale) for c, w in weights.items()
+            c: (p if p > _FLOOR else _FLOOR) * (exp(boost * rules[c] - shift) if c in rules else scale)
+            for c, p in model.items()
         }
+    else:
+        weights = {c: p if p > _FLOOR else _FLOOR for c, p in model.items()}
     if not weights.keys() >= allowed:
         missing = {c: _FLOOR * exp(boost * rules.get(c, 0.0) - shift) for c in allowed if c not in weights}
         weights |= missing
     total = sum(weights.values()) + unclaimed * exp(-shift)
     fused = {}
+    floor = math.floor
     for c in allowed:
         share = weights[c] / total
-        fused[c] = 0.0 if share < _ROUNDS_TO_ZERO else round(share, 4)
+        if share < _ROUNDS_TO_ZERO:
+            fused[c] = 0.0
+            continue
+        # round(share, 4) without its decimal string round trip: share × 10⁴ is within 2⁻³⁹ of the exact
+        # product, so away from a half its nearest integer is round()'s, and n / 10⁴ (both exact, one
+        # correctly rounded division) is the double round() returns. Near a half, round() itself decides.
+        scaled = share * 10000.0
+        whole = floor(scaled)
+        rest = scaled - whole
+        fused[c] = round(share, 4) if -1e-6 < rest - 0.5 < 1e-6 else (whole + (rest > 0.5)) / 10000.0
     return fused
 
 
@@ -230,11 +246,7 @@ def named_street(submission: TicketSubmitted, policy: RoutingPolicy, text: str |
         code = index.street_codes.get(submission.street.strip())
         if code is not None:
             return code
-    found = index.found_in(ticket_text(submission) if text is None else text)
-    for code, named_in_text in index.streets_in_text:
-        if any(name in found for name in named_in_text):
-            return code
-    return None
+    return index.street_in(index.found_in(ticket_text(submission) if text is None else text))
 
 
 def key_project_of(
@@ -242,12 +254,7 @@ def key_project_of(
 ) -> KeyProject | None:
     index = index_for(policy)
     found = index.found_in(ticket_text(submission) if text is None else text)
-    for project, names, lowered in index.projects:
-        if submission.project_name in names:
-            return project
-        if any(name in found for name in lowered):
-            return project
-    return None
+    return index.key_project(submission.project_name, found)
 
 
 def is_key_enterprise(submission: TicketSubmitted, policy: RoutingPolicy) -> bool:
@@ -296,9 +303,9 @@ def decide_route(
     best = max(scores.values(), default=0.0)
     top = min(c for c, v in scores.items() if v == best) if best > 0 else None  # ``classification.top``
     category = categories.get(top) if top else None
-    priority = Priority.urgent if classification.urgent else Priority.normal
-    if category is not None and category.priority.rank > priority.rank:
-        priority = category.priority
+    # the higher of the category's priority and "urgent" when an urgent rule fired (urgent outranks all)
+    priority = category.priority if category is not None else Priority.normal
+    priority = Priority.urgent if classification.urgent else priority
     if (key_enterprise or project is not None) and priority is Priority.normal:
         priority = Priority.high
     lead = _lead_for(category, street, excluded) if category is not None else None

@@ -17,6 +17,8 @@ from collections.abc import Iterable
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from functools import lru_cache
+from operator import itemgetter
+from typing import Any
 
 from schemas.business_calendar import BusinessCalendar
 from schemas.events import Priority, RuleHit
@@ -33,8 +35,10 @@ def _compiled(pattern: str) -> re.Pattern[str]:
 class Needles:
     """Which of a fixed set of literal strings occur in a text, found in one regex scan.
 
-    The needles, longest first, form one alternation: a scan finds, at each position it
-    tries, the longest needle starting there, and skips past it. Every needle inside a
+    The needles form one regex, nested by common prefix (a trie: ``施工(?:许可证)?``, each
+    longer continuation tried before stopping), so a scan finds, at each position it tries,
+    the longest needle starting there, and skips past it — as an alternation of the needles
+    longest first would, without trying every needle at every position. Every needle inside a
     found one is present too; a needle that starts inside a found one and runs past its
     end (``土石方施工`` then ``施工许可证`` in ``土石方施工许可证``) is the only kind the scan
     can step over, so those few are checked directly. The result is exactly the needles
@@ -45,7 +49,7 @@ class Needles:
         wanted = set(needles)
         distinct = sorted(wanted - {""}, key=lambda n: (-len(n), n))
         self._empty = "" in wanted  # the empty string is in every text
-        self._scan = re.compile("|".join(map(re.escape, distinct))) if distinct else None
+        self._scan = re.compile(_trie_pattern(distinct)) if distinct else None
         self._inside = {k: frozenset(n for n in distinct if n in k) for k in distinct}
         self._straddling = _straddling(distinct)
 
@@ -61,6 +65,26 @@ class Needles:
                 if other not in found and other in text:
                     found.add(other)
         return found
+
+
+def _trie_pattern(needles: Iterable[str]) -> str:
+    """A regex matching, at a position, the longest of ``needles`` (non-empty) that starts there."""
+    trie: dict[str, Any] = {}
+    for needle in needles:
+        node = trie
+        for char in needle:
+            node = node.setdefault(char, {})
+        node[""] = {}  # a needle ends here
+
+    def pattern(node: dict[str, Any]) -> str:
+        branches = [re.escape(char) + pattern(child) for char, child in sorted(node.items()) if char]
+        if not branches:
+            return ""
+        if len(branches) == 1 and "" not in node:
+            return branches[0]
+        return "(?:" + "|".join(branches) + (")?" if "" in node else ")")  # greedy: longer first
+
+    return pattern(trie)
 
 
 def _straddling(distinct: list[str]) -> dict[str, tuple[str, ...]]:
@@ -109,12 +133,21 @@ class PolicyIndex:
     """(street office code, its street names with 街道, which a text may name)"""
     projects: tuple[tuple[KeyProject, frozenset[str], tuple[str, ...]], ...]
     """(project, its names, the names lowered)"""
+    street_of_name: dict[str, int]
+    """a street name with 街道 -> the position in ``streets_in_text`` of the first office it names"""
+    project_of_name: dict[str, int]
+    """a project's name -> the position in ``projects`` of the first project it names"""
+    project_of_lowered: dict[str, int]
+    """a project's name lowered -> the position in ``projects`` of the first project it names"""
     enterprise_codes: frozenset[str]
     enterprise_names: frozenset[str]
     calendar: BusinessCalendar
     _allowed: dict[frozenset[str], frozenset[str]] = field(default_factory=dict)
     _tiers: dict[tuple[str, Priority, bool], SlaTier] = field(default_factory=dict)
     _label_positions: dict[tuple[str, ...], tuple[tuple[str, tuple[int, ...]], ...]] = field(
+        default_factory=dict
+    )
+    _single_labels: dict[tuple[str, ...], tuple[tuple[str, ...], itemgetter[Any]] | None] = field(
         default_factory=dict
     )
     _last_found: list[tuple[str, AbstractSet[str]]] = field(default_factory=lambda: [("", frozenset())])
@@ -158,6 +191,18 @@ class PolicyIndex:
         rules = self.policy.rules
         return [(rules[position], hits[position]) for position in sorted(hits)]
 
+    def street_in(self, found: AbstractSet[str]) -> str | None:
+        """The first street office (in policy order) one of whose names with 街道 is in ``found``."""
+        positions = [at for name in found if (at := self.street_of_name.get(name)) is not None]
+        return self.streets_in_text[min(positions)][0] if positions else None
+
+    def key_project(self, project_name: str | None, found: AbstractSet[str]) -> KeyProject | None:
+        """The first key project (in policy order) named by ``project_name`` or by a name in ``found``."""
+        positions = [at for name in found if (at := self.project_of_lowered.get(name)) is not None]
+        if project_name is not None and (at := self.project_of_name.get(project_name)) is not None:
+            positions.append(at)
+        return self.projects[min(positions)][0] if positions else None
+
     def tier(self, category: str, priority: Priority, key: bool) -> SlaTier:
         """``tier_for`` the policy's SLA rules, remembered per (category, priority, key)."""
         found = self._tiers.get((category, priority, key))
@@ -165,6 +210,20 @@ class PolicyIndex:
             if len(self._tiers) > 1024:
                 self._tiers.clear()
             found = self._tiers[category, priority, key] = tier_for(self.policy.sla, category, priority, key)
+        return found
+
+    def single_labels(self, labels: tuple[str, ...]) -> tuple[tuple[str, ...], itemgetter[Any]] | None:
+        """(category codes, a getter of their labels' values from a list in ``labels`` order) when every
+        category sums exactly one label and there are at least two (a getter of one gives no tuple)."""
+        if labels in self._single_labels:
+            return self._single_labels[labels]
+        positions = self.label_positions(labels)
+        found = None
+        if len(positions) >= 2 and all(len(at) == 1 for _, at in positions):
+            found = (tuple(code for code, _ in positions), itemgetter(*(at[0] for _, at in positions)))
+        if len(self._single_labels) > 16:
+            self._single_labels.clear()
+        self._single_labels[labels] = found
         return found
 
     def label_positions(self, labels: tuple[str, ...]) -> tuple[tuple[str, tuple[int, ...]], ...]:
@@ -197,7 +256,17 @@ class PolicyIndex:
         projects = tuple(
             (p, frozenset(p.names), tuple(n.lower() for n in p.names)) for p in policy.key_projects
         )
-        needles = [*keywords, *(n for _, names in streets_in_text for n in names)]
+        street_of_name: dict[str, int] = {}
+        for at, (_, names) in enumerate(streets_in_text):
+            for name in names:
+                street_of_name.setdefault(name, at)
+        project_of_name: dict[str, int] = {}
+        project_of_lowered: dict[str, int] = {}
+        for at, project in enumerate(policy.key_projects):
+            for name in project.names:
+                project_of_name.setdefault(name, at)
+                project_of_lowered.setdefault(name.lower(), at)
+        needles = [*keywords, *street_of_name]
         needles += [n for _, _, lowered in projects for n in lowered]
         return cls(
             policy=policy,
@@ -214,6 +283,9 @@ class PolicyIndex:
             street_codes=street_codes,
             streets_in_text=streets_in_text,
             projects=projects,
+            street_of_name=street_of_name,
+            project_of_name=project_of_name,
+            project_of_lowered=project_of_lowered,
             enterprise_codes=frozenset(e.credit_code for e in policy.key_enterprises if e.credit_code),
             enterprise_names=frozenset(e.name for e in policy.key_enterprises),
             calendar=calendar_for(policy.sla),

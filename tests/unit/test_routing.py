@@ -8,7 +8,14 @@ import pytest
 
 from schemas.events import Priority
 from schemas.policy import RoutingPolicy, load_policy, parse_policy
-from streams.routing import UNCLASSIFIED, classify, named_street, route_ticket, rules_confidence
+from streams.routing import (
+    UNCLASSIFIED,
+    category_probabilities,
+    classify,
+    named_street,
+    route_ticket,
+    rules_confidence,
+)
 from tests.unit.factories import NOW, submission
 from ztc.bootstrap import DEFAULT_POLICY
 
@@ -207,3 +214,33 @@ def test_model_mass_on_unclaimed_labels_lowers_every_category() -> None:
     routed = route_ticket(submission("不知道说什么"), two_category_policy(), NOW, model=model)
     assert routed.manual_triage and routed.lead_department == "office"
     assert routed.confidence == 0.2
+
+
+class FixedListModel(FixedModel):
+    """The same, also giving its probabilities as a list in ``labels`` order (as TextClassifier does)."""
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return tuple(self.probabilities)
+
+    def label_probabilities(self, text: str) -> list[float]:
+        return list(self.probabilities.values())
+
+
+@pytest.mark.parametrize("model_labels", [None, ("x", "y"), ("y",), ("missing",)])
+def test_a_list_model_gives_the_categories_what_its_dict_gives(model_labels: tuple[str, ...] | None) -> None:
+    policy = two_category_policy()
+    if model_labels is not None:
+        first = policy.categories[0].model_copy(update={"model_labels": model_labels})
+        policy = policy.model_copy(update={"categories": (first, *policy.categories[1:])})
+    probabilities = {"x": 0.1, "ca": 0.2, "y": 0.3, "cb": 0.4}
+    by_list = category_probabilities(FixedListModel(probabilities), submission("甲"), policy)
+    by_dict = category_probabilities(FixedModel(probabilities), submission("甲"), policy)
+    assert by_list == by_dict
+    expected: dict[tuple[str, ...] | None, float] = {
+        None: 0.2,
+        ("x", "y"): 0.1 + 0.3,
+        ("y",): 0.3,
+        ("missing",): 0.0,
+    }
+    assert by_list["ca"] == expected[model_labels]
