@@ -1,4 +1,4 @@
-"""Training and cross-validation for `streams.classifier` — needs the ``ztc[train]`` extra.
+"""Training for `streams.classifier` — needs the ``ztc[train]`` extra.
 
 scikit-learn and scipy are imported at the top of this module and nowhere on
 the runtime path: the router, the recorder, ``ztc route`` and prediction load
@@ -16,7 +16,8 @@ the runtime path: the router, the recorder, ``ztc route`` and prediction load
 4. fit a softmax temperature on out-of-fold scores (inner stratified CV), so
    the confidence is calibrated and can be thresholded by the router.
 
-Scoring the out-of-fold predictions and reading CSVs are in `streams.classifier_eval`.
+Cross-validation (held-out subtopics, nested selection, the learning curve) is in
+`streams.classifier_select`; scoring predictions and reading CSVs in `streams.classifier_eval`.
 """
 
 from __future__ import annotations
@@ -29,12 +30,11 @@ from typing import Any
 
 import numpy as np
 from scipy.sparse import csr_matrix
-from sklearn.model_selection import RepeatedStratifiedKFold, StratifiedKFold
+from sklearn.model_selection import StratifiedKFold
 from sklearn.naive_bayes import ComplementNB
 from sklearn.svm import LinearSVC
 
-from streams.classifier import FORMAT_NAME, FORMAT_VERSION, FloatArray, Prediction, TextClassifier
-from streams.classifier_eval import evaluate_predictions
+from streams.classifier import FORMAT_NAME, FORMAT_VERSION, FloatArray, TextClassifier
 from streams.classifier_features import NormaliseOptions, block_texts, char_ngrams, normalise
 
 
@@ -229,28 +229,3 @@ def _best_temperature(scores: FloatArray, y: Any) -> float:
 
     grid = np.exp(np.linspace(math.log(0.01), math.log(100.0), 400))
     return float(min(grid, key=loss))
-
-
-def cross_validate(
-    texts: Sequence[str],
-    labels: Sequence[str],
-    *,
-    folds: int = 5,
-    seed: int = 0,
-    repeats: int = 1,
-    lexicon: Sequence[tuple[str, str]] = (),
-    config: TrainConfig = TrainConfig(),
-) -> dict[str, Any]:
-    """Stratified (repeated) k-fold CV: `evaluate_predictions` on all out-of-fold predictions."""
-    splitter = RepeatedStratifiedKFold(n_splits=folds, n_repeats=repeats, random_state=seed)
-    predictions: list[Prediction] = []
-    gold: list[str] = []
-    for train, test in splitter.split(np.zeros(len(labels)), list(labels)):
-        model = fit(
-            [texts[i] for i in train], [labels[i] for i in train], seed=seed, lexicon=lexicon, config=config
-        )
-        predictions.extend(model.predict(texts[i]) for i in test)
-        gold.extend(labels[i] for i in test)
-    result = evaluate_predictions(predictions, gold)
-    result.update(folds=folds, repeats=repeats, seed=seed)
-    return result

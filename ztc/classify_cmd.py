@@ -96,7 +96,7 @@ def _fail(message: str) -> int:
 
 
 def _lexicon(args: argparse.Namespace) -> list[tuple[str, str]]:
-    """Pseudo-documents of every lexicon in use (``fit`` keeps those whose label is trained)."""
+    """Pseudo-documents of every lexicon given, or of the default ones (all labels: the caller filters)."""
     if args.no_lexicon:
         return []
     paths: list[Path] = list(args.lexicon or [])
