@@ -71,6 +71,7 @@ CANDIDATES: tuple[Candidate, ...] = (
     Candidate("char1-2 lexicon×3", replace(_BASE, lexicon_weight=3.0)),
     Candidate("char1-2 lexicon×6", replace(_BASE, lexicon_weight=6.0)),
     Candidate("char1-2 lexicon×12", replace(_BASE, lexicon_weight=12.0)),
+    Candidate("char1-2 lexicon×12 words×1.5", replace(_BASE, lexicon_weight=12.0, lexicon_boost=1.5)),
     Candidate("char1-2 no-lexicon", _BASE, use_lexicon=False),
 )
 

@@ -7,7 +7,12 @@ the runtime path: the router, the recorder, ``ztc route`` and prediction load
 1. normalise texts, build two tf-idf blocks of character n-grams (title, whole
    text) with sublinear tf, the title block scaled by ``title_weight``;
 2. optional lexicon pseudo-documents (e.g. taxonomy category names) are added
-   as extra training rows with a lower sample weight;
+   as extra training rows with their own sample weight. With ``lexicon_boost``
+   the idf of each n-gram that is a whole lexicon word (a two-character word
+   such as "噪音" or "社保" for character 1-2-grams; words of any lexicon row,
+   trained label or not) is multiplied by it, so the words the categories are
+   known by weigh more than incidental character pairs. The model stores the
+   boosted idf, so prediction is unchanged;
 3. fit an NB-SVM (one-vs-rest class-balanced LinearSVCs on features scaled by
    each class's naive-Bayes log-count ratios, Wang & Manning 2012) and a
    ComplementNB, standardise each one's scores and average them into ONE linear
@@ -35,7 +40,7 @@ from sklearn.naive_bayes import ComplementNB
 from sklearn.svm import LinearSVC
 
 from streams.classifier import FORMAT_NAME, FORMAT_VERSION, FloatArray, TextClassifier
-from streams.classifier_features import NormaliseOptions, block_texts, char_ngrams, normalise
+from streams.classifier_features import TITLE_SEPARATOR, NormaliseOptions, block_texts, char_ngrams, normalise
 
 
 @dataclass(frozen=True)
@@ -46,6 +51,7 @@ class TrainConfig:
     min_df: int = 2
     title_weight: float = 0.7
     lexicon_weight: float = 1.0
+    lexicon_boost: float = 1.0  # idf multiplier of n-grams that are whole lexicon words
     svc_c: float = 1.0  # C of the NB-SVM's LinearSVCs
     nbsvm_alpha: float = 1.0  # smoothing of the NB-SVM's log-count ratios
     nb_alpha: float = 0.1  # ComplementNB smoothing
@@ -74,8 +80,9 @@ def fit(
     y = np.array([classes.index(lab) for lab in list(labels) + [lab for _, lab in extra]])
     weights = np.array([1.0] * len(texts) + [config.lexicon_weight] * len(extra))
     parts = [block_texts(normalise(t, config.normalise)) for t in all_texts]
-    temperature = _fit_temperature(parts, y, weights, len(texts), config, seed)
-    blocks, coef, intercept = _fit_linear(parts, y, weights, len(classes), config, seed)
+    words = lexicon_words([t for t, _ in lexicon], config)
+    temperature = _fit_temperature(parts, y, weights, len(texts), config, seed, words)
+    blocks, coef, intercept = _fit_linear(parts, y, weights, len(classes), config, seed, words)
     payload: dict[str, Any] = {
         "format": FORMAT_NAME,
         "format_version": FORMAT_VERSION,
@@ -110,6 +117,19 @@ def fit(
     return TextClassifier(payload)
 
 
+def lexicon_words(pseudo_documents: Sequence[str], config: TrainConfig) -> frozenset[str]:
+    """The words of the lexicon pseudo-documents that are n-grams the model has (none without a boost).
+
+    Words are separated by white space or "。" and normalised like any text.
+    """
+    if config.lexicon_boost == 1.0:
+        return frozenset()
+    low, high = config.ngram
+    spaced = (doc.replace(TITLE_SEPARATOR, " ") for doc in pseudo_documents)
+    words = (normalise(w, config.normalise) for doc in spaced for w in doc.split())
+    return frozenset(w for w in words if low <= len(w) <= high and len(w) >= 2)
+
+
 def _round(value: float) -> float:
     return float(f"{value:.6g}")
 
@@ -119,12 +139,18 @@ Blocks = list[tuple[list[str], list[float], float]]
 
 
 def _fit_linear(
-    parts: Parts, y: Any, weights: Any, n_classes: int, config: TrainConfig, seed: int
+    parts: Parts,
+    y: Any,
+    weights: Any,
+    n_classes: int,
+    config: TrainConfig,
+    seed: int,
+    words: frozenset[str] = frozenset(),
 ) -> tuple[Blocks, FloatArray, FloatArray]:
     """Vectorise, fit the two linear models and mix them into one (coef F×K, intercept K)."""
     blocks: Blocks = []
     for index, scale in ((0, config.title_weight), (1, 1.0)):
-        vocab, idf = _fit_vocabulary([p[index] for p in parts], config)
+        vocab, idf = _fit_vocabulary([p[index] for p in parts], config, words)
         blocks.append((vocab, idf, scale))
     matrix = _matrix(parts, blocks, config)
     nb = ComplementNB(alpha=config.nb_alpha)
@@ -167,7 +193,9 @@ def _fit_nbsvm(
     return coef, intercept
 
 
-def _fit_vocabulary(docs: list[str], config: TrainConfig) -> tuple[list[str], list[float]]:
+def _fit_vocabulary(
+    docs: list[str], config: TrainConfig, words: frozenset[str] = frozenset()
+) -> tuple[list[str], list[float]]:
     low, high = config.ngram
     df: Counter[str] = Counter()
     for doc in docs:
@@ -176,7 +204,8 @@ def _fit_vocabulary(docs: list[str], config: TrainConfig) -> tuple[list[str], li
     if not vocab:  # tiny data sets: fall back to every gram rather than no features
         vocab = sorted(df)
     total = len(docs)
-    return vocab, [math.log((1 + total) / (1 + df[g])) + 1.0 for g in vocab]
+    idf = [math.log((1 + total) / (1 + df[g])) + 1.0 for g in vocab]
+    return vocab, [v * config.lexicon_boost if g in words else v for g, v in zip(vocab, idf, strict=True)]
 
 
 def _matrix(parts: Parts, blocks: Blocks, config: TrainConfig) -> Any:
@@ -201,7 +230,13 @@ def _matrix(parts: Parts, blocks: Blocks, config: TrainConfig) -> Any:
 
 
 def _fit_temperature(
-    parts: Parts, y: Any, weights: Any, n_real: int, config: TrainConfig, seed: int
+    parts: Parts,
+    y: Any,
+    weights: Any,
+    n_real: int,
+    config: TrainConfig,
+    seed: int,
+    words: frozenset[str] = frozenset(),
 ) -> float:
     """Temperature minimising the log-loss of inner out-of-fold scores (1.0 if too few rows)."""
     real_y = y[:n_real]
@@ -215,7 +250,7 @@ def _fit_temperature(
     for train, test in splitter.split(np.zeros(n_real), real_y):
         idx = np.concatenate([train, extra])
         sub = [parts[i] for i in idx]
-        blocks, coef, intercept = _fit_linear(sub, y[idx], weights[idx], n_classes, config, seed)
+        blocks, coef, intercept = _fit_linear(sub, y[idx], weights[idx], n_classes, config, seed, words)
         scores[test] = np.asarray(_matrix([parts[i] for i in test], blocks, config) @ coef) + intercept
     return _best_temperature(scores, real_y)
 

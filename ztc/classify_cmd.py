@@ -136,7 +136,7 @@ def run_train(args: argparse.Namespace) -> int:
             texts, labels, lexicon=lexicon, seed=args.seed, held_out=args.held_out
         )
         for name, accuracy in scores.items():
-            print(f"  候选 / candidate {name:<24} inner-CV accuracy {accuracy:.3f}")
+            print(f"  候选 / candidate {name:<30} inner-CV accuracy {accuracy:.3f}")
         print(f"选用 / chosen: {candidate.name}")
         used = lexicon if candidate.use_lexicon else []
         smallest = min(Counter(labels).values())

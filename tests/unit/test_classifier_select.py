@@ -19,7 +19,7 @@ from streams.classifier_select import (
     subtopic_groups,
     usable_candidates,
 )
-from streams.classifier_train import TrainConfig
+from streams.classifier_train import TrainConfig, fit, lexicon_words
 from tests.unit.test_classifier import SYNTHETIC
 
 TEXTS = [t for items in SYNTHETIC.values() for t in items]
@@ -118,3 +118,26 @@ def test_learning_curve_grows_the_training_share() -> None:
     assert [p["fraction"] for p in points] == [0.5, 1.0]
     assert points[0]["n_train"] < points[1]["n_train"]
     assert all(0.0 <= p["accuracy"] <= 1.0 for p in points)
+
+
+def test_lexicon_boost_multiplies_the_idf_of_whole_lexicon_words_only() -> None:
+    lexicon = [("施工。许可 审批", "permit"), ("社保 补贴", "labour"), ("诈骗。报警", "other")]
+    plain = TrainConfig(min_df=1, calibration_folds=0)
+    words = lexicon_words([t for t, _ in lexicon], replace(plain, lexicon_boost=2.0))
+    assert words == {"施工", "许可", "审批", "社保", "补贴", "诈骗", "报警"}  # untrained labels' words too
+    assert lexicon_words([t for t, _ in lexicon], plain) == frozenset()  # no boost: nothing to look up
+    idf = {}
+    for boost in (1.0, 2.0):
+        model = fit(TEXTS, LABELS, lexicon=lexicon, config=replace(plain, lexicon_boost=boost))
+        text_block = model.to_payload()["blocks"][1]
+        idf[boost] = dict(zip(text_block["vocab"], text_block["idf"], strict=True))
+    assert idf[1.0].keys() == idf[2.0].keys()
+    for gram, before in idf[1.0].items():
+        expected = before * 2.0 if gram in words else before
+        assert idf[2.0][gram] == pytest.approx(expected, rel=1e-5), gram
+    assert {"施工", "社保"} <= idf[1.0].keys()  # the test compares boosted grams, not only plain ones
+
+
+def test_the_word_boost_is_a_candidate_of_its_own() -> None:
+    boosted = [c for c in CANDIDATES if c.config.lexicon_boost != 1.0]
+    assert boosted and all(c.use_lexicon for c in boosted)
