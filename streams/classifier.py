@@ -37,7 +37,11 @@ from streams.classifier_features import (
     NormaliseOptions,
     block_texts,
     char_ngrams,
+    collapse_space,
+    fold,
     gram_key,
+    mask,
+    maskable_table,
     normalise,
 )
 
@@ -46,9 +50,13 @@ FORMAT_VERSION = 1
 BLOCK_NAMES = ("title", "text")
 _TITLE_TAG = np.uint64(1 << 63)  # above any 3-character key (3 x 21 bits)
 _SENTINELS = np.array([(1 << 64) - 1], dtype=np.uint64)  # above every key, tagged or not
+_FIRST = np.zeros(1, dtype=np.uint64)  # below every key
 _SHIFT = np.uint64(KEY_BITS)
 _LOG_TF = 1.0 + np.log(np.arange(1, 4097, dtype=np.float64))  # sublinear tf, 1 + ln(count)
 _LOG_TF = np.concatenate([[0.0], _LOG_TF])  # indexed by the count itself
+_MASKABLE = maskable_table()
+_MAX = np.maximum.reduce
+_SUM = np.add.reduce
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -112,16 +120,18 @@ class TextClassifier:
         self._blocks = tuple(_make_block(raw, len(self.labels)) for raw in payload["blocks"])
         title, text = self._blocks
         self._low, self._high = text.low, text.high
-        # Merged lookup arrays, text rows first, then title rows, then a dead sentinel row.
+        # Merged lookup arrays, text rows first, then title rows.
         keys = np.concatenate([text.keys, title.keys | _TITLE_TAG])
         idf = np.concatenate([text.idf, title.idf])
-        self._coef = np.vstack([text.coef, title.coef, np.zeros((1, len(self.labels)))])
+        coef = np.vstack([text.coef, title.coef])
         self._title_scale = title.scale
         # Each key followed by key + 1: ``searchsorted(side="right")`` lands at 2 × row + 1 (odd) on the
-        # key of a row and at an even position on any other gram, where ``_idf_at`` holds 0.0.
+        # key of a row and at an even position (up to 2 × rows, past the last key) on any other gram,
+        # where ``_idf_at`` holds 0.0 and ``_coef_at`` a row of zeros (0.0 × anything adds nothing).
         self._gapped_keys = np.stack([keys, keys + np.uint64(1)], axis=1).ravel()
-        self._idf_at = np.stack([np.zeros_like(idf), idf], axis=1).ravel()
-        self._idf_at = np.append(self._idf_at, 0.0)  # past the last key
+        self._idf_at = np.append(np.stack([np.zeros_like(idf), idf], axis=1).ravel(), 0.0)
+        self._coef_at = np.zeros((2 * len(keys) + 1, len(self.labels)))
+        self._coef_at[1::2] = coef
 
     @property
     def identity(self) -> ModelIdentity:
@@ -136,7 +146,7 @@ class TextClassifier:
         return dict(self._payload.get("training", {}))
 
     # -- prediction (hot path) -------------------------------------------------
-    def scores(self, text: str) -> FloatArray:
+    def scores(self, text: str, folded: str | None = None) -> FloatArray:
         """Raw linear scores, one per label (before calibration).
 
         Both blocks are looked up at once: the title's grams are a prefix of the
@@ -145,13 +155,15 @@ class TextClassifier:
         text block's rows therefore come first. Each numpy call costs about a
         microsecond whatever its size, so the code keeps the number of calls low
         (and gathers with `take`, several times faster than fancy indexing).
+
+        ``folded``, when given, is ``text`` NFKC-normalised and lower-cased (routing has it already):
+        a model whose normalisation starts with those two steps goes on from it.
         """
-        whole = normalise(text, self._options)
+        whole, points = self._normalised(text, folded)
         low, high = self._low, self._high
         if len(whole) < low:
             return self._intercept.copy()
         cut = whole.find(TITLE_SEPARATOR)  # the title is whole[:cut] when cut > 0
-        points = np.frombuffer(whole.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
         packed: npt.NDArray[Any] = points  # uint32 unigrams; longer grams are uint64
         text_parts = []
         title_parts = []
@@ -162,16 +174,16 @@ class TextClassifier:
                 text_parts.append(packed)
                 if cut >= n:
                     title_parts.append(packed[: cut - n + 1])
-        # one sentinel after the grams: it sorts last, so every gram's last occurrence differs from its next
-        keys = np.concatenate(text_parts + title_parts + [_SENTINELS], dtype=np.uint64)
-        keys[sum(map(len, text_parts)) :] |= _TITLE_TAG  # the sentinel stays the sentinel
+        # a sentinel before the grams (0: no gram, as NUL is white space) and one after (above all): in
+        # sorted order every gram's last occurrence differs from its next, and so does the first sentinel
+        keys = np.concatenate([_FIRST, *text_parts, *title_parts, _SENTINELS], dtype=np.uint64)
+        keys[1 + sum(map(len, text_parts)) :] |= _TITLE_TAG  # the last sentinel stays the sentinel
         keys.sort()
-        ends = (keys[1:] != keys[:-1]).nonzero()[0]  # last occurrence of each distinct gram
-        grams = keys.take(ends)
-        counts = ends + 1
-        counts[1:] -= counts[:-1]  # run lengths (numpy buffers the overlapping operands)
+        ends = (keys[1:] != keys[:-1]).nonzero()[0]  # 0 (the first sentinel), then each gram's last place
+        grams = keys.take(ends[1:])
+        counts = ends[1:] - ends[:-1]  # run lengths
         at = self._gapped_keys.searchsorted(grams, side="right")  # 2 × row + 1 on a vocabulary gram
-        values = _LOG_TF.take(counts) if len(keys) <= len(_LOG_TF) else np.log(counts) + 1.0
+        values = _LOG_TF.take(counts) if len(keys) - 1 <= len(_LOG_TF) else np.log(counts) + 1.0
         values *= self._idf_at.take(at)  # grams outside the vocabulary weigh nothing
         split = int(grams.searchsorted(_TITLE_TAG))
         text_values, title_values = values[:split], values[split:]
@@ -181,17 +193,32 @@ class TextClassifier:
             text_values *= 1.0 / math.sqrt(text_square)
         if title_square > 0.0:
             title_values *= self._title_scale / math.sqrt(title_square)
-        total: FloatArray = values @ self._coef.take(at >> 1, axis=0)
+        total: FloatArray = values @ self._coef_at.take(at, axis=0)
         total += self._intercept
         return total
 
-    def label_probabilities(self, text: str) -> list[float]:
-        """Calibrated probability per label, in ``labels`` order (what `predict_proba` sorts)."""
-        shifted = self.scores(text)  # one numpy call per step: cheaper than 19 math.exp calls
-        shifted -= shifted.max()
+    def _normalised(self, text: str, folded: str | None) -> tuple[str, npt.NDArray[np.uint32]]:
+        """``normalise(text)`` and its code points; masking is skipped when no character can change."""
+        options = self._options
+        if folded is None or not (options.nfkc and options.lower):
+            folded = fold(text, options)
+        whole = collapse_space(folded)
+        points = np.frombuffer(whole.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+        maskable = options.mask_codes or options.mask_digits
+        if maskable and np.count_nonzero(_MASKABLE.take(points, mode="clip")):
+            whole = mask(whole, options)
+            points = np.frombuffer(whole.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+        return whole, points
+
+    def label_probabilities(self, text: str, folded: str | None = None) -> list[float]:
+        """Calibrated probability per label, in ``labels`` order (what `predict_proba` sorts).
+
+        ``folded``: ``text`` NFKC-normalised and lower-cased, if the caller has it (see `scores`)."""
+        shifted = self.scores(text, folded)  # one numpy call per step: cheaper than 19 math.exp calls
+        shifted -= _MAX(shifted)  # the ufuncs' reductions, without ndarray.max/sum's Python wrappers
         shifted *= self._inv_temperature
         np.exp(shifted, out=shifted)
-        shifted *= 1.0 / shifted.sum()
+        shifted *= 1.0 / _SUM(shifted)
         probabilities: list[float] = shifted.tolist()
         return probabilities
 

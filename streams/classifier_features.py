@@ -76,16 +76,42 @@ def normalise(text: str, options: NormaliseOptions = NormaliseOptions()) -> str:
 
     The Excel artefact "_x000D_" counts as white space (only once lower-cased).
     """
+    return mask(collapse_space(fold(text, options)), options)
+
+
+def fold(text: str, options: NormaliseOptions = NormaliseOptions()) -> str:
+    """``normalise``'s first steps: NFKC and lower-case (as ``options`` say)."""
     if options.nfkc and not unicodedata.is_normalized("NFKC", text):
         text = nfkc(text)
-    if options.lower:
-        text = text.lower()
-    text = " ".join(text.replace(_EXCEL_CR, " ").replace("\x00", " ").split())
+    return text.lower() if options.lower else text
+
+
+def collapse_space(text: str) -> str:
+    """``normalise``'s third step: white space runs ("_x000d_", NUL too) become one space, none at ends."""
+    return " ".join(text.replace(_EXCEL_CR, " ").replace("\x00", " ").split())
+
+
+def mask(text: str, options: NormaliseOptions) -> str:
+    """``normalise``'s last steps: anonymised codes to "§", runs of digits to "0" (as ``options`` say).
+
+    It changes only a text with a character of ``maskable_table()``."""
     if options.mask_codes and _LATIN.search(text):
         text = _CODE.sub(CODE_MASK, text)
     if options.mask_digits:
         text = _DIGITS.sub("0", text)
     return text
+
+
+@cache
+def maskable_table() -> npt.NDArray[np.bool_]:
+    """BMP code point -> whether ``mask`` may change a text with it: a-z (``_LATIN``, where every code
+    starts) or a decimal digit (what ``\\d`` matches in a str pattern). One extra last entry, True, is
+    reached by every code point above the BMP (``mode="clip"``): those texts are always masked."""
+    table = np.zeros(0x10001, dtype=np.bool_)
+    table[ord("a") : ord("z") + 1] = True
+    table[[point for point in range(0x10000) if chr(point).isdecimal()]] = True
+    table[0x10000] = True
+    return table
 
 
 def nfkc(text: str) -> str:
@@ -94,17 +120,23 @@ def nfkc(text: str) -> str:
     Chinese messages are rarely NFKC-normalised (full-width "，" "：" "（" ...), and
     `unicodedata.normalize` costs ~50 µs per 230 characters. Here every BMP
     character with a one-character NFKC form is mapped through a lookup table in
-    one numpy gather. That is the answer when the result is normalised: NFKC of a
+    one numpy gather (`char_nfkc`). That is the answer when the result is normalised: NFKC of a
     string equals NFKC of the string with each character replaced by its own NFKC
     form. Otherwise (characters with longer forms, combining sequences, characters
     outside the BMP, which the table maps to an unnormalised marker) the text goes
     through `unicodedata.normalize`.
     """
+    mapped = char_nfkc(text)
+    return unicodedata.normalize("NFKC", text) if mapped is None else mapped
+
+
+def char_nfkc(text: str) -> str | None:
+    """NFKC of ``text`` when the lookup table gives it (see `nfkc`), else None.
+
+    When it is not None, its character i is the NFKC form of ``text``'s character i (same length)."""
     points = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
     mapped = _nfkc_table().take(points, mode="clip").tobytes().decode("utf-32-le", "surrogatepass")
-    if unicodedata.is_normalized("NFKC", mapped):
-        return mapped
-    return unicodedata.normalize("NFKC", text)
+    return mapped if unicodedata.is_normalized("NFKC", mapped) else None
 
 
 @cache

@@ -19,7 +19,7 @@ from datetime import datetime
 from schemas.events import TicketSubmitted
 from schemas.policy import Category, DepartmentKind, RoutingPolicy
 from schemas.ticket import TicketRecord
-from streams.routing import model_text
+from streams.routing_text import model_text
 
 DISPATCHED = "TicketDispatched"
 ROUTED = "TicketRouted"

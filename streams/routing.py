@@ -20,9 +20,9 @@ from schemas.events import Priority, RuleHit, TicketRouted, TicketSubmitted, der
 from schemas.policy import Category, KeyProject, RoutingPolicy
 from schemas.sla_rules import deadlines_from
 from schemas.trusted_models import construct_trusted
-from streams.classifier import ModelIdentity
-from streams.classifier_features import nfkc
+from streams.classifier import ModelIdentity, TextClassifier
 from streams.routing_index import PolicyIndex, index_for
+from streams.routing_text import model_text, routing_texts, ticket_text
 
 UNCLASSIFIED = "unclassified"
 
@@ -81,15 +81,6 @@ class RouteDecision:
     street_department: str | None
 
 
-def ticket_text(submission: TicketSubmitted) -> str:
-    """The text rules are matched against: title, project and body, NFKC-normalised and lowered.
-
-    The submission keeps what the enterprise wrote (full-width "ＡＢＣ", "，"); rules match its
-    normalised copy, as their keywords are (``PolicyIndex``)."""
-    parts = (submission.title, submission.project_name or "", submission.text)
-    return nfkc("\n".join(parts)).lower()
-
-
 def rules_confidence(ranked_scores: list[float]) -> float:
     """Confidence from rule scores: high when the top category clearly outweighs the rest."""
     if not ranked_scores or ranked_scores[0] <= 0:
@@ -107,19 +98,21 @@ def model_fit_problem(labels: Sequence[str], policy: RoutingPolicy) -> str | Non
     return f"none of its labels maps to a category of policy {policy.version}"
 
 
-def model_text(submission: TicketSubmitted) -> str:
-    """The text the classifier reads: title, then "。", then the body (its title block is before "。")."""
-    return f"{submission.title}。{submission.text}"
-
-
 def category_probabilities(
-    model: LabelModel, submission: TicketSubmitted, policy: RoutingPolicy
+    model: LabelModel, submission: TicketSubmitted, policy: RoutingPolicy, folded: str | None = None
 ) -> dict[str, float]:
-    """The model's label probabilities summed per policy category (``model_labels``, else the code)."""
+    """The model's label probabilities summed per policy category (``model_labels``, else the code).
+
+    ``folded``: the model's text already NFKC-normalised and lowered (``routing_texts``), if known."""
     index = index_for(policy)
     if hasattr(model, "label_probabilities"):  # the same numbers, without the dict by label
         listing = cast(LabelListModel, model)
-        values = listing.label_probabilities(model_text(submission))
+        text = model_text(submission)
+        values = (
+            listing.label_probabilities(text)
+            if folded is None or not isinstance(model, TextClassifier)  # it can start from ``folded``
+            else model.label_probabilities(text, folded)
+        )
         single = index.single_labels(listing.labels)
         if single is not None:  # every category sums exactly one label: pick them all in C
             codes, pick = single
@@ -191,6 +184,7 @@ def classify(
     excluded: frozenset[str] = frozenset(),
     model: LabelModel | None = None,
     text: str | None = None,
+    folded: str | None = None,
 ) -> Classification:
     """Score every category by the rules that fire (and the model, if any).
 
@@ -220,7 +214,7 @@ def classify(
         ranked = sorted(scores.values(), reverse=True)
         confidence = rules_confidence(ranked)
         return Classification(scores, tuple(hits), confidence, urgent, rule_scores=scores)
-    probabilities = category_probabilities(model, submission, policy)
+    probabilities = category_probabilities(model, submission, policy, folded)
     fused = fuse(probabilities, scores, allowed, policy.rule_boost)
     confidence = max(fused.values(), default=0.0)
     return Classification(fused, tuple(hits), confidence, urgent, scores, probabilities)
@@ -366,8 +360,8 @@ def route_ticket(
     keeps the bytes equal to those of a validated construction).
     """
     index = index_for(policy)
-    text = ticket_text(submission)
-    classification = classify(submission, policy, excluded, model, text)
+    text, folded = routing_texts(submission)
+    classification = classify(submission, policy, excluded, model, text, folded)
     decision = decide_route(submission, classification, policy, excluded, text)
     key = decision.key_enterprise or decision.key_project is not None
     tier = index.tier(decision.category, decision.priority, key)

@@ -12,7 +12,8 @@ from typing import Any
 
 from schemas.events import TicketRouted, TicketSubmitted
 from schemas.policy import RoutingPolicy
-from streams.routing import LabelModel, classify, model_text
+from streams.routing import LabelModel, classify
+from streams.routing_text import model_text
 
 TOP_GRAMS = 6
 TOP_MODEL_LABELS = 3
