@@ -37,6 +37,7 @@ import math
 from collections import Counter, defaultdict
 from collections.abc import Iterator, Sequence
 from datetime import UTC, date, datetime, timedelta
+from itertools import islice
 from typing import Any
 
 import redis
@@ -296,7 +297,7 @@ class RedisReadModel:
         out = {}
         for i, group in enumerate(groups):
             first_late, first_soon, later_late, later_soon = answers[4 * i : 4 * i + 4]
-            warned = len(_warned(first_soon, now_us)) + len(_warned(later_soon, now_us))
+            warned = sum(1 for _ in _warned([*first_soon, *later_soon], now_us))
             out[group] = StageCounts(int(first_late) + int(later_late), warned)
         return out
 
@@ -325,7 +326,7 @@ class RedisReadModel:
             answers = pipe.execute()
         late = dict(zip(keys, answers[0::2], strict=True))
         soon = self._scored(
-            {k: _warned(ms, now_us)[:limit] for k, ms in zip(keys, answers[1::2], strict=True)}
+            {k: list(islice(_warned(ms, now_us), limit)) for k, ms in zip(keys, answers[1::2], strict=True)}
         )
         overdue: dict[Group, list[StageStatus]] = {}
         at_risk: dict[Group, list[StageStatus]] = {}
@@ -373,13 +374,13 @@ def _warned_at(member: bytes | str) -> int:
     return int(member.rpartition(b":" if isinstance(member, bytes) else ":")[2])  # type: ignore[arg-type]
 
 
-def _warned(members: Sequence[Any], now_us: int) -> list[Any]:
+def _warned(members: Sequence[Any], now_us: int) -> Iterator[Any]:
     """The stage members, in order, whose warning moment is at or before ``now_us``. Not decoded: a
     16-digit moment (the years 2001 to 2286) is compared as bytes, equal-length digits ordering as
     numbers; any other is parsed."""
     digits = str(now_us).encode()
     fast = len(digits) == 16
-    return [
+    return (
         m
         for m in members
         if (
@@ -387,7 +388,7 @@ def _warned(members: Sequence[Any], now_us: int) -> list[Any]:
             if fast and m[-17:-16] == b":" and m[-16:].isdigit()
             else _warned_at(m) <= now_us
         )
-    ]
+    )
 
 
 def _by_deadline(found: Sequence[tuple[Any, Any]]) -> list[tuple[float, str]]:
