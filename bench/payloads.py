@@ -32,8 +32,9 @@ def encoded(submission: TicketSubmitted) -> tuple[bytes, bytes]:
 
 
 def routed_events(
-    tag: str, count: int, policy: RoutingPolicy, model: LabelModel | None
+    tag: str, count: int, policy: RoutingPolicy, model: LabelModel | None, at: datetime | None = None
 ) -> list[TicketRouted]:
-    """The routings the router would publish for ``count`` submissions."""
-    now = now_in_district()
+    """The routings the router would publish for ``count`` submissions (submitted and routed ``at``,
+    by default now)."""
+    now = at or now_in_district()
     return [route_ticket(s, policy, now, model=model) for s in submissions(tag, count, now)]

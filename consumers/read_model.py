@@ -248,9 +248,9 @@ class ReportSource(Protocol):
         ...
 
     def stages(
-        self, groups: Sequence[Group], now: datetime, overdue_limit: int | None = None
+        self, groups: Sequence[Group], now: datetime, limit: int | None = None
     ) -> tuple[dict[Group, list[StageStatus]], dict[Group, list[StageStatus]]]:
-        """(overdue, at risk) stages per group, soonest deadline first; at most ``overdue_limit`` overdue."""
+        """(overdue, at risk) stages per group, soonest deadline first; at most ``limit`` of each."""
         ...
 
     def day_counts(self, days: Sequence[date]) -> dict[date, dict[str, int]]:
@@ -317,7 +317,7 @@ class InMemoryReadModel:
         return {d: len(ids) for d, ids in late.items()}
 
     def stages(
-        self, groups: Sequence[Group], now: datetime, overdue_limit: int | None = None
+        self, groups: Sequence[Group], now: datetime, limit: int | None = None
     ) -> tuple[dict[Group, list[StageStatus]], dict[Group, list[StageStatus]]]:
         overdue: dict[Group, list[StageStatus]] = {g: [] for g in groups}
         at_risk: dict[Group, list[StageStatus]] = {g: [] for g in groups}
@@ -327,8 +327,9 @@ class InMemoryReadModel:
                 overdue[group_of(window)].append(status)
             elif status.state is SlaState.at_risk:
                 at_risk[group_of(window)].append(status)
-        if overdue_limit is not None:
-            overdue = {g: items[:overdue_limit] for g, items in overdue.items()}
+        if limit is not None:
+            overdue = {g: items[:limit] for g, items in overdue.items()}
+            at_risk = {g: items[:limit] for g, items in at_risk.items()}
         return overdue, at_risk
 
     def day_counts(self, days: Sequence[date]) -> dict[date, dict[str, int]]:

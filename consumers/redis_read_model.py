@@ -19,7 +19,8 @@ and no other index of stages: about 140 bytes a stage.
 
 Every query is a fixed handful of pipelined commands per department, level or
 day: never one per ticket, and the reads never reach the old overdue backlog
-(beyond the listing's limit) or the far future.
+(beyond the listing's limit) or the far future. The stages due within the at-risk reach are
+read as members alone (the warning is in the member, not the score): only the listed ones' scores.
 
 A member names its warning moment, which the SLA policy decides: a write takes
 the old member out by recomputing it, so the recorder must compute it under
@@ -36,6 +37,7 @@ import math
 from collections import Counter, defaultdict
 from collections.abc import Iterator, Sequence
 from datetime import UTC, date, datetime, timedelta
+from itertools import islice
 from typing import Any
 
 import redis
@@ -295,7 +297,7 @@ class RedisReadModel:
         out = {}
         for i, group in enumerate(groups):
             first_late, first_soon, later_late, later_soon = answers[4 * i : 4 * i + 4]
-            warned = sum(1 for m in (*first_soon, *later_soon) if _split_member(_text(m))[1] <= now_us)
+            warned = sum(1 for _ in _warned([*first_soon, *later_soon], now_us))
             out[group] = StageCounts(int(first_late) + int(later_late), warned)
         return out
 
@@ -312,29 +314,47 @@ class RedisReadModel:
         return out
 
     def stages(
-        self, groups: Sequence[Group], now: datetime, overdue_limit: int | None = None
+        self, groups: Sequence[Group], now: datetime, limit: int | None = None
     ) -> tuple[dict[Group, list[StageStatus]], dict[Group, list[StageStatus]]]:
         at, reach, now_us = _score(now), self._reach(), _micros(now)
-        start = 0 if overdue_limit is not None else None
+        start = 0 if limit is not None else None
+        keys = [key for group in groups for key in self.keys.stage_sets(group)]
         with self.client.pipeline(transaction=False) as pipe:
-            for group in groups:
-                for key in self.keys.stage_sets(group):
-                    pipe.zrangebyscore(
-                        key, "-inf", _before(now), start=start, num=overdue_limit, withscores=True
-                    )
-                    pipe.zrangebyscore(key, at, at + reach, withscores=True)
+            for key in keys:
+                pipe.zrangebyscore(key, "-inf", _before(now), start=start, num=limit, withscores=True)
+                pipe.zrangebyscore(key, at, at + reach)  # members alone: scores cost ~10x to parse
             answers = pipe.execute()
+        late = dict(zip(keys, answers[0::2], strict=True))
+        soon = self._scored(
+            {k: list(islice(_warned(ms, now_us), limit)) for k, ms in zip(keys, answers[1::2], strict=True)}
+        )
         overdue: dict[Group, list[StageStatus]] = {}
         at_risk: dict[Group, list[StageStatus]] = {}
-        for i, group in enumerate(groups):
-            first_late, first_soon, later_late, later_soon = answers[4 * i : 4 * i + 4]
-            late = _by_deadline([*first_late, *later_late])[:overdue_limit]
-            soon = [
-                (s, m) for s, m in _by_deadline([*first_soon, *later_soon]) if _split_member(m)[1] <= now_us
+        for group in groups:
+            first, later = self.keys.stage_sets(group)
+            overdue[group] = [
+                _status(m, group, s, SlaState.overdue, now)
+                for s, m in _by_deadline([*late[first], *late[later]])[:limit]
             ]
-            overdue[group] = [_status(m, group, s, SlaState.overdue, now) for s, m in late]
-            at_risk[group] = [_status(m, group, s, SlaState.at_risk, now) for s, m in soon]
+            at_risk[group] = [
+                _status(m, group, s, SlaState.at_risk, now)
+                for s, m in _by_deadline([*soon[first], *soon[later]])[:limit]
+            ]
         return overdue, at_risk
+
+    def _scored(self, members: dict[str, list[Any]]) -> dict[str, list[tuple[Any, Any]]]:
+        """(member, deadline) of the given members of each set: one ZMSCORE per set with any (a member
+        gone since it was read is left out). Enough for a listing: the first N at risk of a group are
+        among the first N of each of its sets."""
+        wanted = [key for key, found in members.items() if found]
+        with self.client.pipeline(transaction=False) as pipe:
+            for key in wanted:
+                pipe.zmscore(key, members[key])
+            answers = pipe.execute()
+        out: dict[str, list[tuple[Any, Any]]] = {key: [] for key in members}
+        for key, scores in zip(wanted, answers, strict=True):
+            out[key] = [(m, s) for m, s in zip(members[key], scores, strict=True) if s is not None]
+        return out
 
     def day_counts(self, days: Sequence[date]) -> dict[date, dict[str, int]]:
         with self.client.pipeline(transaction=False) as pipe:
@@ -347,6 +367,28 @@ class RedisReadModel:
             if counters:
                 out[day] = counters
         return out
+
+
+def _warned_at(member: bytes | str) -> int:
+    """A stage member's warning moment (microseconds since the epoch)."""
+    return int(member.rpartition(b":" if isinstance(member, bytes) else ":")[2])  # type: ignore[arg-type]
+
+
+def _warned(members: Sequence[Any], now_us: int) -> Iterator[Any]:
+    """The stage members, in order, whose warning moment is at or before ``now_us``. Not decoded: a
+    16-digit moment (the years 2001 to 2286) is compared as bytes, equal-length digits ordering as
+    numbers; any other is parsed."""
+    digits = str(now_us).encode()
+    fast = len(digits) == 16
+    return (
+        m
+        for m in members
+        if (
+            m[-16:] <= digits
+            if fast and m[-17:-16] == b":" and m[-16:].isdigit()
+            else _warned_at(m) <= now_us
+        )
+    )
 
 
 def _by_deadline(found: Sequence[tuple[Any, Any]]) -> list[tuple[float, str]]:

@@ -90,8 +90,7 @@ def sla_alerts(
     reports = store.reports
     groups = reports.groups()
     counts = reports.stage_counts(groups, now)
-    overdue, at_risk = reports.stages(groups, now, overdue_limit=limit)
-    at_risk = {g: items[:limit] for g, items in at_risk.items()}
+    overdue, at_risk = reports.stages(groups, now, limit=limit)
     ids = sorted({s.ticket_id for lists in (overdue, at_risk) for items in lists.values() for s in items})
     records = {r.ticket_id: r for r in store.get_many(ids)}
     return (

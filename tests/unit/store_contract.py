@@ -349,6 +349,55 @@ class ReadModelContract(TicketStoreContract):
         assert bounced == []  # re-routing: no clock runs (was overdue on the dashboard only)
         assert ("RM-TRIAGE", SlaStage.accept, SlaState.overdue) in seen[at(12, 31, 9)]  # the office's
 
+    def test_the_at_risk_list_is_the_first_of_a_window_far_bigger_than_its_limit(self) -> None:
+        """Tickets routed all through Monday share Tuesday 17:30 as their accept deadline and are warned
+        from 14:30 to 16:24; Tuesday's are due Wednesday. At Tuesday 15:00 the at-risk reach holds them
+        all, and the stages not yet warned sort before the warned ones (same deadline, smaller ids):
+        the listing must still be the first ``limit`` at risk by deadline, and the count every one."""
+        store = self.make_store(BOOK)
+        routings = [at(11, 30, 8, 30), at(11, 30, 9), at(11, 30, 9, 30), at(11, 30, 10), at(11, 30, 10, 30)]
+        routings += [at(11, 30, 11), at(11, 30, 14), at(11, 30, 15), at(11, 30, 16), at(11, 30, 17)]
+        routings += [at(12, 1, 9), at(12, 1, 11)]
+        ids = [f"RK{90 - i:02d}" for i in range(len(routings))]  # routed later: a smaller id
+        for ticket_id, when in zip(ids, routings, strict=True):
+            store.record(routed_at(ticket_id, when))
+        store.record(routed_at("RK99", at(11, 30, 8, 30), "土石方施工许可证办理，李村街道"))  # a street too
+        now = at(12, 1, 15)
+        records = store.get_many([*ids, "RK99"])
+        expected: dict[tuple[str, int], list[tuple[str, SlaStage, datetime]]] = {}
+        for status in sorted(
+            (s for r in records for s in deadline_status(r, BOOK, now) if s.state is SlaState.at_risk),
+            key=lambda s: (s.due_at, s.ticket_id, s.stage.value),
+        ):
+            group = (status.department, status.escalation_level)
+            expected.setdefault(group, []).append((status.ticket_id, status.stage, status.due_at))
+        first_at_risk = expected[("approval", 0)][0]
+        waiting = [
+            w
+            for r in records
+            for w in BOOK.windows(r)
+            if w.warn_at > now and (w.due_at, w.ticket_id) < (first_at_risk[2], first_at_risk[0])
+        ]
+        assert len(waiting) >= 3 and len(expected[("approval", 0)]) > 5  # the case this test is about
+
+        reports = store.reports
+        groups = reports.groups()
+        assert {g: c.at_risk for g, c in reports.stage_counts(groups, now).items() if c.at_risk} == {
+            g: len(items) for g, items in expected.items()
+        }
+        for limit in (None, 0, 1, 3, 5, 100):
+            _, at_risk = reports.stages(groups, now, limit)
+            listed = {g: [(s.ticket_id, s.stage, s.due_at) for s in at_risk[g]] for g in groups}
+            assert listed == {g: expected.get(g, [])[:limit] for g in groups}, limit
+        _, board = views.sla_alerts(store, now, limit=3)
+        assert {(g.department, g.escalation_level): g.total for g in board} == {
+            g: len(items) for g, items in expected.items()
+        }
+        assert {
+            (g.department, g.escalation_level): [(a.record.ticket_id, a.status.stage) for a in g.alerts]
+            for g in board
+        } == {g: [(t, s) for t, s, _ in items[:3]] for g, items in expected.items()}
+
     def test_a_rebuild_counts_tickets_recorded_before_the_read_model(self) -> None:
         store = self.make_store(BOOK)
         store.record(routed_at("RM4", FRIDAY_4PM))
