@@ -69,20 +69,22 @@ class BatchSender:
     async def send_all(self, records: Sequence[Record]) -> list[Outcome]:
         producer = self._producer()
         outcomes: list[Outcome] = [None] * len(records)
+        partitions_of = await self._partitions({record.topic for record in records}, producer)
         batches: dict[tuple[str, int], _Batch] = {}
         chosen: dict[tuple[bytes | None, int], int] = {}
-        partitions_of: dict[str, list[int] | BaseException] = {}
         for index, record in enumerate(records):
             try:
-                partitions = await self._partitions(producer, record.topic, partitions_of)
-                key = (record.key, len(partitions))
-                if key not in chosen:
-                    chosen[key] = self._partitioner(record.key, partitions, partitions)
-                where = (record.topic, chosen[key])
-                if where not in batches:
-                    batches[where] = _Batch(producer)
-                batch = batches[where]
-                batch.append(index, record.key, record.value)
+                topic, key = record.topic, record.key
+                partitions = partitions_of[topic]
+                if isinstance(partitions, BaseException):
+                    raise partitions
+                partition = chosen.get((key, len(partitions)))
+                if partition is None:
+                    partition = chosen[key, len(partitions)] = self._partitioner(key, partitions, partitions)
+                batch = batches.get((topic, partition))
+                if batch is None:
+                    batch = batches[topic, partition] = _Batch(producer)
+                batch.append(index, key, record.value)
             except Exception as exc:  # e.g. a topic the broker does not have
                 outcomes[index] = exc
         sent: list[tuple[list[int], Any]] = []
@@ -101,20 +103,18 @@ class BatchSender:
 
     @staticmethod
     async def _partitions(
-        producer: AIOKafkaProducer, topic: str, known: dict[str, list[int] | BaseException]
-    ) -> list[int]:
-        """The topic's partitions as the producer's metadata has them now (asked once per topic and send)."""
-        if topic not in known:
+        topics: set[str], producer: AIOKafkaProducer
+    ) -> dict[str, list[int] | BaseException]:
+        """Each topic's partitions as the producer's metadata has them now (asked once per topic and send)."""
+        known: dict[str, list[int] | BaseException] = {}
+        for topic in topics:
             try:
                 await producer.client._wait_on_metadata(topic)
                 partitions = sorted(producer.client.cluster.partitions_for_topic(topic) or ())
                 known[topic] = partitions or LookupError(f"topic {topic!r} has no partitions")
             except Exception as exc:
                 known[topic] = exc
-        found = known[topic]
-        if isinstance(found, BaseException):
-            raise found
-        return found
+        return known
 
     @staticmethod
     async def _submit(producer: AIOKafkaProducer, builder: Any, topic: str, partition: int) -> Any:

@@ -96,7 +96,10 @@ class RouterHandlers:
     async def _deliver(self, outputs: Sequence[tuple[bytes | None, Origin, StepOutput]], stage: str) -> None:
         """Send every output, then wait for the broker; an output it refuses is dead-lettered."""
         records = [send for _, _, out in outputs for send in out.sends]
-        outcomes = iter(await self.sender.send_all(records))
+        results = await self.sender.send_all(records)
+        if results.count(None) == len(results):  # every record acknowledged: the usual case
+            return
+        outcomes = iter(results)
         letters: list[StepOutput] = []
         for raw, where, out in outputs:
             failure = next((f for f in [next(outcomes) for _ in out.sends] if f is not None), None)

@@ -5,14 +5,21 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+from datetime import datetime
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from schemas.dead_letters import dead_letter
-from schemas.events import MAX_DEAD_LETTER_ORIGINAL_BYTES, DeadLettered, TicketSubmitted, ticket_id_for
+from schemas.events import (
+    DISTRICT_ZONE,
+    MAX_DEAD_LETTER_ORIGINAL_BYTES,
+    DeadLettered,
+    TicketSubmitted,
+    ticket_id_for,
+)
 from streams.intake import (
     MAX_MESSAGE_BYTES,
     InvalidInput,
@@ -236,6 +243,18 @@ def test_ticket_id_is_stable_per_channel_message() -> None:
     assert first == ticket_id_for("wechat_group", "wx-1", NOW)
     assert first != ticket_id_for("hotline", "wx-1", NOW)
     assert first.startswith("ZTC-20261127-")
+
+
+@FAST
+@given(st.text(st.characters(exclude_categories=["Cs"]), min_size=1), st.datetimes(timezones=st.timezones()))
+def test_ticket_ids_are_those_ever_issued(message_id: str, at: datetime) -> None:
+    """The district's day as strftime("%Y%m%d") writes it, and the SHA-1's first 12 hex digits."""
+    try:
+        day = at.astimezone(DISTRICT_ZONE).strftime("%Y%m%d")
+    except OverflowError:
+        assume(False)
+    digest = hashlib.sha1(f"api\x1f{message_id}".encode()).hexdigest()[:12].upper()
+    assert ticket_id_for("api", message_id, at) == f"ZTC-{day}-{digest}"
 
 
 def test_a_big_dead_letter_fits_the_producer_limit_and_describes_the_whole_original() -> None:
