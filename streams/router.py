@@ -150,7 +150,9 @@ def settle_collector() -> None:
     full collection walks the ~120,000 objects that live as long as the process (policy, model,
     Faust). ``gc.freeze`` takes those out of every collection; a young generation of
     :data:`YOUNG_OBJECTS_BEFORE_COLLECTING` lets most of a batch die before it is looked at.
-    Measured in the router's handlers (callgrind): ~13 % fewer instructions per ticket.
+    Measured: the router's collector CPU over 10,000 tickets (start-up included) 0.36 -> 0.26 s;
+    in the handlers alone (callgrind) a full collection of ~170 M instructions less, and ~1 %
+    fewer per ticket after it. A small gain, kept because it costs nothing but a later collection.
     """
     gc.collect()
     gc.freeze()
