@@ -145,6 +145,40 @@ def loads_limited(raw: bytes | str, *, max_bytes: int) -> Any:
         raise JsonLimitError(f"not JSON: {exc}") from None
 
 
+_NUMBERS_AND_SEPARATORS = bytes(
+    0x30 if chr(b) in "0123456789+-." else 0x65 if chr(b) in "eE" else 0x3A if chr(b) in ":,[" else 0x78
+    for b in range(256)
+)
+"""Digits, signs and points become ``0``, ``e``/``E`` ``e``, what a value follows (``:,[``) ``:``,
+every other byte ``x``: the shape of the number literals, whitespace left out."""
+_JSON_WHITESPACE = b" \t\r\n"
+_LONG_NUMBER = b"0" * (MAX_NUMBER_CHARS + 1)
+_EXPONENT_LITERAL = re.compile(rb":0+e")
+_SURROGATE_ESCAPE_BYTES = re.compile(_SURROGATE_ESCAPE.pattern.encode())
+
+
+def plainly_within_limits(raw: bytes, *, max_bytes: int) -> bool:
+    """True only if :func:`loads_limited` could refuse ``raw`` for nothing but bad UTF-8 or JSON syntax.
+
+    A cheap, conservative look at the bytes (a few passes in C), so that a caller may decode with a
+    faster strict JSON parser (one that refuses bad UTF-8 and lone surrogates, as pydantic's does) and
+    come back to ``loads_limited`` for the reason whenever that parser refuses. True means: within the
+    size, and too few brackets to nest past the depth limit; no ``NaN``/``Infinity``; no ``\\u`` escape
+    of a surrogate; no run of more than :data:`MAX_NUMBER_CHARS` characters a number literal is made
+    of, and no literal with an exponent (within the length limit only those overflow, and a longer
+    literal either has an ``e`` or is such a run). False says nothing about the document: text can
+    hold such characters as well.
+    """
+    if len(raw) > max_bytes or raw.count(b"[") + raw.count(b"{") > MAX_JSON_DEPTH:
+        return False
+    if b"NaN" in raw or b"Infinity" in raw:
+        return False
+    if b"\\u" in raw and _SURROGATE_ESCAPE_BYTES.search(raw):
+        return False
+    shape = raw.translate(_NUMBERS_AND_SEPARATORS, _JSON_WHITESPACE)  # a literal starts right after ``:``
+    return _LONG_NUMBER not in shape and _EXPONENT_LITERAL.search(shape) is None
+
+
 def parse_json_object(raw: bytes | str, *, max_bytes: int) -> dict[str, Any]:
     """Like :func:`loads_limited`, for documents that must be one JSON object."""
     document = loads_limited(raw, max_bytes=max_bytes)

@@ -58,7 +58,7 @@ def run_router(settings: Settings) -> int:
     """Run the Faust router in this process until SIGINT/SIGTERM."""
     from faust.worker import Worker
 
-    from streams.router import build_router_app
+    from streams.router import build_router_app, settle_collector
 
     registry, metrics = router_registry()
     serve_metrics(settings, "router", registry)
@@ -74,6 +74,7 @@ def run_router(settings: Settings) -> int:
     serve_worker_health(settings, router_health(app))
     watch.start(settings.model_check_s)
     worker = Worker(app, loglevel="INFO", quiet=True, redirect_stdouts=False)
+    settle_collector()
     worker.execute_from_commandline()
     return 0  # pragma: no cover - execute_from_commandline exits
 

@@ -5,15 +5,28 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+from datetime import datetime
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from schemas.dead_letters import dead_letter
-from schemas.events import MAX_DEAD_LETTER_ORIGINAL_BYTES, DeadLettered, TicketSubmitted, ticket_id_for
-from streams.intake import MAX_MESSAGE_BYTES, InvalidInput, parse_submission
+from schemas.events import (
+    DISTRICT_ZONE,
+    MAX_DEAD_LETTER_ORIGINAL_BYTES,
+    DeadLettered,
+    TicketSubmitted,
+    ticket_id_for,
+)
+from streams.intake import (
+    MAX_MESSAGE_BYTES,
+    InvalidInput,
+    parse_submission,
+    validated_directly,
+    validated_stepwise,
+)
 from tests.unit.factories import NOW, submission
 
 FAST = settings(max_examples=200, deadline=None)
@@ -112,8 +125,19 @@ JSON_VALUES: st.SearchStrategy[Any] = st.recursive(
 FIELDS = sorted(TicketSubmitted.model_fields)
 
 
+def same_either_way(raw: bytes) -> None:
+    """The direct way (pydantic's JSON parser) accepts only what the stepwise way (json_limits, then the
+    dict) accepts, and makes the same submission of it; what it does not accept goes the stepwise way."""
+    direct = validated_directly(raw)
+    if direct is not None:
+        stepwise = validated_stepwise(raw)
+        assert direct == stepwise
+        assert direct.model_dump_json() == stepwise.model_dump_json()
+
+
 def accepted_or_invalid(raw: bytes) -> None:
     """The property: a TicketSubmitted that serialises again, or InvalidInput; never anything else."""
+    same_either_way(raw)
     try:
         parsed = parse_submission(raw)
     except InvalidInput:
@@ -155,6 +179,61 @@ def test_a_submission_with_arbitrary_text_is_a_submission_or_invalid_input(
     accepted_or_invalid(json.dumps(document, ensure_ascii=False).encode("utf-8", "surrogatepass"))
 
 
+POISON = [
+    b"NaN",
+    b"-Infinity",
+    b"1e999",
+    b"-1E+400",
+    b"1" * 41,
+    b"[" * 40 + b"]" * 40,
+    b'"\\ud800"',
+    b'"\xff"',
+]
+
+
+@pytest.mark.parametrize("poison", POISON)
+@pytest.mark.parametrize("field", ["schema_version", "text", "attachments"])
+@pytest.mark.parametrize("colon", [b": ", b" :", b"\n\t:"])
+def test_a_poisoned_duplicate_key_is_refused_either_way(field: str, poison: bytes, colon: bytes) -> None:
+    """JSON parsers keep a repeated key's last value; the limits still hold for the first."""
+    raw = b'{"' + field.encode() + b'"' + colon + poison + b", " + encoded()[1:]
+    assert validated_directly(raw) is None
+    same_either_way(raw)
+    if poison != b'"\\ud800"':  # json.loads drops it with the first value: the submission is fine
+        with pytest.raises(InvalidInput):
+            parse_submission(raw)
+
+
+def test_ordinary_submissions_are_validated_directly() -> None:
+    """The direct way is the common one: as the intake writes them, and with every character escaped."""
+    attached = {"sha256": "ab" * 32, "name": "执照.pdf", "content_type": "application/pdf", "size": 12345}
+    own_id = ticket_id_for("wechat_group", "m-1", NOW)
+    raw = encoded(
+        ticket_id=own_id, enterprise_name="青岛e100有限公司", contact="王 1e5", attachments=[attached]
+    )
+    ascii_only = json.dumps(json.loads(raw)).encode()
+    for message in (raw, ascii_only):
+        direct = validated_directly(message)
+        assert direct is not None and direct == validated_stepwise(message) == parse_submission(message)
+
+
+@FAST
+@given(st.sampled_from(FIELDS), st.sampled_from(POISON) | JSON_VALUES.map(lambda v: json.dumps(v).encode()))
+def test_a_duplicate_key_of_any_value_is_the_same_either_way(field: str, value: bytes) -> None:
+    accepted_or_invalid(b'{"' + field.encode() + b'": ' + value + b"," + encoded()[1:])
+    accepted_or_invalid(b'{"' + field.encode() + b'" : ' + value + b', "title": "a\\":", ' + encoded()[1:])
+
+
+@FAST
+@given(st.data())
+def test_a_mangled_submission_is_the_same_either_way(data: st.DataObject) -> None:
+    raw = bytearray(encoded(attachments=[{"sha256": "c" * 64, "name": "a", "content_type": "x", "size": 9}]))
+    for _ in range(data.draw(st.integers(1, 4))):
+        at = data.draw(st.integers(0, len(raw)))
+        raw[at:at] = data.draw(st.binary(min_size=1, max_size=4) | st.sampled_from(POISON))
+    accepted_or_invalid(bytes(raw))
+
+
 def test_dead_letter_keeps_the_original_bytes() -> None:
     raw = b"\x00\xffbinary"
     letter = dead_letter(raw, reason="not JSON", stage="validate", source_topic="t", now=NOW, offset=7)
@@ -167,6 +246,18 @@ def test_ticket_id_is_stable_per_channel_message() -> None:
     assert first == ticket_id_for("wechat_group", "wx-1", NOW)
     assert first != ticket_id_for("hotline", "wx-1", NOW)
     assert first.startswith("ZTC-20261127-")
+
+
+@FAST
+@given(st.text(st.characters(exclude_categories=["Cs"]), min_size=1), st.datetimes(timezones=st.timezones()))
+def test_ticket_ids_are_those_ever_issued(message_id: str, at: datetime) -> None:
+    """The district's day as strftime("%Y%m%d") writes it, and the SHA-1's first 12 hex digits."""
+    try:
+        day = at.astimezone(DISTRICT_ZONE).strftime("%Y%m%d")
+    except OverflowError:
+        assume(False)
+    digest = hashlib.sha1(f"api\x1f{message_id}".encode()).hexdigest()[:12].upper()
+    assert ticket_id_for("api", message_id, at) == f"ZTC-{day}-{digest}"
 
 
 def test_a_big_dead_letter_fits_the_producer_limit_and_describes_the_whole_original() -> None:

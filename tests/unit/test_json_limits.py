@@ -16,6 +16,7 @@ from schemas.json_limits import (
     JsonLimitError,
     loads_limited,
     parse_json_object,
+    plainly_within_limits,
 )
 
 LIMIT = 64 * 1024
@@ -162,3 +163,46 @@ def test_a_lone_surrogate_escape_is_refused_because_no_utf8_writer_could_encode_
 def test_a_surrogate_pair_and_an_escaped_backslash_are_fine() -> None:
     assert loads_limited(r'{"k": "\ud83d\ude00"}', max_bytes=1000) == {"k": "\U0001f600"}
     assert loads_limited(r'{"k": "\\ud800"}', max_bytes=1000) == {"k": "\\ud800"}
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"a": ' + b"[" * 33 + b"]" * 33 + b"}",
+        b'{"a": NaN}',
+        b'{"a": -Infinity}',
+        b'{"a": "\\ud800"}',
+        b'{"a": ' + b"1" * 41 + b"}",
+        b'{"a": -1.' + b"5" * 40 + b"}",
+        b'{"a": 1e999}',
+        b'{"a": [2, -1.5E+3]}',
+        b'{"a": 1,\n "b": 7e5}',
+        b"{" + b" " * 100 + b"}",
+    ],
+)
+def test_what_the_limits_might_refuse_is_not_plainly_within_them(raw: bytes) -> None:
+    assert not plainly_within_limits(raw, max_bytes=100)
+
+
+def test_an_ordinary_event_is_plainly_within_the_limits() -> None:
+    raw = json.dumps(
+        {"id": "4e75e12f0c", "at": "2026-11-28T09:30:00.123+08:00", "n": [1, -2.5, 0], "t": "营业执照 e100"},
+        ensure_ascii=False,
+    ).encode()
+    assert plainly_within_limits(raw, max_bytes=LIMIT)
+    assert plainly_within_limits(json.dumps(json.loads(raw)).encode(), max_bytes=LIMIT)  # \\uXXXX escapes
+
+
+NUMBERISH = st.text(alphabet='0123456789.eE+-[]{}:," \nNaInfity\\ud8', max_size=80)
+
+
+@FAST
+@given(st.one_of(NUMBERISH.map(str.encode), JSON_VALUES.map(lambda v: json.dumps(v).encode()), st.binary()))
+def test_plainly_within_the_limits_leaves_only_utf8_and_syntax_to_refuse(raw: bytes) -> None:
+    """What a strict parser accepts of such bytes, loads_limited accepts too (the intake's direct way)."""
+    if not plainly_within_limits(raw, max_bytes=LIMIT):
+        return
+    try:
+        loads_limited(raw, max_bytes=LIMIT)
+    except JsonLimitError as exc:
+        assert str(exc).startswith("not JSON:"), str(exc)

@@ -9,7 +9,13 @@ import asyncio
 from dataclasses import dataclass
 from typing import Any
 
-from streams.record_batches import BatchSender
+import pytest
+from aiokafka.partitioner import DefaultPartitioner, murmur2
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from streams.record_batches import BatchSender, default_partition
+from streams.record_batches import murmur2 as murmur2_by_words
 
 
 @dataclass(frozen=True)
@@ -88,3 +94,19 @@ def test_each_record_gets_its_own_outcome_and_full_builders_roll_over() -> None:
     ok = [b for b in producer.batches if b[0] == "ok"]
     assert [values for _, _, values in ok] == [[b"1", b"3"], [b"5"]]  # one key, one partition, in order
     assert len({partition for _, partition, _ in ok}) == 1
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.binary(max_size=80), st.integers(min_value=1, max_value=64))
+def test_records_go_to_the_partition_aiokafka_and_the_java_client_choose(key: bytes, count: int) -> None:
+    partitions = list(range(count))
+    assert murmur2_by_words(key) == murmur2(key)
+    assert default_partition(key, partitions) == DefaultPartitioner()(key, partitions, partitions)
+
+
+@pytest.mark.parametrize(
+    ("key", "java"), [(b"21", -973932308), (b"foobar", -790332482), (b"a-little-bit-long-string", -985981536)]
+)
+def test_murmur2_gives_what_kafkas_java_client_gives(key: bytes, java: int) -> None:
+    """Kafka's own UtilsTest values (signed 32-bit in Java)."""
+    assert murmur2_by_words(key) == java & 0xFFFFFFFF

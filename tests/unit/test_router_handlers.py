@@ -8,6 +8,7 @@ records and acknowledges every record at once (or refuses those to some topics);
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -19,7 +20,13 @@ from schemas.settings import Settings
 from streams import router
 from streams.metrics import RouterMetrics
 from streams.record_batches import Outcome, Record
-from streams.router import RouterHandlers, build_router_app
+from streams.router import (
+    BATCH_MAX,
+    YOUNG_OBJECTS_BEFORE_COLLECTING,
+    RouterHandlers,
+    build_router_app,
+    settle_collector,
+)
 from streams.router_steps import RouterSteps
 from tests.unit.factories import NOW, submission
 from ztc.bootstrap import DEFAULT_POLICY, load_checked_policy
@@ -110,3 +117,16 @@ def test_the_app_hands_both_input_topics_to_batch_handlers() -> None:
     app = build_router_app(Settings(), POLICY, lambda: NOW)
     assert set(app.batch_handlers) == {TOPICS.submitted, TOPICS.reroute}
     assert not app.agents  # no per-message Faust stream on the hot path
+
+
+def test_the_collector_is_settled_before_routing_starts() -> None:
+    """What lives as long as the router leaves the collector's generations; the young one holds a batch."""
+    before = gc.get_threshold()
+    try:
+        settle_collector()
+        assert gc.get_freeze_count() > 0
+        assert gc.get_threshold() == (YOUNG_OBJECTS_BEFORE_COLLECTING, *before[1:])
+        assert YOUNG_OBJECTS_BEFORE_COLLECTING > 10 * BATCH_MAX  # a batch's models, dicts and lists
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*before)

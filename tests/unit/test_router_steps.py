@@ -10,7 +10,7 @@ from schemas.events import DeadLettered, RerouteRequested, TicketRouted
 from schemas.settings import Settings
 from streams.intake import parse_submission
 from streams.metrics import RouterMetrics
-from streams.router_steps import Origin, RouterSteps, SeenMessages, Send, StepOutput
+from streams.router_steps import Origin, RouterSteps, SeenMessages, Send, StepOutput, event_bytes
 from tests.unit.factories import NOW, submission
 from ztc.bootstrap import DEFAULT_POLICY, load_checked_policy
 
@@ -65,6 +65,23 @@ def test_co_departments_get_their_copy_too() -> None:
         TOPICS.department("approval"),
         TOPICS.department("street-licun"),
     ]
+
+
+def test_the_bytes_sent_are_those_model_dump_json_writes() -> None:
+    """Consumers read exactly what they read before the router serialised straight to bytes."""
+    steps, _ = make_steps()
+    texts = [
+        "我们想办理食品经营许可证",
+        "李村街道的餐饮店办理食品经营许可证",
+        "路灯不亮\t“急”\n😀",
+        "x" * 4000,
+    ]
+    for index, text in enumerate(texts):
+        out = steps.route(raw(text, channel_message_id=f"m-{index}"), SUBMITTED, SeenMessages())
+        routed = TicketRouted.model_validate_json(out.sends[0].value)
+        assert out.sends[0].value == routed.model_dump_json().encode() == event_bytes(routed)
+    letter = dead(steps.route(b"\xff\x00", SUBMITTED, SeenMessages()))
+    assert event_bytes(letter) == letter.model_dump_json().encode()
 
 
 def test_a_malformed_submission_goes_to_the_dead_letter_topic_with_its_reason() -> None:
