@@ -68,13 +68,19 @@ def submission_entry(submission: TicketSubmitted, topic: str) -> OutboxEntry:
 
 
 # KEYS: entries, due, message claims' hash, the message's key of older recorders;
-# ARGV: entry id, entry JSON, due score, ticket id, the message's claim field.
+# ARGV: entry id, entry JSON, due score, ticket id, the message's claim field, "soon" score.
 # A channel message the recorder already has, or one already waiting, answers with its ticket id.
+# One already waiting is made due soon: the channel retries when it got no answer, and the first
+# attempt may have died (Redis or the intake killed) after admitting it and before publishing it.
 _ADMIT = """
 local recorded = redis.call('HGET', KEYS[3], ARGV[5]) or redis.call('GET', KEYS[4])
 if recorded then return {recorded, 0} end
 local waiting = redis.call('HGET', KEYS[1], ARGV[1])
-if waiting then return {cjson.decode(waiting)['ticket_id'], 0} end
+if waiting then
+  local due = redis.call('ZSCORE', KEYS[2], ARGV[1])
+  if due and tonumber(due) > tonumber(ARGV[6]) then redis.call('ZADD', KEYS[2], ARGV[6], ARGV[1]) end
+  return {cjson.decode(waiting)['ticket_id'], 0}
+end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
 return {ARGV[4], 1}
@@ -97,9 +103,9 @@ class RedisOutbox:
         entry = submission_entry(submission, topic)
         claims, field = message_claim(self.prefix, submission.dedupe_key)
         keys = [self.keys.entries, self.keys.due, claims, message_key(self.prefix, submission.dedupe_key)]
-        score = now.timestamp() + self.first_retry_s
+        score, soon = now.timestamp() + self.first_retry_s, now.timestamp() + SOON_S
         ticket_id, new = self._admit(
-            keys=keys, args=[entry.entry_id, _entry_json(entry), score, entry.ticket_id, field]
+            keys=keys, args=[entry.entry_id, _entry_json(entry), score, entry.ticket_id, field, soon]
         )
         return Admission(_text(ticket_id), bool(new))
 
@@ -174,6 +180,8 @@ class InMemoryOutbox:
             return Admission(ticket_id, False)
         entry = submission_entry(submission, topic)
         if (waiting := self.entries.get(entry.entry_id)) is not None:
+            if entry.entry_id in self.scores:  # a retry: its first attempt may have died before publishing
+                self.scores[entry.entry_id] = min(self.scores[entry.entry_id], now.timestamp() + SOON_S)
             return Admission(waiting.ticket_id, False)
         self.put([entry], now)
         return Admission(entry.ticket_id, True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from producers.outbox import SOON_S
 from schemas.outbox import Outbox, OutboxEntry, event_entry_id, submission_entry_id
 from tests.unit.factories import NOW, submission
 
@@ -31,6 +32,23 @@ class OutboxContract:
         assert outbox.admit_submission(first, TOPIC, NOW) == ("ZTC-20261127-AAAAAAAA", True)
         assert outbox.admit_submission(retry, TOPIC, NOW) == ("ZTC-20261127-AAAAAAAA", False)
         assert outbox.pending() == 1
+
+    def test_a_retry_of_a_waiting_message_makes_it_due_soon_and_never_later(self) -> None:
+        # kill-redis chaos: the first attempt was admitted, then Redis died before the answer and
+        # before the publication; the channel's retry was told "duplicate" and the ticket waited
+        # for the relay's first look, five minutes later.
+        outbox = self.make_outbox()
+        first = submission(ticket_id="ZTC-20261127-AAAAAAAA", channel_message_id="m-9")
+        outbox.admit_submission(first, TOPIC, NOW)
+        assert outbox.due(NOW + timedelta(seconds=30), 10) == []
+        retry = submission(ticket_id="ZTC-20261127-AAAAAAAA", channel_message_id="m-9")
+        at = NOW + timedelta(seconds=20)
+        assert outbox.admit_submission(retry, TOPIC, at) == (first.ticket_id, False)
+        due = outbox.due(at + timedelta(seconds=SOON_S), 10)
+        assert [e.entry_id for e in due] == [submission_entry_id(first)]
+        assert due[0].value == first.model_dump_json()  # the first attempt's bytes, as admitted
+        outbox.admit_submission(retry, TOPIC, at + timedelta(hours=1))  # a late retry does not delay it
+        assert len(outbox.due(at + timedelta(seconds=SOON_S), 10)) == 1
 
     def test_a_recorded_message_is_not_admitted_again_even_after_confirmation(self) -> None:
         outbox = self.make_outbox()
