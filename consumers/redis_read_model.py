@@ -369,11 +369,6 @@ class RedisReadModel:
         return out
 
 
-def _warned_at(member: bytes | str) -> int:
-    """A stage member's warning moment (microseconds since the epoch)."""
-    return int(member.rpartition(b":" if isinstance(member, bytes) else ":")[2])  # type: ignore[arg-type]
-
-
 def _warned(members: Sequence[Any], now_us: int) -> Iterator[Any]:
     """The stage members, in order, whose warning moment is at or before ``now_us``. Not decoded: a
     16-digit moment (the years 2001 to 2286) is compared as bytes, equal-length digits ordering as
@@ -386,7 +381,7 @@ def _warned(members: Sequence[Any], now_us: int) -> Iterator[Any]:
         if (
             m[-16:] <= digits
             if fast and m[-17:-16] == b":" and m[-16:].isdigit()
-            else _warned_at(m) <= now_us
+            else _split_member(_text(m))[1] <= now_us
         )
     )
 
